@@ -1,0 +1,11 @@
+"""genfw: a plugin-based generative modeling framework.
+
+The package is import-light on purpose: ``import genfw`` pulls in neither torch nor the plugins,
+so ``genfw.runtime`` (numpy + onnxruntime only) can live in the same distribution.
+"""
+
+__version__ = "0.1.0"
+
+from genfw.hookspecs import hookimpl  # noqa: E402  (light: pluggy only)
+
+__all__ = ["__version__", "hookimpl"]

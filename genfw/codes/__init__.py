@@ -1,0 +1,1 @@
+"""Built-in latent-code types, registered through the same hook any plugin uses."""

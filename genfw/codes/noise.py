@@ -1,0 +1,41 @@
+"""``noise``: incompressible noise, not predicted by Q."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from genfw.latent import LatentCode
+
+
+class NoiseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dim: int = Field(..., gt=0, description="Number of noise dimensions")
+    prior: Literal["normal", "uniform"] = Field("normal", description="N(0,1) or U(-1,1)")
+
+
+class NoiseCode(LatentCode):
+    """Unstructured noise ``z``: N(0, 1) or U(-1, 1) in each dimension."""
+
+    type_name = "noise"
+    params: NoiseParams
+
+    @property
+    def dim(self) -> int:
+        return self.params.dim
+
+    def sample(self, n: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+        if self.params.prior == "normal":
+            return torch.randn(n, self.dim, generator=generator, device=device)
+        return torch.rand(n, self.dim, generator=generator, device=device).mul_(2).sub_(1)
+
+    def traverse(self, steps: int) -> torch.Tensor:
+        return torch.zeros(steps, self.dim)
+
+    def prior(self) -> dict[str, Any]:
+        if self.params.prior == "normal":
+            return {"kind": "normal", "mean": 0.0, "std": 1.0}
+        return {"kind": "uniform", "low": -1.0, "high": 1.0}

@@ -1,0 +1,77 @@
+"""Building a run's components from a resolved config: the contexts factories receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from genfw.config import ResolvedConfig
+from genfw.data.base import ImageDataset
+from genfw.latent import LatentSpec
+
+
+@dataclass(frozen=True)
+class NetworkContext:
+    """What a network factory may size itself from."""
+
+    latent: LatentSpec
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    role: str  # the role it is built for, e.g. "generator"
+
+
+@dataclass(frozen=True)
+class LossContext:
+    """What a loss factory may size itself from."""
+
+    latent: LatentSpec
+    role: str
+
+
+@dataclass
+class ModelContext:
+    """What a model factory receives: its built networks and losses, by role."""
+
+    latent: LatentSpec
+    image_shape: tuple[int, int, int]
+    networks: dict[str, nn.Module]
+    losses: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_latent(resolved: ResolvedConfig) -> LatentSpec:
+    """Construct every latent code, in config order."""
+    return LatentSpec([rc.entry.factory(name, rc.params) for name, rc in resolved.latent])
+
+
+def build_dataset(resolved: ResolvedConfig) -> ImageDataset:
+    return resolved.dataset.entry.factory(resolved.dataset.params)
+
+
+def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]):
+    """Build networks and losses, then the model that owns them. Parameters are initialised
+    from torch's global generator, which the caller seeds."""
+    networks = {role: rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role)) for role, rc in resolved.networks.items()}
+    losses = {role: rc.entry.factory(rc.params, LossContext(latent, role)) for role, rc in resolved.losses.items()}
+    return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
+
+
+def seeded_init(seed: int):
+    """A context in which global-RNG draws (parameter init) are seeded, without leaking the state."""
+    ctx = torch.random.fork_rng(devices=[])
+    return _Seeded(ctx, seed)
+
+
+class _Seeded:
+    def __init__(self, ctx, seed: int):
+        self.ctx, self.seed = ctx, seed
+
+    def __enter__(self):
+        self.ctx.__enter__()
+        torch.manual_seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc)

@@ -1,0 +1,297 @@
+"""Run configs: one JSON file, validated in two passes.
+
+1. The file's shape is validated by :class:`RunConfig` (pydantic, ``extra="forbid"``).
+2. Every component (dataset, latent codes, networks, losses, model) is looked up in the
+   registries and its parameters are validated by the params model its plugin registered.
+
+Every error becomes one :class:`genfw.errors.ConfigError` line naming the file, the JSON path
+(``latent[2].dim``), the problem and the fix. The result, :class:`ResolvedConfig`, holds the
+config with every default filled in; that is what a run saves as ``config.json``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from genfw.errors import ConfigError, UnknownComponentError
+from genfw.jsonpath import format_path, parse_path, parse_value, set_path
+from genfw.registry import Entry, Registries
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+
+
+class Component(BaseModel):
+    """A component reference: ``{"type": "<registered name>", ...its params}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(..., min_length=1, description="A registered name (see `genfw plugins`)")
+
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LatentEntry(Component):
+    """One latent code: ``{"name": "digit", "type": "categorical", "k": 10}``."""
+
+    name: str = Field(..., pattern=NAME_PATTERN, description="The code's name: an ONNX input name, used in --code")
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(128, gt=0)
+    epochs: int = Field(1, ge=1, description="Passes over the dataset (an epoch = len(dataset) // batch_size steps)")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many steps (overrides epochs when smaller)")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="fp16 needs CUDA")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: cuda if available, else cpu")
+    threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: all cores)")
+    channels_last: bool = Field(False, description="Use channels-last memory format for conv layers")
+    compile: bool = Field(False, description="Wrap the train step in torch.compile")
+    log_every: int = Field(50, gt=0, description="Steps between metrics.jsonl lines")
+    checkpoint_every: int = Field(1000, gt=0, description="Steps between checkpoints (one is also written at the end)")
+    sample_every_epoch: bool = Field(True, description="Write a sample grid from fixed latents after each epoch")
+    progress: bool = Field(True, description="Show a progress bar on a terminal")
+
+
+class OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dir: str = Field("runs", description="Parent folder of run directories")
+    run_dir: str | None = Field(None, description="Exact run directory (default: <dir>/<name>-<time>)")
+
+
+class ExportConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    onnx: bool = Field(True, description="Export generator.onnx at the end of the run")
+    opset: int = Field(18, ge=18, description="ONNX opset")
+    optimize: bool = Field(True, description="Fold BatchNorm and rewrite 1x1-input layers as matmuls")
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at_end: bool = Field(True, description="Run `genfw eval` at the end of the run (datasets with labels)")
+    per_epoch_q_accuracy: bool = Field(True, description="Log Q's categorical accuracy on the test split each epoch")
+    samples: int = Field(10000, gt=0, description="Generated samples for distance metrics")
+
+
+class RunConfig(BaseModel):
+    """A whole run. See configs/infogan_mnist.json for an example and `genfw schema` for all fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=NAME_PATTERN, description="Run name; the run directory starts with it")
+    seed: int = Field(0, ge=0, description="The one seed that drives every random draw")
+    dataset: Component
+    latent: list[LatentEntry] = Field(..., min_length=1, description="The latent codes, in generator-input order")
+    model: Component
+    networks: dict[str, Component] = Field(..., description="Networks by role, e.g. generator, discriminator")
+    losses: dict[str, Component] = Field(default_factory=dict, description="Auxiliary losses by role")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    plugins_dirs: list[str] = Field(default_factory=list, description="Local plugin folders (relative to the config file)")
+
+
+@dataclass
+class ResolvedComponent:
+    """A component with its registry entry and validated params."""
+
+    path: str  # JSON path in the config, for messages
+    entry: Entry
+    params: BaseModel
+
+    @property
+    def type(self) -> str:
+        return self.entry.name
+
+
+@dataclass
+class ResolvedConfig:
+    """A validated config with every component resolved against the registries."""
+
+    config: RunConfig
+    source: str  # the file it came from, for messages
+    dataset: ResolvedComponent
+    latent: list[tuple[str, ResolvedComponent]]  # (code name, component)
+    model: ResolvedComponent
+    networks: dict[str, ResolvedComponent]
+    losses: dict[str, ResolvedComponent]
+
+    def to_json(self) -> dict[str, Any]:
+        """The config with all defaults filled in (round-trips through :func:`validate_config`)."""
+        doc = self.config.model_dump(mode="json")
+        doc["dataset"] = _component_json(self.dataset)
+        doc["latent"] = [{"name": name, **_component_json(rc)} for name, rc in self.latent]
+        doc["model"] = _component_json(self.model)
+        doc["networks"] = {role: _component_json(rc) for role, rc in self.networks.items()}
+        doc["losses"] = {role: _component_json(rc) for role, rc in self.losses.items()}
+        return doc
+
+
+def _component_json(rc: ResolvedComponent) -> dict[str, Any]:
+    return {"type": rc.type, **rc.params.model_dump(mode="json")}
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a config file as JSON, with a one-line error for a missing file or bad JSON."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("config file not found", where=str(path), fix="check the path")
+    if not path.is_file():
+        raise ConfigError("is not a file", where=str(path), fix="pass a JSON config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", where=str(path)) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", where=str(path), fix="fix the JSON syntax there"
+        ) from None
+    if not isinstance(doc, dict):
+        raise ConfigError("the config must be a JSON object", where=str(path), fix="wrap it in {...}")
+    return doc
+
+
+def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``--set path=value`` overrides (value parsed as JSON, else taken as a string)."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} is not of the form path=value", fix="e.g. --set train.max_steps=20")
+        try:
+            set_path(doc, parse_path(key), parse_value(raw))
+        except ValueError as exc:
+            raise ConfigError(f"--set {item!r}: {exc}", fix="paths look like train.max_steps or latent[1].k") from None
+    return doc
+
+
+# -- validation ------------------------------------------------------------------------------------
+def _first_error(exc: ValidationError, where: str, prefix: Sequence[str | int], model_cls: type[BaseModel]) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    loc = list(prefix) + [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]
+    path = format_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model_cls, err["loc"][:-1])
+        close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return ConfigError("unknown key", where=f"{where}: {path}", fix=f"{hint}allowed keys: {', '.join(allowed)}")
+    if kind == "missing":
+        return ConfigError("required key is missing", where=f"{where}: {path}", fix="add it")
+    got = err.get("input")
+    shown = json.dumps(got) if isinstance(got, (int, float, str, bool, type(None))) else type(got).__name__
+    msg = err["msg"].removeprefix("Value error, ")
+    return ConfigError(f"{msg} (got {shown})", where=f"{where}: {path}", fix="fix the value")
+
+
+def _allowed_keys(model_cls: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The field names of the (nested) model at ``loc``, for 'allowed keys' hints."""
+    cls: Any = model_cls
+    for part in loc:
+        if isinstance(part, int) or cls is None:
+            continue
+        field = getattr(cls, "model_fields", {}).get(part)
+        if field is None:  # a dict key (e.g. a network role)
+            continue
+        cls = _model_in(field.annotation)
+    return sorted(getattr(cls, "model_fields", {})) if cls is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _resolve(registries: Registries, kind: str, comp: Component, prefix: list[str | int], where: str, reserved: Sequence[str] = ("type",)) -> ResolvedComponent:
+    registry = registries.by_kind(kind)
+    path = format_path(prefix)
+    try:
+        entry = registry.get(comp.type, where=f"{where}: {format_path(prefix + ['type'])}")
+    except UnknownComponentError as exc:
+        raise ConfigError(exc.problem, where=exc.where, fix=_install_hint(kind, comp.type, exc.fix)) from None
+    params = {k: v for k, v in comp.params_dict().items() if k not in reserved}
+    try:
+        return ResolvedComponent(path, entry, entry.validate_params(params))
+    except ValidationError as exc:
+        raise _first_error(exc, where, prefix, entry.params) from None
+
+
+#: Components that genfw's own plugins provide, so a missing one can name what to install.
+KNOWN_PROVIDERS = {
+    ("models", "infogan"): "the 'infogan' plugin that ships with genfw (pip install genfw; check GENFW_LOAD_PLUGINS/GENFW_DISABLE_PLUGINS)",
+    ("networks", "infogan_mnist_generator"): "the 'infogan' plugin that ships with genfw",
+    ("networks", "infogan_mnist_discriminator"): "the 'infogan' plugin that ships with genfw",
+    ("losses", "mutual_information"): "the 'infogan' plugin that ships with genfw",
+}
+
+
+def _install_hint(kind: str, name: str, default: str | None) -> str | None:
+    provider = KNOWN_PROVIDERS.get((kind, name))
+    return f"it is provided by {provider}" if provider else default
+
+
+def validate_config(doc: dict[str, Any], registries: Registries, *, source: str = "<config>") -> ResolvedConfig:
+    """Validate a parsed config against its schema and the registries."""
+    try:
+        config = RunConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise _first_error(exc, source, [], RunConfig) from None
+
+    dataset = _resolve(registries, "datasets", config.dataset, ["dataset"], source)
+    latent = []
+    seen: dict[str, int] = {}
+    for i, code in enumerate(config.latent):
+        if code.name in seen:
+            raise ConfigError(
+                f"duplicate latent code name {code.name!r} (also latent[{seen[code.name]}])",
+                where=f"{source}: latent[{i}].name",
+                fix="give every code a unique name",
+            )
+        seen[code.name] = i
+        latent.append((code.name, _resolve(registries, "latent_codes", code, ["latent", i], source, ("type", "name"))))
+    model = _resolve(registries, "models", config.model, ["model"], source)
+    networks = {role: _resolve(registries, "networks", c, ["networks", role], source) for role, c in config.networks.items()}
+    losses = {role: _resolve(registries, "losses", c, ["losses", role], source) for role, c in config.losses.items()}
+
+    # A model declares the roles it needs, so a missing one is a config error, not a crash later.
+    for section, have, needed in (
+        ("networks", networks, getattr(model.entry.factory, "network_roles", ())),
+        ("losses", losses, getattr(model.entry.factory, "loss_roles", ())),
+    ):
+        missing = [r for r in needed if r not in have]
+        if missing:
+            raise ConfigError(
+                f"model {model.type!r} needs {section} roles {', '.join(map(repr, missing))}",
+                where=f"{source}: {section}",
+                fix=f"add {section}.{missing[0]} = {{\"type\": ...}}",
+            )
+    return ResolvedConfig(config, source, dataset, latent, model, networks, losses)
+
+
+def load_config(path: str | Path, registries: Registries, overrides: Sequence[str] = ()) -> ResolvedConfig:
+    """Read, override and validate a config file."""
+    doc = apply_overrides(read_config_file(path), overrides)
+    return validate_config(doc, registries, source=str(path))
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (component params are plugin-defined: see `genfw plugins`)."""
+    return RunConfig.model_json_schema()

@@ -1,0 +1,55 @@
+"""The errors genfw reports to users.
+
+Every error a user can cause (a config, a file, a plugin, a checkpoint, a CLI argument) is a
+``GenfwUsageError``: the CLI prints its one-line message and exits with code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+
+class GenfwError(Exception):
+    """Base class of genfw's own errors. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class GenfwUsageError(GenfwError):
+    """Bad input from the user: printed as one line, exit code 2.
+
+    ``where`` names the file and/or JSON path, ``fix`` says how to fix it; both are optional
+    but should be given whenever known.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problem: str, *, where: str | None = None, fix: str | None = None):
+        self.problem = problem
+        self.where = where
+        self.fix = fix
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = f"{self.where}: {self.problem}" if self.where else self.problem
+        if self.fix:
+            text = f"{text} ({self.fix})"
+        return " ".join(text.split())  # one line, whatever the parts contained
+
+
+class ConfigError(GenfwUsageError):
+    """A run config that does not validate."""
+
+
+class UnknownComponentError(GenfwUsageError):
+    """A name that no loaded plugin registered."""
+
+
+class PluginError(GenfwUsageError):
+    """A plugin that could not be imported or registered."""
+
+
+class DataError(GenfwUsageError):
+    """A dataset that cannot be found or read."""
+
+
+class CheckpointError(GenfwUsageError):
+    """A checkpoint or run directory that cannot be read."""

@@ -1,0 +1,265 @@
+"""A small deterministic MNIST classifier: the feature space of a Frechet classifier distance and
+the judge of generated digits.
+
+Training is CPU-only and reproducible: the weights are initialised under ``torch.manual_seed(seed)``
+inside ``torch.random.fork_rng()`` (so the caller's global RNG is untouched) and batches are
+shuffled by an explicit ``torch.Generator``. The net contains no dropout, so nothing else draws
+random numbers. bf16 autocast is not used: on CPUs without native bf16 it is slower, not faster.
+
+``load_or_train_reference_net`` caches the trained weights under a key made of a sha256 of the
+training data and :data:`REFERENCE_NET_VERSION`, so a different training set or a changed
+recipe never reuses stale weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from genfw.data.base import ImageDataset
+
+log = logging.getLogger(__name__)
+
+# Bump whenever the architecture or the training recipe changes: it is part of the cache key.
+REFERENCE_NET_VERSION = "refnet-v1:c16-bn-c32-bn-fc128:adam-onecycle-2e-3:e3:b128"
+FEATURE_DIM = 128
+# MNIST pixel statistics; the net normalises internally so callers pass images in [0, 1].
+_MNIST_MEAN, _MNIST_STD = 0.1307, 0.3081
+
+
+class ReferenceNet(nn.Module):
+    """conv(16) -> BN -> ReLU -> pool -> conv(32) -> BN -> ReLU -> pool -> fc 128 -> ReLU -> fc 10.
+
+    Input: float images ``[N, 1, 28, 28]`` in [0, 1]. ``forward`` returns logits ``[N, 10]``;
+    ``features`` returns the 128-d penultimate activations (after the ReLU).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # 28 -> 14
+            nn.Conv2d(16, 32, 3, padding=1, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # 14 -> 7
+            nn.Flatten(),
+            nn.Linear(32 * 7 * 7, FEATURE_DIM),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(FEATURE_DIM, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 128-d penultimate activations of images in [0, 1]."""
+        return self.body((x - _MNIST_MEAN) / _MNIST_STD)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _as_float_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Images as float32 ``[N, 1, 28, 28]`` in [0, 1]; uint8 input is divided by 255."""
+    x = torch.as_tensor(images)
+    if x.dim() == 3:  # [N, H, W]
+        x = x.unsqueeze(1)
+    if x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected images [N, 1, H, W], got {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x.float()
+
+
+def train_reference_net(
+    train: ImageDataset,
+    *,
+    seed: int = 0,
+    epochs: int = 3,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    threads: int = 2,
+) -> ReferenceNet:
+    """Train the reference classifier on a labelled dataset; returns the model in eval mode.
+
+    Deterministic for a given (data, seed, threads). ``threads`` sets torch's intra-op threads
+    for the duration of training only; the previous setting is restored afterwards.
+    """
+    if train.labels is None:
+        raise ValueError(f"dataset {train.name!r} has no labels; the reference net needs them")
+    if train.image_shape != (1, 28, 28):
+        raise ValueError(f"the reference net takes [N, 1, 28, 28] images, got {train.image_shape}")
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(seed)
+            model = ReferenceNet()
+        # channels_last makes the CPU convolutions about twice as fast.
+        model = model.to(memory_format=torch.channels_last)
+        x_all = _as_float_images(train.images).contiguous(memory_format=torch.channels_last)
+        y_all = train.labels.long()
+        n = len(train)
+        steps_per_epoch = (n + batch_size - 1) // batch_size
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
+        )
+        gen = torch.Generator().manual_seed(seed)
+        model.train()
+        for _ in range(epochs):
+            perm = torch.randperm(n, generator=gen)
+            for i in range(steps_per_epoch):
+                idx = perm[i * batch_size : (i + 1) * batch_size]
+                loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    finally:
+        torch.set_num_threads(prev_threads)
+    return model.eval()
+
+
+@torch.inference_mode()
+def _batched(model: ReferenceNet, images: torch.Tensor | np.ndarray, fn: str, batch_size: int) -> torch.Tensor:
+    model.eval()
+    x = _as_float_images(images)
+    outs = [getattr(model, fn)(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    if not outs:
+        return torch.empty(0, FEATURE_DIM if fn == "features" else 10)
+    return torch.cat(outs)
+
+
+def features(model: ReferenceNet, images: torch.Tensor | np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Penultimate-layer features of images ``[N, 1, 28, 28]`` in [0, 1] (uint8 accepted):
+    float64 ``[N, 128]``, ready for :func:`genfw.metrics.frechet_distance`."""
+    return _batched(model, images, "features", batch_size).double().numpy()
+
+
+def predict(model: ReferenceNet, images: torch.Tensor | np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Predicted classes (int64 ``[N]``) of images ``[N, 1, 28, 28]`` in [0, 1] (uint8 accepted)."""
+    return _batched(model, images, "forward", batch_size).argmax(1).numpy()
+
+
+def accuracy(model: ReferenceNet, ds: ImageDataset) -> float:
+    """Fraction (0..1) of ``ds`` the model classifies correctly."""
+    if ds.labels is None:
+        raise ValueError(f"dataset {ds.name!r} has no labels")
+    return float((predict(model, ds.images) == ds.labels.numpy()).mean())
+
+
+def dataset_digest(ds: ImageDataset) -> str:
+    """sha256 (hex) of a dataset's image and label bytes, shapes included."""
+    h = hashlib.sha256()
+    h.update(repr(tuple(ds.images.shape)).encode())
+    h.update(ds.images.contiguous().numpy().tobytes())
+    if ds.labels is not None:
+        h.update(ds.labels.contiguous().numpy().astype(np.int64).tobytes())
+    return h.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$GENFW_CACHE`` if set, else ``~/.cache/genfw``."""
+    return Path(os.environ.get("GENFW_CACHE") or Path.home() / ".cache" / "genfw").expanduser()
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temp file in the same folder and ``os.replace`` it, so readers never see
+    a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _try_load(path: Path) -> ReferenceNet | None:
+    """The cached model, or None when the file is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        model = ReferenceNet()
+        model.load_state_dict(state)
+    except Exception as exc:  # truncated, corrupted or foreign file: retrain instead of failing
+        log.warning("reference net cache %s is unreadable (%s); retraining", path, exc)
+        return None
+    return model.to(memory_format=torch.channels_last).eval()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def load_or_train_reference_net(
+    train_ds: ImageDataset,
+    test_ds: ImageDataset,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    threads: int = 2,
+) -> tuple[ReferenceNet, dict[str, Any]]:
+    """The reference net for ``train_ds``, trained once and then loaded from the cache.
+
+    Returns ``(model, info)``; ``info`` has ``accuracy`` (fraction of ``test_ds`` classified
+    correctly), ``from_cache`` (bool), ``train_seconds`` (0.0 when loaded), ``path`` (the weights
+    file) and ``key``. The weights go to ``<cache_dir>/reference_net/<key>.pt`` and the measured
+    accuracy to ``<key>.json`` next to them; a corrupted weights file is retrained.
+    """
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    folder = root / "reference_net"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(f"{REFERENCE_NET_VERSION}|seed={seed}|{dataset_digest(train_ds)}".encode()).hexdigest()[:32]
+    weights, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
+    test_digest = dataset_digest(test_ds)
+
+    model = _try_load(weights)
+    from_cache = model is not None
+    train_seconds = 0.0
+    if model is None:
+        t0 = time.perf_counter()
+        model = train_reference_net(train_ds, seed=seed, threads=threads)
+        train_seconds = time.perf_counter() - t0
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        _atomic_write(weights, lambda f: torch.save(state, f))
+        meta: dict[str, Any] = {}
+    else:
+        meta = _read_json(meta_path)
+
+    if meta.get("test_digest") == test_digest and isinstance(meta.get("accuracy"), float):
+        acc = meta["accuracy"]
+    else:  # new weights, a different test set, or an unreadable JSON: measure again
+        acc = accuracy(model, test_ds)
+        meta = {
+            "version": REFERENCE_NET_VERSION,
+            "seed": seed,
+            "train_name": train_ds.name,
+            "train_size": len(train_ds),
+            "test_name": test_ds.name,
+            "test_digest": test_digest,
+            "accuracy": acc,
+            "train_seconds": train_seconds or meta.get("train_seconds"),
+        }
+        _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+    info = {"accuracy": acc, "from_cache": from_cache, "train_seconds": train_seconds, "path": str(weights), "key": key}
+    return model, info

@@ -1,0 +1,124 @@
+"""InfoGAN as a genfw model: it owns its optimizers and its train step."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from genfw.components import ModelContext
+from genfw.model import Model
+
+
+class InfoGANParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lr_d: float = Field(2e-4, gt=0, description="Adam learning rate of the discriminator (trunk + D head)")
+    lr_g: float = Field(1e-3, gt=0, description="Adam learning rate of the generator and the Q head")
+    betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas of both optimizers")
+    info_updates_trunk: bool = Field(
+        True, description="The info loss also trains the shared D trunk (as in the paper and its code)"
+    )
+
+
+class InfoGAN(Model):
+    """Generator G, discriminator trunk T with a D head and a Q head, and the info loss L_I.
+
+    Each step: (1) the discriminator step minimises the GAN loss on real and fake images, plus
+    lambda * L_I on the same (detached) fakes when ``info_updates_trunk``, so the trunk learns
+    features Q can read codes from; (2) the generator step minimises the non-saturating GAN loss
+    plus lambda * L_I, updating G and the Q head. In (2) the trunk and D head are frozen, so their
+    weights get no gradient there at all (and none is computed).
+    """
+
+    network_roles: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+    loss_roles: ClassVar[tuple[str, ...]] = ("info",)
+
+    def __init__(self, params: InfoGANParams, ctx: ModelContext):
+        super().__init__()
+        self.params = params
+        self.latent = ctx.latent
+        self.G = ctx.networks["generator"]
+        self.D = ctx.networks["discriminator"]
+        for part in ("trunk", "d_head", "q_head"):
+            if not isinstance(getattr(self.D, part, None), nn.Module):
+                raise ValueError(f"the InfoGAN discriminator network must have a '{part}' submodule")
+        self.info = ctx.losses["info"]
+        self._d_frozen = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
+        self.opt_d = torch.optim.Adam(self._d_frozen, lr=params.lr_d, betas=params.betas)
+        self.opt_g = torch.optim.Adam(
+            list(self.G.parameters()) + list(self.D.q_head.parameters()), lr=params.lr_g, betas=params.betas
+        )
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.G
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"d": self.opt_d, "g": self.opt_g}
+
+    # The two objectives are methods of their own so tests can inspect where gradients go.
+    def d_step_losses(self, real: torch.Tensor, fake: torch.Tensor, codes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The discriminator step's losses on real images and detached fakes."""
+        # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
+        d_real = self.D.d_head(self.D.trunk(real)).float().view(-1)
+        feats_fake = self.D.trunk(fake.detach())
+        d_fake = self.D.d_head(feats_fake).float().view(-1)
+        gan = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + F.binary_cross_entropy_with_logits(
+            d_fake, torch.zeros_like(d_fake)
+        )
+        out = {"d_gan": gan, "d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
+        total = gan
+        if self.params.info_updates_trunk:
+            info, _ = self.info(self.D.q_head(feats_fake), codes)
+            out["d_info"] = info
+            total = total + info
+        out["d_loss"] = total
+        return out
+
+    def g_step_losses(self, fake: torch.Tensor, codes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The generator step's losses (call with the trunk and D head frozen)."""
+        feats = self.D.trunk(fake)
+        logits = self.D.d_head(feats).float().view(-1)
+        gan = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # non-saturating
+        info, per_code = self.info(self.D.q_head(feats), codes)
+        out = {"g_gan": gan, "info_loss": info, "g_loss": gan + info}
+        out.update({f"info_{name}": nll for name, nll in per_code.items()})
+        return out
+
+    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        codes = self.latent.sample(real.shape[0], rng, real.device)
+        fake = self.G(self.latent.concat(codes))
+
+        self.opt_d.zero_grad(set_to_none=True)
+        d_out = self.d_step_losses(real, fake, codes)
+        d_out["d_loss"].backward()
+        self.opt_d.step()
+
+        self.opt_g.zero_grad(set_to_none=True)
+        self._freeze_d(True)
+        try:
+            g_out = self.g_step_losses(fake, codes)
+            g_out["g_loss"].backward()
+        finally:
+            self._freeze_d(False)
+        self.opt_g.step()
+        return {k: v.detach() for k, v in {**d_out, **g_out}.items()}
+
+    def _freeze_d(self, frozen: bool) -> None:
+        for p in self._d_frozen:
+            p.requires_grad_(not frozen)
+
+    @torch.no_grad()
+    def infer_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Q's raw outputs per informative code for images (eval mode, so batch-independent)."""
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            q_out = self.D.q_head(self.D.trunk(images)).float()
+        finally:
+            self.D.train(was_training)
+        return {name: q_out[:, s] for name, s in self.latent.q_slices().items()}

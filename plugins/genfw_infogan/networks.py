@@ -1,0 +1,111 @@
+"""The paper's MNIST networks (InfoGAN, Chen et al. 2016, appendix C.1), sized from the latent spec.
+
+The layers that start from a 1x1 input (the paper's first two generator layers and the
+discriminator's 7x7 conv to 1024) are written as the matrix products they are (``nn.Linear``);
+BatchNorm still normalises per channel exactly as in the convolutional form.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from genfw.components import NetworkContext
+
+
+class GeneratorParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: int = Field(1024, gt=0, description="Width of the first fully connected layer")
+    base_channels: int = Field(128, gt=0, description="Channels at H/4 x W/4")
+    up_channels: int = Field(64, gt=0, description="Channels at H/2 x W/2")
+
+
+class DiscriminatorParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: tuple[int, int] = Field((64, 128), description="Channels of the two stride-2 convs")
+    hidden: int = Field(1024, gt=0, description="Width of the trunk's output features")
+    q_hidden: int = Field(128, gt=0, description="Width of the Q head's hidden layer")
+    leak: float = Field(0.1, ge=0, lt=1, description="Leaky ReLU slope")
+
+
+def _quarter(ctx: NetworkContext) -> tuple[int, int]:
+    c, h, w = ctx.image_shape
+    if h % 4 or w % 4:
+        raise ValueError(f"the InfoGAN MNIST networks need image sides divisible by 4, got {h}x{w}")
+    return h // 4, w // 4
+
+
+class InfoGANGenerator(nn.Module):
+    """``[n, latent.dim]`` -> images ``[n, C, H, W]`` in [0, 1]."""
+
+    def __init__(self, params: GeneratorParams, ctx: NetworkContext):
+        super().__init__()
+        h4, w4 = _quarter(ctx)
+        channels = ctx.image_shape[0]
+        base = params.base_channels
+        self.net = nn.Sequential(
+            nn.Linear(ctx.latent.dim, params.hidden, bias=False),
+            nn.BatchNorm1d(params.hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(params.hidden, base * h4 * w4, bias=False),
+            nn.Unflatten(1, (base, h4, w4)),
+            nn.BatchNorm2d(base),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(base, params.up_channels, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(params.up_channels),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(params.up_channels, channels, 4, stride=2, padding=1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class InfoGANDiscriminator(nn.Module):
+    """A shared trunk (images -> features) feeding a D head (one logit) and a Q head (codes).
+
+    The InfoGAN model calls the three parts separately: ``trunk(x) -> [n, hidden]``,
+    ``d_head(f) -> [n, 1]``, ``q_head(f) -> [n, latent.q_dim]``.
+    """
+
+    def __init__(self, params: DiscriminatorParams, ctx: NetworkContext):
+        super().__init__()
+        h4, w4 = _quarter(ctx)
+        c1, c2 = params.channels
+        leak = params.leak
+        self.trunk = nn.Sequential(
+            nn.Conv2d(ctx.image_shape[0], c1, 4, stride=2, padding=1),
+            nn.LeakyReLU(leak, inplace=True),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c2),
+            nn.LeakyReLU(leak, inplace=True),
+            nn.Flatten(),
+            nn.Linear(c2 * h4 * w4, params.hidden, bias=False),  # the paper's 7x7 conv on a 7x7 map
+            nn.BatchNorm1d(params.hidden),
+            nn.LeakyReLU(leak, inplace=True),
+        )
+        self.d_head = nn.Linear(params.hidden, 1)
+        q_dim = ctx.latent.q_dim
+        self.q_head = nn.Sequential(
+            nn.Linear(params.hidden, params.q_hidden, bias=False),
+            nn.BatchNorm1d(params.q_hidden),
+            nn.LeakyReLU(leak, inplace=True),
+            nn.Linear(params.q_hidden, max(q_dim, 1)),  # a spec with no informative code still builds
+        )
+
+    def forward(self, x):
+        f = self.trunk(x)
+        return self.d_head(f), self.q_head(f)
+
+
+def infogan_mnist_generator(params: GeneratorParams, ctx: NetworkContext) -> InfoGANGenerator:
+    """The paper's MNIST generator."""
+    return InfoGANGenerator(params, ctx)
+
+
+def infogan_mnist_discriminator(params: DiscriminatorParams, ctx: NetworkContext) -> InfoGANDiscriminator:
+    """The paper's MNIST discriminator with its Q head."""
+    return InfoGANDiscriminator(params, ctx)
