@@ -295,3 +295,18 @@ def load_config(path: str | Path, registries: Registries, overrides: Sequence[st
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of the config file (component params are plugin-defined: see `genfw plugins`)."""
     return RunConfig.model_json_schema()
+
+
+def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (), plugins_dirs: Sequence[str] = ()):
+    """Read a config, load the plugins it needs (``--plugins-dir`` folders plus the config's own
+    ``plugins_dirs``, relative to the config file) and validate it. Returns (plugins, resolved)."""
+    from genfw.plugins import load_plugins
+
+    doc = apply_overrides(read_config_file(path), overrides)
+    dirs = list(plugins_dirs)
+    extra = doc.get("plugins_dirs", [])
+    if isinstance(extra, list):
+        base = Path(path).resolve().parent
+        dirs += [str(base / d) if isinstance(d, str) else d for d in extra]
+    plugins = load_plugins(dirs)
+    return plugins, validate_config(doc, plugins.registries, source=str(path))

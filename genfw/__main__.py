@@ -1,0 +1,5 @@
+"""``python -m genfw`` runs the CLI."""
+
+from genfw.cli import main
+
+main()

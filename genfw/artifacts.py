@@ -1,0 +1,140 @@
+"""What a run leaves that other commands read back: the generator file and checkpoints.
+
+``generator.pt`` holds only tensors and JSON-able values (no pickled objects), so it is read
+with ``torch.load(..., weights_only=True)``: the generator's state dict, the resolved config it
+was trained with, the latent spec and the image shape. Rebuilding the network needs the
+plugins that registered it, which are loaded the usual way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from genfw.errors import CheckpointError
+from genfw.latent import LatentSpec
+
+GENERATOR_FORMAT = "genfw.generator/1"
+CHECKPOINT_FORMAT = "genfw.checkpoint/1"
+GENERATOR_FILE = "generator.pt"
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that readers see either the old or the new content, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, doc: Any) -> None:
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_torch_load(path: str | os.PathLike, *, expect_format: str | tuple[str, ...]) -> dict[str, Any]:
+    """Load a genfw file with ``weights_only=True``; any problem is one CheckpointError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError("file not found", where=str(path), fix="pass a run directory, generator.pt or a checkpoint")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, or holding pickled objects
+        raise CheckpointError(f"not a readable genfw file ({type(exc).__name__})", where=str(path),
+                              fix="pass a file written by genfw; it may be truncated or corrupted") from None
+    formats = (expect_format,) if isinstance(expect_format, str) else expect_format
+    if not isinstance(obj, dict) or obj.get("format") not in formats:
+        raise CheckpointError(f"not a genfw file of format {' or '.join(formats)}", where=str(path),
+                              fix="pass a run directory, generator.pt or checkpoints/last.pt")
+    return obj
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator rebuilt from a run, in eval mode on the CPU."""
+
+    generator: nn.Module
+    latent: LatentSpec
+    image_shape: tuple[int, int, int]
+    config: dict[str, Any]  # the resolved config it was trained with
+    source: Path
+
+
+def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tuple[int, int, int], config: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``generator.pt``."""
+    return {
+        "format": GENERATOR_FORMAT,
+        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        "config": json.dumps(config),
+        "latent": json.dumps(latent.spec()),
+        "image_shape": list(image_shape),
+    }
+
+
+def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) -> LoadedGenerator:
+    """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint."""
+    from genfw.components import build_latent, NetworkContext
+    from genfw.config import validate_config
+    from genfw.plugins import load_plugins
+
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / GENERATOR_FILE, path / CHECKPOINT_DIR / LAST_CHECKPOINT]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise CheckpointError("no generator.pt or checkpoints/last.pt in the run directory", where=str(path),
+                                  fix="pass a finished run directory (or one that wrote a checkpoint)")
+        path = found
+    obj = safe_torch_load(path, expect_format=(GENERATOR_FORMAT, CHECKPOINT_FORMAT))
+    try:
+        config = json.loads(obj["config"])
+        state = obj["state_dict"] if obj["format"] == GENERATOR_FORMAT else obj["generator"]
+    except (KeyError, TypeError, json.JSONDecodeError):
+        raise CheckpointError("the file lacks its config or weights", where=str(path), fix="re-export it from the run") from None
+    plugins = load_plugins(plugins_dirs)
+    resolved = validate_config(config, plugins.registries, source=f"{path} (recorded config)")
+    latent = build_latent(resolved)
+    image_shape = tuple(obj.get("image_shape") or config.get("image_shape") or ())
+    if len(image_shape) != 3:
+        raise CheckpointError("the file does not record the image shape", where=str(path))
+    rc = resolved.networks["generator"]
+    generator = rc.entry.factory(rc.params, NetworkContext(latent, image_shape, "generator"))
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights do not fit the recorded network: {str(exc).splitlines()[0]}", where=str(path)) from None
+    generator.eval()
+    return LoadedGenerator(generator, latent, image_shape, config, path)

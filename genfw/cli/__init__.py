@@ -1,0 +1,30 @@
+"""The ``genfw`` command line. Each command lives in a module of its own in this package."""
+
+from __future__ import annotations
+
+import click
+
+from genfw import __version__
+from genfw.cli.common import GenfwGroup
+
+# name -> "module:attribute"; imported only when the command runs, so `genfw --help` is fast.
+COMMANDS = {
+    "run": "genfw.cli.run_cmd:run",
+    "validate": "genfw.cli.validate_cmd:validate",
+    "plugins": "genfw.cli.plugins_cmd:plugins",
+    "schema": "genfw.cli.schema_cmd:schema",
+    "export": "genfw.cli.export_cmd:export",
+    "sample": "genfw.cli.sample_cmd:sample",
+    "eval": "genfw.cli.eval_cmd:eval_",
+}
+
+
+@click.group(cls=GenfwGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="genfw")
+def main() -> None:
+    """genfw: plugin-based generative models (InfoGAN included), exported to ONNX.
+
+    \b
+    Start with:  genfw run configs/infogan_mnist.json
+    Smoke test:  genfw run configs/infogan_mnist.json --set train.max_steps=20
+    """
