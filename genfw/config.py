@@ -165,16 +165,18 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``--set path=value`` overrides (value parsed as JSON, else taken as a string)."""
+def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], source: str | None = None) -> dict[str, Any]:
+    """Apply ``--set path=value`` overrides (value parsed as JSON, else taken as a string).
+
+    ``source`` (the config file) is named in errors."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r} is not of the form path=value", fix="e.g. --set train.max_steps=20")
+            raise ConfigError(f"--set {item!r} is not of the form path=value", where=source, fix="e.g. --set train.max_steps=20")
         try:
             set_path(doc, parse_path(key), parse_value(raw))
         except ValueError as exc:
-            raise ConfigError(f"--set {item!r}: {exc}", fix="paths look like train.max_steps or latent[1].k") from None
+            raise ConfigError(f"--set {item!r}: {exc}", where=source, fix="paths look like train.max_steps or latent[1].k") from None
     return doc
 
 
@@ -288,7 +290,7 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
 
 def load_config(path: str | Path, registries: Registries, overrides: Sequence[str] = ()) -> ResolvedConfig:
     """Read, override and validate a config file."""
-    doc = apply_overrides(read_config_file(path), overrides)
+    doc = apply_overrides(read_config_file(path), overrides, str(path))
     return validate_config(doc, registries, source=str(path))
 
 
@@ -302,11 +304,11 @@ def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (), plu
     ``plugins_dirs``, relative to the config file) and validate it. Returns (plugins, resolved)."""
     from genfw.plugins import load_plugins
 
-    doc = apply_overrides(read_config_file(path), overrides)
+    doc = apply_overrides(read_config_file(path), overrides, str(path))
     dirs = list(plugins_dirs)
     extra = doc.get("plugins_dirs", [])
     if isinstance(extra, list):
         base = Path(path).resolve().parent
-        dirs += [str(base / d) if isinstance(d, str) else d for d in extra]
+        dirs += [str(base / d) for d in extra if isinstance(d, str)]  # other items: validate_config reports them
     plugins = load_plugins(dirs)
     return plugins, validate_config(doc, plugins.registries, source=str(path))
