@@ -155,7 +155,7 @@ def _fill_registries(manager: pluggy.PluginManager, sources: dict[str, Source]) 
         registry = registries.by_kind(kind)
         caller = getattr(manager.hook, f"register_{kind}")
         # Call each plugin's implementation on its own, so every entry knows which plugin made it.
-        for impl in reversed(caller.get_hookimpls()):  # pluggy lists them last-registered first
+        for impl in caller.get_hookimpls():  # in registration order: built-ins, entry points, local
             source = sources[impl.plugin_name]
 
             def register(name, factory, *, params, description=None, _source=source, _registry=registry):
