@@ -75,3 +75,17 @@ class _Seeded:
 
     def __exit__(self, *exc):
         return self.ctx.__exit__(*exc)
+
+
+def build_eval_dataset(resolved: ResolvedConfig) -> ImageDataset | None:
+    """The held-out split of the training dataset, for datasets whose params have a ``split``
+    (MNIST: ``test``); None when there is none or it has no labels."""
+    params = resolved.dataset.params
+    if "split" not in type(params).model_fields:
+        return None
+    try:
+        held_out = params.model_copy(update={"split": "test"})
+        ds = resolved.dataset.entry.factory(type(params).model_validate(held_out.model_dump()))
+    except Exception:  # a dataset without a test split: evaluation is simply skipped
+        return None
+    return ds if ds.labels is not None else None

@@ -23,6 +23,19 @@ class Model(nn.Module, ABC):
     loss_roles: ClassVar[tuple[str, ...]] = ()
 
     latent: LatentSpec
+    #: Set by the trainer for fp16 (a torch.amp.GradScaler); models call backward()/step() below.
+    grad_scaler: torch.amp.GradScaler | None = None
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, scaled when the trainer runs in fp16."""
+        (self.grad_scaler.scale(loss) if self.grad_scaler is not None else loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()``, unscaled and skipped on overflow when the trainer runs in fp16."""
+        if self.grad_scaler is not None:
+            self.grad_scaler.step(optimizer)
+        else:
+            optimizer.step()
 
     @abstractmethod
     def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:

@@ -95,17 +95,17 @@ class InfoGAN(Model):
 
         self.opt_d.zero_grad(set_to_none=True)
         d_out = self.d_step_losses(real, fake, codes)
-        d_out["d_loss"].backward()
-        self.opt_d.step()
+        self.backward(d_out["d_loss"])
+        self.step(self.opt_d)
 
         self.opt_g.zero_grad(set_to_none=True)
         self._freeze_d(True)
         try:
             g_out = self.g_step_losses(fake, codes)
-            g_out["g_loss"].backward()
+            self.backward(g_out["g_loss"])
         finally:
             self._freeze_d(False)
-        self.opt_g.step()
+        self.step(self.opt_g)
         return {k: v.detach() for k, v in {**d_out, **g_out}.items()}
 
     def _freeze_d(self, frozen: bool) -> None:

@@ -7,6 +7,7 @@ BatchNorm still normalises per channel exactly as in the convolutional form.
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
@@ -30,6 +31,16 @@ class DiscriminatorParams(BaseModel):
     leak: float = Field(0.1, ge=0, lt=1, description="Leaky ReLU slope")
 
 
+class BatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d that also trains at batch size 1, where batch statistics do not exist:
+    such a batch is normalised with the running statistics (and does not update them)."""
+
+    def forward(self, x):
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 def _quarter(ctx: NetworkContext) -> tuple[int, int]:
     c, h, w = ctx.image_shape
     if h % 4 or w % 4:
@@ -47,7 +58,7 @@ class InfoGANGenerator(nn.Module):
         base = params.base_channels
         self.net = nn.Sequential(
             nn.Linear(ctx.latent.dim, params.hidden, bias=False),
-            nn.BatchNorm1d(params.hidden),
+            BatchNorm1d(params.hidden),
             nn.ReLU(inplace=True),
             nn.Linear(params.hidden, base * h4 * w4, bias=False),
             nn.Unflatten(1, (base, h4, w4)),
@@ -84,14 +95,14 @@ class InfoGANDiscriminator(nn.Module):
             nn.LeakyReLU(leak, inplace=True),
             nn.Flatten(),
             nn.Linear(c2 * h4 * w4, params.hidden, bias=False),  # the paper's 7x7 conv on a 7x7 map
-            nn.BatchNorm1d(params.hidden),
+            BatchNorm1d(params.hidden),
             nn.LeakyReLU(leak, inplace=True),
         )
         self.d_head = nn.Linear(params.hidden, 1)
         q_dim = ctx.latent.q_dim
         self.q_head = nn.Sequential(
             nn.Linear(params.hidden, params.q_hidden, bias=False),
-            nn.BatchNorm1d(params.q_hidden),
+            BatchNorm1d(params.q_hidden),
             nn.LeakyReLU(leak, inplace=True),
             nn.Linear(params.q_hidden, max(q_dim, 1)),  # a spec with no informative code still builds
         )

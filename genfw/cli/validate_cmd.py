@@ -1,0 +1,27 @@
+"""``genfw validate CONFIG``: check a config without running it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from genfw.cli.common import handle_errors, plugins_dir_option, set_option
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@plugins_dir_option
+@click.option("--print", "print_resolved", is_flag=True, help="Print the resolved config (all defaults filled in).")
+@handle_errors
+def validate(config: str, overrides: tuple[str, ...], plugins_dirs: tuple[str, ...], print_resolved: bool) -> None:
+    """Validate CONFIG against its schema and the loaded plugins; exit 0 if it is valid, 2 if not."""
+    from genfw.config import load_config_and_plugins
+
+    _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)
+    if print_resolved:
+        click.echo(json.dumps(resolved.to_json(), indent=2))
+    else:
+        codes = ", ".join(f"{name}:{rc.type}" for name, rc in resolved.latent)
+        click.echo(f"{config}: valid (model {resolved.model.type}, dataset {resolved.dataset.type}, latent {codes})")

@@ -1,0 +1,1 @@
+"""Training: the trainer loop, checkpoints, run directories and the figures a run draws."""

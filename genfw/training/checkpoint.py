@@ -1,0 +1,57 @@
+"""Checkpoints: everything needed to continue a run bit-for-bit, with no pickled objects.
+
+A checkpoint holds the model's state dict (all networks and buffers), each optimizer's state,
+the step, the training RNG state and the generator weights on their own (so ``genfw export``
+and ``genfw sample`` can read a checkpoint of an unfinished run). It is written atomically and
+read with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genfw.artifacts import CHECKPOINT_FORMAT, atomic_torch_save, safe_torch_load
+from genfw.errors import CheckpointError
+from genfw.model import Model
+
+
+def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator, config: dict[str, Any],
+                    image_shape: tuple[int, int, int], scaler: torch.amp.GradScaler | None = None) -> None:
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "step": step,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizers": {name: opt.state_dict() for name, opt in model.optimizers().items()},
+        "rng": rng.get_state(),
+        "generator": {k: v.detach().cpu() for k, v in model.generator.state_dict().items()},
+        "config": json.dumps(config),
+        "image_shape": list(image_shape),
+        "grad_scaler": scaler.state_dict() if scaler is not None else {},
+    }
+    atomic_torch_save(payload, path)
+
+
+def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torch.amp.GradScaler | None = None) -> int:
+    """Restore ``model`` (weights, optimizers) and ``rng`` in place; returns the step to continue from."""
+    obj = safe_torch_load(path, expect_format=CHECKPOINT_FORMAT)
+    try:
+        model.load_state_dict(obj["model"])
+        for name, opt in model.optimizers().items():
+            opt.load_state_dict(obj["optimizers"][name])
+        rng.set_state(obj["rng"])
+        if scaler is not None and obj.get("grad_scaler"):
+            scaler.load_state_dict(obj["grad_scaler"])
+        return int(obj["step"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}", where=str(path),
+                              fix="resume with the config the run was started with") from None
+
+
+def checkpoint_config(path: Path) -> dict[str, Any]:
+    """The resolved config recorded in a checkpoint."""
+    obj = safe_torch_load(path, expect_format=CHECKPOINT_FORMAT)
+    return json.loads(obj["config"])

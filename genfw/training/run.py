@@ -1,0 +1,105 @@
+"""One run from start to finish: run directory, trainer, final artifacts, export and evaluation."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT, atomic_write_json
+from genfw.config import ResolvedConfig, validate_config
+from genfw.errors import CheckpointError, ConfigError
+from genfw.training.environment import describe_environment
+from genfw.training.trainer import Trainer
+
+
+def new_run_dir(resolved: ResolvedConfig) -> Path:
+    out = resolved.config.output
+    if out.run_dir:
+        path = Path(out.run_dir)
+        if (path / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():
+            raise ConfigError(f"run directory {path} already holds a run", where="output.run_dir",
+                              fix=f"continue it with `genfw run --resume {path}` or choose another directory")
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(out.dir) / f"{resolved.config.name}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(out.dir) / f"{resolved.config.name}-{stamp}-{n}"
+    return path
+
+
+def read_run_config(run_dir: Path) -> dict:
+    path = run_dir / "config.json"
+    if not (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file() or not path.is_file():
+        raise CheckpointError("not a run directory with a checkpoint (config.json and checkpoints/last.pt)",
+                              where=str(run_dir), fix="pass the directory a `genfw run` wrote")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"config.json is not valid JSON (line {exc.lineno})", where=str(path)) from None
+
+
+def echo(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: bool = False) -> Path:
+    """Train (or continue) a run and write everything it leaves. Returns the run directory."""
+    run_dir = resume_dir if resume_dir is not None else new_run_dir(resolved)
+    trainer = Trainer(resolved, run_dir, quiet=quiet)
+    if resume_dir is not None:
+        trainer.resume()
+        if not quiet:
+            echo(f"resuming {run_dir} at step {trainer.step} of {trainer.total_steps}")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "config.json", resolved.to_json())
+        if not quiet:
+            echo(f"run directory: {run_dir}  ({trainer.total_steps} steps, {trainer.steps_per_epoch} per epoch, "
+                 f"{resolved.config.train.precision} on {trainer.device})")
+    atomic_write_json(run_dir / "environment.json", describe_environment(trainer.device))
+    started = time.perf_counter()
+    result = trainer.fit()
+    if result.interrupted:
+        echo(f"stopped at step {result.step}; continue with: genfw run --resume {run_dir}")
+        raise KeyboardInterrupt
+    trainer.write_final_artifacts()
+    if not quiet:
+        echo(f"trained {result.step} steps in {time.perf_counter() - started:.0f} s")
+    if resolved.config.export.onnx:
+        export_run(trainer, resolved, quiet)
+    if resolved.config.eval.at_end and trainer.eval_dataset is not None:
+        evaluate_run(run_dir, trainer, quiet)
+    return run_dir
+
+
+def export_run(trainer: Trainer, resolved: ResolvedConfig, quiet: bool) -> None:
+    from genfw.export.onnx_export import export_generator
+
+    cfg = resolved.config.export
+    generator = trainer.model.generator.to("cpu").float().eval()
+    report = export_generator(generator, trainer.latent, trainer.dataset.image_shape, trainer.run_dir / "generator.onnx",
+                              opset=cfg.opset, optimize=cfg.optimize, verify=True)
+    if not quiet:
+        echo(f"exported {trainer.run_dir / 'generator.onnx'} (max abs diff vs torch {report.get('max_abs_diff', float('nan')):.2e})")
+
+
+def evaluate_run(run_dir: Path, trainer: Trainer, quiet: bool) -> None:
+    try:
+        from genfw.evaluation import evaluate_run as _evaluate
+    except ImportError:
+        return
+    _evaluate(run_dir, quiet=quiet)
+
+
+def resume_config(run_dir: Path, overrides, plugins):
+    """The recorded config of a run, with ``--set`` overrides (e.g. more steps) applied."""
+    from genfw.config import apply_overrides
+
+    doc = apply_overrides(read_run_config(run_dir), overrides)
+    return validate_config(doc, plugins.registries, source=str(run_dir / "config.json"))
