@@ -55,3 +55,27 @@ def checkpoint_config(path: Path) -> dict[str, Any]:
     """The resolved config recorded in a checkpoint."""
     obj = safe_torch_load(path, expect_format=CHECKPOINT_FORMAT)
     return json.loads(obj["config"])
+
+
+def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = ()):
+    """Rebuild a whole model (all networks, e.g. InfoGAN's Q) from a run directory or checkpoint.
+
+    Returns ``(resolved config, latent spec, model)`` with the model in eval mode on the CPU.
+    """
+    from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT
+    from genfw.components import build_latent, build_model
+    from genfw.config import validate_config
+    from genfw.plugins import load_plugins
+
+    path = Path(path)
+    ckpt = path / CHECKPOINT_DIR / LAST_CHECKPOINT if path.is_dir() else path
+    obj = safe_torch_load(ckpt, expect_format=CHECKPOINT_FORMAT)
+    plugins = load_plugins(plugins_dirs)
+    resolved = validate_config(json.loads(obj["config"]), plugins.registries, source=f"{ckpt} (recorded config)")
+    latent = build_latent(resolved)
+    model = build_model(resolved, latent, tuple(obj["image_shape"]))
+    try:
+        model.load_state_dict(obj["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights do not fit the recorded model: {str(exc).splitlines()[0]}", where=str(ckpt)) from None
+    return resolved, latent, model.eval()

@@ -1,0 +1,156 @@
+"""Training throughput: a plain tutorial-style InfoGAN loop against genfw's trainer.
+
+Both train the paper's MNIST networks on the same data with the same optimizers and batch size,
+on the same number of threads. Windows of each alternate, after a warm-up, and the median
+images/s of each is printed with their ratio.
+
+    python bench/train_speed.py                       # both, fp32
+    python bench/train_speed.py --precision bf16      # genfw in bf16 (the plain loop stays fp32)
+    python bench/train_speed.py --only genfw --set train.channels_last=true
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# -- (a) the plain loop, as tutorials write it -----------------------------------------------------
+class PlainG(nn.Module):
+    def __init__(self, zdim=74):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(zdim, 1024, 1, bias=False), nn.BatchNorm2d(1024), nn.ReLU(),
+            nn.ConvTranspose2d(1024, 128, 7, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid())
+
+    def forward(self, z):
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class PlainD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(
+            nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.1),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),
+            nn.Conv2d(128, 1024, 7, bias=False), nn.BatchNorm2d(1024), nn.LeakyReLU(0.1))
+        self.d = nn.Conv2d(1024, 1, 1)
+        self.q = nn.Sequential(nn.Conv2d(1024, 128, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.1),
+                               nn.Conv2d(128, 10 + 4, 1))
+
+
+def plain_loop(data_root: str, batch_size: int):
+    """A generator of timed windows: each next(...) call trains `steps` steps and returns seconds."""
+    import torchvision
+    from torchvision import transforms
+
+    ds = torchvision.datasets.MNIST(data_root, train=True, download=False, transform=transforms.ToTensor())
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True)
+    G, D = PlainG(), PlainD()
+    opt_d = torch.optim.Adam(list(D.trunk.parameters()) + list(D.d.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(list(G.parameters()) + list(D.q.parameters()), lr=1e-3, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+
+    def step(x):
+        n = x.shape[0]
+        z = torch.rand(n, 62) * 2 - 1
+        idx = torch.randint(10, (n,))
+        c = torch.rand(n, 2) * 2 - 1
+        fake = G(torch.cat([z, F.one_hot(idx, 10).float(), c], 1))
+        opt_d.zero_grad()
+        loss_d = bce(D.d(D.trunk(x)).view(-1), torch.ones(n)) + bce(D.d(D.trunk(fake.detach())).view(-1), torch.zeros(n))
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        f = D.trunk(fake)
+        q = D.q(f).view(n, -1)
+        mean, logvar = q[:, 10:12], q[:, 12:14].clamp(-5, 5)
+        info = F.cross_entropy(q[:, :10], idx) + 0.1 * (0.5 * (logvar + (c - mean) ** 2 / logvar.exp())).sum(1).mean()
+        loss_g = bce(D.d(f).view(-1), torch.ones(n)) + info
+        loss_g.backward()
+        opt_g.step()
+
+    def windows(steps):
+        it = iter(loader)
+        while True:
+            t = time.perf_counter()
+            for _ in range(steps):
+                try:
+                    x, _ = next(it)
+                except StopIteration:
+                    it = iter(loader)
+                    x, _ = next(it)
+                step(x)
+            yield time.perf_counter() - t
+    return windows
+
+
+# -- (b) genfw's trainer ---------------------------------------------------------------------------
+def genfw_loop(overrides: list[str], run_dir: Path):
+    from genfw.config import load_config_and_plugins
+    from genfw.training.trainer import Trainer
+
+    _, resolved = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", overrides)
+    trainer = Trainer(resolved, run_dir, quiet=True)
+    trainer.save_checkpoint = lambda: None  # the bench times the loop, not checkpoint I/O
+
+    def windows(steps):
+        while True:
+            trainer.total_steps = trainer.step + steps
+            trainer.train_cfg.log_every = steps
+            trainer.fit()
+            yield steps * trainer.batch_size / trainer.log.read()[-1]["images_per_s"]
+    return windows, trainer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=["plain", "genfw"], help="Time only one of the loops")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="genfw's train.precision")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="More genfw config overrides")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=40, help="Steps per timed window")
+    ap.add_argument("--windows", type=int, default=5, help="Timed windows per loop (after one warm-up window)")
+    ap.add_argument("--data", default=os.environ.get("GENFW_DATA") or str(REPO.parent / "shared" / "data"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    bs = 128
+    overrides = [f"dataset.root={args.data}", "dataset.download=false", f"train.precision={args.precision}",
+                 f"train.threads={args.threads}", "train.sample_every_epoch=false", "train.progress=false",
+                 "eval.per_epoch_q_accuracy=false", f"train.batch_size={bs}", *args.overrides]
+    with tempfile.TemporaryDirectory() as tmp:
+        loops = {}
+        if args.only in (None, "plain"):
+            loops["plain"] = plain_loop(args.data, bs)(args.steps)
+        if args.only in (None, "genfw"):
+            windows, _ = genfw_loop(overrides, Path(tmp) / "run")
+            loops["genfw"] = windows(args.steps)
+        for it in loops.values():
+            next(it)  # warm-up
+        times = {name: [] for name in loops}
+        for _ in range(args.windows):
+            for name, it in loops.items():  # alternate, so drift in machine load hits both
+                times[name].append(next(it))
+    ips = {name: args.steps * bs / statistics.median(t) for name, t in times.items()}
+    print(f"threads={args.threads} batch={bs} steps/window={args.steps} windows={args.windows} genfw precision={args.precision}")
+    for name, v in ips.items():
+        print(f"{name:>6}: {v:8.1f} images/s  (median; windows: {', '.join(f'{args.steps * bs / t:.0f}' for t in times[name])})")
+    if len(ips) == 2:
+        print(f" ratio: {ips['genfw'] / ips['plain']:.2f}x (genfw / plain)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
