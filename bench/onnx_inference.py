@@ -1,0 +1,140 @@
+"""Images/s of the exported generator in onnxruntime vs the same generator in torch eager.
+
+    python bench/onnx_inference.py                      # the paper's MNIST generator, fresh weights
+    python bench/onnx_inference.py runs/mnist-...       # a run directory, generator.pt or checkpoint
+    python bench/onnx_inference.py --check              # exit 1 unless the floors below hold
+
+Both engines get 2 threads (``torch.set_num_threads(2)``; onnxruntime ``intra_op_num_threads=2``)
+and the same inputs. Each repeat times both engines back to back, so a change in machine load
+hits both; the table shows the median over repeats. onnxruntime runs the way ``genfw.runtime``
+opens models (worker threads do not spin; ``--spin`` to compare). Floors (the reason the export
+rewrites exist): onnxruntime >= 4x torch eager at batch 1 and >= 1.0x at batch 256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLOORS = {1: 4.0, 256: 1.0}
+
+
+def fresh_generator():
+    """The config's generator with warmed-up BatchNorm statistics (untrained weights are fine for timing)."""
+    import torch
+
+    from genfw.components import NetworkContext, build_latent
+    from genfw.config import load_config_and_plugins
+
+    torch.manual_seed(0)
+    _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json")
+    latent = build_latent(rc)
+    entry = rc.networks["generator"]
+    g = entry.entry.factory(entry.params, NetworkContext(latent, (1, 28, 28), "generator"))
+    with torch.no_grad():
+        g.train()
+        for _ in range(3):
+            g(torch.rand(64, latent.dim) * 2 - 1)
+    return g.eval(), latent, (1, 28, 28)
+
+
+def timer(fn, batch: int, target_s: float):
+    """A function timing ``fn``: seconds per call, over enough calls to last about ``target_s``."""
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-6)
+    calls = max(2, int(target_s / once))
+
+    def measure() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - start) / calls
+
+    return measure
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", nargs="?", help="run directory, generator.pt or checkpoint (default: a fresh generator)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=0.3, help="length of one timed repeat per engine")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 256])
+    parser.add_argument("--spin", action="store_true", help="let onnxruntime's worker threads spin while idle")
+    parser.add_argument("--straight", action="store_true", help="also time an export without the inference rewrites")
+    parser.add_argument("--check", action="store_true", help="exit 1 unless the floors hold")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from genfw.export import export_generator
+    from genfw.runtime import Generator
+
+    torch.set_num_threads(2)
+    if args.source:
+        from genfw.artifacts import load_generator
+
+        loaded = load_generator(args.source)
+        g, latent, image_shape = loaded.generator.eval(), loaded.latent, loaded.image_shape
+    else:
+        g, latent, image_shape = fresh_generator()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engines = {}
+        report = export_generator(g, latent, image_shape, Path(tmp) / "generator.onnx")
+        engines["onnxruntime"] = Generator.load(report["path"], threads=2, spin=args.spin).session
+        if args.straight:
+            straight = export_generator(g, latent, image_shape, Path(tmp) / "straight.onnx", optimize=False)
+            engines["onnxruntime (straight export)"] = Generator.load(straight["path"], threads=2, spin=args.spin).session
+        print(f"export: max abs diff vs torch {report['max_abs_diff']:.1e}; graph: {' '.join(report['nodes'])}")
+        print(f"threads: 2 per engine; onnxruntime spinning: {'on' if args.spin else 'off'}; "
+              f"median of {args.repeats} repeats (~{args.seconds:g} s each)\n")
+
+        rows: dict[int, dict[str, float]] = {}
+        for n in args.batches:
+            gen = torch.Generator().manual_seed(n)
+            values = [c.sample(n, gen) for c in latent]
+            z = torch.cat(values, 1)
+            feed = {c.name: v.numpy() for c, v in zip(latent, values)}
+
+            def torch_eager(z=z):
+                with torch.inference_mode():
+                    return g(z)
+
+            timers = {"torch eager": timer(torch_eager, n, args.seconds)}
+            for name, session in engines.items():
+                timers[name] = timer(lambda s=session, f=feed: s.run(["image"], f), n, args.seconds)
+            samples: dict[str, list[float]] = {name: [] for name in timers}
+            for _ in range(args.repeats):
+                for name, measure in timers.items():
+                    samples[name].append(measure())
+            rows[n] = {name: n / statistics.median(s) for name, s in samples.items()}
+
+    names = list(next(iter(rows.values())))
+    width = max(len(x) for x in names)
+    print(f"{'images/s':<{width}}  " + "  ".join(f"{'batch ' + str(n):>12}" for n in rows))
+    for name in names:
+        print(f"{name:<{width}}  " + "  ".join(f"{rows[n][name]:>12,.0f}" for n in rows))
+    ok = True
+    print()
+    for name in names[1:]:
+        ratios = {n: rows[n][name] / rows[n]["torch eager"] for n in rows}
+        print(f"{name} / torch eager: " + ", ".join(f"{r:.2f}x at batch {n}" for n, r in ratios.items()))
+        if name == "onnxruntime":
+            for n, r in ratios.items():
+                if n in FLOORS:
+                    passed = r >= FLOORS[n]
+                    ok &= passed
+                    print(f"  floor batch {n}: >= {FLOORS[n]:g}x  {'ok' if passed else 'NOT MET'}")
+    return 0 if ok or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""Run an exported genfw generator with numpy and onnxruntime only (no torch).
+
+This is the app side of the ONNX contract (docs/onnx.md): it reads the latent spec that the
+export stored in the model (metadata_props ``genfw.latent`` / ``genfw.image``, or the sidecar
+``generator.json``), draws codes from their priors, lets you fix any code by value, and runs
+the model. It must never import torch, so apps and ``genfw sample`` on an .onnx file start
+fast and ship small; a test checks that. PIL (PNG) and h5py (.h5) are imported only when used.
+
+    >>> g = Generator.load("runs/mnist/generator.onnx")
+    >>> images, codes = g.generate(16, seed=0, digit=3, c1=0.5)   # [16, 1, 28, 28] in [0, 1]
+    >>> sweep = g.traverse("c1", steps=9, seed=0, digit=7)         # c1 from -1 to 1, rest fixed
+    >>> save_grid(sweep.images, "c1.png", nrow=9)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import numpy as np
+import onnxruntime as ort
+
+from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw.errors import no torch)
+
+META_LATENT = "genfw.latent"
+META_IMAGE = "genfw.image"
+META_VERSION = "genfw.version"
+OUTPUT_NAME = "image"
+PRIOR_KINDS = ("normal", "uniform", "categorical", "bernoulli")
+
+
+class RuntimeUsageError(GenfwUsageError, ValueError):
+    """A bad argument or file given to the runtime: one line, and a ValueError for plain Python callers."""
+
+
+class GeneratorFileError(RuntimeUsageError):
+    """The file is missing, not ONNX, or an ONNX model that is not a genfw generator."""
+
+
+class CodeError(RuntimeUsageError):
+    """A code name, value, category or shape that does not fit the generator's latent spec."""
+
+
+class Batch(NamedTuple):
+    """What :meth:`Generator.generate` returns; unpacks as ``images, codes``."""
+
+    images: np.ndarray  # [n, C, H, W], float32 in [0, 1] or uint8
+    codes: dict[str, np.ndarray]  # {name: float32 [n, dim]}, exactly what the model was fed
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file.
+
+    (genfw.artifacts has the same helper, but importing it imports torch.)
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_spec(session: ort.InferenceSession, path: Path) -> dict[str, Any]:
+    """The generator spec from metadata_props, else from the sidecar JSON next to the file."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if META_LATENT in meta and META_IMAGE in meta:
+        try:
+            return {"latent": json.loads(meta[META_LATENT]), "image": json.loads(meta[META_IMAGE]),
+                    "version": meta.get(META_VERSION)}
+        except json.JSONDecodeError:
+            raise GeneratorFileError("its genfw metadata is not valid JSON", where=str(path), fix="re-export it with `genfw export`") from None
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            doc = json.loads(sidecar.read_text(encoding="utf-8"))
+            return {"latent": doc["latent"], "image": doc["image"], "version": doc.get("version")}
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise GeneratorFileError("its sidecar is not a genfw generator spec", where=str(sidecar), fix="re-export it with `genfw export`") from None
+    raise GeneratorFileError("not a genfw generator (no genfw.latent metadata and no sidecar JSON)", where=str(path),
+                             fix="export one with `genfw export RUN_DIR`")
+
+
+class Generator:
+    """An exported genfw generator, loaded into an onnxruntime session.
+
+    ``codes`` lists the latent code specs (``name``, ``type``, ``dim``, ``prior``; categorical
+    codes also ``k`` and ``labels``) in input order; ``image_shape`` is ``(C, H, W)``.
+    """
+
+    def __init__(self, session: ort.InferenceSession, spec: dict[str, Any], path: Path):
+        self.session = session
+        self.path = path
+        self.version = spec.get("version")
+        try:
+            self.codes: list[dict[str, Any]] = list(spec["latent"]["codes"])
+            image = spec["image"]
+            self.image_shape = (int(image["channels"]), int(image["height"]), int(image["width"]))
+            self._by_name = {c["name"]: c for c in self.codes}
+            for c in self.codes:
+                c["dim"] = int(c["dim"])
+        except (KeyError, TypeError, ValueError):
+            raise GeneratorFileError("its genfw metadata is incomplete", where=str(path), fix="re-export it with `genfw export`") from None
+        inputs = {i.name for i in session.get_inputs()}
+        outputs = {o.name for o in session.get_outputs()}
+        if inputs != set(self._by_name) or OUTPUT_NAME not in outputs:
+            raise GeneratorFileError(f"its inputs {sorted(inputs)} / outputs {sorted(outputs)} do not match its latent spec",
+                                     where=str(path), fix="re-export it with `genfw export`")
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, threads: int | None = None, spin: bool = False,
+             providers: Iterable[str] = ("CPUExecutionProvider",)) -> "Generator":
+        """Open an exported generator (an .onnx file, or a folder holding ``generator.onnx``).
+
+        ``threads`` sets onnxruntime's intra-op threads (default: its own choice). ``spin=False``
+        lets idle worker threads sleep instead of busy-waiting: on a shared or busy machine
+        spinning threads fight other processes for the cores and throughput drops sharply; on
+        an idle machine ``spin=True`` can shave a little latency.
+        Raises :class:`GeneratorFileError` for anything that is not a genfw generator.
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / "generator.onnx"
+        if not path.is_file():
+            raise GeneratorFileError("file not found", where=str(path), fix="pass an .onnx file written by `genfw export`")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise here
+        try:
+            session = ort.InferenceSession(str(path), options, providers=list(providers))
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise GeneratorFileError(f"not a loadable ONNX model ({type(exc).__name__}: {first[:160]})", where=str(path),
+                                     fix="pass an .onnx file written by `genfw export`") from None
+        return cls(session, _read_spec(session, path), path)
+
+    @property
+    def latent_spec(self) -> dict[str, Any]:
+        """The ``genfw.latent`` document: ``{"codes": [...]}``."""
+        return {"codes": self.codes}
+
+    @property
+    def code_names(self) -> list[str]:
+        return [c["name"] for c in self.codes]
+
+    def code(self, name: str) -> dict[str, Any]:
+        """The spec of one code; a :class:`CodeError` naming the valid codes if there is none."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise CodeError(f"no latent code named {name!r}", fix=f"valid codes: {', '.join(self.code_names)}") from None
+
+    # -- codes -----------------------------------------------------------------------------------
+    def sample_codes(self, n: int, seed: int | None = None, **fixed: Any) -> dict[str, np.ndarray]:
+        """Draw ``n`` values of every code from its prior, ``{name: float32 [n, dim]}``.
+
+        Draws use ``numpy.random.default_rng(seed)``, one code after another in input order,
+        and a fixed code is still drawn (then overwritten), so fixing ``digit`` keeps the same
+        ``z`` and ``c1`` for the same seed: that is what makes style grids line up. Fixed values:
+        a categorical code takes an index, a label or a length-k (probability / blend) vector, or
+        ``[n, k]``; a continuous code takes a scalar, a length-dim vector, or ``[n, dim]``
+        (for dim 1 also ``[n]``). A prior kind the runtime does not know must be given this way.
+        """
+        return self._sample(n, seed, fixed)
+
+    def _sample(self, n: int, seed: int | None, fixed: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        # Takes ``fixed`` as a dict so that codes named like parameters ("n", "seed") still work.
+        n = self._check_n(n)
+        for name in fixed:
+            self.code(name)
+        rng = np.random.default_rng(seed)
+        out = {}
+        for spec in self.codes:
+            name = spec["name"]
+            kind = (spec.get("prior") or {}).get("kind")
+            if kind not in PRIOR_KINDS:
+                if name not in fixed:
+                    raise CodeError(f"code {name!r} has a prior of kind {kind!r} that genfw.runtime cannot sample",
+                                    fix=f"pass its values explicitly, e.g. {name}=<[n, {spec['dim']}] array>")
+                drawn = None
+            else:
+                drawn = _draw(spec, n, rng)
+            out[name] = self.code_values(name, fixed[name], n) if name in fixed else drawn
+        return out
+
+    def code_values(self, name: str, value: Any, n: int) -> np.ndarray:
+        """``value`` for code ``name`` as the model input, float32 ``[n, dim]`` (see :meth:`sample_codes`)."""
+        spec = self.code(name)
+        if spec.get("prior", {}).get("kind") == "categorical" or spec.get("type") == "categorical" or "k" in spec:
+            return _categorical_values(spec, value, n)
+        return _continuous_values(spec, value, n)
+
+    # -- images ----------------------------------------------------------------------------------
+    def generate(self, n: int | None = None, seed: int | None = None, codes: Mapping[str, Any] | None = None,
+                 dtype: str = "float32", batch_size: int = 256, **fixed: Any) -> Batch:
+        """Images ``[n, C, H, W]`` and the codes that made them.
+
+        ``codes`` gives values for some or all codes (e.g. from :meth:`sample_codes`), the
+        keyword arguments fix codes by value (they win over ``codes``), and the rest are drawn
+        with ``seed``. ``n`` defaults to the batch size of ``codes``, else 1. ``dtype="uint8"``
+        returns 0..255 pixels. Runs in chunks of ``batch_size`` to bound memory.
+        """
+        given = dict(codes or {})
+        for name in given:
+            self.code(name)
+        if n is None:
+            sizes = {np.asarray(v).shape[0] for v in given.values() if np.ndim(v) == 2}
+            if len(sizes) > 1:
+                raise CodeError(f"the given codes have different batch sizes {sorted(sizes)}", fix="give every code the same first dimension")
+            n = sizes.pop() if sizes else 1
+        values = self._sample(n, seed, {**given, **fixed})
+        images = self.run(values, batch_size=batch_size)
+        if dtype == "uint8":
+            images = to_uint8(images)
+        elif dtype != "float32":
+            raise CodeError(f"dtype must be 'float32' or 'uint8', not {dtype!r}")
+        return Batch(images, values)
+
+    def traverse(self, code_name: str, steps: int | None = None, seed: int | None = None, values: Iterable[Any] | None = None,
+                 dtype: str = "float32", **fixed: Any) -> Batch:
+        """Sweep one code while every other code stays at one draw (from ``seed``, or fixed).
+
+        ``values`` are the settings of ``code_name`` (any form :meth:`sample_codes` accepts). By
+        default a categorical code steps through its categories (``steps`` of them, cycling;
+        all k if ``steps`` is None) and a continuous one goes linearly over its prior's range
+        (uniform: low..high; normal: mean +- 2 std) in ``steps`` (default 9) steps.
+        """
+        spec = self.code(code_name)
+        if values is None:
+            values = self._default_sweep(spec, steps)
+        rows = [self.code_values(code_name, v, 1) for v in values]
+        if not rows:
+            raise CodeError(f"nothing to traverse for code {code_name!r}", fix="give steps >= 1 or some values")
+        base = self._sample(1, seed, fixed)
+        codes = {name: np.repeat(v, len(rows), axis=0) for name, v in base.items()}
+        codes[code_name] = np.concatenate(rows, axis=0)
+        return self.generate(codes=codes, dtype=dtype)
+
+    def run(self, codes: Mapping[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """Run the model on complete codes ``{name: float32 [n, dim]}``: float32 images ``[n, C, H, W]``."""
+        feed = {c["name"]: np.ascontiguousarray(codes[c["name"]], dtype=np.float32) for c in self.codes}
+        n = next(iter(feed.values())).shape[0]
+        chunks = [self.session.run([OUTPUT_NAME], {k: v[i:i + batch_size] for k, v in feed.items()})[0]
+                  for i in range(0, n, max(1, int(batch_size)))]
+        return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, *self.image_shape), np.float32)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _default_sweep(self, spec: dict[str, Any], steps: int | None) -> list[Any]:
+        if "k" in spec or spec.get("prior", {}).get("kind") == "categorical":
+            k = int(spec.get("k", spec["dim"]))
+            return [i % k for i in range(k if steps is None else self._check_n(steps))]
+        steps = 9 if steps is None else self._check_n(steps)
+        prior = spec.get("prior", {})
+        if prior.get("kind") == "uniform":
+            low, high = np.asarray(prior.get("low", -1.0), np.float64), np.asarray(prior.get("high", 1.0), np.float64)
+        elif prior.get("kind") == "normal":
+            mean, std = np.asarray(prior.get("mean", 0.0), np.float64), np.asarray(prior.get("std", 1.0), np.float64)
+            low, high = mean - 2 * std, mean + 2 * std
+        else:
+            raise CodeError(f"code {spec['name']!r} (prior {prior.get('kind')!r}) has no default sweep", fix="pass values=[...]")
+        return [low + (high - low) * t for t in np.linspace(0.0, 1.0, steps)]
+
+    @staticmethod
+    def _check_n(n: Any) -> int:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise CodeError(f"the number of samples must be a positive integer, not {n!r}")
+        return int(n)
+
+    def __repr__(self) -> str:
+        codes = ", ".join(f"{c['name']}[{c['dim']}]" for c in self.codes)
+        return f"Generator({str(self.path)!r}, codes=({codes}), image_shape={self.image_shape})"
+
+
+# -- priors and values -----------------------------------------------------------------------------
+def _draw(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
+    prior, dim = spec["prior"], spec["dim"]
+    kind = prior["kind"]
+    if kind == "normal":
+        x = np.asarray(prior.get("mean", 0.0)) + np.asarray(prior.get("std", 1.0)) * rng.standard_normal((n, dim))
+    elif kind == "uniform":
+        x = rng.uniform(np.asarray(prior.get("low", -1.0)), np.asarray(prior.get("high", 1.0)), (n, dim))
+    elif kind == "bernoulli":
+        x = rng.random((n, dim)) < np.asarray(prior.get("p", 0.5))
+    else:  # categorical, one-hot
+        probs = np.asarray(prior.get("probs") or [1.0 / dim] * dim, np.float64)
+        x = np.eye(dim)[rng.choice(dim, size=n, p=probs / probs.sum())]
+    return np.asarray(x, np.float32)
+
+
+def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
+    name, k = spec["name"], int(spec.get("k", spec["dim"]))
+    labels = [str(x) for x in spec.get("labels") or range(k)]
+    if isinstance(value, (str, int, np.integer)) and not isinstance(value, bool):
+        if isinstance(value, str):
+            if value in labels:
+                index = labels.index(value)
+            else:
+                try:
+                    index = int(value)
+                except ValueError:
+                    raise CodeError(f"code {name!r} has no category {value!r}",
+                                    fix=f"use an index 0..{k - 1} or a label: {', '.join(labels)}") from None
+        else:
+            index = int(value)
+        if not 0 <= index < k:
+            raise CodeError(f"category {index} is out of range for code {name!r}", fix=f"valid range: 0..{k - 1}")
+        return np.repeat(np.eye(k, dtype=np.float32)[index][None], n, axis=0)
+    return _array_values(spec, value, n, what="a category index, a label, or a one-hot/probability vector")
+
+
+def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
+    if np.ndim(value) == 0 and not isinstance(value, (str, bool)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if not np.isfinite(value):
+                raise CodeError(f"code {spec['name']!r} has a non-finite value {value}")
+            return np.full((n, spec["dim"]), value, np.float32)
+    if spec["dim"] == 1 and np.ndim(value) == 1 and len(value) == n and not isinstance(value, str):
+        value = np.asarray(value).reshape(n, 1)
+    return _array_values(spec, value, n, what="a number, a vector or an array")
+
+
+def _array_values(spec: dict[str, Any], value: Any, n: int, what: str) -> np.ndarray:
+    name, dim = spec["name"], spec["dim"]
+    try:
+        arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise CodeError(f"code {name!r} needs {what}, not {value!r}"[:200]) from None
+    if arr.shape == (dim,):
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] not in (1, n):
+        raise CodeError(f"code {name!r} has dim {dim}: got shape {list(arr.shape)}", fix=f"give [{dim}], [1, {dim}] or [{n}, {dim}]")
+    if not np.all(np.isfinite(arr)):
+        raise CodeError(f"code {name!r} has non-finite values")
+    return np.ascontiguousarray(np.broadcast_to(arr, (n, dim)), dtype=np.float32)
+
+
+# -- saving ----------------------------------------------------------------------------------------
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """[0, 1] floats to 0..255 bytes (rounded, clipped)."""
+    if images.dtype == np.uint8:
+        return images
+    return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
+    """Tile ``[n, C, H, W]`` images into one ``[H', W', C]`` uint8 array, ``nrow`` per row."""
+    images = to_uint8(np.asarray(images))
+    if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
+        raise CodeError(f"images must be [n, C, H, W] with C in 1, 3, 4: got shape {list(images.shape)}")
+    n, c, h, w = images.shape
+    cols = max(1, min(int(nrow), n))
+    rows = -(-n // cols)
+    out = np.zeros((rows * (h + padding) + padding, cols * (w + padding) + padding, c), np.uint8)
+    for i in range(n):
+        y, x = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
+        out[y:y + h, x:x + w] = images[i].transpose(1, 2, 0)
+    return out
+
+
+def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, padding: int = 2) -> Path:
+    """Save images ``[n, C, H, W]`` (float [0, 1] or uint8) as one PNG grid, ``nrow`` per row."""
+    from PIL import Image
+
+    tiles = grid(images, nrow, padding)
+    image = Image.fromarray(tiles[..., 0] if tiles.shape[2] == 1 else tiles)
+    path = Path(path)
+    _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    return path
+
+
+def save_h5(images: np.ndarray, codes: Mapping[str, np.ndarray], path: str | os.PathLike,
+            latent_spec: Mapping[str, Any] | None = None) -> Path:
+    """Save ``images`` (uint8 ``[n, C, H, W]``) and ``codes/<name>`` datasets to HDF5.
+
+    The latent spec, when given, is stored as the JSON attribute ``genfw.latent`` of the file.
+    """
+    import h5py
+
+    path = Path(path)
+
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("images", data=to_uint8(np.asarray(images)), compression="gzip")
+            group = f.create_group("codes")
+            for name, value in codes.items():
+                group.create_dataset(name, data=np.asarray(value, np.float32))
+            if latent_spec is not None:
+                f.attrs[META_LATENT] = json.dumps(latent_spec)
+
+    _atomic_write(path, write)
+    return path
+
+
+Generator.save_grid = staticmethod(save_grid)  # type: ignore[attr-defined]

@@ -1,0 +1,201 @@
+"""ONNX export: the contract apps rely on, parity with torch, and the inference rewrites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from genfw.components import NetworkContext, build_latent
+from genfw.config import load_config_and_plugins
+from genfw.errors import GenfwUsageError
+from genfw.export import ExportError, export_generator
+from genfw.export import onnx_export
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "infogan_mnist.json"
+IMAGE = (1, 28, 28)
+SMALL = ("networks.generator.hidden=32", "networks.generator.base_channels=8", "networks.generator.up_channels=4")
+
+
+def build_generator(overrides=(), seed: int = 0):
+    """The config's generator with non-trivial BatchNorm state (so folding is really tested)."""
+    torch.manual_seed(seed)
+    _, rc = load_config_and_plugins(CONFIG, overrides)
+    latent = build_latent(rc)
+    entry = rc.networks["generator"]
+    g = entry.entry.factory(entry.params, NetworkContext(latent, IMAGE, "generator"))
+    with torch.no_grad():
+        for m in g.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+        g.train()
+        for _ in range(3):
+            g(torch.rand(64, latent.dim) * 2 - 1)
+    return g.eval(), latent, rc
+
+
+def feeds(latent, n: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    values = [c.sample(n, gen) for c in latent]
+    return values, {c.name: v.numpy() for c, v in zip(latent, values)}
+
+
+@pytest.fixture(scope="module")
+def paper():
+    g, latent, _ = build_generator()
+    return g, latent
+
+
+@pytest.fixture(scope="module")
+def exported(paper, tmp_path_factory):
+    g, latent = paper
+    path = tmp_path_factory.mktemp("export") / "generator.onnx"
+    report = export_generator(g, latent, IMAGE, path)
+    return path, report
+
+
+def test_export_report_parity_and_rewrites(exported):
+    path, report = exported
+    assert report["max_abs_diff"] <= 1e-4
+    assert report["verified_batches"] == [1, 7, 256]
+    assert sum("folded" in r for r in report["rewrites"]) == 3, report["rewrites"]
+    assert "BatchNormalization" not in report["nodes"]
+    assert report["path"] == str(path) and report["inputs"] == ["z", "digit", "c1", "c2"]
+
+
+@pytest.mark.parametrize("n", [1, 7, 256])
+def test_parity_with_torch_eval(paper, exported, n):
+    g, latent = paper
+    session = ort.InferenceSession(str(exported[0]), providers=["CPUExecutionProvider"])
+    values, feed = feeds(latent, n, seed=n)
+    with torch.no_grad():
+        expected = g(torch.cat(values, 1)).numpy()
+    got = session.run(["image"], feed)[0]
+    assert got.shape == (n, *IMAGE) and got.dtype == np.float32
+    assert np.abs(got - expected).max() <= 1e-4
+    assert got.min() >= 0.0 and got.max() <= 1.0
+
+
+def test_dynamic_batch(paper, exported):
+    session = ort.InferenceSession(str(exported[0]), providers=["CPUExecutionProvider"])
+    for n in (2, 3, 33):
+        assert session.run(["image"], feeds(paper[1], n, seed=0)[1])[0].shape == (n, *IMAGE)
+
+
+def test_onnx_contract(paper, exported):
+    _, latent = paper
+    path, _ = exported
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 18
+    inputs = [(i.name, i.type.tensor_type) for i in model.graph.input]
+    assert [name for name, _ in inputs] == [c.name for c in latent]
+    for (name, t), code in zip(inputs, latent):
+        assert t.elem_type == onnx.TensorProto.FLOAT
+        d0, d1 = t.shape.dim
+        assert d0.dim_param and not d0.HasField("dim_value"), f"{name}: batch axis is not dynamic"
+        assert d1.dim_value == code.dim
+    (out,) = model.graph.output
+    assert out.name == "image" and out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    dims = out.type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == list(IMAGE)
+    # self-contained: weights inside the file, nothing else written but the sidecar
+    assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["generator.json", "generator.onnx"]
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["genfw.latent"]) == json.loads(json.dumps(latent.spec()))
+    assert json.loads(meta["genfw.image"]) == {"channels": 1, "height": 28, "width": 28, "range": [0, 1]}
+    assert meta["genfw.version"]
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar == {"latent": json.loads(meta["genfw.latent"]), "image": json.loads(meta["genfw.image"]),
+                       "version": meta["genfw.version"], "inputs": ["z", "digit", "c1", "c2"], "output": "image"}
+    digit = sidecar["latent"]["codes"][1]
+    assert digit["k"] == 10 and digit["encoding"] == "one-hot" and len(digit["labels"]) == 10
+
+
+def test_export_is_quiet_and_straight_export_works(tmp_path, capfd):
+    g, latent, _ = build_generator(SMALL)
+    report = export_generator(g, latent, IMAGE, tmp_path / "g.onnx", optimize=False)
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)
+    assert report["max_abs_diff"] <= 1e-4 and report["rewrites"] == []
+    assert (tmp_path / "g.json").is_file()
+    assert g.training is False  # the caller's module is left as it was
+
+
+class DCGANLike(nn.Module):
+    """A generator whose first layer is a ConvTranspose2d on a 1x1 input, and a Conv2d + BN."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Unflatten(1, (dim, 1, 1)),
+            nn.ConvTranspose2d(dim, 16, 4, stride=1, padding=0, bias=False),
+            nn.BatchNorm2d(16), nn.ReLU(inplace=True),
+            nn.Conv2d(16, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.ConvTranspose2d(8, 1, 4, stride=2, padding=1), nn.Sigmoid(),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def test_1x1_conv_becomes_matmul_and_bns_fold(tmp_path):
+    _, latent, _ = build_generator(SMALL)
+    torch.manual_seed(1)
+    g = DCGANLike(latent.dim)
+    with torch.no_grad():
+        g.train()
+        for _ in range(3):
+            g(torch.rand(32, latent.dim))
+    g.eval()
+    z = torch.rand(5, latent.dim)
+    rewritten, notes = onnx_export.optimize_for_inference(g, z)
+    assert any("MatMul" in n for n in notes) and sum("folded" in n for n in notes) == 2, notes
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in rewritten.modules())
+    with torch.no_grad():
+        assert torch.allclose(rewritten(z), g(z), atol=1e-5)
+    report = export_generator(g, latent, (1, 8, 8), tmp_path / "dcgan.onnx")
+    assert report["nodes"].count("ConvTranspose") == 1 and "BatchNormalization" not in report["nodes"]
+    assert report["max_abs_diff"] <= 1e-4
+
+
+def test_verification_catches_a_wrong_export(tmp_path, monkeypatch):
+    g, latent, _ = build_generator(SMALL)
+
+    def broken(generator, z):
+        return nn.Sequential(generator, nn.Hardtanh(0.0, 0.5)), []
+
+    monkeypatch.setattr(onnx_export, "optimize_for_inference", broken)
+    with pytest.raises(ExportError, match="differs from torch"):
+        export_generator(g, latent, IMAGE, tmp_path / "g.onnx")
+    assert list(tmp_path.iterdir()) == []  # an unverified model is never written
+
+
+def test_export_failure_is_one_line_with_the_log_kept(tmp_path):
+    _, latent, _ = build_generator(SMALL)
+
+    class DataDependent(nn.Module):
+        def forward(self, z):
+            if z.sum() > 0:  # data-dependent control flow: torch.export refuses it
+                return torch.sigmoid(z[:, :1, None, None].expand(-1, 1, 28, 28))
+            return torch.zeros(z.shape[0], 1, 28, 28)
+
+    with pytest.raises(ExportError) as info:
+        export_generator(DataDependent(), latent, IMAGE, tmp_path / "bad.onnx", optimize=False)
+    assert info.value.exit_code == 1 and "\n" not in str(info.value)
+    assert "ONNX export failed" in str(info.value)
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_old_opset_is_a_usage_error(paper, tmp_path):
+    with pytest.raises(GenfwUsageError, match="opset 17"):
+        export_generator(paper[0], paper[1], IMAGE, tmp_path / "g.onnx", opset=17)

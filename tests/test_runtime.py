@@ -1,0 +1,248 @@
+"""genfw.runtime: torch-free loading, sampling, fixing codes, errors, saving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, save_grid
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ("networks.generator.hidden=32", "networks.generator.base_channels=8", "networks.generator.up_channels=4")
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory) -> Path:
+    """A small InfoGAN MNIST generator (the config's latent codes), exported."""
+    import torch
+
+    from genfw.components import NetworkContext, build_latent
+    from genfw.config import load_config_and_plugins
+    from genfw.export import export_generator
+
+    torch.manual_seed(0)
+    _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", SMALL)
+    latent = build_latent(rc)
+    entry = rc.networks["generator"]
+    g = entry.entry.factory(entry.params, NetworkContext(latent, (1, 28, 28), "generator")).eval()
+    path = tmp_path_factory.mktemp("rt") / "generator.onnx"
+    export_generator(g, latent, (1, 28, 28), path, verify=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def gen(onnx_path) -> Generator:
+    return Generator.load(onnx_path, threads=1)
+
+
+def with_latent(src: Path, dst: Path, edit=None, keep_metadata: bool = True) -> Path:
+    """A copy of ``src`` whose genfw.latent metadata is changed by ``edit(codes)`` (or removed)."""
+    model = onnx.load(str(src))
+    props = {p.key: p.value for p in model.metadata_props}
+    del model.metadata_props[:]
+    if keep_metadata:
+        latent = json.loads(props["genfw.latent"])
+        if edit:
+            edit(latent["codes"])
+        props["genfw.latent"] = json.dumps(latent)
+        for k, v in props.items():
+            model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+    onnx.save(model, str(dst))
+    return dst
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text and isinstance(exc, ValueError)
+    return text
+
+
+def test_import_and_use_never_import_torch(onnx_path, tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        import genfw.runtime as rt
+        g = rt.Generator.load({str(onnx_path)!r}, threads=1)
+        b = g.generate(5, seed=0, digit=3, c1=0.5)
+        t = g.traverse("c1", steps=4, seed=1)
+        rt.save_grid(b.images, {str(tmp_path / 'a.png')!r}, nrow=5)
+        rt.save_h5(b.images, b.codes, {str(tmp_path / 'a.h5')!r}, g.latent_spec)
+        assert b.images.shape == (5, 1, 28, 28) and t.images.shape == (4, 1, 28, 28)
+        heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+        print("TORCH" if heavy else "CLEAN", heavy[:3])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("CLEAN"), proc.stdout
+
+
+def test_load_reads_the_spec(gen):
+    assert gen.code_names == ["z", "digit", "c1", "c2"]
+    assert [c["dim"] for c in gen.codes] == [62, 10, 1, 1]
+    assert gen.image_shape == (1, 28, 28)
+    assert gen.code("digit")["labels"] == [str(i) for i in range(10)]
+    assert Generator.load(gen.path.parent).code_names == gen.code_names  # a folder with generator.onnx
+
+
+def test_sidecar_fallback_and_non_genfw_files(onnx_path, tmp_path):
+    bare = with_latent(onnx_path, tmp_path / "generator.onnx", keep_metadata=False)
+    with pytest.raises(GeneratorFileError, match="not a genfw generator") as info:
+        Generator.load(bare)
+    one_line(info.value)
+    (tmp_path / "generator.json").write_text(onnx_path.with_suffix(".json").read_text())
+    g = Generator.load(bare)  # what onnxruntime-web apps do: metadata from the sidecar
+    assert g.code_names == ["z", "digit", "c1", "c2"] and g.image_shape == (1, 28, 28)
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not a model")
+    with pytest.raises(GeneratorFileError, match="not a loadable ONNX model") as info:
+        Generator.load(junk)
+    one_line(info.value)
+    with pytest.raises(GeneratorFileError, match="file not found"):
+        Generator.load(tmp_path / "missing.onnx")
+
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+    plain = onnx.helper.make_model(onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y]),
+                                   opset_imports=[onnx.helper.make_opsetid("", 18)])
+    onnx.save(plain, str(tmp_path / "plain.onnx"))
+    with pytest.raises(GeneratorFileError, match="not a genfw generator"):
+        Generator.load(tmp_path / "plain.onnx")
+
+
+def test_sample_codes_priors_and_seeds(gen):
+    a = gen.sample_codes(500, seed=3)
+    b = gen.sample_codes(500, seed=3)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["z"], gen.sample_codes(500, seed=4)["z"])
+    assert {k: v.shape for k, v in a.items()} == {"z": (500, 62), "digit": (500, 10), "c1": (500, 1), "c2": (500, 1)}
+    assert all(v.dtype == np.float32 for v in a.values())
+    assert a["z"].min() >= -1 and a["z"].max() <= 1 and a["c1"].min() >= -1 and a["c1"].max() <= 1
+    assert np.array_equal(a["digit"].sum(1), np.ones(500)) and set(np.unique(a["digit"])) == {0.0, 1.0}
+    assert len(set(a["digit"].argmax(1))) == 10
+    fixed = gen.sample_codes(500, seed=3, digit=4)
+    assert np.array_equal(fixed["z"], a["z"]) and np.array_equal(fixed["c1"], a["c1"])  # same styles, other digit
+    assert (fixed["digit"].argmax(1) == 4).all()
+
+
+def test_fixing_codes_by_value(gen):
+    n = 4
+    assert (gen.sample_codes(n, digit="7")["digit"].argmax(1) == 7).all()
+    assert (gen.sample_codes(n, digit=np.int64(2))["digit"].argmax(1) == 2).all()
+    blend = [0.5, 0.5] + [0.0] * 8
+    assert np.allclose(gen.sample_codes(n, digit=blend)["digit"], np.tile(blend, (n, 1)))
+    per_sample = np.eye(10, dtype=np.float32)[[0, 1, 2, 3]]
+    assert np.array_equal(gen.sample_codes(n, digit=per_sample)["digit"], per_sample)
+    assert (gen.sample_codes(n, c1=0.25)["c1"] == 0.25).all()
+    assert np.array_equal(gen.sample_codes(n, c1=[0.1, 0.2, 0.3, 0.4])["c1"].ravel(), np.float32([0.1, 0.2, 0.3, 0.4]))
+    assert (gen.sample_codes(n, z=np.zeros(62))["z"] == 0).all()
+
+
+def test_generate_runs_the_model_on_the_codes_it_returns(gen):
+    images, codes = gen.generate(6, seed=0, digit=1)
+    assert images.shape == (6, 1, 28, 28) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1
+    direct = gen.session.run(["image"], codes)[0]
+    assert np.array_equal(images, direct)
+    again = gen.generate(codes=codes, dtype="uint8")
+    assert again.images.dtype == np.uint8 and again.images.shape == (6, 1, 28, 28)
+    assert np.abs(again.images.astype(int) - np.round(images * 255)).max() <= 1
+    assert gen.generate().images.shape == (1, 1, 28, 28)
+    chunked = gen.generate(codes=codes, batch_size=4).images
+    assert np.allclose(chunked, images, atol=1e-6)
+
+
+def test_traverse(gen):
+    cat = gen.traverse("digit", seed=0)
+    assert cat.images.shape == (10, 1, 28, 28)
+    assert list(cat.codes["digit"].argmax(1)) == list(range(10))
+    assert (cat.codes["z"] == cat.codes["z"][0]).all() and (cat.codes["c1"] == cat.codes["c1"][0]).all()
+    cont = gen.traverse("c1", steps=5, seed=0, digit="3")
+    assert np.allclose(cont.codes["c1"].ravel(), np.linspace(-1, 1, 5))
+    assert (cont.codes["digit"].argmax(1) == 3).all()
+    custom = gen.traverse("c2", seed=0, values=[-2.0, 0.0, 2.0])
+    assert custom.codes["c2"].ravel().tolist() == [-2.0, 0.0, 2.0]
+
+
+def test_errors_are_one_line_value_errors(gen):
+    with pytest.raises(CodeError) as info:
+        gen.generate(2, dgit=3)
+    assert "dgit" in one_line(info.value) and "z, digit, c1, c2" in str(info.value)
+    with pytest.raises(CodeError) as info:
+        gen.generate(2, digit=10)
+    assert "0..9" in one_line(info.value)
+    with pytest.raises(CodeError) as info:
+        gen.generate(2, digit=-1)
+    assert "0..9" in one_line(info.value)
+    with pytest.raises(CodeError) as info:
+        gen.generate(2, digit="seven")
+    assert "seven" in one_line(info.value)
+    with pytest.raises(CodeError) as info:
+        gen.generate(2, z=np.zeros(61))
+    assert "dim 62" in one_line(info.value)
+    with pytest.raises(CodeError):
+        gen.generate(2, digit=np.zeros((3, 10)))
+    with pytest.raises(CodeError):
+        gen.generate(2, c1=float("nan"))
+    with pytest.raises(CodeError):
+        gen.generate(0)
+    with pytest.raises(CodeError):
+        gen.traverse("nope", steps=3)
+    with pytest.raises(CodeError):
+        gen.generate(2, dtype="float16")
+
+
+def test_bernoulli_and_unknown_priors(onnx_path, tmp_path):
+    def edit(codes):
+        codes[2]["prior"] = {"kind": "laplace", "scale": 1.0}
+        codes[3]["prior"] = {"kind": "bernoulli", "p": 0.3}
+
+    g = Generator.load(with_latent(onnx_path, tmp_path / "edited.onnx", edit))
+    with pytest.raises(CodeError, match="explicitly") as info:
+        g.sample_codes(3)
+    assert "c1" in one_line(info.value)
+    codes = g.sample_codes(2000, seed=0, c1=0.0)
+    assert set(np.unique(codes["c2"])) == {0.0, 1.0}
+    assert 0.25 < codes["c2"].mean() < 0.35
+    assert g.generate(2, seed=0, c1=[0.5, -0.5]).images.shape == (2, 1, 28, 28)
+
+
+def test_save_grid(gen, tmp_path):
+    from PIL import Image
+
+    images = gen.generate(10, seed=0).images
+    path = save_grid(images, tmp_path / "sub" / "grid.png", nrow=5)
+    with Image.open(path) as im:
+        assert im.size == (5 * 30 + 2, 2 * 30 + 2) and im.mode == "L"
+    assert grid(np.zeros((3, 3, 4, 4), np.float32), nrow=2).shape == (2 * 6 + 2, 2 * 6 + 2, 3)
+    with pytest.raises(CodeError):
+        grid(np.zeros((2, 28, 28)))
+    assert not [p for p in (tmp_path / "sub").iterdir() if p.name != "grid.png"]  # no temp files left
+
+
+def test_docs_snippets_and_example_app_run_without_torch(onnx_path, tmp_path):
+    """docs/onnx.md's Python blocks and examples/digit_styles.py, as an app would run them."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "onnx.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    script = "\n".join(blocks) + "\nimport sys\nprint('TORCH' if 'torch' in sys.modules else 'CLEAN')\n"
+    proc = subprocess.run([sys.executable, "-c", script], cwd=str(onnx_path.parent), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("CLEAN")
+    assert (onnx_path.parent / "threes.png").is_file() and (onnx_path.parent / "c1.png").is_file()
+
+    out = tmp_path / "styles.png"
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "digit_styles.py"), str(onnx_path), "-o", str(out), "--styles", "5"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.size == (5 * 28, 10 * 28)

@@ -1,0 +1,143 @@
+"""`genfw export` and `genfw sample` through the real command line (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ("networks.generator.hidden=32", "networks.generator.base_channels=8", "networks.generator.up_channels=4")
+
+
+def genfw(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "genfw", *map(str, args)], cwd=str(cwd or REPO),
+                          capture_output=True, text=True, timeout=600)
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def usage_error(proc: subprocess.CompletedProcess) -> str:
+    """Exit 2, exactly one line on stderr, no traceback."""
+    detail = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, detail
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), detail
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A run directory as training leaves it (generator.pt + config.json), without training."""
+    import torch
+
+    from genfw.artifacts import atomic_torch_save, generator_payload
+    from genfw.components import NetworkContext, build_latent
+    from genfw.config import load_config_and_plugins
+
+    torch.manual_seed(0)
+    _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", SMALL)
+    latent = build_latent(rc)
+    entry = rc.networks["generator"]
+    g = entry.entry.factory(entry.params, NetworkContext(latent, (1, 28, 28), "generator")).eval()
+    run = tmp_path_factory.mktemp("run")
+    atomic_torch_save(generator_payload(g, latent, (1, 28, 28), rc.to_json()), run / "generator.pt")
+    (run / "config.json").write_text(json.dumps(rc.to_json()))
+    return run
+
+
+@pytest.fixture(scope="module")
+def sampled_png(run_dir) -> tuple[Path, subprocess.CompletedProcess]:
+    """`genfw sample RUN_DIR`: exports generator.onnx first, then writes the grid."""
+    out = run_dir / "threes.png"
+    proc = genfw("sample", run_dir, "--n", 12, "--code", "digit=3", "--seed", 0, "--nrow", 6, "-o", out)
+    return out, proc
+
+
+def test_sample_png_from_a_run_dir_exports_first(run_dir, sampled_png):
+    out, proc = sampled_png
+    ok(proc)
+    assert (run_dir / "generator.onnx").is_file() and (run_dir / "generator.json").is_file()
+    with Image.open(out) as im:
+        assert im.size == (6 * 30 + 2, 2 * 30 + 2)
+
+
+def test_sample_h5_round_trip(run_dir, sampled_png, tmp_path):
+    ok(sampled_png[1])
+    out = tmp_path / "s.h5"
+    ok(genfw("sample", run_dir / "generator.onnx", "--n", 9, "--code", "digit=7", "--code", "c1=0.5", "--seed", 1, "-o", out))
+    with h5py.File(out, "r") as f:
+        images = f["images"][()]
+        codes = {k: f["codes"][k][()] for k in f["codes"]}
+        spec = json.loads(f.attrs["genfw.latent"])
+    assert images.dtype == np.uint8 and images.shape == (9, 1, 28, 28)
+    assert sorted(codes) == ["c1", "c2", "digit", "z"] and codes["z"].shape == (9, 62)
+    assert (codes["digit"].argmax(1) == 7).all() and (codes["c1"] == 0.5).all()
+    assert [c["name"] for c in spec["codes"]] == ["z", "digit", "c1", "c2"]
+    # the same seed and codes give the same images through the Python API
+    from genfw.runtime import Generator
+
+    again = Generator.load(run_dir / "generator.onnx").generate(9, seed=1, digit=7, c1=0.5, dtype="uint8")
+    assert np.array_equal(again.images, images)
+
+
+@pytest.mark.parametrize("code, needle", [("digit=12", "0..9"), ("digt=1", "valid codes: z, digit, c1, c2"),
+                                          ("digit", "NAME=VALUE"), ("z=[1, 2]", "dim 62")])
+def test_bad_code_exits_2_with_one_line(run_dir, sampled_png, tmp_path, code, needle):
+    ok(sampled_png[1])
+    line = usage_error(genfw("sample", run_dir / "generator.onnx", "--code", code, "-o", tmp_path / "x.png"))
+    assert needle in line
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sample_rejects_a_non_genfw_file(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"nope")
+    assert "not a loadable ONNX model" in usage_error(genfw("sample", bad, "-o", tmp_path / "x.png"))
+
+
+def test_sample_on_onnx_does_not_import_torch(run_dir, sampled_png, tmp_path):
+    ok(sampled_png[1])
+    script = textwrap.dedent(f"""
+        import sys
+        from genfw.cli import main
+        try:
+            main(["sample", {str(run_dir / 'generator.onnx')!r}, "--n", "4", "-o", {str(tmp_path / 'a.png')!r}])
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        print("TORCH" if "torch" in sys.modules else "CLEAN")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "CLEAN", proc.stdout
+
+
+def test_export_command(run_dir, tmp_path):
+    out = tmp_path / "m.onnx"
+    stdout = ok(genfw("export", run_dir / "generator.pt", "-o", out, "--opset", 18))
+    assert out.is_file() and (tmp_path / "m.json").is_file()
+    assert "max abs diff" in stdout
+    assert "opset" in usage_error(genfw("export", run_dir, "--opset", 17)).lower()
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not torch")
+    assert "not a readable genfw file" in usage_error(genfw("export", junk))
+
+
+def test_export_default_output_is_in_the_run_dir(tmp_path):
+    from genfw.cli.export_cmd import default_output
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    assert default_output(run) == run / "generator.onnx"
+    assert default_output(run / "generator.pt") == run / "generator.onnx"
+    assert default_output(run / "checkpoints" / "last.pt") == run / "generator.onnx"
