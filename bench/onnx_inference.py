@@ -7,8 +7,10 @@
 Both engines get 2 threads (``torch.set_num_threads(2)``; onnxruntime ``intra_op_num_threads=2``)
 and the same inputs. Each repeat times both engines back to back, so a change in machine load
 hits both; the table shows the median over repeats. onnxruntime runs the way ``genfw.runtime``
-opens models (worker threads do not spin; ``--spin`` to compare). Floors (the reason the export
-rewrites exist): onnxruntime >= 4x torch eager at batch 1 and >= 1.0x at batch 256.
+opens models (worker threads do not spin; ``--spin`` to compare). Floors checked by ``--check``:
+onnxruntime >= 4x torch eager at batch 1 and >= 1.0x at batch 256. The ratios depend on machine
+load and thread wait policies (torch's OpenMP threads spin by default, which collapses batch-1
+throughput on a busy machine; try ``OMP_WAIT_POLICY=PASSIVE``), so compare runs made alike.
 """
 
 from __future__ import annotations
