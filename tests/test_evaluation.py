@@ -1,0 +1,64 @@
+"""`genfw eval` on a real (tiny) run: eval.json has every figure, with sample counts and seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("GENFW_DATA") or REPO.parent / "shared" / "data")
+
+
+def genfw(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GENFW_DATA": str(DATA)}
+    return subprocess.run([sys.executable, "-m", "genfw", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("eval") / "run"
+    r = genfw("run", "configs/infogan_mnist.json", "--set", "dataset.limit=512", "--set", "train.batch_size=64",
+              "--set", "train.max_steps=4", "--set", "export.onnx=false", "--set", "eval.at_end=false",
+              "--set", "train.sample_every_epoch=false", "--set", f"output.run_dir={run_dir}", "-q")
+    assert r.returncode == 0, r.stderr
+    return run_dir
+
+
+def test_eval_writes_every_figure(tiny_run):
+    r = genfw("eval", str(tiny_run), "--samples", "500", "--seed", "7")
+    assert r.returncode == 0, r.stderr
+    assert "Frechet classifier distance" in r.stdout and "floor" in r.stdout
+    report = json.loads((tiny_run / "eval.json").read_text())
+    assert report["reference_net"]["accuracy"] >= 0.99
+
+    q = report["q_on_real"]["digit"]
+    assert 0.1 <= q["accuracy"] <= 1 and 0 <= q["nmi"] <= 1 and -1 <= q["ari"] <= 1
+    assert q["n"] == 512  # the held-out split honours dataset.limit too
+
+    consistency = report["code_consistency"]["digit"]
+    assert set(consistency["per_value"]) == {str(i) for i in range(10)}
+    assert consistency["samples_per_value"] == 50 and consistency["seed"] == 7
+
+    s = report["samples"]
+    assert s["samples"] == 500 and s["seed"] == 8
+    # An untrained generator is far from the data; real digits are close to each other.
+    assert s["frechet_classifier_distance"] > 5 * s["frechet_floor_real_vs_real"]
+    assert 0 <= s["predicted_class_entropy"] <= s["max_entropy"] == pytest.approx(math.log(10))
+    assert sum(s["class_histogram"]) == 500
+
+    for name in ("c1", "c2"):
+        c = report["continuous_codes"][name]
+        assert set(c["effects"]) == {"slant", "stroke_width", "ink_width"}
+        assert c["strongest"] in c["effects"] and c["seed"] == 9
+
+
+def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
+    r = genfw("eval", str(tmp_path))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
