@@ -1,0 +1,106 @@
+"""The MNIST reference classifier: accuracy, caching, and its use as a Frechet feature space.
+
+Trains once on real MNIST (about a minute on 2 CPU cores) into a temporary cache folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genfw.data.base import ImageDataset
+from genfw.data.mnist import load_mnist
+from genfw.errors import DataError
+from genfw.metrics import frechet_distance
+from genfw.metrics import reference_net as rn
+
+DATA_ROOT = "/work/shared/data"
+
+
+@pytest.fixture(scope="module")
+def mnist() -> tuple[ImageDataset, ImageDataset]:
+    try:
+        return load_mnist(DATA_ROOT, "train", download=False), load_mnist(DATA_ROOT, "test", download=False)
+    except DataError as exc:
+        pytest.skip(f"MNIST not available: {exc}")
+
+
+@pytest.fixture(scope="module")
+def trained(mnist, tmp_path_factory) -> tuple[rn.ReferenceNet, dict, Path]:
+    train, test = mnist
+    cache = tmp_path_factory.mktemp("genfw-cache")
+    model, info = rn.load_or_train_reference_net(train, test, cache_dir=cache)
+    return model, info, cache
+
+
+def test_trains_to_99_percent(trained) -> None:
+    _, info, _ = trained
+    assert not info["from_cache"]
+    print(f"reference net: test accuracy {info['accuracy']:.4f}, trained in {info['train_seconds']:.1f} s")
+    assert info["accuracy"] >= 0.99
+    meta = json.loads(Path(info["path"]).with_suffix(".json").read_text())
+    assert meta["accuracy"] == info["accuracy"]
+
+
+def test_second_call_loads_from_cache(trained, mnist, monkeypatch) -> None:
+    model, info, cache = trained
+    train, test = mnist
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached net should have been loaded, not retrained")
+
+    monkeypatch.setattr(rn, "train_reference_net", no_training)
+    again, info2 = rn.load_or_train_reference_net(train, test, cache_dir=cache)
+    assert info2["from_cache"] and info2["path"] == info["path"]
+    assert info2["accuracy"] == info["accuracy"]
+    x = test.images[:500]
+    np.testing.assert_array_equal(rn.predict(again, x), rn.predict(model, x))
+    np.testing.assert_allclose(rn.features(again, x), rn.features(model, x), atol=1e-5)
+
+
+def test_different_data_gets_different_key(mnist) -> None:
+    train, _ = mnist
+    small = ImageDataset("small", train.images[:100], train.labels[:100])
+    other = ImageDataset("other", train.images[100:200], train.labels[100:200])
+    assert rn.dataset_digest(small) != rn.dataset_digest(other)
+    assert rn.dataset_digest(small) == rn.dataset_digest(ImageDataset("copy", train.images[:100].clone(), train.labels[:100].clone()))
+
+
+def test_corrupted_cache_is_retrained(tmp_path, mnist, trained, monkeypatch) -> None:
+    model, info, _ = trained
+    train, test = mnist
+    # Plant garbage where the weights for this training set would be, in a fresh cache folder.
+    folder = tmp_path / "reference_net"
+    folder.mkdir()
+    (folder / Path(info["path"]).name).write_bytes(b"not a state dict")
+    calls = []
+
+    def fake_train(ds, **kwargs):  # stands in for the minute-long training
+        calls.append(ds.name)
+        return model
+
+    monkeypatch.setattr(rn, "train_reference_net", fake_train)
+    _, info2 = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    assert calls == [train.name] and not info2["from_cache"]
+    # The garbage was replaced by a loadable state dict.
+    state = torch.load(info2["path"], weights_only=True)
+    assert set(state) == set(model.state_dict())
+
+
+def test_frechet_in_feature_space(trained, mnist) -> None:
+    model, _, _ = trained
+    _, test = mnist
+    feats = rn.features(model, test.images)
+    assert feats.shape == (len(test), rn.FEATURE_DIM) and feats.dtype == np.float64
+    half = len(test) // 2
+    within = frechet_distance(feats[:half], feats[half:])
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.rand(half, 1, 28, 28, generator=gen)
+    to_noise = frechet_distance(feats[:half], rn.features(model, noise))
+    assert to_noise > 20 * within, (within, to_noise)
+    # Float [0, 1] and uint8 inputs give the same features.
+    np.testing.assert_allclose(rn.features(model, test.images[:10]), rn.features(model, test.images[:10].float() / 255))
