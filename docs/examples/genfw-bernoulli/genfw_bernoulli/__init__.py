@@ -1,0 +1,24 @@
+"""genfw-bernoulli: a genfw plugin adding the ``bernoulli`` latent-code type.
+
+genfw imports this module through the entry point ``bernoulli = "genfw_bernoulli"`` (group
+``genfw``) and calls the ``@genfw.hookimpl`` functions defined here.
+"""
+
+from __future__ import annotations
+
+import genfw
+
+from .code import BernoulliCode, BernoulliParams  # relative: also works from a local plugin folder
+
+__version__ = "0.1.0"
+__all__ = ["BernoulliCode", "BernoulliParams", "register_latent_codes"]
+
+
+@genfw.hookimpl
+def register_latent_codes(register):
+    register(
+        "bernoulli",
+        BernoulliCode,
+        params=BernoulliParams,
+        description="Independent binary bits, Bernoulli(p) each, fed as 0/1; Q: one logit per bit",
+    )

@@ -1,0 +1,167 @@
+"""Helpers shared by the test files: where the repo and the data are, and running the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Mapping
+
+import pytest
+
+#: The repository root (the folder holding pyproject.toml).
+REPO = Path(__file__).resolve().parents[1]
+
+#: Environment variables that change which plugins load; cleared for every CLI run unless a test
+#: sets them, so a developer's shell cannot change what the tests see.
+PLUGIN_ENV_VARS = ("GENFW_LOAD_PLUGINS", "GENFW_DISABLE_PLUGINS")
+
+MNIST_RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def data_root() -> Path:
+    """The shared data root: $GENFW_DATA if set, else ``<repo>/../shared/data``."""
+    env = os.environ.get("GENFW_DATA")
+    return Path(env).expanduser() if env else REPO.parent / "shared" / "data"
+
+
+def require_mnist() -> Path:
+    """The data root, after checking that MNIST's four IDX files are there (fails, never skips)."""
+    root = data_root()
+    raw = root / "MNIST" / "raw"
+    missing = [n for n in MNIST_RAW_FILES if not (raw / n).is_file() and not (raw / f"{n}.gz").is_file()]
+    if missing:
+        pytest.fail(f"MNIST is missing under {raw} ({', '.join(missing)}); set GENFW_DATA to a folder holding MNIST/raw/")
+    return root
+
+
+def genfw_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """os.environ without the plugin-selection variables, updated by ``env`` (None removes a key)."""
+    out = {k: v for k, v in os.environ.items() if k not in PLUGIN_ENV_VARS}
+    out.setdefault("PYTHONUNBUFFERED", "1")
+    for key, value in (env or {}).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def run_genfw(*args: str | os.PathLike, env: Mapping[str, str | None] | None = None, cwd: str | os.PathLike | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m genfw ARGS`` in a subprocess (text output captured, never raises on a bad exit).
+
+    ``env`` updates the inherited environment (None removes a variable); ``cwd`` defaults to the
+    repo root so relative paths like ``configs/infogan_mnist.json`` work.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "genfw", *map(str, args)],
+        cwd=str(cwd or REPO),
+        env=genfw_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    """Assert a genfw usage error (exit 2, exactly one line on stderr, no traceback) and return the line."""
+    detail = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 2, detail
+    assert "Traceback" not in proc.stderr, detail
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, detail
+    assert lines[0].startswith("Error: "), detail
+    return lines[0]
+
+
+def base_config() -> dict:
+    """A fresh copy of configs/infogan_mnist.json."""
+    return json.loads((REPO / "configs" / "infogan_mnist.json").read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, doc) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+def latent_code_plugin_source(type_name: str, *, hook: str = "register_latent_codes", doc: str = "A test code: zeros.",
+                              preamble: str = "") -> str:
+    """Source of a small but real plugin module registering one latent-code type ``type_name``.
+
+    ``hook`` is the name of the decorated function (misspell it to test that check);
+    ``preamble`` is code run first at import (e.g. ``raise RuntimeError(...)``).
+    """
+    cls = "".join(part.title() for part in type_name.split("_")) + "Code"
+    return f'''"""Test plugin providing {type_name!r}."""
+{preamble}
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+import genfw
+from genfw.latent import LatentCode
+
+
+class {cls}Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dim: int = Field(1, gt=0, description="Width of the code")
+
+
+class {cls}(LatentCode):
+    """{doc}"""
+
+    type_name = {type_name!r}
+
+    @property
+    def dim(self):
+        return self.params.dim
+
+    def sample(self, n, generator, device="cpu"):
+        return torch.zeros(n, self.dim, device=device)
+
+    def traverse(self, steps):
+        return torch.zeros(steps, self.dim)
+
+    def prior(self):
+        return {{"kind": "uniform", "low": 0.0, "high": 0.0}}
+
+
+@genfw.hookimpl
+def {hook}(register):
+    register({type_name!r}, {cls}, params={cls}Params)
+'''
+
+
+def fake_distribution(site: Path, dist: str, version: str, entry_points: Mapping[str, str],
+                      modules: Mapping[str, str]) -> Path:
+    """Lay out an "installed" distribution in ``site`` the way pip does: ``<dist>-<version>.dist-info``
+    with METADATA and entry_points.txt (group ``genfw``), plus the plugin's top-level modules."""
+    site.mkdir(parents=True, exist_ok=True)
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[genfw]\n{lines}", encoding="utf-8")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(source, encoding="utf-8")
+    return site
+
+
+def with_pythonpath(*paths: str | os.PathLike) -> dict[str, str]:
+    """An ``env`` update putting ``paths`` first on PYTHONPATH."""
+    parts = [str(p) for p in paths] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"PYTHONPATH": os.pathsep.join(parts)}

@@ -1,0 +1,93 @@
+"""The CLI's basics through real subprocesses: --version, --help, schema, and `run`'s argument checks."""
+
+from __future__ import annotations
+
+import json
+
+import genfw
+from conftest import base_config, error_line, latent_code_plugin_source, run_genfw
+
+
+def test_version():
+    proc = run_genfw("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"genfw, version {genfw.__version__}"
+
+
+def test_help_lists_the_commands():
+    proc = run_genfw("--help")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("run", "validate", "plugins", "schema"):
+        assert f"  {command} " in proc.stdout
+
+
+def _titles(component_schema: dict) -> set[str]:
+    return {variant["title"] for variant in component_schema["oneOf"]}
+
+
+def _variant(component_schema: dict, name: str) -> dict:
+    (variant,) = [v for v in component_schema["oneOf"] if v["title"] == name]
+    return variant
+
+
+def test_schema_is_json_with_a_oneof_per_component_section():
+    proc = run_genfw("schema")
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads(proc.stdout)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert schema["additionalProperties"] is False
+    props = schema["properties"]
+    assert {"name", "seed", "dataset", "latent", "model", "networks", "losses", "train", "output", "export", "eval",
+            "plugins_dirs"} <= set(props)
+    assert {"categorical", "gaussian", "noise"} <= _titles(props["latent"]["items"])
+    assert "mnist" in _titles(props["dataset"])
+    assert "infogan" in _titles(props["model"])
+    assert {"infogan_mnist_generator", "infogan_mnist_discriminator"} <= _titles(props["networks"]["additionalProperties"])
+    assert "mutual_information" in _titles(props["losses"]["additionalProperties"])
+
+    categorical = _variant(props["latent"]["items"], "categorical")
+    assert categorical["properties"]["type"]["const"] == "categorical"
+    assert categorical["required"] == ["type", "name", "k"]
+    assert categorical["additionalProperties"] is False
+    assert categorical["properties"]["k"]["description"] == "Number of categories"
+    assert "name" not in _variant(props["model"], "infogan")["properties"]
+
+
+def test_the_shipped_config_fits_the_schema():
+    """A small structural check (no jsonschema dependency): every component of the shipped config
+    matches the variant its type selects: required keys present, no keys the variant lacks."""
+    props = json.loads(run_genfw("schema").stdout)["properties"]
+    doc = base_config()
+    sections = [(props["dataset"], doc["dataset"]), (props["model"], doc["model"])]
+    sections += [(props["latent"]["items"], c) for c in doc["latent"]]
+    sections += [(props["networks"]["additionalProperties"], c) for c in doc["networks"].values()]
+    sections += [(props["losses"]["additionalProperties"], c) for c in doc["losses"].values()]
+    for component_schema, value in sections:
+        variant = _variant(component_schema, value["type"])
+        assert set(variant["required"]) <= set(value), value
+        assert set(value) <= set(variant["properties"]), value
+    assert set(doc) <= set(props)
+
+
+def test_schema_includes_local_plugins(tmp_path):
+    (tmp_path / "localbits.py").write_text(latent_code_plugin_source("local_bits"))
+    proc = run_genfw("schema", "--plugins-dir", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    latent_items = json.loads(proc.stdout)["properties"]["latent"]["items"]
+    assert _variant(latent_items, "local_bits")["properties"]["dim"]["default"] == 1
+
+
+def test_run_needs_a_config_or_resume():
+    line = error_line(run_genfw("run"))
+    assert "give either CONFIG or --resume RUN_DIR" in line
+
+
+def test_run_refuses_a_config_and_resume_together(tmp_path):
+    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--resume", tmp_path))
+    assert "give either CONFIG or --resume RUN_DIR" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+    line = error_line(run_genfw("run", "--resume", tmp_path))
+    assert f"{tmp_path}: not a run directory" in line

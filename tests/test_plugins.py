@@ -1,0 +1,267 @@
+"""Plugin loading, end to end: real `genfw` subprocesses, real (fake-installed) distributions,
+local plugin folders, and the one-line errors for broken plugins."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import genfw
+from conftest import (
+    base_config,
+    error_line,
+    fake_distribution,
+    latent_code_plugin_source,
+    run_genfw,
+    with_pythonpath,
+    write_json,
+)
+
+GENFW_DIST = f"genfw {genfw.__version__}"
+
+
+def components(proc) -> list[dict]:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["components"]
+
+
+def component(proc, name: str) -> dict:
+    found = [c for c in components(proc) if c["name"] == name]
+    assert len(found) == 1, f"{name!r} listed {len(found)} times: {proc.stdout}"
+    return found[0]
+
+
+def config_with_code(code_type: str, **extra) -> dict:
+    doc = base_config()
+    doc["latent"].append({"name": "extra", "type": code_type, "dim": 3})
+    doc.update(extra)
+    return doc
+
+
+# -- sources ---------------------------------------------------------------------------------------
+def test_entry_point_plugin_in_an_installed_distribution(tmp_path):
+    site = fake_distribution(tmp_path / "site", "genfw-fakebits", "1.2.3", {"fakebits": "fakebits_plugin"},
+                             {"fakebits_plugin": latent_code_plugin_source("fake_bits", doc="Fake bits for tests.")})
+    env = with_pythonpath(site)
+
+    entry = component(run_genfw("plugins", "--json", env=env), "fake_bits")
+    assert entry["kind"] == "latent code type"
+    assert entry["plugin"] == "fakebits"
+    assert entry["distribution"] == "genfw-fakebits 1.2.3"
+    assert entry["origin"] == "entrypoint"
+    assert entry["description"] == "Fake bits for tests."  # the factory's docstring, as no description was given
+    assert entry["params"]["dim"]["description"] == "Width of the code"
+    rows = {r["name"]: r for r in json.loads(run_genfw("plugins", "--json", env=env).stdout)["plugins"]}
+    assert rows["fakebits"] == {"name": "fakebits", "origin": "entrypoint", "distribution": "genfw-fakebits 1.2.3",
+                                "hooks": ["register_latent_codes"]}
+
+    text = run_genfw("plugins", env=env)
+    assert text.returncode == 0, text.stderr
+    assert re.search(r"latent code type\s+fake_bits\s+fakebits\s+genfw-fakebits 1\.2\.3\s+Fake bits for tests\.", text.stdout)
+
+    cfg = write_json(tmp_path / "cfg.json", config_with_code("fake_bits"))
+    proc = run_genfw("validate", cfg, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "extra:fake_bits" in proc.stdout
+
+
+def test_local_plugin_folder_with_plugins_dir_option(tmp_path):
+    folder = tmp_path / "myplugins"
+    folder.mkdir()
+    (folder / "localbits.py").write_text(latent_code_plugin_source("local_bits"))
+    (folder / "_helper.py").write_text("raise RuntimeError('files starting with _ are not plugins')\n")
+    (folder / "notes.txt").write_text("not a plugin\n")
+
+    entry = component(run_genfw("plugins", "--json", "--plugins-dir", folder), "local_bits")
+    assert entry["plugin"] == "localbits"
+    assert entry["distribution"] is None
+    assert entry["origin"] == f"local {folder / 'localbits.py'}"
+
+    cfg = write_json(tmp_path / "cfg.json", config_with_code("local_bits"))
+    proc = run_genfw("validate", cfg, "--plugins-dir", folder)
+    assert proc.returncode == 0, proc.stderr
+    assert "extra:local_bits" in proc.stdout
+    # Without the folder the type is unknown, and the message says so with the JSON path.
+    line = error_line(run_genfw("validate", cfg))
+    assert f"{cfg}: latent[4].type: unknown latent code type 'local_bits'" in line
+
+
+def test_local_plugin_folder_from_config_plugins_dirs_relative_to_the_config(tmp_path):
+    project = tmp_path / "project"
+    (project / "myplugins").mkdir(parents=True)
+    (project / "myplugins" / "localbits.py").write_text(latent_code_plugin_source("local_bits"))
+    cfg = write_json(project / "run.json", config_with_code("local_bits", plugins_dirs=["myplugins"]))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    proc = run_genfw("validate", cfg, cwd=elsewhere)  # relative to the config file, not the cwd
+    assert proc.returncode == 0, proc.stderr
+    assert "extra:local_bits" in proc.stdout
+
+    missing = write_json(project / "missing.json", config_with_code("local_bits", plugins_dirs=["nope"]))
+    line = error_line(run_genfw("validate", missing, cwd=elsewhere))
+    assert "plugin folder" in line and str(project / "nope") in line and "does not exist" in line
+
+
+def test_local_plugin_package_with_relative_imports(tmp_path):
+    pkg = tmp_path / "plugins" / "pkgplug"
+    pkg.mkdir(parents=True)
+    (pkg / "codes.py").write_text(latent_code_plugin_source("pkg_bits"))
+    (pkg / "__init__.py").write_text("from .codes import register_latent_codes\n")
+    entry = component(run_genfw("plugins", "--json", "--plugins-dir", tmp_path / "plugins"), "pkg_bits")
+    assert entry["plugin"] == "pkgplug"
+    assert entry["origin"] == f"local {pkg}"
+
+
+# -- broken plugins --------------------------------------------------------------------------------
+def test_plugin_that_raises_on_import_is_one_line_and_can_be_disabled(tmp_path):
+    broken = latent_code_plugin_source("broken_bits", preamble="raise RuntimeError('the license server is gone')")
+    site = fake_distribution(tmp_path / "site", "genfw-broken", "0.3.1", {"broken": "broken_plugin"},
+                             {"broken_plugin": broken})
+    env = with_pythonpath(site)
+
+    for args in (("plugins",), ("validate", "configs/infogan_mnist.json")):
+        line = error_line(run_genfw(*args, env=env))
+        assert "broken (genfw-broken 0.3.1) failed to load" in line  # the plugin and its distribution + version
+        assert "RuntimeError: the license server is gone" in line  # the original error
+        assert "broken_plugin.py:2" in line  # and where it was raised
+        assert "GENFW_DISABLE_PLUGINS=broken" in line  # how to get past it
+
+    ok = run_genfw("plugins", "--json", env={**env, "GENFW_DISABLE_PLUGINS": "broken"})
+    names = {c["name"] for c in components(ok)}
+    assert "infogan" in names and "broken_bits" not in names
+    ok = run_genfw("validate", "configs/infogan_mnist.json", env={**env, "GENFW_LOAD_PLUGINS": "infogan"})
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_local_plugin_that_raises_on_import(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "needsdep.py").write_text("import a_dependency_that_is_not_installed\n")
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder))
+    assert f"local plugin {folder / 'needsdep.py'} failed to load" in line
+    assert "ModuleNotFoundError: No module named 'a_dependency_that_is_not_installed'" in line
+    assert "GENFW_DISABLE_PLUGINS=needsdep" in line
+    ok = run_genfw("plugins", "--plugins-dir", folder, env={"GENFW_DISABLE_PLUGINS": "needsdep"})
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_misspelled_hook_name_is_reported(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "typo.py").write_text(latent_code_plugin_source("typo_bits", hook="register_latent_code"))
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder))
+    assert "typo (local" in line
+    assert "unknown hook" in line
+    assert "register_latent_code" in line
+    assert "register_latent_codes" in line  # the list of real hook names, to spot the typo
+
+
+def test_misspelled_hook_in_an_installed_distribution_names_the_distribution(tmp_path):
+    site = fake_distribution(tmp_path / "site", "genfw-typo", "2.0.0", {"typo": "typo_plugin"},
+                             {"typo_plugin": latent_code_plugin_source("typo_bits", hook="register_latentcodes")})
+    line = error_line(run_genfw("plugins", env=with_pythonpath(site)))
+    assert "typo (genfw-typo 2.0.0)" in line and "register_latentcodes" in line and "unknown hook" in line
+
+
+def test_register_hook_that_fails_or_misuses_register(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "noparams.py").write_text(
+        "import genfw\n\n@genfw.hookimpl\ndef register_latent_codes(register):\n"
+        "    register('no_params', object)\n"
+    )
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder))
+    assert "noparams (local" in line and "failed in register_latent_codes" in line and "TypeError" in line
+    (folder / "noparams.py").write_text(
+        "import genfw\n\n@genfw.hookimpl\ndef register_latent_codes(register):\n"
+        "    register('no_params', object, params=dict)\n"
+    )
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder))
+    assert "'no_params' without a pydantic params model" in line
+
+
+def test_two_plugins_registering_the_same_name(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "first_codes.py").write_text(latent_code_plugin_source("same_bits"))
+    (folder / "second_codes.py").write_text(latent_code_plugin_source("same_bits"))
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder))
+    assert ("latent code type 'same_bits' is registered by two plugins: "
+            f"first_codes (local {folder / 'first_codes.py'}) and second_codes (local {folder / 'second_codes.py'})") in line
+
+
+def test_plugin_registering_a_builtin_name_names_both(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "mygauss.py").write_text(latent_code_plugin_source("gaussian"))
+    line = error_line(run_genfw("validate", "configs/infogan_mnist.json", "--plugins-dir", folder))
+    assert f"'gaussian' is registered by two plugins: genfw.builtins ({GENFW_DIST}) and mygauss (local" in line
+
+
+def test_installed_and_local_plugin_registering_the_same_name(tmp_path):
+    site = fake_distribution(tmp_path / "site", "genfw-dupe", "0.0.1", {"dupe": "dupe_plugin"},
+                             {"dupe_plugin": latent_code_plugin_source("dup_bits")})
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "mine.py").write_text(latent_code_plugin_source("dup_bits"))
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder, env=with_pythonpath(site)))
+    assert "'dup_bits' is registered by two plugins: dupe (genfw-dupe 0.0.1) and mine (local" in line
+
+    # A local plugin whose *plugin* name is taken by an installed one is refused too.
+    (folder / "mine.py").unlink()
+    (folder / "dupe.py").write_text(latent_code_plugin_source("other_bits"))
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder, env=with_pythonpath(site)))
+    assert "two plugins are named 'dupe'" in line and "genfw-dupe 0.0.1" in line
+
+
+# -- listing and selecting ---------------------------------------------------------------------------
+BUILTIN = {("dataset", "mnist"), ("latent code type", "categorical"), ("latent code type", "gaussian"),
+           ("latent code type", "noise")}
+INFOGAN = {("model", "infogan"), ("network", "infogan_mnist_generator"), ("network", "infogan_mnist_discriminator"),
+           ("loss", "mutual_information")}
+
+
+def test_plugins_json_lists_builtins_and_infogan_with_sources():
+    proc = run_genfw("plugins", "--json")
+    doc = json.loads(proc.stdout)
+    by_key = {(c["kind"], c["name"]): c for c in doc["components"]}
+    for key in BUILTIN:
+        assert (by_key[key]["plugin"], by_key[key]["origin"], by_key[key]["distribution"]) == ("genfw.builtins", "builtin", GENFW_DIST)
+    for key in INFOGAN:
+        assert (by_key[key]["plugin"], by_key[key]["origin"], by_key[key]["distribution"]) == ("infogan", "entrypoint", GENFW_DIST)
+    assert all(c["description"] for c in doc["components"])
+    assert by_key[("latent code type", "categorical")]["params"]["k"]["description"] == "Number of categories"
+    rows = {r["name"]: r for r in doc["plugins"]}
+    assert {"register_datasets", "register_latent_codes"} <= set(rows["genfw.builtins"]["hooks"])
+    assert {"register_losses", "register_models", "register_networks"} <= set(rows["infogan"]["hooks"])
+    assert rows["infogan"]["origin"] == "entrypoint"
+
+
+def test_plugins_table_lists_builtins_and_infogan():
+    proc = run_genfw("plugins", "--params")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.splitlines()[0].split() == ["KIND", "NAME", "PLUGIN", "SOURCE", "DESCRIPTION"]
+    for kind, name in BUILTIN:
+        assert re.search(rf"^{kind}\s+{name}\s+genfw\.builtins\s+{re.escape(GENFW_DIST)}\s+\S", out, re.M), name
+    for kind, name in INFOGAN:
+        assert re.search(rf"^{kind}\s+{name}\s+infogan\s+{re.escape(GENFW_DIST)}\s+\S", out, re.M), name
+    assert re.search(r"^\s+k \(required\)\s+Number of categories", out, re.M)  # --params
+
+
+def test_empty_load_list_hides_infogan_and_validate_names_the_provider():
+    env = {"GENFW_LOAD_PLUGINS": ""}
+    names = {(c["kind"], c["name"]) for c in components(run_genfw("plugins", "--json", env=env))}
+    assert BUILTIN <= names
+    assert not names & INFOGAN
+
+    line = error_line(run_genfw("validate", "configs/infogan_mnist.json", env=env))
+    assert "configs/infogan_mnist.json: model.type: unknown model 'infogan'" in line
+    assert "provided by the 'infogan' plugin" in line
+    assert "GENFW_LOAD_PLUGINS" in line
+
+
+def test_disabling_infogan_by_name():
+    line = error_line(run_genfw("validate", "configs/infogan_mnist.json", env={"GENFW_DISABLE_PLUGINS": "infogan"}))
+    assert "unknown model 'infogan'" in line and "'infogan' plugin" in line
