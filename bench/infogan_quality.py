@@ -45,7 +45,7 @@ def measure(run_dir: Path, data_root: str, samples: int = 10000, seed: int = 123
         if code.entropy() is not None:
             out[f"mi_lower_bound_{code.name}"] = round(code.entropy() - nll.mean().item(), 4)
             out[f"mi_max_{code.name}"] = round(code.entropy(), 4)
-        if not code.continuous:
+        if code.one_hot:
             pred = q[code.name].argmax(1).numpy()
             out[f"q_accuracy_{code.name}"] = round(cluster_accuracy(test.labels.numpy(), pred), 4)
             out[f"q_nmi_{code.name}"] = round(nmi(test.labels.numpy(), pred), 4)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -58,23 +59,12 @@ def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple
     return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
 
 
-def seeded_init(seed: int):
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
     """A context in which global-RNG draws (parameter init) are seeded, without leaking the state."""
-    ctx = torch.random.fork_rng(devices=[])
-    return _Seeded(ctx, seed)
-
-
-class _Seeded:
-    def __init__(self, ctx, seed: int):
-        self.ctx, self.seed = ctx, seed
-
-    def __enter__(self):
-        self.ctx.__enter__()
-        torch.manual_seed(self.seed)
-        return self
-
-    def __exit__(self, *exc):
-        return self.ctx.__exit__(*exc)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def build_eval_dataset(resolved: ResolvedConfig) -> ImageDataset | None:

@@ -42,7 +42,7 @@ def q_on_real(model, latent, test) -> dict[str, Any]:
     out = {}
     labels = test.labels.numpy()
     for code in latent.informative:
-        if code.continuous:
+        if not code.one_hot:
             continue
         preds = []
         for i in range(0, len(test), 1000):
@@ -67,7 +67,7 @@ def code_consistency(model, latent, ref, per_value: int, seed: int) -> dict[str,
     out = {}
     rng = torch.Generator().manual_seed(seed)
     for code in latent.informative:
-        if code.continuous:
+        if not code.one_hot:
             continue
         k = code.dim
         values = torch.arange(k).repeat_interleave(per_value)

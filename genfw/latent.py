@@ -26,6 +26,9 @@ class LatentCode(ABC):
     type_name: ClassVar[str]
     #: Continuous codes get the continuous weight of the mutual-information loss (InfoGAN: 0.1).
     continuous: ClassVar[bool] = False
+    #: One-hot codes (categorical): figures give them a row per value, evaluation matches their
+    #: values to class labels.
+    one_hot: ClassVar[bool] = False
 
     def __init__(self, name: str, params: BaseModel):
         self.name = name

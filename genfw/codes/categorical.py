@@ -29,6 +29,7 @@ class CategoricalCode(LatentCode):
     """Uniform over ``k`` categories, fed one-hot; Q outputs logits, NLL = cross-entropy, H = ln k."""
 
     type_name = "categorical"
+    one_hot = True
     params: CategoricalParams
 
     @property

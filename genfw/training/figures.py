@@ -47,7 +47,7 @@ def fixed_codes(latent: LatentSpec, columns: int, seed: int) -> dict[str, torch.
 
 
 def first_categorical(latent: LatentSpec):
-    return next((c for c in latent if c.informative and not c.continuous), None)
+    return next((c for c in latent if c.one_hot), None)
 
 
 def sample_grid_codes(latent: LatentSpec, columns: int, seed: int) -> tuple[dict[str, torch.Tensor], int]:

@@ -225,7 +225,7 @@ class Trainer:
             return {}
         from genfw.metrics.clustering import cluster_accuracy
 
-        codes = [c for c in self.latent.informative if not c.continuous]
+        codes = [c for c in self.latent.informative if c.one_hot]
         outs: dict[str, list[torch.Tensor]] = {c.name: [] for c in codes}
         for start in range(0, len(ds), 1000):
             x = ds.images[start:start + 1000].to(self.device).float().div_(255.0)
