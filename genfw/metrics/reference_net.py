@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genfw.artifacts import atomic_torch_save, atomic_write_json
 from genfw.data.base import ImageDataset
 
 log = logging.getLogger(__name__)
@@ -175,21 +175,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GENFW_CACHE") or Path.home() / ".cache" / "genfw").expanduser()
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temp file in the same folder and ``os.replace`` it, so readers never see
-    a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _try_load(path: Path) -> ReferenceNet | None:
     """The cached model, or None when the file is missing or unreadable."""
     if not path.is_file():
@@ -241,7 +226,7 @@ def load_or_train_reference_net(
         model = train_reference_net(train_ds, seed=seed, threads=threads)
         train_seconds = time.perf_counter() - t0
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        _atomic_write(weights, lambda f: torch.save(state, f))
+        atomic_torch_save(state, weights)
         meta: dict[str, Any] = {}
     else:
         meta = _read_json(meta_path)
@@ -260,6 +245,6 @@ def load_or_train_reference_net(
             "accuracy": acc,
             "train_seconds": train_seconds or meta.get("train_seconds"),
         }
-        _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        atomic_write_json(meta_path, meta)
     info = {"accuracy": acc, "from_cache": from_cache, "train_seconds": train_seconds, "path": str(weights), "key": key}
     return model, info
