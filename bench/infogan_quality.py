@@ -77,9 +77,12 @@ def main() -> int:
     result.update({"steps": steps, "epochs": round(steps * config["train"]["batch_size"] / 60000, 2),
                    "train_wall_s": round(wall, 1) if wall is not None else None,
                    "precision": config["train"]["precision"]})
-    curve = [(r["epoch"], r.get("q_accuracy_digit")) for r in records if r.get("event") == "epoch_end"]
-    if curve:
-        result["q_accuracy_by_epoch"] = curve
+    epochs = [r for r in records if r.get("event") == "epoch_end"]
+    for key in sorted({k for r in epochs for k in r if k.startswith("q_accuracy_")}):
+        result[f"{key}_by_epoch"] = [r.get(key) for r in epochs]
+        # Time to quality: training wall-clock seconds until Q first reaches 0.95 on the test set.
+        first = next((r for r in epochs if (r.get(key) or 0) >= 0.95), None)
+        result[f"time_to_0.95_{key}_s"] = first.get("train_s") if first else None
     print(json.dumps(result, indent=2))
     return 0
 

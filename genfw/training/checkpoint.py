@@ -20,7 +20,8 @@ from genfw.model import Model
 
 
 def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator, config: dict[str, Any],
-                    image_shape: tuple[int, int, int], scaler: torch.amp.GradScaler | None = None) -> None:
+                    image_shape: tuple[int, int, int], scaler: torch.amp.GradScaler | None = None,
+                    train_seconds: float = 0.0) -> None:
     payload = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
@@ -31,12 +32,14 @@ def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator
         "config": json.dumps(config),
         "image_shape": list(image_shape),
         "grad_scaler": scaler.state_dict() if scaler is not None else {},
+        "train_seconds": float(train_seconds),
     }
     atomic_torch_save(payload, path)
 
 
-def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torch.amp.GradScaler | None = None) -> int:
-    """Restore ``model`` (weights, optimizers) and ``rng`` in place; returns the step to continue from."""
+def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torch.amp.GradScaler | None = None) -> tuple[int, float]:
+    """Restore ``model`` (weights, optimizers) and ``rng`` in place; returns the step to continue
+    from and the training seconds spent so far."""
     obj = safe_torch_load(path, expect_format=CHECKPOINT_FORMAT)
     try:
         model.load_state_dict(obj["model"])
@@ -45,7 +48,7 @@ def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torc
         rng.set_state(obj["rng"])
         if scaler is not None and obj.get("grad_scaler"):
             scaler.load_state_dict(obj["grad_scaler"])
-        return int(obj["step"])
+        return int(obj["step"]), float(obj.get("train_seconds", 0.0))
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise CheckpointError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}", where=str(path),
                               fix="resume with the config the run was started with") from None

@@ -123,6 +123,7 @@ class Trainer:
         total = self.train_cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, self.train_cfg.max_steps) if self.train_cfg.max_steps else total
         self.step = 0
+        self.train_seconds = 0.0  # wall-clock seconds in fit() so far, across resumes (time-to-quality)
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
         self.train_step = self.model.train_step
         if self.train_cfg.compile:
@@ -136,11 +137,11 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         save_checkpoint(self.checkpoint_path, self.model, step=self.step, rng=self.rng, config=self.resolved.to_json(),
-                        image_shape=self.dataset.image_shape, scaler=self.scaler)
+                        image_shape=self.dataset.image_shape, scaler=self.scaler, train_seconds=self.train_seconds)
 
     def resume(self) -> None:
         """Continue from ``checkpoints/last.pt``: weights, optimizers, RNG and step."""
-        self.step = load_checkpoint(self.checkpoint_path, self.model, self.rng, self.scaler)
+        self.step, self.train_seconds = load_checkpoint(self.checkpoint_path, self.model, self.rng, self.scaler)
         self.log.truncate_after(self.step)
 
     @property
@@ -160,6 +161,7 @@ class Trainer:
         self.model.train()
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
+        fit_start, seconds_before = window_start, self.train_seconds
         interrupted = False
         bar = self._progress_bar()
         with _StopFlag() as flag, bar:
@@ -178,6 +180,7 @@ class Trainer:
                         sums[k] = sums[k] + v.float() if k in sums else v.float()
                     self.step += 1
                     window_steps += 1
+                    self.train_seconds = seconds_before + time.perf_counter() - fit_start
                     bar.update(1)
                     if self.step % self.train_cfg.log_every == 0 or self.step == self.total_steps:
                         now = time.perf_counter()
@@ -197,7 +200,8 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, interrupted)
 
     def _losses_record(self, sums: dict[str, torch.Tensor], steps: int, seconds: float) -> dict[str, Any]:
-        record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3)}
+        record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
+                                  "train_s": round(self.train_seconds, 2)}
         record.update({k: round(v.item() / max(steps, 1), 6) for k, v in sums.items()})
         for code in self.latent.informative:  # the MI lower bound H(c) - CE, where H(c) is known
             h, ce = code.entropy(), record.get(f"info_{code.name}")
@@ -210,9 +214,9 @@ class Trainer:
         """Per-epoch figures and Q accuracy: off the hot path, from RNGs of their own."""
         if self.train_cfg.sample_every_epoch:
             self.sample_grid(self.run_dir / "samples" / f"epoch_{epoch:03d}.png")
-        record: dict[str, Any] = {"step": self.step, "epoch": epoch, "event": "epoch_end"}
+        record: dict[str, Any] = {"step": self.step, "epoch": epoch, "event": "epoch_end", "train_s": round(self.train_seconds, 2)}
         record.update(self.q_accuracy())
-        if len(record) > 3:
+        if len(record) > 4:
             self.log.write(record)
         if not self.quiet and not sys.stderr.isatty():
             shown = {k: v for k, v in record.items() if k not in ("event",)}
