@@ -14,7 +14,8 @@ class NoiseParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dim: int = Field(..., gt=0, description="Number of noise dimensions")
-    prior: Literal["normal", "uniform"] = Field("normal", description="N(0,1) or U(-1,1)")
+    prior: Literal["normal", "uniform"] = Field("normal", description="N(0, scale^2) or U(-scale, scale)")
+    scale: float = Field(1.0, gt=0, description="Standard deviation (normal) or half-width (uniform) of the prior")
 
 
 class NoiseCode(LatentCode):
@@ -28,14 +29,16 @@ class NoiseCode(LatentCode):
         return self.params.dim
 
     def sample(self, n: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+        s = self.params.scale
         if self.params.prior == "normal":
-            return torch.randn(n, self.dim, generator=generator, device=device)
-        return torch.rand(n, self.dim, generator=generator, device=device).mul_(2).sub_(1)
+            return torch.randn(n, self.dim, generator=generator, device=device).mul_(s)
+        return torch.rand(n, self.dim, generator=generator, device=device).mul_(2 * s).sub_(s)
 
     def traverse(self, steps: int) -> torch.Tensor:
         return torch.zeros(steps, self.dim)
 
     def prior(self) -> dict[str, Any]:
+        s = self.params.scale
         if self.params.prior == "normal":
-            return {"kind": "normal", "mean": 0.0, "std": 1.0}
-        return {"kind": "uniform", "low": -1.0, "high": 1.0}
+            return {"kind": "normal", "mean": 0.0, "std": s}
+        return {"kind": "uniform", "low": -s, "high": s}
