@@ -1,0 +1,1 @@
+"""Built-in datasets. Each is an in-memory ``ImageDataset`` (see ``genfw.data.base``)."""
