@@ -67,15 +67,27 @@ def seeded_init(seed: int) -> Iterator[None]:
         yield
 
 
-def build_eval_dataset(resolved: ResolvedConfig) -> ImageDataset | None:
-    """The held-out split of the training dataset, for datasets whose params have a ``split``
-    (MNIST: ``test``); None when there is none or it has no labels."""
+def _dataset_variant(resolved: ResolvedConfig, **changes: Any) -> ImageDataset:
+    """The run's dataset with some params changed (only those its params model has)."""
     params = resolved.dataset.params
-    if "split" not in type(params).model_fields:
+    fields = type(params).model_fields
+    update = {k: v for k, v in changes.items() if k in fields}
+    return resolved.dataset.entry.factory(type(params).model_validate({**params.model_dump(), **update}))
+
+
+def build_full_dataset(resolved: ResolvedConfig) -> ImageDataset:
+    """The training split without a smoke-test ``limit``: what evaluation compares against."""
+    return _dataset_variant(resolved, limit=None)
+
+
+def build_eval_dataset(resolved: ResolvedConfig, *, full: bool = False) -> ImageDataset | None:
+    """The held-out split of the training dataset, for datasets whose params have a ``split``
+    (MNIST: ``test``); None when there is none or it has no labels. ``full`` drops a smoke-test
+    ``limit`` (evaluation always uses the whole held-out split)."""
+    if "split" not in type(resolved.dataset.params).model_fields:
         return None
     try:
-        held_out = params.model_copy(update={"split": "test"})
-        ds = resolved.dataset.entry.factory(type(params).model_validate(held_out.model_dump()))
+        ds = _dataset_variant(resolved, split="test", **({"limit": None} if full else {}))
     except Exception:  # a dataset without a test split: evaluation is simply skipped
         return None
     return ds if ds.labels is not None else None

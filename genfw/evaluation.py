@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from genfw.artifacts import atomic_write_json
-from genfw.components import build_dataset, build_eval_dataset
+from genfw.components import build_eval_dataset, build_full_dataset
 from genfw.errors import DataError
 from genfw.metrics import clustering, distances, image_stats
 from genfw.training.checkpoint import load_trained_model
@@ -146,11 +146,11 @@ def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int |
     run_dir = Path(run_dir)
     started = time.perf_counter()
     resolved, latent, model = load_trained_model(run_dir, plugins_dirs)
-    test = build_eval_dataset(resolved)
+    test = build_eval_dataset(resolved, full=True)
     if test is None:
         raise DataError(f"dataset {resolved.dataset.type!r} has no labelled held-out split to evaluate against",
                         where=str(run_dir / "config.json"))
-    train = build_dataset(resolved)
+    train = build_full_dataset(resolved)
     from genfw.metrics.reference_net import load_or_train_reference_net
 
     ref, ref_info = load_or_train_reference_net(train, test)
