@@ -73,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 unless the floors hold")
     args = parser.parse_args(argv)
 
-    import numpy as np
     import torch
 
     from genfw.export import export_generator

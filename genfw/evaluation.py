@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genfw.artifacts import atomic_write_json
+from genfw.atomic import atomic_write_json
 from genfw.components import build_eval_dataset, build_full_dataset
 from genfw.errors import DataError
 from genfw.metrics import clustering, distances, image_stats

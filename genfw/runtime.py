@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
 
+from genfw.atomic import atomic_write_via
 from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw.errors import no torch)
 
 META_LATENT = "genfw.latent"
@@ -52,19 +52,8 @@ class Batch(NamedTuple):
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file.
-
-    (genfw.artifacts has the same helper, but importing it imports torch.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+    atomic_write_via(path, write)
 
 
 def _read_spec(session: ort.InferenceSession, path: Path) -> dict[str, Any]:

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from genfw import __version__
-from genfw.artifacts import atomic_write_bytes, atomic_write_json
+from genfw.atomic import atomic_write_bytes, atomic_write_json
 from genfw.errors import GenfwError, GenfwUsageError
 from genfw.latent import LatentSpec
 

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genfw.artifacts import atomic_torch_save, atomic_write_json
+from genfw.artifacts import atomic_torch_save
+from genfw.atomic import atomic_write_json
 from genfw.data.base import ImageDataset
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from genfw.artifacts import atomic_write_bytes
+from genfw.atomic import atomic_write_bytes
 from genfw.latent import LatentSpec
 
 

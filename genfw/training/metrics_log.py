@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genfw.artifacts import atomic_write_text
+from genfw.atomic import atomic_write_text
 
 
 class MetricsLog:

@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT, atomic_write_json
+from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT
+from genfw.atomic import atomic_write_json
 from genfw.config import ResolvedConfig, validate_config
 from genfw.errors import CheckpointError, ConfigError
 from genfw.training.environment import describe_environment

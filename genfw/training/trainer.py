@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from genfw.artifacts import (CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, atomic_torch_save, atomic_write_text,
+from genfw.artifacts import (CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, atomic_torch_save,
                              generator_payload)
 from genfw.components import build_dataset, build_eval_dataset, build_latent, build_model, seeded_init
 from genfw.config import ResolvedConfig
