@@ -73,7 +73,9 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
     if resolved.config.export.onnx:
         export_run(trainer, resolved, quiet)
     if resolved.config.eval.at_end and trainer.eval_dataset is not None:
-        evaluate_run(run_dir, trainer, quiet)
+        from genfw.evaluation import evaluate_run
+
+        evaluate_run(run_dir, quiet=quiet)
     return run_dir
 
 
@@ -86,14 +88,6 @@ def export_run(trainer: Trainer, resolved: ResolvedConfig, quiet: bool) -> None:
                               opset=cfg.opset, optimize=cfg.optimize, verify=True)
     if not quiet:
         echo(f"exported {trainer.run_dir / 'generator.onnx'} (max abs diff vs torch {report.get('max_abs_diff', float('nan')):.2e})")
-
-
-def evaluate_run(run_dir: Path, trainer: Trainer, quiet: bool) -> None:
-    try:
-        from genfw.evaluation import evaluate_run as _evaluate
-    except ImportError:
-        return
-    _evaluate(run_dir, quiet=quiet)
 
 
 def resume_config(run_dir: Path, overrides, plugins):
