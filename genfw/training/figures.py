@@ -106,6 +106,9 @@ def loss_curve(records: Sequence[dict], path: str | Path, keys: Sequence[str], w
             color = colors[i % len(colors)]
             if len(v) > 1:
                 draw.line([px(x, y) for x, y in v], fill=color, width=2)
+            else:  # a single record (a very short run): a dot, so the figure is not empty
+                cx, cy = px(*v[0])
+                draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=color)
             draw.text((right + 10, top + 16 * i), k, fill=color)
         draw.text((5, top), f"{y1:.3g}", fill=(0, 0, 0))
         draw.text((5, bottom - 10), f"{y0:.3g}", fill=(0, 0, 0))
