@@ -29,13 +29,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def measure(run_dir: Path, data_root: str, samples: int = 10000, seed: int = 1234) -> dict:
     from genfw.data.mnist import load_mnist
-    from genfw.metrics.clustering import cluster_accuracy, nmi
+    from genfw.evaluation import q_on_real
     from genfw.training.checkpoint import load_trained_model
 
     resolved, latent, model = load_trained_model(run_dir)
     test = load_mnist(data_root, "test", download=False)
     with torch.no_grad():
-        q = model.infer_codes(test.images.float() / 255.0)
         codes = latent.sample(samples, torch.Generator().manual_seed(seed))
         fake = model.generate(codes)
         q_fake = model.infer_codes(fake)
@@ -46,10 +45,9 @@ def measure(run_dir: Path, data_root: str, samples: int = 10000, seed: int = 123
             out[f"mi_lower_bound_{code.name}"] = round(code.entropy() - nll.mean().item(), 4)
             if not code.continuous:  # differential entropy bounds nothing: only discrete codes have a maximum
                 out[f"mi_max_{code.name}"] = round(code.entropy(), 4)
-        if code.one_hot:
-            pred = q[code.name].argmax(1).numpy()
-            out[f"q_accuracy_{code.name}"] = round(cluster_accuracy(test.labels.numpy(), pred), 4)
-            out[f"q_nmi_{code.name}"] = round(nmi(test.labels.numpy(), pred), 4)
+    for name, q in q_on_real(model, latent, test).items():
+        out[f"q_accuracy_{name}"] = round(q["accuracy"], 4)
+        out[f"q_nmi_{name}"] = round(q["nmi"], 4)
     return out
 
 

@@ -30,14 +30,13 @@ def fresh_generator():
     """The config's generator with warmed-up BatchNorm statistics (untrained weights are fine for timing)."""
     import torch
 
-    from genfw.components import NetworkContext, build_latent
+    from genfw.components import build_latent, build_network
     from genfw.config import load_config_and_plugins
 
     torch.manual_seed(0)
     _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json")
     latent = build_latent(rc)
-    entry = rc.networks["generator"]
-    g = entry.entry.factory(entry.params, NetworkContext(latent, (1, 28, 28), "generator"))
+    g = build_network(rc, "generator", latent, (1, 28, 28))
     with torch.no_grad():
         g.train()
         for _ in range(3):

@@ -73,7 +73,7 @@ def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tup
 
 def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) -> LoadedGenerator:
     """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint."""
-    from genfw.components import build_latent, NetworkContext
+    from genfw.components import build_latent, build_network
     from genfw.config import validate_config
     from genfw.plugins import load_plugins
 
@@ -97,8 +97,7 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) 
     image_shape = tuple(obj.get("image_shape") or config.get("image_shape") or ())
     if len(image_shape) != 3:
         raise CheckpointError("the file does not record the image shape", where=str(path))
-    rc = resolved.networks["generator"]
-    generator = rc.entry.factory(rc.params, NetworkContext(latent, image_shape, "generator"))
+    generator = build_network(resolved, "generator", latent, image_shape)
     try:
         generator.load_state_dict(state)
     except RuntimeError as exc:

@@ -51,10 +51,16 @@ def build_dataset(resolved: ResolvedConfig) -> ImageDataset:
     return resolved.dataset.entry.factory(resolved.dataset.params)
 
 
+def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, image_shape: tuple[int, int, int]) -> nn.Module:
+    """The network the config names for ``role`` (e.g. "generator"), freshly initialised."""
+    rc = resolved.networks[role]
+    return rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role))
+
+
 def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]):
     """Build networks and losses, then the model that owns them. Parameters are initialised
     from torch's global generator, which the caller seeds."""
-    networks = {role: rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role)) for role, rc in resolved.networks.items()}
+    networks = {role: build_network(resolved, role, latent, image_shape) for role in resolved.networks}
     losses = {role: rc.entry.factory(rc.params, LossContext(latent, role)) for role, rc in resolved.losses.items()}
     return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
 

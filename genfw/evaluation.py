@@ -7,6 +7,7 @@ records its sample count and seed. The metrics themselves are pure functions in 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -30,26 +31,29 @@ def _images(model, codes: dict[str, torch.Tensor], batch: int = 1000) -> torch.T
     return torch.cat([model.generate({k: v[i:i + batch] for k, v in codes.items()}) for i in range(0, n, batch)])
 
 
-def _fixed(latent, n: int, rng: torch.Generator, **values: torch.Tensor) -> dict[str, torch.Tensor]:
-    codes = latent.sample(n, rng)
-    for name, v in values.items():
-        codes[name] = v.expand(n, -1).clone() if v.dim() == 2 and v.shape[0] == 1 else v
-    return codes
+def q_predictions(model, latent, images: torch.Tensor, *, batch: int = 1000, device: torch.device | str = "cpu",
+                  autocast=None) -> dict[str, np.ndarray] | None:
+    """Q's predicted value index of every one-hot code for uint8 images, in one pass over them;
+    None when the model has no encoder."""
+    names = [c.name for c in latent.informative if c.one_hot]
+    preds: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    for i in range(0, len(images), batch):
+        x = images[i:i + batch].to(device).float().div_(255.0)
+        with torch.no_grad(), (autocast() if autocast else contextlib.nullcontext()):
+            q = model.infer_codes(x)
+        if q is None:
+            return None
+        for name in names:
+            preds[name].append(q[name].float().argmax(dim=1).cpu())
+    return {name: torch.cat(p).numpy() for name, p in preds.items()}
 
 
 def q_on_real(model, latent, test) -> dict[str, Any]:
-    """Q's prediction of each discrete code on real held-out images, matched to the labels."""
-    out = {}
+    """Q's prediction of each one-hot code on real held-out images, matched to the labels."""
     labels = test.labels.numpy()
-    for code in latent.informative:
-        if not code.one_hot:
-            continue
-        preds = []
-        for i in range(0, len(test), 1000):
-            with torch.no_grad():
-                preds.append(model.infer_codes(test.images[i:i + 1000].float() / 255.0)[code.name].argmax(1))
-        pred = torch.cat(preds).numpy()
-        out[code.name] = {
+    out = {}
+    for name, pred in (q_predictions(model, latent, test.images) or {}).items():
+        out[name] = {
             "accuracy": clustering.cluster_accuracy(labels, pred),
             "nmi": clustering.nmi(labels, pred),
             "ari": clustering.ari(labels, pred),
@@ -71,7 +75,8 @@ def code_consistency(model, latent, ref, per_value: int, seed: int) -> dict[str,
             continue
         k = code.dim
         values = torch.arange(k).repeat_interleave(per_value)
-        codes = _fixed(latent, k * per_value, rng, **{code.name: torch.eye(k)[values]})
+        codes = latent.sample(k * per_value, rng)
+        codes[code.name] = torch.eye(k)[values]
         pred = predict(ref, _images(model, codes))
         per = {}
         for v in range(k):

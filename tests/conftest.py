@@ -82,6 +82,24 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+#: Overrides that shrink the InfoGAN generator for fast export/runtime tests.
+SMALL_GENERATOR = ("networks.generator.hidden=32", "networks.generator.base_channels=8", "networks.generator.up_channels=4")
+
+
+def small_generator(seed: int = 0):
+    """``(resolved config, latent spec, generator in eval mode)``: the shipped config's codes with a
+    small, untrained generator."""
+    import torch
+
+    from genfw.components import build_latent, build_network
+    from genfw.config import load_config_and_plugins
+
+    torch.manual_seed(seed)
+    _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", SMALL_GENERATOR)
+    latent = build_latent(rc)
+    return rc, latent, build_network(rc, "generator", latent, (1, 28, 28)).eval()
+
+
 def base_config() -> dict:
     """A fresh copy of configs/infogan_mnist.json."""
     return json.loads((REPO / "configs" / "infogan_mnist.json").read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from genfw.components import NetworkContext, build_latent
+from genfw.components import build_latent, build_network
 from genfw.config import load_config_and_plugins
 from genfw.errors import GenfwUsageError
 from genfw.export import ExportError, export_generator
@@ -29,8 +29,7 @@ def build_generator(overrides=(), seed: int = 0):
     torch.manual_seed(seed)
     _, rc = load_config_and_plugins(CONFIG, overrides)
     latent = build_latent(rc)
-    entry = rc.networks["generator"]
-    g = entry.entry.factory(entry.params, NetworkContext(latent, IMAGE, "generator"))
+    g = build_network(rc, "generator", latent, IMAGE)
     with torch.no_grad():
         for m in g.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):

@@ -11,27 +11,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import small_generator
 
 from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, save_grid
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ("networks.generator.hidden=32", "networks.generator.base_channels=8", "networks.generator.up_channels=4")
 
 
 @pytest.fixture(scope="module")
 def onnx_path(tmp_path_factory) -> Path:
     """A small InfoGAN MNIST generator (the config's latent codes), exported."""
-    import torch
-
-    from genfw.components import NetworkContext, build_latent
-    from genfw.config import load_config_and_plugins
     from genfw.export import export_generator
 
-    torch.manual_seed(0)
-    _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", SMALL)
-    latent = build_latent(rc)
-    entry = rc.networks["generator"]
-    g = entry.entry.factory(entry.params, NetworkContext(latent, (1, 28, 28), "generator")).eval()
+    _, latent, g = small_generator()
     path = tmp_path_factory.mktemp("rt") / "generator.onnx"
     export_generator(g, latent, (1, 28, 28), path, verify=False)
     return path

@@ -11,10 +11,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import small_generator
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ("networks.generator.hidden=32", "networks.generator.base_channels=8", "networks.generator.up_channels=4")
 
 
 def genfw(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -39,17 +39,9 @@ def usage_error(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A run directory as training leaves it (generator.pt + config.json), without training."""
-    import torch
-
     from genfw.artifacts import atomic_torch_save, generator_payload
-    from genfw.components import NetworkContext, build_latent
-    from genfw.config import load_config_and_plugins
 
-    torch.manual_seed(0)
-    _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", SMALL)
-    latent = build_latent(rc)
-    entry = rc.networks["generator"]
-    g = entry.entry.factory(entry.params, NetworkContext(latent, (1, 28, 28), "generator")).eval()
+    rc, latent, g = small_generator()
     run = tmp_path_factory.mktemp("run")
     atomic_torch_save(generator_payload(g, latent, (1, 28, 28), rc.to_json()), run / "generator.pt")
     (run / "config.json").write_text(json.dumps(rc.to_json()))

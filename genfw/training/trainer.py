@@ -227,20 +227,12 @@ class Trainer:
         ds = self.eval_dataset
         if ds is None:
             return {}
+        from genfw.evaluation import q_predictions
         from genfw.metrics.clustering import cluster_accuracy
 
-        codes = [c for c in self.latent.informative if c.one_hot]
-        outs: dict[str, list[torch.Tensor]] = {c.name: [] for c in codes}
-        for start in range(0, len(ds), 1000):
-            x = ds.images[start:start + 1000].to(self.device).float().div_(255.0)
-            with self.autocast():
-                q = self.model.infer_codes(x)
-            if q is None:
-                return {}
-            for c in codes:
-                outs[c.name].append(q[c.name].float().argmax(dim=1).cpu())
+        preds = q_predictions(self.model, self.latent, ds.images, device=self.device, autocast=self.autocast)
         labels = ds.labels.numpy()
-        return {f"q_accuracy_{name}": round(float(cluster_accuracy(labels, torch.cat(v).numpy())), 5) for name, v in outs.items()}
+        return {f"q_accuracy_{name}": round(float(cluster_accuracy(labels, p)), 5) for name, p in (preds or {}).items()}
 
     # -- artifacts -----------------------------------------------------------------------------
     def sample_grid(self, path: Path, columns: int = 10) -> None:
