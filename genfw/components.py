@@ -11,6 +11,7 @@ from torch import nn
 
 from genfw.config import ResolvedConfig
 from genfw.data.base import ImageDataset
+from genfw.errors import ConfigError
 from genfw.latent import LatentSpec
 
 
@@ -42,9 +43,33 @@ class ModelContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def _rejected_as_config_error(resolved: ResolvedConfig, path: str) -> Iterator[None]:
+    """A factory that rejects its parameters or context with ValueError (the documented way,
+    see genfw.hookspecs) becomes a one-line config error naming the component's JSON path.
+    The factory's message says what is wrong and how to fix it."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ConfigError(str(exc), where=f"{resolved.source}: {path}") from None
+
+
 def build_latent(resolved: ResolvedConfig) -> LatentSpec:
     """Construct every latent code, in config order."""
-    return LatentSpec([rc.entry.factory(name, rc.params) for name, rc in resolved.latent])
+    codes = []
+    for i, (name, rc) in enumerate(resolved.latent):
+        with _rejected_as_config_error(resolved, f"latent[{i}]"):
+            codes.append(rc.entry.factory(name, rc.params))
+    return LatentSpec(codes)
+
+
+def build_losses(resolved: ResolvedConfig, latent: LatentSpec) -> dict[str, Any]:
+    """The config's losses by role."""
+    losses = {}
+    for role, rc in resolved.losses.items():
+        with _rejected_as_config_error(resolved, f"losses.{role}"):
+            losses[role] = rc.entry.factory(rc.params, LossContext(latent, role))
+    return losses
 
 
 def build_dataset(resolved: ResolvedConfig) -> ImageDataset:
@@ -54,15 +79,17 @@ def build_dataset(resolved: ResolvedConfig) -> ImageDataset:
 def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, image_shape: tuple[int, int, int]) -> nn.Module:
     """The network the config names for ``role`` (e.g. "generator"), freshly initialised."""
     rc = resolved.networks[role]
-    return rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role))
+    with _rejected_as_config_error(resolved, f"networks.{role}"):
+        return rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role))
 
 
 def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]):
     """Build networks and losses, then the model that owns them. Parameters are initialised
     from torch's global generator, which the caller seeds."""
     networks = {role: build_network(resolved, role, latent, image_shape) for role in resolved.networks}
-    losses = {role: rc.entry.factory(rc.params, LossContext(latent, role)) for role, rc in resolved.losses.items()}
-    return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
+    losses = build_losses(resolved, latent)
+    with _rejected_as_config_error(resolved, "model"):
+        return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
 
 
 @contextlib.contextmanager

@@ -273,11 +273,13 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
     networks = {role: _resolve(registries, "networks", c, ["networks", role], source) for role, c in config.networks.items()}
     losses = {role: _resolve(registries, "losses", c, ["losses", role], source) for role, c in config.losses.items()}
 
-    # A model declares the roles it needs, so a missing one is a config error, not a crash later.
-    for section, have, needed in (
-        ("networks", networks, getattr(model.entry.factory, "network_roles", ())),
-        ("losses", losses, getattr(model.entry.factory, "loss_roles", ())),
-    ):
+    # A model declares the roles it needs and those it can use, so a missing role or one the
+    # model would silently ignore (a typo) is a config error, not a crash or a no-op later.
+    factory = model.entry.factory
+    for section, have in (("networks", networks), ("losses", losses)):
+        kind = section[:-2] if section == "losses" else section[:-1]
+        needed = tuple(getattr(factory, f"{kind}_roles", ()))
+        optional = tuple(getattr(factory, f"optional_{kind}_roles", ()))
         missing = [r for r in needed if r not in have]
         if missing:
             raise ConfigError(
@@ -285,7 +287,20 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
                 where=f"{source}: {section}",
                 fix=f"add {section}.{missing[0]} = {{\"type\": ...}}",
             )
+        unknown = [r for r in have if r not in needed + optional]
+        if unknown and hasattr(factory, f"{kind}_roles"):
+            known = needed + optional
+            raise ConfigError(
+                f"model {model.type!r} has no {kind} role {unknown[0]!r}",
+                where=f"{source}: {section}.{unknown[0]}",
+                fix=f"{_did_you_mean(unknown[0], known)}roles it uses: {', '.join(known) or '(none)'}",
+            )
     return ResolvedConfig(config, source, dataset, latent, model, networks, losses)
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def load_config(path: str | Path, registries: Registries, overrides: Sequence[str] = ()) -> ResolvedConfig:

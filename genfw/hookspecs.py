@@ -21,7 +21,11 @@ Every ``register_*`` hook receives one argument, ``register``, a callable::
 - ``description`` is one line for ``genfw plugins``; it defaults to the first line of the
   factory's docstring.
 
-What ``factory`` must be differs per kind and is described by each hook below.
+What ``factory`` must be differs per kind and is described by each hook below. A factory that
+cannot work with what it is given (parameters that contradict each other, a latent spec it does
+not support) raises ``ValueError`` with a message that says what is wrong and how to fix it;
+genfw reports it as a one-line config error naming the component's JSON path (``losses.invariance:
+needs a categorical latent code ...``), exit code 2, instead of a traceback.
 """
 
 from __future__ import annotations
@@ -87,6 +91,11 @@ def register_models(register):
 
     ``factory(params, context: genfw.components.ModelContext) -> genfw.model.Model``. The
     context holds the built networks and losses by role, the latent spec and the image shape.
+    The factory (usually the Model subclass itself) declares the roles it needs as class
+    attributes ``network_roles`` / ``loss_roles`` and those it can use ``optional_network_roles``
+    / ``optional_loss_roles``; a config that misses a needed role or names an unknown one fails
+    validation. InfoGAN needs ``generator``, ``discriminator`` and ``info`` and can use
+    ``invariance``.
     The model owns its optimizers and its ``train_step``; the trainer owns devices, precision,
     the loop, checkpoints and logging.
     """

@@ -15,12 +15,16 @@ class Model(nn.Module, ABC):
     """A training algorithm (e.g. InfoGAN).
 
     The trainer calls :meth:`train_step` once per batch inside its precision context and never
-    looks inside. Subclasses declare the network and loss roles they need, so a config missing
-    one fails validation rather than a run.
+    looks inside. Subclasses declare the network and loss roles they need (and those they can
+    use), so a config missing one, or naming one the model would ignore, fails validation
+    rather than a run.
     """
 
     network_roles: ClassVar[tuple[str, ...]] = ("generator",)
     loss_roles: ClassVar[tuple[str, ...]] = ()
+    #: Roles the model uses when the config fills them; any other role is a config error.
+    optional_network_roles: ClassVar[tuple[str, ...]] = ()
+    optional_loss_roles: ClassVar[tuple[str, ...]] = ()
 
     latent: LatentSpec
     #: Set by the trainer for fp16 (a torch.amp.GradScaler); models call backward()/step() below.

@@ -70,6 +70,12 @@ CASES = {
     "model missing a network role": (edit(_del(["networks", "discriminator"])), "networks",
                                      ["model 'infogan' needs networks roles 'discriminator'"]),
     "model missing a loss role": (edit(_set(["losses"], {})), "losses", ["model 'infogan' needs losses roles 'info'"]),
+    "loss role the model does not use": (edit(_set(["losses", "invariant"], {"type": "invariant_clustering"})), "losses.invariant",
+                                         ["model 'infogan' has no loss role 'invariant'", "did you mean 'invariance'?"]),
+    "invariance without a categorical code": (
+        edit(lambda d: (d["losses"].__setitem__("invariance", {"type": "invariant_clustering"}),
+                        d.__setitem__("latent", [c for c in d["latent"] if c["type"] != "categorical"]))),
+        "losses.invariance", ["categorical"]),
     "categorical labels mismatch": (edit(_set(["latent", 1, "labels"], ["zero", "one"])), "latent[1]",
                                     ["labels has 2 names but k is 10"]),
     "invalid code name": (edit(_set(["latent", 0, "name"], "my code")), "latent[0].name", ["should match pattern", '"my code"']),

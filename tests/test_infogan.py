@@ -125,3 +125,75 @@ def test_gaussian_nll_is_clamped():
     q = torch.tensor([[0.0, -100.0]])  # mean 0, log-variance far below the clamp
     nll = code.nll(q, torch.tensor([[1.0]]))
     assert torch.isfinite(nll).all() and nll.item() < 1e3
+
+
+def test_random_translate_shifts_whole_images_by_whole_pixels():
+    from genfw_infogan.model import random_translate
+
+    x = torch.zeros(64, 1, 9, 9)
+    x[:, 0, 4, 4] = 1.0  # one lit pixel in the centre of each image
+    x.requires_grad_(True)
+    y = random_translate(x, 2, torch.Generator().manual_seed(0))
+    lit = y.detach().flatten(1).argmax(1)
+    rows, cols = lit // 9 - 4, lit % 9 - 4
+    assert torch.equal(y.detach().flatten(1).sum(1), torch.ones(64))  # moved, not blurred or lost
+    assert rows.abs().max() <= 2 and cols.abs().max() <= 2
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 10  # each image draws its own shift
+    again = random_translate(x, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(y, again)  # the shifts come from the generator passed in, nothing else
+    (y * y.detach()).sum().backward()  # the generator step needs gradients through the shift
+    assert torch.equal(x.grad, x.detach())  # d(lit output pixel) / d(its source pixel) = 1
+
+
+def test_translate_px_trains_a_step(registries):
+    config = base_config()
+    config["model"]["translate_px"] = 2
+    model = make_model(registries, config)
+    out = model.train_step(torch.rand(8, 1, 28, 28), torch.Generator().manual_seed(0))
+    assert all(torch.isfinite(v) for v in out.values())
+
+
+def test_iic_loss_bounds():
+    from genfw_infogan.invariance import iic_loss
+
+    k = 10
+    confident = torch.eye(k).repeat(20, 1) * 50  # every category equally often, very sure
+    assert abs(iic_loss(confident, confident).item() + torch.log(torch.tensor(float(k))).item()) < 1e-4
+    unrelated = torch.randn(200, k, generator=torch.Generator().manual_seed(0)) * 5
+    other = torch.randn(200, k, generator=torch.Generator().manual_seed(1)) * 5
+    assert -0.3 < iic_loss(unrelated, other).item() <= 1e-6  # independent views share ~no information
+    collapsed = torch.zeros(200, k)
+    collapsed[:, 0] = 50  # one category for everything: confident and agreeing, yet worthless
+    assert abs(iic_loss(collapsed, collapsed).item()) < 1e-4
+
+
+def test_random_affine_is_seeded_and_identity_at_zero():
+    from genfw_infogan.invariance import random_affine
+
+    x = torch.rand(8, 1, 28, 28)
+    assert torch.allclose(random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0), x, atol=1e-5)
+    a = random_affine(x, torch.Generator().manual_seed(0), 15.0, 0.1, 2.0)
+    b = random_affine(x, torch.Generator().manual_seed(0), 15.0, 0.1, 2.0)
+    assert torch.equal(a, b) and not torch.allclose(a, x, atol=1e-3)
+
+
+def test_invariance_loss_trains_trunk_in_d_step_and_q_head_in_g_step(registries):
+    config = base_config()
+    config["losses"]["invariance"] = {"type": "invariant_clustering"}
+    model = make_model(registries, config)
+    rng = torch.Generator().manual_seed(0)
+    real = torch.rand(16, 1, 28, 28)
+    codes = model.latent.sample(16, rng)
+    fake = model.G(model.latent.concat(codes))
+    d_out = model.d_step_losses(real, fake, codes, model.invariance.warp(real, rng))
+    assert len(_grads(d_out["d_invariance"], model.D.trunk.parameters())) > 0
+    model._freeze_d(True)
+    try:
+        g_out = model.g_step_losses(fake, codes)
+        assert len(_grads(g_out["q_invariance"], model.D.q_head.parameters())) > 0
+        assert _grads(g_out["q_invariance"], model.G.parameters()) == []  # real images only
+    finally:
+        model._freeze_d(False)
+    assert "invariance_digit" in g_out and "invariance_c1" not in g_out  # categorical codes only
+    out = model.train_step(real, torch.Generator().manual_seed(1))
+    assert all(torch.isfinite(v) for v in out.values())

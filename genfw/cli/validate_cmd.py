@@ -19,7 +19,12 @@ def validate(config: str, overrides: tuple[str, ...], plugins_dirs: tuple[str, .
     """Validate CONFIG against its schema and the loaded plugins; exit 0 if it is valid, 2 if not."""
     from genfw.config import load_config_and_plugins
 
+    from genfw.components import build_latent, build_losses
+
     _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)
+    # Latent codes and losses are cheap to build and may reject their context (e.g. a loss that
+    # needs a categorical code); networks and the model need the dataset, so `run` checks those.
+    build_losses(resolved, build_latent(resolved))
     if print_resolved:
         click.echo(json.dumps(resolved.to_json(), indent=2))
     else:

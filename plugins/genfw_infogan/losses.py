@@ -28,7 +28,8 @@ class MutualInformationLoss(nn.Module):
         super().__init__()
         unknown = sorted(set(params.weights) - {c.name for c in ctx.latent})
         if unknown:
-            raise ValueError(f"weights name codes that do not exist: {', '.join(unknown)}")
+            informative = ", ".join(c.name for c in ctx.latent.informative) or "(none)"
+            raise ValueError(f"weights name codes that do not exist: {', '.join(unknown)} (codes Q predicts: {informative})")
         self.latent = ctx.latent
         self.weights = {
             c.name: params.weights.get(c.name, params.lambda_continuous if c.continuous else params.lambda_categorical)

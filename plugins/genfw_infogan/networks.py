@@ -44,7 +44,8 @@ class BatchNorm1d(nn.BatchNorm1d):
 def _quarter(ctx: NetworkContext) -> tuple[int, int]:
     c, h, w = ctx.image_shape
     if h % 4 or w % 4:
-        raise ValueError(f"the InfoGAN MNIST networks need image sides divisible by 4, got {h}x{w}")
+        raise ValueError(f"the InfoGAN MNIST networks need image sides divisible by 4, got {h}x{w}: "
+                         "use another network or a dataset with such images")
     return h // 4, w // 4
 
 

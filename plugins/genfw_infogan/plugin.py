@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from genfw import hookimpl
+from genfw_infogan.invariance import InvariantClusteringLoss, InvariantClusteringParams
 from genfw_infogan.losses import MutualInformationLoss, MutualInformationParams
 from genfw_infogan.model import InfoGAN, InfoGANParams
 from genfw_infogan.networks import (
@@ -25,6 +26,8 @@ def register_networks(register):
 def register_losses(register):
     register("mutual_information", MutualInformationLoss, params=MutualInformationParams,
              description="InfoGAN's mutual-information lower bound: weighted NLL of the codes under Q")
+    register("invariant_clustering", InvariantClusteringLoss, params=InvariantClusteringParams,
+             description="IIC on real images: Q's categories must survive small rotations, scalings and shifts")
 
 
 @hookimpl
