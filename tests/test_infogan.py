@@ -192,6 +192,8 @@ def test_invariance_loss_trains_trunk_in_d_step_and_q_head_in_g_step(registries)
         g_out = model.g_step_losses(fake, codes)
         assert len(_grads(g_out["q_invariance"], model.D.q_head.parameters())) > 0
         assert _grads(g_out["q_invariance"], model.G.parameters()) == []  # real images only
+        own_nll = model.info(model.D.q_head(model.D.trunk(fake)), codes)[1]["digit"]
+        assert torch.allclose(g_out["info_digit"], own_nll)  # each loss logs its own terms
     finally:
         model._freeze_d(False)
     assert "invariance_digit" in g_out and "invariance_c1" not in g_out  # categorical codes only

@@ -110,10 +110,10 @@ class InfoGAN(Model):
         if self._views is not None:
             feats_real, feats_warped = self._views
             self._views = None
-            inv, per_code = self.invariance(self.D.q_head(feats_real), self.D.q_head(feats_warped))
+            inv, inv_per_code = self.invariance(self.D.q_head(feats_real), self.D.q_head(feats_warped))
             out["q_invariance"] = inv
             out["g_loss"] = out["g_loss"] + inv
-            out.update({f"invariance_{name}": v for name, v in per_code.items()})
+            out.update({f"invariance_{name}": v for name, v in inv_per_code.items()})
         out.update({f"info_{name}": nll for name, nll in per_code.items()})
         return out
 
