@@ -8,7 +8,7 @@ real MNIST test set:
   (ln 10 = 2.303 nats is the maximum for a 10-way code);
 - epochs, steps and wall time of training.
 
-    python bench/infogan_quality.py                  # trains (about 25 minutes on 2 CPU cores)
+    python bench/infogan_quality.py                  # trains (about 23 minutes on 2 CPU cores)
     python bench/infogan_quality.py --run runs/infogan_mnist-...   # measure a finished run
 """
 

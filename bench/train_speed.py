@@ -7,6 +7,11 @@ images/s of each is printed with their ratio.
     python bench/train_speed.py                       # both, fp32
     python bench/train_speed.py --precision bf16      # genfw in bf16 (the plain loop stays fp32)
     python bench/train_speed.py --only genfw --set train.channels_last=true
+    python bench/train_speed.py --paper-recipe        # genfw without the shipped IIC loss and translation
+
+The shipped config does more work per step than the paper's recipe (a warped copy of the real
+batch through D's trunk for the IIC loss, and translated images): ``--paper-recipe`` drops both,
+so the two loops compute the same thing.
 """
 
 from __future__ import annotations
@@ -121,6 +126,7 @@ def main() -> None:
     ap.add_argument("--only", choices=["plain", "genfw"], help="Time only one of the loops")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="genfw's train.precision")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="More genfw config overrides")
+    ap.add_argument("--paper-recipe", action="store_true", help="genfw without the IIC loss and translation (the plain loop's recipe)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=40, help="Steps per timed window")
     ap.add_argument("--windows", type=int, default=5, help="Timed windows per loop (after one warm-up window)")
@@ -131,6 +137,8 @@ def main() -> None:
     overrides = [f"dataset.root={args.data}", "dataset.download=false", f"train.precision={args.precision}",
                  f"train.threads={args.threads}", "train.sample_every_epoch=false", "train.progress=false",
                  "eval.per_epoch_q_accuracy=false", f"train.batch_size={bs}", *args.overrides]
+    if args.paper_recipe:
+        overrides += ["model.translate_px=0", 'losses={"info": {"type": "mutual_information"}}']
     with tempfile.TemporaryDirectory() as tmp:
         loops = {}
         if args.only in (None, "plain"):
@@ -145,7 +153,8 @@ def main() -> None:
             for name, it in loops.items():  # alternate, so drift in machine load hits both
                 times[name].append(next(it))
     ips = {name: args.steps * bs / statistics.median(t) for name, t in times.items()}
-    print(f"threads={args.threads} batch={bs} steps/window={args.steps} windows={args.windows} genfw precision={args.precision}")
+    recipe = "paper recipe" if args.paper_recipe else "shipped config"
+    print(f"threads={args.threads} batch={bs} steps/window={args.steps} windows={args.windows} genfw precision={args.precision} ({recipe})")
     for name, v in ips.items():
         print(f"{name:>6}: {v:8.1f} images/s  (median; windows: {', '.join(f'{args.steps * bs / t:.0f}' for t in times[name])})")
     if len(ips) == 2:
