@@ -276,10 +276,9 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
     # A model declares the roles it needs and those it can use, so a missing role or one the
     # model would silently ignore (a typo) is a config error, not a crash or a no-op later.
     factory = model.entry.factory
-    for section, have in (("networks", networks), ("losses", losses)):
-        kind = section[:-2] if section == "losses" else section[:-1]
+    for section, kind, have in (("networks", "network", networks), ("losses", "loss", losses)):
         needed = tuple(getattr(factory, f"{kind}_roles", ()))
-        optional = tuple(getattr(factory, f"optional_{kind}_roles", ()))
+        known = needed + tuple(getattr(factory, f"optional_{kind}_roles", ()))
         missing = [r for r in needed if r not in have]
         if missing:
             raise ConfigError(
@@ -287,9 +286,8 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
                 where=f"{source}: {section}",
                 fix=f"add {section}.{missing[0]} = {{\"type\": ...}}",
             )
-        unknown = [r for r in have if r not in needed + optional]
-        if unknown and hasattr(factory, f"{kind}_roles"):
-            known = needed + optional
+        unknown = [r for r in have if r not in known]
+        if unknown and hasattr(factory, f"{kind}_roles"):  # a plain-function factory declares nothing
             raise ConfigError(
                 f"model {model.type!r} has no {kind} role {unknown[0]!r}",
                 where=f"{source}: {section}.{unknown[0]}",

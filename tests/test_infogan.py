@@ -128,7 +128,7 @@ def test_gaussian_nll_is_clamped():
 
 
 def test_random_translate_shifts_whole_images_by_whole_pixels():
-    from genfw_infogan.model import random_translate
+    from genfw_infogan.warps import random_translate
 
     x = torch.zeros(64, 1, 9, 9)
     x[:, 0, 4, 4] = 1.0  # one lit pixel in the centre of each image
@@ -168,7 +168,7 @@ def test_iic_loss_bounds():
 
 
 def test_random_affine_is_seeded_and_identity_at_zero():
-    from genfw_infogan.invariance import random_affine
+    from genfw_infogan.warps import random_affine
 
     x = torch.rand(8, 1, 28, 28)
     assert torch.allclose(random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0), x, atol=1e-5)

@@ -17,9 +17,8 @@ from genfw.cli.common import handle_errors, plugins_dir_option, set_option
 @handle_errors
 def validate(config: str, overrides: tuple[str, ...], plugins_dirs: tuple[str, ...], print_resolved: bool) -> None:
     """Validate CONFIG against its schema and the loaded plugins; exit 0 if it is valid, 2 if not."""
-    from genfw.config import load_config_and_plugins
-
     from genfw.components import build_latent, build_losses
+    from genfw.config import load_config_and_plugins
 
     _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)
     # Latent codes and losses are cheap to build and may reject their context (e.g. a loss that

@@ -125,12 +125,11 @@ def _layer_convs(layer: _Upsampling, in_factor: tuple[int, int], in_layout: list
         index = {key: i for i, key in enumerate(out_layout)}
         w = np.zeros((len(out_layout), len(in_layout), y1 - y0 + 1, x1 - x0 + 1), np.float64)
         for r, q in phases:
+            dst = [index[(r, q, o)] for o in range(cout)]
             for ty, ay, dy in rows[r]:
                 for tx, ax, dx in cols[q]:
                     for c in range(cin):
-                        src = where[(ay, ax, c)]
-                        dst = [index[(r, q, o)] for o in range(cout)]
-                        w[dst, src, dy - y0, dx - x0] += layer.weight[c, :, ty, tx]
+                        w[dst, where[(ay, ax, c)], dy - y0, dx - x0] += layer.weight[c, :, ty, tx]
         bias = np.array([layer.bias[o] for _, _, o in out_layout], np.float64)
         convs.append((w.astype(layer.weight.dtype), bias.astype(layer.weight.dtype), [-y0, -x0, y1, x1], out_layout))
     return convs

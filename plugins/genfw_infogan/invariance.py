@@ -13,14 +13,12 @@ out: rotation and width are what they should capture.
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from genfw.components import LossContext
+from genfw_infogan.warps import random_affine
 
 
 class InvariantClusteringParams(BaseModel):
@@ -49,21 +47,6 @@ class InvariantClusteringLoss(nn.Module):
     def forward(self, q_a: torch.Tensor, q_b: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         per_code = {name: iic_loss(q_a[:, s].float(), q_b[:, s].float()) for name, s in self.slices.items()}
         return self.params.weight * sum(per_code.values()), per_code
-
-
-def random_affine(x: torch.Tensor, rng: torch.Generator, degrees: float, scale: float, shift_px: float) -> torch.Tensor:
-    """Each image rotated, scaled and shifted by its own random amount (bilinear, zero fill)."""
-    n, _, h, w = x.shape
-    u = torch.rand(n, 4, generator=rng, device=x.device).mul_(2).sub_(1)
-    angle = u[:, 0] * math.radians(degrees)
-    zoom = 1 + u[:, 1] * scale
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([
-        torch.stack([cos, -sin, u[:, 2] * 2 * shift_px / w], 1),
-        torch.stack([sin, cos, u[:, 3] * 2 * shift_px / h], 1),
-    ], 1).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def iic_loss(logits_a: torch.Tensor, logits_b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch import nn
 
 from genfw.components import ModelContext
 from genfw.model import Model
+from genfw_infogan.warps import random_translate
 
 
 class InfoGANParams(BaseModel):
@@ -154,20 +155,4 @@ class InfoGAN(Model):
         finally:
             self.D.train(was_training)
         return {name: q_out[:, s] for name, s in self.latent.q_slices().items()}
-
-
-def random_translate(x: torch.Tensor, max_px: int, rng: torch.Generator) -> torch.Tensor:
-    """Each image shifted by its own whole number of pixels in [-max_px, max_px] per axis, the
-    uncovered border filled with zeros. Differentiable in ``x`` (DiffAugment's translation)."""
-    n, _, h, w = x.shape
-    shift = torch.randint(-max_px, max_px + 1, (n, 2), generator=rng, device=x.device).to(x.dtype)
-    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
-    theta[:, 0, 0] = 1
-    theta[:, 1, 1] = 1
-    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / size. Sampling at (p - shift)
-    # moves the content by +shift.
-    theta[:, 0, 2] = -2 * shift[:, 0] / w
-    theta[:, 1, 2] = -2 * shift[:, 1] / h
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
