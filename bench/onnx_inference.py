@@ -61,6 +61,23 @@ def timer(fn, batch: int, target_s: float):
     return measure
 
 
+def weight_read_bound(onnx_path: Path, seconds: float) -> tuple[float, float]:
+    """Megabytes of the largest weight matrix, and seconds numpy takes for one row times it.
+
+    At batch 1 every engine has to stream each weight from memory once per image, so this one
+    product (timed in numpy, which streams it at close to memory speed) caps batch-1 throughput.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(onnx_path)).graph.initializer if len(t.dims) == 2]
+    w = np.ascontiguousarray(max(weights, key=lambda a: a.size), dtype=np.float32)
+    x = np.ones((1, w.shape[0]), np.float32)
+    measure = timer(lambda: x @ w, 1, seconds)
+    return w.nbytes / 1e6, statistics.median(measure() for _ in range(5))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", nargs="?", help="run directory, generator.pt or checkpoint (default: a fresh generator)")
@@ -116,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name, measure in timers.items():
                     samples[name].append(measure())
             rows[n] = {name: n / statistics.median(s) for name, s in samples.items()}
+        weight_mb, weight_s = weight_read_bound(Path(report["path"]), args.seconds)
 
     names = list(next(iter(rows.values())))
     width = max(len(x) for x in names)
@@ -133,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                     passed = r >= FLOORS[n]
                     ok &= passed
                     print(f"  floor batch {n}: >= {FLOORS[n]:g}x  {'ok' if passed else 'NOT MET'}")
+    ceiling = 1 / weight_s
+    print(f"\nbatch-1 ceiling: the largest weight matrix ({weight_mb:.1f} MB) is read once per image; "
+          f"numpy alone takes {weight_s * 1e3:.2f} ms for it (x @ W), so about {ceiling:,.0f} images/s"
+          + (f" = {ceiling / rows[1]['torch eager']:.1f}x torch eager" if 1 in rows else "")
+          + " is the most any engine reaches here before the other layers")
     return 0 if ok or not args.check else 1
 
 

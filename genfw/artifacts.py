@@ -82,8 +82,8 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) 
         candidates = [path / GENERATOR_FILE, path / CHECKPOINT_DIR / LAST_CHECKPOINT]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            raise CheckpointError("no generator.pt or checkpoints/last.pt in the run directory", where=str(path),
-                                  fix="pass a finished run directory (or one that wrote a checkpoint)")
+            raise CheckpointError("not a genfw run directory: it has no generator.pt or checkpoints/last.pt", where=str(path),
+                                  fix="pass a directory written by `genfw run` that finished or saved a checkpoint")
         path = found
     obj = safe_torch_load(path, expect_format=(GENERATOR_FORMAT, CHECKPOINT_FORMAT))
     try:

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from genfw.errors import GenfwUsageError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -24,11 +26,21 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new temp file in ``path``'s folder (made if missing); a one-line usage error if that
+    folder cannot be made or written, since the destination is the user's choice."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise GenfwUsageError(f"cannot write here ({exc.strerror or exc})", where=str(path),
+                              fix="choose a path in a folder you can write to") from None
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file so that readers see either the old or the new content, never half of it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -51,8 +63,7 @@ def atomic_write_json(path: str | os.PathLike, doc: Any) -> None:
 def atomic_write_via(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Let ``write(tmp_path)`` write a temp file in the same folder, then move it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         write(tmp)

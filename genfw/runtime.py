@@ -59,12 +59,19 @@ def _atomic_write(path: Path, write: Any) -> None:
 def _read_spec(session: ort.InferenceSession, path: Path) -> dict[str, Any]:
     """The generator spec from metadata_props, else from the sidecar JSON next to the file."""
     meta = session.get_modelmeta().custom_metadata_map
-    if META_LATENT in meta and META_IMAGE in meta:
-        try:
-            return {"latent": json.loads(meta[META_LATENT]), "image": json.loads(meta[META_IMAGE]),
-                    "version": meta.get(META_VERSION)}
-        except json.JSONDecodeError:
-            raise GeneratorFileError("its genfw metadata is not valid JSON", where=str(path), fix="re-export it with `genfw export`") from None
+    if META_LATENT in meta or META_IMAGE in meta:
+        # The file claims to be a genfw generator: say exactly what is wrong with its metadata.
+        doc = {}
+        for key in (META_LATENT, META_IMAGE):
+            if key not in meta:
+                raise GeneratorFileError(f"it has no {key} metadata (a genfw generator has both {META_LATENT} and {META_IMAGE})",
+                                         where=str(path), fix="re-export it with `genfw export`")
+            try:
+                doc[key] = json.loads(meta[key])
+            except json.JSONDecodeError as exc:
+                raise GeneratorFileError(f"its {key} metadata is not valid JSON ({exc.msg} at char {exc.pos})",
+                                         where=str(path), fix="re-export it with `genfw export`") from None
+        return {"latent": doc[META_LATENT], "image": doc[META_IMAGE], "version": meta.get(META_VERSION)}
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
         try:
@@ -72,7 +79,7 @@ def _read_spec(session: ort.InferenceSession, path: Path) -> dict[str, Any]:
             return {"latent": doc["latent"], "image": doc["image"], "version": doc.get("version")}
         except (json.JSONDecodeError, KeyError, TypeError):
             raise GeneratorFileError("its sidecar is not a genfw generator spec", where=str(sidecar), fix="re-export it with `genfw export`") from None
-    raise GeneratorFileError("not a genfw generator (no genfw.latent metadata and no sidecar JSON)", where=str(path),
+    raise GeneratorFileError(f"not a genfw generator (no {META_LATENT} metadata and no sidecar {sidecar.name})", where=str(path),
                              fix="export one with `genfw export RUN_DIR`")
 
 
@@ -90,6 +97,7 @@ class Generator:
         try:
             self.codes: list[dict[str, Any]] = list(spec["latent"]["codes"])
             image = spec["image"]
+            self.image_spec: dict[str, Any] = dict(image)
             self.image_shape = (int(image["channels"]), int(image["height"]), int(image["width"]))
             self._by_name = {c["name"]: c for c in self.codes}
             for c in self.codes:
@@ -247,8 +255,8 @@ class Generator:
     def _default_sweep(self, spec: dict[str, Any], steps: int | None) -> list[Any]:
         if "k" in spec or spec.get("prior", {}).get("kind") == "categorical":
             k = int(spec.get("k", spec["dim"]))
-            return [i % k for i in range(k if steps is None else self._check_n(steps))]
-        steps = 9 if steps is None else self._check_n(steps)
+            return [i % k for i in range(k if steps is None else self._check_n(steps, "steps"))]
+        steps = 9 if steps is None else self._check_n(steps, "steps")
         prior = spec.get("prior", {})
         if prior.get("kind") == "uniform":
             low, high = np.asarray(prior.get("low", -1.0), np.float64), np.asarray(prior.get("high", 1.0), np.float64)
@@ -260,9 +268,9 @@ class Generator:
         return [low + (high - low) * t for t in np.linspace(0.0, 1.0, steps)]
 
     @staticmethod
-    def _check_n(n: Any) -> int:
+    def _check_n(n: Any, what: str = "the number of samples") -> int:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise CodeError(f"the number of samples must be a positive integer, not {n!r}")
+            raise CodeError(f"{what} must be a positive integer, not {n!r}")
         return int(n)
 
     def __repr__(self) -> str:
@@ -289,7 +297,12 @@ def _draw(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
 def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
     name, k = spec["name"], int(spec.get("k", spec["dim"]))
     labels = [str(x) for x in spec.get("labels") or range(k)]
-    if isinstance(value, (str, int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)  # 3.0 is category 3
+    if np.ndim(value) == 0 and not isinstance(value, (str, int, np.integer)) or isinstance(value, bool):
+        raise CodeError(f"code {name!r} takes a category index 0..{k - 1}, a label or a length-{k} vector, not {value!r}",
+                        fix=f"e.g. {name}={min(3, k - 1)}" + (f" or {name}={labels[min(3, k - 1)]}" if labels[min(3, k - 1)] != str(min(3, k - 1)) else ""))
+    if isinstance(value, (str, int, np.integer)):
         if isinstance(value, str):
             if value in labels:
                 index = labels.index(value)
@@ -308,15 +321,15 @@ def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
 
 
 def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
-    if np.ndim(value) == 0 and not isinstance(value, (str, bool)):
+    if np.ndim(value) == 0 and not isinstance(value, bool):
         try:
-            value = float(value)
+            value = float(value)  # also "0.5", "inf" as a command line gives them
         except (TypeError, ValueError):
-            pass
-        else:
-            if not np.isfinite(value):
-                raise CodeError(f"code {spec['name']!r} has a non-finite value {value}")
-            return np.full((n, spec["dim"]), value, np.float32)
+            raise CodeError(f"code {spec['name']!r} needs a number, a vector or an array, not {value!r}"[:200],
+                            fix=f"e.g. {spec['name']}=0.5") from None
+        if not np.isfinite(value):
+            raise CodeError(f"code {spec['name']!r} has a non-finite value {value}", fix="give a finite number")
+        return np.full((n, spec["dim"]), value, np.float32)
     if spec["dim"] == 1 and np.ndim(value) == 1 and len(value) == n and not isinstance(value, str):
         value = np.asarray(value).reshape(n, 1)
     return _array_values(spec, value, n, what="a number, a vector or an array")
@@ -333,7 +346,7 @@ def _array_values(spec: dict[str, Any], value: Any, n: int, what: str) -> np.nda
     if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] not in (1, n):
         raise CodeError(f"code {name!r} has dim {dim}: got shape {list(arr.shape)}", fix=f"give [{dim}], [1, {dim}] or [{n}, {dim}]")
     if not np.all(np.isfinite(arr)):
-        raise CodeError(f"code {name!r} has non-finite values")
+        raise CodeError(f"code {name!r} has non-finite values", fix="give finite numbers")
     return np.ascontiguousarray(np.broadcast_to(arr, (n, dim)), dtype=np.float32)
 
 
@@ -347,6 +360,8 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 def grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
     """Tile ``[n, C, H, W]`` images into one ``[H', W', C]`` uint8 array, ``nrow`` per row."""
+    if isinstance(nrow, bool) or not isinstance(nrow, (int, np.integer)) or nrow < 1 or padding < 0:
+        raise CodeError(f"nrow must be a positive integer and padding >= 0, not nrow={nrow!r}, padding={padding!r}")
     images = to_uint8(np.asarray(images))
     if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
         raise CodeError(f"images must be [n, C, H, W] with C in 1, 3, 4: got shape {list(images.shape)}")
@@ -364,22 +379,27 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, paddin
     """Save images ``[n, C, H, W]`` (float [0, 1] or uint8) as one PNG grid, ``nrow`` per row."""
     from PIL import Image
 
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise CodeError(f"a grid is saved as PNG, not {path.suffix or '(no suffix)'!r}", where=str(path), fix="name the file *.png")
     tiles = grid(images, nrow, padding)
     image = Image.fromarray(tiles[..., 0] if tiles.shape[2] == 1 else tiles)
-    path = Path(path)
     _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
     return path
 
 
 def save_h5(images: np.ndarray, codes: Mapping[str, np.ndarray], path: str | os.PathLike,
-            latent_spec: Mapping[str, Any] | None = None) -> Path:
-    """Save ``images`` (uint8 ``[n, C, H, W]``) and ``codes/<name>`` datasets to HDF5.
+            latent_spec: Mapping[str, Any] | None = None, image_spec: Mapping[str, Any] | None = None,
+            version: str | None = None) -> Path:
+    """Save ``images`` as uint8 ``[n, C, H, W]`` and each code as float32 ``codes/<name>`` ``[n, dim]`` to HDF5.
 
-    The latent spec, when given, is stored as the JSON attribute ``genfw.latent`` of the file.
+    The specs, when given, are stored as file attributes under the same keys as the ONNX
+    metadata: ``genfw.latent`` and ``genfw.image`` (JSON text), ``genfw.version``.
     """
     import h5py
 
     path = Path(path)
+    attrs = {META_LATENT: latent_spec, META_IMAGE: image_spec}
 
     def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:
@@ -387,8 +407,11 @@ def save_h5(images: np.ndarray, codes: Mapping[str, np.ndarray], path: str | os.
             group = f.create_group("codes")
             for name, value in codes.items():
                 group.create_dataset(name, data=np.asarray(value, np.float32))
-            if latent_spec is not None:
-                f.attrs[META_LATENT] = json.dumps(latent_spec)
+            for key, doc in attrs.items():
+                if doc is not None:
+                    f.attrs[key] = json.dumps(doc)
+            if version is not None:
+                f.attrs[META_VERSION] = str(version)
 
     _atomic_write(path, write)
     return path

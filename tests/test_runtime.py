@@ -108,6 +108,21 @@ def test_sidecar_fallback_and_non_genfw_files(onnx_path, tmp_path):
         Generator.load(tmp_path / "plain.onnx")
 
 
+def test_damaged_genfw_metadata_is_named(onnx_path, tmp_path):
+    model = onnx.load(str(onnx_path))
+    props = {p.key: p.value for p in model.metadata_props}
+    for name, edit, needle in [("bad_json", {"genfw.latent": "{not json"}, "genfw.latent metadata is not valid JSON"),
+                               ("no_image", {"genfw.image": None}, "no genfw.image metadata")]:
+        del model.metadata_props[:]
+        for k, v in {**props, **edit}.items():
+            if v is not None:
+                model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
+        onnx.save(model, str(tmp_path / f"{name}.onnx"))
+        with pytest.raises(GeneratorFileError, match=needle) as info:
+            Generator.load(tmp_path / f"{name}.onnx")
+        one_line(info.value)
+
+
 def test_sample_codes_priors_and_seeds(gen):
     a = gen.sample_codes(500, seed=3)
     b = gen.sample_codes(500, seed=3)
@@ -188,6 +203,16 @@ def test_errors_are_one_line_value_errors(gen):
         gen.traverse("nope", steps=3)
     with pytest.raises(CodeError):
         gen.generate(2, dtype="float16")
+    for bad in (3.5, True, None):
+        with pytest.raises(CodeError, match="category index") as info:
+            gen.generate(2, digit=bad)
+        one_line(info.value)
+    assert (gen.sample_codes(2, digit=3.0)["digit"].argmax(1) == 3).all()  # an integral float is an index
+    assert (gen.sample_codes(2, c1="0.5")["c1"] == 0.5).all()  # numbers as text, as a command line gives them
+    with pytest.raises(CodeError, match="non-finite"):
+        gen.generate(2, c1="inf")
+    with pytest.raises(CodeError, match="steps must be a positive integer"):
+        gen.traverse("c1", steps=0)
 
 
 def test_bernoulli_and_unknown_priors(onnx_path, tmp_path):
@@ -215,6 +240,10 @@ def test_save_grid(gen, tmp_path):
     assert grid(np.zeros((3, 3, 4, 4), np.float32), nrow=2).shape == (2 * 6 + 2, 2 * 6 + 2, 3)
     with pytest.raises(CodeError):
         grid(np.zeros((2, 28, 28)))
+    with pytest.raises(CodeError, match="nrow"):
+        grid(images, nrow=0)
+    with pytest.raises(CodeError, match="PNG"):
+        save_grid(images, tmp_path / "sub" / "grid.jpg")
     assert not [p for p in (tmp_path / "sub").iterdir() if p.name != "grid.png"]  # no temp files left
 
 
@@ -223,12 +252,16 @@ def test_docs_snippets_and_example_app_run_without_torch(onnx_path, tmp_path):
     import re
 
     blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "onnx.md").read_text(encoding="utf-8"), re.S)
-    assert len(blocks) >= 2
+    assert len(blocks) >= 3
+    from genfw.runtime import save_h5
+
+    batch = Generator.load(onnx_path).generate(5, seed=0)  # what the HDF5 snippet reads
+    save_h5(batch.images, batch.codes, onnx_path.parent / "samples.h5", {"codes": []}, {"channels": 1})
     script = "\n".join(blocks) + "\nimport sys\nprint('TORCH' if 'torch' in sys.modules else 'CLEAN')\n"
     proc = subprocess.run([sys.executable, "-c", script], cwd=str(onnx_path.parent), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("CLEAN")
-    assert (onnx_path.parent / "threes.png").is_file() and (onnx_path.parent / "c1.png").is_file()
+    assert (onnx_path.parent / "category3.png").is_file() and (onnx_path.parent / "c1.png").is_file()
 
     out = tmp_path / "styles.png"
     proc = subprocess.run([sys.executable, str(REPO / "examples" / "digit_styles.py"), str(onnx_path), "-o", str(out), "--styles", "5"],

@@ -72,6 +72,9 @@ def test_sample_h5_round_trip(run_dir, sampled_png, tmp_path):
         images = f["images"][()]
         codes = {k: f["codes"][k][()] for k in f["codes"]}
         spec = json.loads(f.attrs["genfw.latent"])
+        image_spec = json.loads(f.attrs["genfw.image"])
+        version = f.attrs["genfw.version"]
+    assert image_spec == {"channels": 1, "height": 28, "width": 28, "range": [0, 1]} and version
     assert images.dtype == np.uint8 and images.shape == (9, 1, 28, 28)
     assert sorted(codes) == ["c1", "c2", "digit", "z"] and codes["z"].shape == (9, 62)
     assert (codes["digit"].argmax(1) == 7).all() and (codes["c1"] == 0.5).all()
@@ -84,12 +87,22 @@ def test_sample_h5_round_trip(run_dir, sampled_png, tmp_path):
 
 
 @pytest.mark.parametrize("code, needle", [("digit=12", "0..9"), ("digt=1", "valid codes: z, digit, c1, c2"),
-                                          ("digit", "NAME=VALUE"), ("z=[1, 2]", "dim 62")])
+                                          ("digit", "NAME=VALUE"), ("z=[1, 2]", "dim 62"),
+                                          ("digit=3.5", "not 3.5"), ("digit=true", "not True"),
+                                          ("c1=inf", "non-finite"), ("c1=wide", "needs a number")])
 def test_bad_code_exits_2_with_one_line(run_dir, sampled_png, tmp_path, code, needle):
     ok(sampled_png[1])
     line = usage_error(genfw("sample", run_dir / "generator.onnx", "--code", code, "-o", tmp_path / "x.png"))
     assert needle in line
     assert not (tmp_path / "x.png").exists()
+
+
+def test_sample_to_an_unwritable_place_exits_2(run_dir, sampled_png, tmp_path):
+    ok(sampled_png[1])
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    line = usage_error(genfw("sample", run_dir / "generator.onnx", "-o", blocker / "x.png"))
+    assert str(blocker / "x.png") in line and "cannot write here" in line
 
 
 def test_sample_rejects_a_non_genfw_file(tmp_path):

@@ -34,7 +34,7 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo) -> Path:
     if not model.is_dir():
         return model
     onnx_path = model / "generator.onnx"
-    if not onnx_path.is_file():
+    if not onnx_path.is_file():  # a run without its export: export it (torch) from its generator.pt/checkpoint
         from genfw.cli.export_cmd import export_run
 
         report = export_run(model, onnx_path, plugins_dirs=plugins_dirs)
@@ -59,7 +59,7 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
     """Generate images from MODEL (an .onnx file or a run directory).
 
     \b
-    genfw sample runs/mnist/generator.onnx --n 64 --code digit=3 --code c1=0.5 -o threes.png
+    genfw sample runs/mnist/generator.onnx --n 64 --code digit=3 --code c1=0.5 -o digit3.png
     genfw sample runs/mnist --n 1000 --seed 1 -o samples.h5
     """
     from genfw.runtime import Generator, save_grid, save_h5
@@ -78,5 +78,5 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
     if suffix == ".png":
         save_grid(batch.images, output, nrow=nrow)
     else:
-        save_h5(batch.images, batch.codes, output, generator.latent_spec)
+        save_h5(batch.images, batch.codes, output, generator.latent_spec, generator.image_spec, generator.version)
     click.echo(f"wrote {n} images to {output}")
