@@ -74,8 +74,7 @@ def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tup
 def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) -> LoadedGenerator:
     """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint."""
     from genfw.components import build_latent, build_network
-    from genfw.config import validate_config
-    from genfw.plugins import load_plugins
+    from genfw.config import validate_recorded_config
 
     path = Path(path)
     if path.is_dir():
@@ -91,8 +90,7 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) 
         state = obj["state_dict"] if obj["format"] == GENERATOR_FORMAT else obj["generator"]
     except (KeyError, TypeError, json.JSONDecodeError):
         raise CheckpointError("the file lacks its config or weights", where=str(path), fix="re-export it from the run") from None
-    plugins = load_plugins(plugins_dirs)
-    resolved = validate_config(config, plugins.registries, source=f"{path} (recorded config)")
+    _, resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)")
     latent = build_latent(resolved)
     image_shape = tuple(obj.get("image_shape") or config.get("image_shape") or ())
     if len(image_shape) != 3:

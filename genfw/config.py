@@ -19,7 +19,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from genfw.errors import ConfigError, UnknownComponentError
+from genfw.errors import ConfigError, UnknownComponentError, UnknownComponentTypeError
 from genfw.jsonpath import format_path, parse_path, parse_value, set_path
 from genfw.registry import Entry, Registries
 
@@ -99,7 +99,11 @@ class RunConfig(BaseModel):
     output: OutputConfig = Field(default_factory=OutputConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    plugins_dirs: list[str] = Field(default_factory=list, description="Local plugin folders (relative to the config file)")
+    plugins_dirs: list[str] = Field(
+        default_factory=list,
+        description="Local plugin folders (relative to the config file). A run records them, and any --plugins-dir, "
+        "as absolute paths, so resume, export and eval find the same plugins.",
+    )
 
 
 @dataclass
@@ -228,7 +232,7 @@ def _resolve(registries: Registries, kind: str, comp: Component, prefix: list[st
     try:
         entry = registry.get(comp.type, where=f"{where}: {format_path(prefix + ['type'])}")
     except UnknownComponentError as exc:
-        raise ConfigError(exc.problem, where=exc.where, fix=_install_hint(kind, comp.type, exc.fix)) from None
+        raise UnknownComponentTypeError(exc.problem, where=exc.where, fix=_install_hint(kind, comp.type, exc.fix)) from None
     params = {k: v for k, v in comp.params_dict().items() if k not in reserved}
     try:
         return ResolvedComponent(path, entry, entry.validate_params(params))
@@ -314,14 +318,40 @@ def config_json_schema() -> dict[str, Any]:
 
 def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (), plugins_dirs: Sequence[str] = ()):
     """Read a config, load the plugins it needs (``--plugins-dir`` folders plus the config's own
-    ``plugins_dirs``, relative to the config file) and validate it. Returns (plugins, resolved)."""
-    from genfw.plugins import load_plugins
+    ``plugins_dirs``, relative to the config file) and validate it. Returns (plugins, resolved).
+
+    The resolved config's ``plugins_dirs`` lists every folder used, as absolute paths, so a run
+    that records it can be resumed, exported and evaluated with the same plugins.
+    """
+    from genfw.plugins import load_plugins, unique_folders
 
     doc = apply_overrides(read_config_file(path), overrides, str(path))
-    dirs = list(plugins_dirs)
+    dirs = [Path(d).expanduser().resolve() for d in plugins_dirs]
     extra = doc.get("plugins_dirs", [])
-    if isinstance(extra, list):
+    if isinstance(extra, list) and all(isinstance(d, str) for d in extra):  # anything else: validate_config reports it
         base = Path(path).resolve().parent
-        dirs += [str(base / d) for d in extra if isinstance(d, str)]  # other items: validate_config reports them
+        dirs += [(base / Path(d).expanduser()).resolve() for d in extra]
+        doc = {**doc, "plugins_dirs": [str(d) for d in unique_folders(dirs)]}
     plugins = load_plugins(dirs)
     return plugins, validate_config(doc, plugins.registries, source=str(path))
+
+
+def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], source: str):
+    """Load the plugins a run recorded (its ``plugins_dirs``, plus ``--plugins-dir`` folders) and
+    validate its recorded config. Returns (plugins, resolved).
+
+    A recorded folder that no longer exists (the run was moved to another machine) is skipped;
+    if a component is then unknown, the error says which folder the run used.
+    """
+    from genfw.plugins import load_plugins
+
+    recorded = doc.get("plugins_dirs") if isinstance(doc.get("plugins_dirs"), list) else []
+    recorded = [d for d in recorded if isinstance(d, str)]
+    missing = [d for d in recorded if not Path(d).is_dir()]
+    plugins = load_plugins([*plugins_dirs, *(d for d in recorded if d not in missing)])
+    try:
+        return plugins, validate_config(doc, plugins.registries, source=source)
+    except UnknownComponentTypeError as exc:
+        hint = (f"the run used local plugins from {', '.join(missing)}, which is gone: pass its new place with --plugins-dir"
+                if missing else "a local plugin's folder can be given with --plugins-dir")
+        raise UnknownComponentTypeError(exc.problem, where=exc.where, fix=f"{exc.fix}; {hint}" if exc.fix else hint) from None

@@ -43,6 +43,10 @@ class UnknownComponentError(GenfwUsageError):
     """A name that no loaded plugin registered."""
 
 
+class UnknownComponentTypeError(ConfigError):
+    """A config whose component ``type`` no loaded plugin registered (often: a plugin not loaded)."""
+
+
 class PluginError(GenfwUsageError):
     """A plugin that could not be imported or registered."""
 

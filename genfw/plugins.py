@@ -5,7 +5,8 @@ Three sources, loaded in this order:
 1. built-ins (``BUILTIN_PLUGINS``): genfw's own latent codes and datasets;
 2. installed distributions that declare an entry point in the group ``genfw``, one at a time;
 3. local plugin folders (``--plugins-dir`` or the config's ``plugins_dirs``): every ``*.py`` file
-   and every package (a folder with ``__init__.py``) in the folder.
+   and every package (a folder with ``__init__.py``) in the folder, except names starting with
+   ``_`` or ``.`` and test files (``test_*.py``, ``*_test.py``, ``conftest.py``).
 
 Environment variables, for when a broken plugin stands in the way:
 
@@ -98,10 +99,15 @@ def _load_entry_points(manager: pluggy.PluginManager, sources: dict[str, Source]
         sources[ep.name] = source
 
 
+def _is_test_file(path: Path) -> bool:
+    """pytest's files, which may sit beside a plugin without being one."""
+    return path.name == "conftest.py" or path.name.startswith("test_") or path.stem.endswith("_test")
+
+
 def _local_plugin_paths(folder: Path) -> list[Path]:
     paths = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith((".", "_")):
+        if path.name.startswith((".", "_")) or (path.is_file() and _is_test_file(path)):
             continue
         if path.is_file() and path.suffix == ".py":
             paths.append(path)
@@ -127,10 +133,17 @@ def _import_local(path: Path) -> ModuleType:
     return module
 
 
+def unique_folders(folders: Iterable[str | os.PathLike]) -> list[Path]:
+    """The folders in order, each once (the same folder named twice, e.g. relative and absolute)."""
+    seen: dict[Path, None] = {}
+    for folder in folders:
+        seen.setdefault(Path(folder).expanduser().resolve(), None)
+    return list(seen)
+
+
 def _load_local(manager: pluggy.PluginManager, folders: Iterable[str | os.PathLike], sources: dict[str, Source]) -> None:
     disabled = set(_env_list(ENV_DISABLE) or [])
-    for folder in folders:
-        folder = Path(folder).expanduser()
+    for folder in unique_folders(folders):
         if not folder.is_dir():
             raise GenfwUsageError(f"plugin folder {folder} does not exist or is not a folder", fix="pass an existing folder to --plugins-dir / plugins_dirs")
         for path in _local_plugin_paths(folder):

@@ -102,8 +102,8 @@ class Registry(Generic[T]):
         raise UnknownComponentError(
             f"unknown {self.label} {name!r}",
             where=where,
-            fix=f"{hint}known: {', '.join(known) or 'none'}; a plugin that provides it must be installed "
-            "(see `genfw plugins`)",
+            fix=f"{hint}known: {', '.join(known) or 'none'}; a plugin that provides it must be installed, "
+            "see `genfw plugins`",
         )
 
     def __contains__(self, name: object) -> bool:

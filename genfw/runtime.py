@@ -14,6 +14,7 @@ fast and ship small; a test checks that. PIL (PNG) and h5py (.h5) are imported o
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from pathlib import Path
@@ -155,7 +156,9 @@ class Generator:
         try:
             return self._by_name[name]
         except KeyError:
-            raise CodeError(f"no latent code named {name!r}", fix=f"valid codes: {', '.join(self.code_names)}") from None
+            close = difflib.get_close_matches(str(name), self.code_names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CodeError(f"no latent code named {name!r}", fix=f"{hint}valid codes: {', '.join(self.code_names)}") from None
 
     # -- codes -----------------------------------------------------------------------------------
     def sample_codes(self, n: int, seed: int | None = None, **fixed: Any) -> dict[str, np.ndarray]:
@@ -238,7 +241,7 @@ class Generator:
         rows = [self.code_values(code_name, v, 1) for v in values]
         if not rows:
             raise CodeError(f"nothing to traverse for code {code_name!r}", fix="give steps >= 1 or some values")
-        base = self._sample(1, seed, fixed)
+        base = self._sample(1, seed, {**fixed, code_name: rows[0]})  # the swept code need not be drawable
         codes = {name: np.repeat(v, len(rows), axis=0) for name, v in base.items()}
         codes[code_name] = np.concatenate(rows, axis=0)
         return self.generate(codes=codes, dtype=dtype)

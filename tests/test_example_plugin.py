@@ -247,3 +247,35 @@ def test_tutorial_shows_the_example_files_as_they_are():
         assert (EXAMPLE / path).read_text() in doc, path
     assert EXAMPLE_CONFIG.read_text().rstrip("\n") in doc
     assert "[project.entry-points.genfw]\nbernoulli = \"genfw_bernoulli\"" in doc
+
+
+# -- as a local plugin folder ------------------------------------------------------------------------
+def test_a_run_remembers_its_local_plugin_folder(tmp_path):
+    """Trained with --plugins-dir, the run is exported and resumed without it; test files beside
+    the plugin are not loaded as plugins; naming the same folder twice is one folder."""
+    data = require_mnist()
+    folder = tmp_path / "my plugins"
+    shutil.copytree(EXAMPLE / "genfw_bernoulli", folder / "genfw_bernoulli")
+    (folder / "test_bernoulli.py").write_text("import genfw_bernoulli  # only importable when installed\n")
+    runs = tmp_path / "runs"
+    proc = run_genfw(
+        "run", EXAMPLE_CONFIG, "-q", "--plugins-dir", folder, "--plugins-dir", str(folder) + "/.",
+        "--set", f"dataset.root={data}", "--set", "dataset.download=false",
+        "--set", "train.max_steps=2", "--set", "train.batch_size=16",
+        "--set", "export.onnx=false", "--set", "eval.at_end=false", "--set", "eval.per_epoch_q_accuracy=false",
+        "--set", f"output.dir={runs}",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert json.loads((run_dir / "config.json").read_text())["plugins_dirs"] == [str(folder.resolve())]
+
+    exported = run_genfw("export", run_dir, "-o", tmp_path / "bits.onnx")
+    assert exported.returncode == 0, exported.stderr
+    resumed = run_genfw("run", "--resume", run_dir, "-q", "--set", "train.max_steps=3")
+    assert resumed.returncode == 0, resumed.stderr
+
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    line = error_line(run_genfw("export", run_dir, "-o", tmp_path / "again.onnx"))
+    assert "unknown latent code type 'bernoulli'" in line and f"{folder.resolve()}, which is gone" in line, line
+    assert run_genfw("export", run_dir, "-o", tmp_path / "again.onnx", "--plugins-dir", moved).returncode == 0

@@ -180,7 +180,7 @@ def test_traverse(gen):
 def test_errors_are_one_line_value_errors(gen):
     with pytest.raises(CodeError) as info:
         gen.generate(2, dgit=3)
-    assert "dgit" in one_line(info.value) and "z, digit, c1, c2" in str(info.value)
+    assert "dgit" in one_line(info.value) and "did you mean 'digit'? valid codes: z, digit, c1, c2" in str(info.value)
     with pytest.raises(CodeError) as info:
         gen.generate(2, digit=10)
     assert "0..9" in one_line(info.value)
@@ -228,6 +228,8 @@ def test_bernoulli_and_unknown_priors(onnx_path, tmp_path):
     assert set(np.unique(codes["c2"])) == {0.0, 1.0}
     assert 0.25 < codes["c2"].mean() < 0.35
     assert g.generate(2, seed=0, c1=[0.5, -0.5]).images.shape == (2, 1, 28, 28)
+    swept = g.traverse("c1", values=[-0.5, 0.5], seed=0)  # values for the code genfw.runtime cannot draw
+    assert swept.codes["c1"].ravel().tolist() == [-0.5, 0.5]
 
 
 def test_save_grid(gen, tmp_path):

@@ -9,6 +9,18 @@ import click
 from genfw.cli.common import handle_errors, plugins_dir_option
 
 
+def _defaults(params_model) -> dict[str, str]:
+    """Each optional field's default as JSON text, default factories included (``weights = {}``)."""
+    out = {}
+    for name, field in params_model.model_fields.items():
+        if not field.is_required():
+            try:
+                out[name] = json.dumps(field.get_default(call_default_factory=True), default=str)
+            except TypeError:
+                out[name] = "(a default)"
+    return out
+
+
 @click.command()
 @plugins_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -31,6 +43,7 @@ def plugins(plugins_dirs: tuple[str, ...], as_json: bool, show_params: bool) -> 
                 "origin": e.source.origin,
                 "description": e.description,
                 "params": e.params.model_json_schema().get("properties", {}),
+                "defaults": _defaults(e.params),
             })
     if as_json:
         click.echo(json.dumps({"plugins": loaded.plugin_rows(), "components": rows}, indent=2))
@@ -44,5 +57,5 @@ def plugins(plugins_dirs: tuple[str, ...], as_json: bool, show_params: bool) -> 
         click.echo(fmt.format(*t))
         if show_params:
             for pname, prop in r["params"].items():
-                default = f" = {json.dumps(prop['default'])}" if "default" in prop else " (required)"
+                default = f" = {r['defaults'][pname]}" if pname in r["defaults"] else " (required)"
                 click.echo(f"{'':{widths[0]}}    {pname}{default}  {prop.get('description', '')}")

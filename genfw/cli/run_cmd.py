@@ -25,13 +25,12 @@ def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], 
     genfw run --resume runs/infogan_mnist-20260101-120000
     """
     from genfw.config import load_config_and_plugins
-    from genfw.plugins import load_plugins
     from genfw.training.run import execute, resume_config
 
     if (config is None) == (resume_dir is None):
         fail("give either CONFIG or --resume RUN_DIR (not both)")
     if resume_dir is not None:
-        resolved = resume_config(Path(resume_dir), overrides, load_plugins(plugins_dirs))
+        resolved = resume_config(Path(resume_dir), overrides, plugins_dirs)
         run_dir = execute(resolved, resume_dir=Path(resume_dir), quiet=quiet)
     else:
         _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)

@@ -67,14 +67,12 @@ def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = ()):
     """
     from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT
     from genfw.components import build_latent, build_model
-    from genfw.config import validate_config
-    from genfw.plugins import load_plugins
+    from genfw.config import validate_recorded_config
 
     path = Path(path)
     ckpt = path / CHECKPOINT_DIR / LAST_CHECKPOINT if path.is_dir() else path
     obj = safe_torch_load(ckpt, expect_format=CHECKPOINT_FORMAT)
-    plugins = load_plugins(plugins_dirs)
-    resolved = validate_config(json.loads(obj["config"]), plugins.registries, source=f"{ckpt} (recorded config)")
+    _, resolved = validate_recorded_config(json.loads(obj["config"]), plugins_dirs, source=f"{ckpt} (recorded config)")
     latent = build_latent(resolved)
     model = build_model(resolved, latent, tuple(obj["image_shape"]))
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT
 from genfw.atomic import atomic_write_json
-from genfw.config import ResolvedConfig, validate_config
+from genfw.config import ResolvedConfig
 from genfw.errors import CheckpointError, ConfigError
 from genfw.training.environment import describe_environment
 from genfw.training.trainer import Trainer
@@ -90,9 +90,10 @@ def export_run(trainer: Trainer, resolved: ResolvedConfig, quiet: bool) -> None:
         echo(f"exported {trainer.run_dir / 'generator.onnx'} (max abs diff vs torch {report.get('max_abs_diff', float('nan')):.2e})")
 
 
-def resume_config(run_dir: Path, overrides, plugins):
-    """The recorded config of a run, with ``--set`` overrides (e.g. more steps) applied."""
-    from genfw.config import apply_overrides
+def resume_config(run_dir: Path, overrides, plugins_dirs=()):
+    """The recorded config of a run, with ``--set`` overrides (e.g. more steps) applied, validated
+    against the plugins it recorded (and ``plugins_dirs``)."""
+    from genfw.config import apply_overrides, validate_recorded_config
 
     doc = apply_overrides(read_run_config(run_dir), overrides)
-    return validate_config(doc, plugins.registries, source=str(run_dir / "config.json"))
+    return validate_recorded_config(doc, plugins_dirs, source=str(run_dir / "config.json"))[1]
