@@ -198,8 +198,10 @@ def _first_error(exc: ValidationError, where: str, prefix: Sequence[str | int], 
     if kind == "missing":
         return ConfigError("required key is missing", where=f"{where}: {path}", fix="add it")
     got = err.get("input")
-    shown = json.dumps(got) if isinstance(got, (int, float, str, bool, type(None))) else type(got).__name__
     msg = err["msg"].removeprefix("Value error, ")
+    if kind == "value_error":  # a validator's own message already says what is wrong and how to fix it
+        return ConfigError(msg, where=f"{where}: {path}")
+    shown = json.dumps(got) if isinstance(got, (int, float, str, bool, type(None))) else type(got).__name__
     return ConfigError(f"{msg} (got {shown})", where=f"{where}: {path}", fix="fix the value")
 
 

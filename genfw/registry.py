@@ -84,7 +84,9 @@ class Registry(Generic[T]):
                 fix="uninstall or disable one of them (GENFW_LOAD_PLUGINS / GENFW_DISABLE_PLUGINS)",
             )
         if description is None:
-            description = (inspect.getdoc(factory) or "").strip().splitlines()[0:1]
+            # The factory's own docstring only: inspect.getdoc would show a base class's text.
+            own = factory.__dict__.get("__doc__") if isinstance(factory, type) else getattr(factory, "__doc__", None)
+            description = inspect.cleandoc(own or "").strip().splitlines()[0:1]
             description = description[0] if description else ""
         entry = Entry(self.kind, name, factory, params, description, source)
         self._entries[name] = entry

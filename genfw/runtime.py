@@ -335,7 +335,7 @@ def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
         return np.full((n, spec["dim"]), value, np.float32)
     if spec["dim"] == 1 and np.ndim(value) == 1 and len(value) == n and not isinstance(value, str):
         value = np.asarray(value).reshape(n, 1)
-    return _array_values(spec, value, n, what="a number, a vector or an array")
+    return _array_values(spec, value, n, what="a number (for every dimension), a vector or an array")
 
 
 def _array_values(spec: dict[str, Any], value: Any, n: int, what: str) -> np.ndarray:
@@ -347,7 +347,7 @@ def _array_values(spec: dict[str, Any], value: Any, n: int, what: str) -> np.nda
     if arr.shape == (dim,):
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] not in (1, n):
-        raise CodeError(f"code {name!r} has dim {dim}: got shape {list(arr.shape)}", fix=f"give [{dim}], [1, {dim}] or [{n}, {dim}]")
+        raise CodeError(f"code {name!r} has dim {dim}: got shape {list(arr.shape)}", fix=f"give {what}: [{dim}], [1, {dim}] or [{n}, {dim}]")
     if not np.all(np.isfinite(arr)):
         raise CodeError(f"code {name!r} has non-finite values", fix="give finite numbers")
     return np.ascontiguousarray(np.broadcast_to(arr, (n, dim)), dtype=np.float32)

@@ -186,3 +186,10 @@ def test_valid_config_round_trips_through_validate_print(tmp_path):
     assert second.stdout == first.stdout
     plain = run_genfw("validate", again)
     assert plain.returncode == 0 and f"{again}: valid (model infogan, dataset mnist" in plain.stdout
+
+
+def test_a_validators_own_message_is_not_padded(tmp_path):
+    """A params validator's ValueError already says what is wrong: no '(got dict) (fix the value)'."""
+    cfg = write_json(tmp_path / "labels.json", edit(_set(["latent", 1, "labels"], ["zero", "one"]))())
+    line = error_line(run_genfw("validate", cfg))
+    assert line.endswith("latent[1]: labels has 2 names but k is 10"), line

@@ -72,10 +72,14 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
         echo(f"trained {result.step} steps in {time.perf_counter() - started:.0f} s")
     if resolved.config.export.onnx:
         export_run(trainer, resolved, quiet)
-    if resolved.config.eval.at_end and trainer.eval_dataset is not None:
-        from genfw.evaluation import evaluate_run
+    if resolved.config.eval.at_end:
+        if trainer.eval_dataset is not None:
+            from genfw.evaluation import evaluate_run
 
-        evaluate_run(run_dir, quiet=quiet)
+            evaluate_run(run_dir, quiet=quiet)
+        elif not quiet:
+            echo(f"no evaluation: dataset {resolved.dataset.type!r} has no labelled held-out split "
+                 "(set eval.at_end=false to silence this)")
     return run_dir
 
 
