@@ -71,6 +71,12 @@ def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tup
     }
 
 
+def state_dict_mismatch(exc: BaseException) -> str:
+    """torch's load_state_dict error is a header line plus one line per problem: the first problem."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[1] if len(lines) > 1 else lines[0] if lines else "unknown")[:240]
+
+
 def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) -> LoadedGenerator:
     """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint."""
     from genfw.components import build_latent, build_network
@@ -99,6 +105,7 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) 
     try:
         generator.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"weights do not fit the recorded network: {str(exc).splitlines()[0]}", where=str(path)) from None
+        raise CheckpointError(f"weights do not fit the recorded network: {state_dict_mismatch(exc)}", where=str(path),
+                              fix="the file's weights and its recorded config disagree; use the file as the run wrote it") from None
     generator.eval()
     return LoadedGenerator(generator, latent, image_shape, config, path)

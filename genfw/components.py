@@ -9,9 +9,9 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from genfw.config import ResolvedConfig
+from genfw.config import ResolvedComponent, ResolvedConfig
 from genfw.data.base import ImageDataset
-from genfw.errors import ConfigError
+from genfw.errors import ConfigError, PluginError
 from genfw.latent import LatentSpec
 
 
@@ -44,21 +44,29 @@ class ModelContext:
 
 
 @contextlib.contextmanager
-def _rejected_as_config_error(resolved: ResolvedConfig, path: str) -> Iterator[None]:
+def _rejected_as_config_error(resolved: ResolvedConfig, path: str, rc: ResolvedComponent) -> Iterator[None]:
     """A factory that rejects its parameters or context with ValueError (the documented way,
-    see genfw.hookspecs) becomes a one-line config error naming the component's JSON path.
-    The factory's message says what is wrong and how to fix it."""
+    see genfw.hookspecs) becomes a one-line config error naming the component's JSON path; the
+    factory's message says what is wrong and how to fix it. Any other exception is a bug in the
+    plugin: one line naming the plugin and where it raised, not a traceback."""
     try:
         yield
     except ValueError as exc:
         raise ConfigError(str(exc), where=f"{resolved.source}: {path}") from None
+    except Exception as exc:
+        from genfw.plugins import describe_exception
+        from genfw.registry import KIND_LABELS
+
+        raise PluginError(f"{KIND_LABELS[rc.entry.kind]} {rc.type!r} from plugin {rc.entry.source.describe()} failed to build: "
+                          f"{describe_exception(exc)}", where=f"{resolved.source}: {path}",
+                          fix="this is a bug in that plugin; report it to its author") from None
 
 
 def build_latent(resolved: ResolvedConfig) -> LatentSpec:
     """Construct every latent code, in config order."""
     codes = []
     for i, (name, rc) in enumerate(resolved.latent):
-        with _rejected_as_config_error(resolved, f"latent[{i}]"):
+        with _rejected_as_config_error(resolved, f"latent[{i}]", rc):
             codes.append(rc.entry.factory(name, rc.params))
     return LatentSpec(codes)
 
@@ -67,7 +75,7 @@ def build_losses(resolved: ResolvedConfig, latent: LatentSpec) -> dict[str, Any]
     """The config's losses by role."""
     losses = {}
     for role, rc in resolved.losses.items():
-        with _rejected_as_config_error(resolved, f"losses.{role}"):
+        with _rejected_as_config_error(resolved, f"losses.{role}", rc):
             losses[role] = rc.entry.factory(rc.params, LossContext(latent, role))
     return losses
 
@@ -79,7 +87,7 @@ def build_dataset(resolved: ResolvedConfig) -> ImageDataset:
 def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, image_shape: tuple[int, int, int]) -> nn.Module:
     """The network the config names for ``role`` (e.g. "generator"), freshly initialised."""
     rc = resolved.networks[role]
-    with _rejected_as_config_error(resolved, f"networks.{role}"):
+    with _rejected_as_config_error(resolved, f"networks.{role}", rc):
         return rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role))
 
 
@@ -88,7 +96,7 @@ def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple
     from torch's global generator, which the caller seeds."""
     networks = {role: build_network(resolved, role, latent, image_shape) for role in resolved.networks}
     losses = build_losses(resolved, latent)
-    with _rejected_as_config_error(resolved, "model"):
+    with _rejected_as_config_error(resolved, "model", resolved.model):
         return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
 
 

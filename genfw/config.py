@@ -46,7 +46,7 @@ class LatentEntry(Component):
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int = Field(128, gt=0)
+    batch_size: int = Field(128, gt=0, le=1_000_000)
     epochs: int = Field(1, ge=1, description="Passes over the dataset (an epoch = len(dataset) // batch_size steps)")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many steps (overrides epochs when smaller)")
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="fp16 needs CUDA")
@@ -80,7 +80,7 @@ class EvalConfig(BaseModel):
 
     at_end: bool = Field(True, description="Run `genfw eval` at the end of the run (datasets with labels)")
     per_epoch_q_accuracy: bool = Field(True, description="Log Q's categorical accuracy on the test split each epoch")
-    samples: int = Field(10000, gt=0, description="Generated samples for distance metrics")
+    samples: int = Field(10000, ge=100, description="Generated samples for distance metrics (at least 100)")
 
 
 class RunConfig(BaseModel):
@@ -89,7 +89,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., pattern=NAME_PATTERN, description="Run name; the run directory starts with it")
-    seed: int = Field(0, ge=0, description="The one seed that drives every random draw")
+    seed: int = Field(0, ge=0, lt=2**63, description="The one seed that drives every random draw")
     dataset: Component
     latent: list[LatentEntry] = Field(..., min_length=1, description="The latent codes, in generator-input order")
     model: Component
@@ -147,6 +147,21 @@ def _component_json(rc: ResolvedComponent) -> dict[str, Any]:
 
 
 # -- reading ---------------------------------------------------------------------------------------
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise _DuplicateKey(key)
+        doc[key] = value
+    return doc
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a config file as JSON, with a one-line error for a missing file or bad JSON."""
     path = Path(path)
@@ -156,10 +171,15 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError("is not a file", where=str(path), fix="pass a JSON config file")
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", where=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("is not a text file (not UTF-8)", where=str(path), fix="pass a JSON config file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file ({exc.strerror or exc})", where=str(path), fix="check its permissions") from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise ConfigError(f"the key {exc.key!r} appears twice in one object", where=str(path),
+                          fix="keep one of them; a JSON reader would silently take the last") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", where=str(path), fix="fix the JSON syntax there"
@@ -196,6 +216,8 @@ def _first_error(exc: ValidationError, where: str, prefix: Sequence[str | int], 
         hint = f"did you mean {close[0]!r}? " if close else ""
         return ConfigError("unknown key", where=f"{where}: {path}", fix=f"{hint}allowed keys: {', '.join(allowed)}")
     if kind == "missing":
+        if err["loc"] and isinstance(err["loc"][-1], int):
+            return ConfigError("the list is too short: this item is missing", where=f"{where}: {path}", fix="add it")
         return ConfigError("required key is missing", where=f"{where}: {path}", fix="add it")
     got = err.get("input")
     msg = err["msg"].removeprefix("Value error, ")
@@ -267,6 +289,9 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
     latent = []
     seen: dict[str, int] = {}
     for i, code in enumerate(config.latent):
+        if code.name == "image":  # the ONNX export's output is called image
+            raise ConfigError("a latent code cannot be named 'image' (the exported model's output has that name)",
+                              where=f"{source}: latent[{i}].name", fix="choose another name")
         if code.name in seen:
             raise ConfigError(
                 f"duplicate latent code name {code.name!r} (also latent[{seen[code.name]}])",
@@ -332,7 +357,12 @@ def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (), plu
     extra = doc.get("plugins_dirs", [])
     if isinstance(extra, list) and all(isinstance(d, str) for d in extra):  # anything else: validate_config reports it
         base = Path(path).resolve().parent
-        dirs += [(base / Path(d).expanduser()).resolve() for d in extra]
+        for i, d in enumerate(extra):
+            folder = (base / Path(d).expanduser()).resolve()
+            if not folder.is_dir():
+                raise ConfigError(f"plugin folder {folder} does not exist", where=f"{path}: plugins_dirs[{i}]",
+                                  fix="paths are relative to the config file; fix or remove the entry")
+            dirs.append(folder)
         doc = {**doc, "plugins_dirs": [str(d) for d in unique_folders(dirs)]}
     plugins = load_plugins(dirs)
     return plugins, validate_config(doc, plugins.registries, source=str(path))

@@ -64,7 +64,7 @@ def _env_list(name: str) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _short_error(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
     """The original error as one line: type, message, and the plugin-side line that raised it."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
@@ -93,8 +93,8 @@ def _load_entry_points(manager: pluggy.PluginManager, sources: dict[str, Source]
             raise PluginError(f"two plugins are named {ep.name!r}: {sources[ep.name].describe()} and {source.describe()}", fix=fix)
         try:
             module = ep.load()
-        except Exception as exc:  # a plugin may fail in any way; report it, do not crash
-            raise PluginError(f"plugin {source.describe()} failed to load: {_short_error(exc)}", fix=fix) from None
+        except (Exception, SystemExit) as exc:  # a plugin may fail in any way (even exit); report it, do not crash
+            raise PluginError(f"plugin {source.describe()} failed to load: {describe_exception(exc)}", fix=fix) from None
         _register(manager, module, ep.name, source, fix)
         sources[ep.name] = source
 
@@ -156,8 +156,8 @@ def _load_local(manager: pluggy.PluginManager, folders: Iterable[str | os.PathLi
                 raise PluginError(f"two plugins are named {name!r}: {sources[name].describe()} and {source.describe()}", fix=fix)
             try:
                 module = _import_local(path)
-            except Exception as exc:
-                raise PluginError(f"local plugin {path} failed to load: {_short_error(exc)}", fix=fix) from None
+            except (Exception, SystemExit) as exc:
+                raise PluginError(f"local plugin {path} failed to load: {describe_exception(exc)}", fix=fix) from None
             _register(manager, module, name, source, fix)
             sources[name] = source
 
@@ -180,7 +180,7 @@ def _fill_registries(manager: pluggy.PluginManager, sources: dict[str, Source]) 
                 raise
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {source.describe()} failed in register_{kind}: {_short_error(exc)}",
+                    f"plugin {source.describe()} failed in register_{kind}: {describe_exception(exc)}",
                     fix=f"fix the plugin, or skip it with {ENV_DISABLE}={impl.plugin_name}",
                 ) from None
     return registries

@@ -28,7 +28,7 @@ def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], 
     from genfw.training.run import execute, resume_config
 
     if (config is None) == (resume_dir is None):
-        fail("give either CONFIG or --resume RUN_DIR (not both)")
+        fail("give a CONFIG to start a run, or --resume RUN_DIR to continue one (one of the two)")
     if resume_dir is not None:
         resolved = resume_config(Path(resume_dir), overrides, plugins_dirs)
         run_dir = execute(resolved, resume_dir=Path(resume_dir), quiet=quiet)

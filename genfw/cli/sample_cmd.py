@@ -47,7 +47,7 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo) -> Path:
 @click.option("-n", "--n", "n", type=int, default=64, show_default=True, help="Number of images.")
 @click.option("--code", "codes", multiple=True, metavar="NAME=VALUE",
               help="Fix a code: a category index or label (digit=3), a number (c1=0.5) or a JSON list; may be repeated.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the codes that are not fixed.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Seed of the codes that are not fixed.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"), show_default=True,
               help="A .png grid, or an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`.")
 @click.option("--nrow", type=int, default=8, show_default=True, help="Images per row of the PNG grid.")
@@ -62,7 +62,7 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
     genfw sample runs/mnist/generator.onnx --n 64 --code digit=3 --code c1=0.5 -o digit3.png
     genfw sample runs/mnist --n 1000 --seed 1 -o samples.h5
     """
-    from genfw.runtime import Generator, save_grid, save_h5
+    from genfw.runtime import Generator, GeneratorFileError, save_grid, save_h5
 
     for option, value in (("--n", n), ("--nrow", nrow), ("--threads", threads)):
         if value is not None and value < 1:
@@ -70,8 +70,19 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
     suffix = output.suffix.lower()
     if suffix not in (".png", ".h5", ".hdf5"):
         raise GenfwUsageError(f"unsupported output type {output.suffix or '(none)'!r}", where=str(output), fix="use a .png or .h5 file")
-    fixed = dict(parse_code(text) for text in codes)
-    generator = Generator.load(resolve_model(model, plugins_dirs, lambda m: click.echo(m, err=True)), threads=threads)
+    fixed: dict[str, Any] = {}
+    for text in codes:
+        name, value = parse_code(text)
+        if name in fixed:
+            raise GenfwUsageError(f"--code {name} is given twice", fix="give each code once")
+        fixed[name] = value
+    onnx_path = resolve_model(model, plugins_dirs, lambda m: click.echo(m, err=True))
+    try:
+        generator = Generator.load(onnx_path, threads=threads)
+    except GeneratorFileError as exc:
+        if not model.is_dir():
+            raise
+        raise GeneratorFileError(exc.problem, where=exc.where, fix=f"re-create it from the run with `genfw export {model}`") from None
     for name in fixed:
         generator.code(name)  # a wrong name fails before any work, listing the valid ones
     batch = generator.generate(n, seed=seed, codes=fixed, dtype="uint8")  # codes=: names like "n" stay codes

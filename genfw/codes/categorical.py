@@ -22,6 +22,9 @@ class CategoricalParams(BaseModel):
     def _labels_match_k(self) -> "CategoricalParams":
         if self.labels is not None and len(self.labels) != self.k:
             raise ValueError(f"labels has {len(self.labels)} names but k is {self.k}")
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            twice = sorted({x for x in self.labels if self.labels.count(x) > 1})
+            raise ValueError(f"labels must be distinct: {', '.join(map(repr, twice))} appear more than once")
         return self
 
 

@@ -6,7 +6,7 @@ import math
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genfw.latent import LatentCode
 
@@ -22,6 +22,12 @@ class GaussianParams(BaseModel):
     fixed_std: bool = Field(False, description="Q predicts the mean only, with unit variance")
     min_logvar: float = Field(-5.0, description="Clamp of Q's log-variance, so the NLL cannot diverge")
     max_logvar: float = Field(5.0, description="Upper clamp of Q's log-variance")
+
+    @model_validator(mode="after")
+    def _clamp_is_a_range(self) -> "GaussianParams":
+        if self.min_logvar >= self.max_logvar:
+            raise ValueError(f"min_logvar ({self.min_logvar}) must be below max_logvar ({self.max_logvar})")
+        return self
 
 
 class GaussianCode(LatentCode):

@@ -40,6 +40,32 @@ def resolve_root(root: str | os.PathLike | None) -> Path:
     return Path(os.environ.get("GENFW_DATA") or "data").expanduser()
 
 
+#: Sizes of the uncompressed IDX files, to name a truncated or damaged one instead of failing later.
+IDX_BYTES = {
+    "train-images-idx3-ubyte": 47_040_016,
+    "train-labels-idx1-ubyte": 60_008,
+    "t10k-images-idx3-ubyte": 7_840_016,
+    "t10k-labels-idx1-ubyte": 10_008,
+}
+
+
+def _check_raw_files(raw: Path) -> None:
+    for name, size in IDX_BYTES.items():
+        path = raw / name
+        if path.is_file() and path.stat().st_size != size:
+            raise DataError(f"{name} is truncated or damaged ({path.stat().st_size:,} bytes, expected {size:,})", where=str(path),
+                            fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again")
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
 def _have_raw_files(root: Path) -> bool:
     raw = root / "MNIST" / "raw"
     return all((raw / name).is_file() or (raw / f"{name}.gz").is_file() for name in IDX_FILES)
@@ -58,14 +84,26 @@ def load_mnist(root: str | os.PathLike | None = None, split: str = "train", down
             fix=f"put the four IDX files ({', '.join(IDX_FILES)}) there, set GENFW_DATA or dataset.root, "
             "or allow dataset.download",
         )
+    raw = base / "MNIST" / "raw"
+    if have:
+        _check_raw_files(raw)
+    fetch = download and not have
+    created = _missing_dirs(raw) if fetch else []
     try:
-        ds = MNIST(root=str(base), train=(split == "train"), download=download and not have)
-    except (OSError, RuntimeError) as exc:  # no network, a proxy, a read-only folder, a bad file
-        raise DataError(
-            f"could not download or read MNIST into {base / 'MNIST' / 'raw'}: {exc}",
-            fix=f"on a machine without network, copy the four IDX files ({', '.join(IDX_FILES)}) there "
-            "yourself, or point GENFW_DATA / dataset.root at a folder that has MNIST/raw/",
-        ) from None
+        ds = MNIST(root=str(base), train=(split == "train"), download=fetch)
+    except (OSError, RuntimeError, ValueError) as exc:  # no network, a proxy, a read-only folder, a bad file
+        for folder in created:  # leave no empty folders behind from a download that failed
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        first = " ".join(str(exc).split())[:240] or type(exc).__name__
+        if fetch:
+            raise DataError(
+                f"could not download MNIST into {raw} ({first})",
+                fix=f"on a machine without network, copy the four IDX files ({', '.join(IDX_FILES)}) there "
+                "yourself, or point GENFW_DATA / dataset.root at a folder that has MNIST/raw/",
+            ) from None
+        raise DataError(f"could not read MNIST from {raw} ({first})",
+                        fix="replace the IDX files there with good copies, or delete them so genfw downloads them again") from None
     images = ds.data[:limit].unsqueeze(1).contiguous()  # [N, 28, 28] uint8 -> [N, 1, 28, 28]
     return ImageDataset(
         name=f"mnist-{split}",

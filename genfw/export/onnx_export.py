@@ -276,6 +276,24 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def _check_destination(path: Path) -> None:
+    """Refuse an output that is not *.onnx, or whose sidecar would overwrite a file that is not a
+    genfw sidecar (``-o my_config.onnx`` must not replace ``my_config.json``)."""
+    if path.suffix.lower() != ".onnx" or not path.stem:
+        raise GenfwUsageError("the output must be an .onnx file", where=str(path) or "''",
+                              fix="name it NAME.onnx; the sidecar NAME.json is written next to it")
+    sidecar = sidecar_path(path)
+    if sidecar.exists():
+        try:
+            doc = json.loads(sidecar.read_text(encoding="utf-8"))
+            ours = isinstance(doc, dict) and {"latent", "image", "inputs"} <= set(doc)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            ours = False
+        if not ours:
+            raise GenfwUsageError(f"the sidecar would overwrite {sidecar}, which is not a genfw sidecar", where=str(path),
+                                  fix="choose another output name, or move that file")
+
+
 def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimize: bool, log: io.StringIO):
     names = [c.name for c in latent]
     batch = torch.export.Dim("batch", min=1)
@@ -348,6 +366,7 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
     if opset < MIN_OPSET:
         raise GenfwUsageError(f"opset {opset} is too old", fix=f"use --opset {MIN_OPSET} or newer")
     path = Path(path)
+    _check_destination(path)
     started = time.perf_counter()
     log = io.StringIO()
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in [*generator.parameters(), *generator.buffers()] if t.is_floating_point()):
@@ -373,6 +392,9 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:
         raise ExportError(f"the exported model does not pass onnx.checker: {_reason(exc)}", log.getvalue()) from exc
+    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise GenfwUsageError(f"the exporter wrote opset {written}, not the {opset} asked for", fix=f"use --opset {written}")
     data = model.SerializeToString()
     report: dict[str, Any] = {
         "path": str(path), "sidecar": str(sidecar_path(path)), "bytes": len(data),

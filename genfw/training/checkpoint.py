@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from genfw.artifacts import CHECKPOINT_FORMAT, atomic_torch_save, safe_torch_load
+from genfw.artifacts import CHECKPOINT_FORMAT, atomic_torch_save, safe_torch_load, state_dict_mismatch
 from genfw.errors import CheckpointError
 from genfw.model import Model
 
@@ -50,7 +50,7 @@ def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torc
             scaler.load_state_dict(obj["grad_scaler"])
         return int(obj["step"]), float(obj.get("train_seconds", 0.0))
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}", where=str(path),
+        raise CheckpointError(f"checkpoint does not fit this model: {state_dict_mismatch(exc)}", where=str(path),
                               fix="resume with the config the run was started with") from None
 
 
@@ -78,5 +78,6 @@ def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = ()):
     try:
         model.load_state_dict(obj["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"weights do not fit the recorded model: {str(exc).splitlines()[0]}", where=str(ckpt)) from None
+        raise CheckpointError(f"weights do not fit the recorded model: {state_dict_mismatch(exc)}", where=str(ckpt),
+                              fix="the file's weights and its recorded config disagree; use the file as the run wrote it") from None
     return resolved, latent, model.eval()

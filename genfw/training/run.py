@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ def new_run_dir(resolved: ResolvedConfig) -> Path:
     if out.run_dir:
         path = Path(out.run_dir)
         if (path / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():
-            raise ConfigError(f"run directory {path} already holds a run", where="output.run_dir",
+            raise ConfigError(f"run directory {path} already holds a run", where=f"{resolved.source}: output.run_dir",
                               fix=f"continue it with `genfw run --resume {path}` or choose another directory")
         return path
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -32,6 +33,19 @@ def new_run_dir(resolved: ResolvedConfig) -> Path:
     return path
 
 
+def make_run_dir(path: Path, resolved: ResolvedConfig) -> bool:
+    """Create the run directory; True if it did not exist before. A path that cannot be a
+    directory is a config error at ``output.dir`` / ``output.run_dir``."""
+    existed = path.is_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        key = "output.run_dir" if resolved.config.output.run_dir else "output.dir"
+        raise ConfigError(f"cannot create the run directory {path} ({exc.strerror or exc})", where=f"{resolved.source}: {key}",
+                          fix="choose a folder you can write to") from None
+    return not existed
+
+
 def read_run_config(run_dir: Path) -> dict:
     path = run_dir / "config.json"
     if not (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file() or not path.is_file():
@@ -40,7 +54,8 @@ def read_run_config(run_dir: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"config.json is not valid JSON (line {exc.lineno})", where=str(path)) from None
+        raise CheckpointError(f"config.json is not valid JSON (line {exc.lineno})", where=str(path),
+                              fix="restore it, e.g. from `genfw validate CONFIG --print` of the config the run started from") from None
 
 
 def echo(msg: str) -> None:
@@ -53,17 +68,27 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
     trainer = Trainer(resolved, run_dir, quiet=quiet)
     if resume_dir is not None:
         trainer.resume()
+        atomic_write_json(run_dir / "config.json", resolved.to_json())  # with this call's --set overrides
         if not quiet:
             echo(f"resuming {run_dir} at step {trainer.step} of {trainer.total_steps}")
+        started = time.perf_counter()
+        result = trainer.fit()
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_dir / "config.json", resolved.to_json())
-        if not quiet:
-            echo(f"run directory: {run_dir}  ({trainer.total_steps} steps, {trainer.steps_per_epoch} per epoch, "
-                 f"{resolved.config.train.precision} on {trainer.device})")
-    atomic_write_json(run_dir / "environment.json", describe_environment(trainer.device))
-    started = time.perf_counter()
-    result = trainer.fit()
+        created = make_run_dir(run_dir, resolved)
+        try:
+            atomic_write_json(run_dir / "config.json", resolved.to_json())
+            if not quiet:
+                echo(f"run directory: {run_dir}  ({trainer.total_steps} steps, {trainer.steps_per_epoch} per epoch, "
+                     f"{resolved.config.train.precision} on {trainer.device})")
+            atomic_write_json(run_dir / "environment.json", describe_environment(trainer.device))
+            started = time.perf_counter()
+            result = trainer.fit()
+        except BaseException:
+            # Stopped before the first checkpoint (e.g. Ctrl-C twice at once): nothing to resume,
+            # so leave nothing behind rather than a run directory that only looks like one.
+            if created and not (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
     if result.interrupted:
         echo(f"stopped at step {result.step}; continue with: genfw run --resume {run_dir}")
         raise KeyboardInterrupt

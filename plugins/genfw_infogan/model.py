@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,8 @@ class InfoGANParams(BaseModel):
 
     lr_d: float = Field(2e-4, gt=0, description="Adam learning rate of the discriminator (trunk + D head)")
     lr_g: float = Field(1e-3, gt=0, description="Adam learning rate of the generator and the Q head")
-    betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas of both optimizers")
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.5, 0.999), description="Adam betas of both optimizers, each in [0, 1)")
     info_updates_trunk: bool = Field(
         True, description="The info loss also trains the shared D trunk (as in the paper and its code)"
     )
