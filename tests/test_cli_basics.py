@@ -79,12 +79,12 @@ def test_schema_includes_local_plugins(tmp_path):
 
 def test_run_needs_a_config_or_resume():
     line = error_line(run_genfw("run"))
-    assert "give either CONFIG or --resume RUN_DIR" in line
+    assert "give a CONFIG to start a run, or --resume RUN_DIR to continue one" in line
 
 
 def test_run_refuses_a_config_and_resume_together(tmp_path):
     line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--resume", tmp_path))
-    assert "give either CONFIG or --resume RUN_DIR" in line
+    assert "give a CONFIG to start a run, or --resume RUN_DIR to continue one" in line
     assert list(tmp_path.iterdir()) == []
 
 

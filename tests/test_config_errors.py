@@ -83,6 +83,14 @@ CASES = {
     "empty latent list": (edit(_set(["latent"], [])), "latent", ["at least 1 item"]),
     "non-string plugins_dirs item": (edit(_set(["plugins_dirs"], [5])), "plugins_dirs[0]", ["valid string"]),
     "negative seed": (edit(_set(["seed"], -1)), "seed", ["greater than or equal to 0"]),
+    "seed past 64 bits": (edit(_set(["seed"], 2**70)), "seed", ["less than"]),
+    "code named like the output": (edit(_set(["latent", 2, "name"], "image")), "latent[2].name", ["cannot be named 'image'"]),
+    "duplicate category labels": (edit(_set(["latent", 1, "labels"], ["a"] * 10)), "latent[1]", ["labels must be distinct", "'a'"]),
+    "inverted log-variance clamp": (edit(_set(["latent", 2, "min_logvar"], 5.0)), "latent[2]", ["min_logvar (5.0) must be below max_logvar"]),
+    "adam beta out of range": (edit(_set(["model", "betas"], [1.5, 0.999])), "model.betas[0]", ["less than 1"]),
+    "too few betas": (edit(_set(["model", "betas"], [0.5])), "model.betas[1]", ["the list is too short"]),
+    "too few eval samples": (edit(lambda d: d.setdefault("eval", {}).__setitem__("samples", 5)), "eval.samples",
+                             ["greater than or equal to 100"]),
 }
 
 
@@ -170,6 +178,32 @@ def test_run_whose_data_is_missing_writes_no_run_directory(tmp_path):
     assert not runs.exists()
 
 
+def test_run_into_a_folder_that_cannot_be_one_is_a_config_error(tmp_path):
+    from conftest import require_mnist
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--set", f"dataset.root={require_mnist()}",
+                                "--set", "dataset.download=false", "--set", f"output.dir={blocker}",
+                                "--set", "train.max_steps=1"))
+    assert "configs/infogan_mnist.json: output.dir: cannot create the run directory" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_truncated_mnist_file_is_named(tmp_path):
+    from conftest import require_mnist
+
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in sorted((require_mnist() / "MNIST" / "raw").iterdir()):
+        (raw / f.name).write_bytes(f.read_bytes()[:5000] if f.name.startswith("train-images") else f.read_bytes())
+    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--set", f"dataset.root={tmp_path / 'data'}",
+                                "--set", "dataset.download=false", "--set", f"output.dir={tmp_path / 'runs'}",
+                                "--set", "train.max_steps=1"))
+    assert "train-images-idx3-ubyte is truncated or damaged (5,000 bytes, expected 47,040,016)" in line
+    assert not (tmp_path / "runs").exists()
+
+
 def test_valid_config_round_trips_through_validate_print(tmp_path):
     first = run_genfw("validate", "configs/infogan_mnist.json", "--print")
     assert first.returncode == 0, first.stderr
@@ -193,3 +227,11 @@ def test_a_validators_own_message_is_not_padded(tmp_path):
     cfg = write_json(tmp_path / "labels.json", edit(_set(["latent", 1, "labels"], ["zero", "one"]))())
     line = error_line(run_genfw("validate", cfg))
     assert line.endswith("latent[1]: labels has 2 names but k is 10"), line
+
+
+def test_duplicate_keys_are_an_error(tmp_path):
+    cfg = tmp_path / "dup.json"
+    text = json.dumps(base_config())
+    cfg.write_text(text[:-1] + ', "seed": 5}')
+    line = error_line(run_genfw("validate", cfg))
+    assert f"{cfg}: the key 'seed' appears twice in one object" in line

@@ -265,3 +265,35 @@ def test_empty_load_list_hides_infogan_and_validate_names_the_provider():
 def test_disabling_infogan_by_name():
     line = error_line(run_genfw("validate", "configs/infogan_mnist.json", env={"GENFW_DISABLE_PLUGINS": "infogan"}))
     assert "unknown model 'infogan'" in line and "'infogan' plugin" in line
+
+
+def test_local_plugin_that_exits_on_import(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "exiter.py").write_text("import sys\nsys.exit(3)\n")
+    line = error_line(run_genfw("plugins", "--plugins-dir", folder))
+    assert "local plugin" in line and "exiter.py failed to load: SystemExit: 3" in line
+
+
+def test_a_factory_that_raises_something_else_names_the_plugin_not_a_traceback(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "boom.py").write_text(
+        "import genfw\nfrom pydantic import BaseModel\n\n\nclass P(BaseModel):\n    pass\n\n\n"
+        "def make(params, ctx):\n    raise KeyError('boom from factory')\n\n\n"
+        "@genfw.hookimpl\ndef register_losses(register):\n    register('boomloss', make, params=P)\n"
+    )
+    doc = base_config()
+    doc["losses"]["info"] = {"type": "boomloss"}
+    cfg = write_json(tmp_path / "cfg.json", doc)
+    line = error_line(run_genfw("validate", cfg, "--plugins-dir", folder))
+    assert f"{cfg}: losses.info: loss 'boomloss' from plugin boom" in line
+    assert "KeyError: 'boom from factory' at boom.py:10" in line and "bug in that plugin" in line
+
+
+def test_missing_plugin_folders_are_named(tmp_path):
+    line = error_line(run_genfw("plugins", "--plugins-dir", tmp_path / "nope"))
+    assert "--plugins-dir" in line and "does not exist" in line
+    cfg = write_json(tmp_path / "cfg.json", {**base_config(), "plugins_dirs": ["nope"]})
+    line = error_line(run_genfw("validate", cfg))
+    assert f"{cfg}: plugins_dirs[0]: plugin folder {tmp_path / 'nope'} does not exist" in line

@@ -138,6 +138,27 @@ def test_export_command(run_dir, tmp_path):
     assert "not a readable genfw file" in usage_error(genfw("export", junk))
 
 
+def test_export_never_clobbers_or_misnames(run_dir, tmp_path):
+    config = tmp_path / "my.json"
+    config.write_text('{"name": "not a sidecar"}')
+    line = usage_error(genfw("export", run_dir / "generator.pt", "-o", tmp_path / "my.onnx"))
+    assert f"would overwrite {config}, which is not a genfw sidecar" in line
+    assert config.read_text() == '{"name": "not a sidecar"}' and not (tmp_path / "my.onnx").exists()
+    for bad in ("gen.json", "gen.txt", ""):
+        assert "must be an .onnx file" in usage_error(genfw("export", run_dir / "generator.pt", "-o", tmp_path / bad if bad else ""))
+    assert "wrote opset 18, not the 99" in usage_error(genfw("export", run_dir / "generator.pt", "-o", tmp_path / "a.onnx", "--opset", 99))
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_sample_cli_argument_errors_are_one_line(run_dir, sampled_png, tmp_path):
+    ok(sampled_png[1])
+    onnx_file = run_dir / "generator.onnx"
+    assert "--seed" in usage_error(genfw("sample", onnx_file, "--seed", -1, "-o", tmp_path / "x.png"))
+    assert "given twice" in usage_error(genfw("sample", onnx_file, "--code", "digit=3", "--code", "digit=4", "-o", tmp_path / "x.png"))
+    assert "Missing argument 'MODEL'" in usage_error(genfw("sample"))
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_export_default_output_is_in_the_run_dir(tmp_path):
     from genfw.cli.export_cmd import default_output
 
