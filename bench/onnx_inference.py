@@ -11,6 +11,9 @@ opens models (worker threads do not spin; ``--spin`` to compare). Floors checked
 onnxruntime >= 4x torch eager at batch 1 and >= 1.0x at batch 256. The ratios depend on machine
 load and thread wait policies (torch's OpenMP threads spin by default, which collapses batch-1
 throughput on a busy machine; try ``OMP_WAIT_POLICY=PASSIVE``), so compare runs made alike.
+
+The last line is the batch-1 ceiling of this machine: the time numpy needs to read the largest
+weight matrix once (x @ W), which every engine pays per image at batch 1.
 """
 
 from __future__ import annotations

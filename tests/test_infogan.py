@@ -199,3 +199,31 @@ def test_invariance_loss_trains_trunk_in_d_step_and_q_head_in_g_step(registries)
     assert "invariance_digit" in g_out and "invariance_c1" not in g_out  # categorical codes only
     out = model.train_step(real, torch.Generator().manual_seed(1))
     assert all(torch.isfinite(v) for v in out.values())
+
+
+def test_ema_generator_averages_g_and_is_what_the_run_exports(registries):
+    config = base_config()
+    config["model"]["ema_decay"] = 0.9
+    model = make_model(registries, config)
+    assert model.generator is model.G_ema and model.G_ema is not model.G
+    assert not any(p.requires_grad for p in model.G_ema.parameters())
+    before = [p.detach().clone() for p in model.G_ema.parameters()]
+    rng = torch.Generator().manual_seed(0)
+    model.train_step(torch.rand(8, 1, 28, 28), rng)
+    # Step 1: the ramped decay is min(0.9, 2/11), so the average moves 9/11 of the way to G.
+    for avg, old, new in zip(model.G_ema.parameters(), before, model.G.parameters()):
+        assert torch.allclose(avg, old + (new.detach() - old) * (9 / 11), atol=1e-6)
+    for avg, b in zip(model.G_ema.buffers(), model.G.buffers()):
+        assert torch.equal(avg, b)  # BatchNorm statistics copied
+    for _ in range(3):
+        model.train_step(torch.rand(8, 1, 28, 28), rng)
+    assert float(model.ema_updates) == 4
+    assert not torch.equal(next(model.G_ema.parameters()), next(model.G.parameters()))
+    # The step count is in the state, so a resumed run continues the same average.
+    assert "ema_updates" in model.state_dict() and any(k.startswith("G_ema.") for k in model.state_dict())
+
+
+def test_without_ema_the_state_dict_is_unchanged(registries):
+    model = make_model(registries)
+    assert model.generator is model.G
+    assert not any(k.startswith("G_ema.") or k == "ema_updates" for k in model.state_dict())

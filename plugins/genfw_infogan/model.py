@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, ClassVar
 
 import torch
@@ -27,6 +28,11 @@ class InfoGANParams(BaseModel):
     fused_adam: bool = Field(True, description="Use torch's fused Adam kernel (same update, about 10% faster on CPU)")
     translate_px: int = Field(
         0, ge=0, description="Shift every image D and Q see (real and fake) by up to this many pixels (DiffAugment)"
+    )
+    ema_decay: float = Field(
+        0.0, ge=0, lt=1,
+        description="Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and use it as "
+        "the run's generator (samples, export, eval); 0: off",
     )
 
 
@@ -67,10 +73,30 @@ class InfoGAN(Model):
         self.opt_g = torch.optim.Adam(
             list(self.G.parameters()) + list(self.D.q_head.parameters()), lr=params.lr_g, betas=params.betas, fused=fused
         )
+        # The averaged generator only ever runs without gradients; its step count is a buffer so
+        # that a resumed run continues the same average.
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if params.ema_decay else None
+        if self.G_ema is not None:  # only then, so checkpoints of runs without EMA keep their keys
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.float32))
 
     @property
     def generator(self) -> nn.Module:
-        return self.G
+        """G, or its moving average when ``ema_decay`` is set (what samples and the export use)."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Move G_ema toward G. The decay ramps up as (1 + t) / (10 + t) to ``ema_decay``, so the
+        random initial weights do not linger; BatchNorm statistics are copied, not averaged."""
+        if self.G_ema is None:
+            return
+        self.ema_updates += 1
+        t = self.ema_updates
+        weight = 1 - torch.clamp((1 + t) / (10 + t), max=self.params.ema_decay)  # a tensor: no host sync
+        for avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            avg.lerp_(p, weight.to(avg.dtype))
+        for avg, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            avg.copy_(b)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"d": self.opt_d, "g": self.opt_g}
@@ -140,6 +166,7 @@ class InfoGAN(Model):
         finally:
             self._freeze_d(False)
         self.step(self.opt_g)
+        self.update_ema()
         return {k: v.detach() for k, v in {**d_out, **g_out}.items()}
 
     def _freeze_d(self, frozen: bool) -> None:
