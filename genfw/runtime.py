@@ -303,8 +303,10 @@ def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)  # 3.0 is category 3
     if np.ndim(value) == 0 and not isinstance(value, (str, int, np.integer)) or isinstance(value, bool):
+        i = min(3, k - 1)
+        example = f"{name}={i}" + (f" or {name}={labels[i]}" if labels[i] != str(i) else "")
         raise CodeError(f"code {name!r} takes a category index 0..{k - 1}, a label or a length-{k} vector, not {value!r}",
-                        fix=f"e.g. {name}={min(3, k - 1)}" + (f" or {name}={labels[min(3, k - 1)]}" if labels[min(3, k - 1)] != str(min(3, k - 1)) else ""))
+                        fix=f"e.g. {example}")
     if isinstance(value, (str, int, np.integer)):
         if isinstance(value, str):
             if value in labels:

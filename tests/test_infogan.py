@@ -224,6 +224,8 @@ def test_ema_generator_averages_g_and_is_what_the_run_exports(registries):
 
 
 def test_without_ema_the_state_dict_is_unchanged(registries):
-    model = make_model(registries)
+    config = base_config()
+    config["model"]["ema_decay"] = 0.0
+    model = make_model(registries, config)
     assert model.generator is model.G
     assert not any(k.startswith("G_ema.") or k == "ema_updates" for k in model.state_dict())
