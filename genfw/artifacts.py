@@ -96,7 +96,7 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) 
         state = obj["state_dict"] if obj["format"] == GENERATOR_FORMAT else obj["generator"]
     except (KeyError, TypeError, json.JSONDecodeError):
         raise CheckpointError("the file lacks its config or weights", where=str(path), fix="re-export it from the run") from None
-    _, resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)")
+    resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)")
     latent = build_latent(resolved)
     image_shape = tuple(obj.get("image_shape") or config.get("image_shape") or ())
     if len(image_shape) != 3:

@@ -44,7 +44,7 @@ class ModelContext:
 
 
 @contextlib.contextmanager
-def _rejected_as_config_error(resolved: ResolvedConfig, path: str, rc: ResolvedComponent) -> Iterator[None]:
+def _factory_errors_as_one_line(resolved: ResolvedConfig, path: str, rc: ResolvedComponent) -> Iterator[None]:
     """A factory that rejects its parameters or context with ValueError (the documented way,
     see genfw.hookspecs) becomes a one-line config error naming the component's JSON path; the
     factory's message says what is wrong and how to fix it. Any other exception is a bug in the
@@ -66,7 +66,7 @@ def build_latent(resolved: ResolvedConfig) -> LatentSpec:
     """Construct every latent code, in config order."""
     codes = []
     for i, (name, rc) in enumerate(resolved.latent):
-        with _rejected_as_config_error(resolved, f"latent[{i}]", rc):
+        with _factory_errors_as_one_line(resolved, f"latent[{i}]", rc):
             codes.append(rc.entry.factory(name, rc.params))
     return LatentSpec(codes)
 
@@ -75,7 +75,7 @@ def build_losses(resolved: ResolvedConfig, latent: LatentSpec) -> dict[str, Any]
     """The config's losses by role."""
     losses = {}
     for role, rc in resolved.losses.items():
-        with _rejected_as_config_error(resolved, f"losses.{role}", rc):
+        with _factory_errors_as_one_line(resolved, f"losses.{role}", rc):
             losses[role] = rc.entry.factory(rc.params, LossContext(latent, role))
     return losses
 
@@ -87,7 +87,7 @@ def build_dataset(resolved: ResolvedConfig) -> ImageDataset:
 def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, image_shape: tuple[int, int, int]) -> nn.Module:
     """The network the config names for ``role`` (e.g. "generator"), freshly initialised."""
     rc = resolved.networks[role]
-    with _rejected_as_config_error(resolved, f"networks.{role}", rc):
+    with _factory_errors_as_one_line(resolved, f"networks.{role}", rc):
         return rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role))
 
 
@@ -96,7 +96,7 @@ def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple
     from torch's global generator, which the caller seeds."""
     networks = {role: build_network(resolved, role, latent, image_shape) for role in resolved.networks}
     losses = build_losses(resolved, latent)
-    with _rejected_as_config_error(resolved, "model", resolved.model):
+    with _factory_errors_as_one_line(resolved, "model", resolved.model):
         return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
 
 

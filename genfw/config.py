@@ -368,9 +368,9 @@ def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (), plu
     return plugins, validate_config(doc, plugins.registries, source=str(path))
 
 
-def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], source: str):
+def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], source: str) -> ResolvedConfig:
     """Load the plugins a run recorded (its ``plugins_dirs``, plus ``--plugins-dir`` folders) and
-    validate its recorded config. Returns (plugins, resolved).
+    validate its recorded config.
 
     A recorded folder that no longer exists (the run was moved to another machine) is skipped;
     if a component is then unknown, the error says which folder the run used.
@@ -382,7 +382,7 @@ def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], s
     missing = [d for d in recorded if not Path(d).is_dir()]
     plugins = load_plugins([*plugins_dirs, *(d for d in recorded if d not in missing)])
     try:
-        return plugins, validate_config(doc, plugins.registries, source=source)
+        return validate_config(doc, plugins.registries, source=source)
     except UnknownComponentTypeError as exc:
         hint = (f"the run used local plugins from {', '.join(missing)}, which is gone: pass its new place with --plugins-dir"
                 if missing else "a local plugin's folder can be given with --plugins-dir")

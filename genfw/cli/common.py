@@ -86,6 +86,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+#: A seed as torch and numpy take it (the config's ``seed`` has the same range).
+SEED = click.IntRange(0, 2**63 - 1)
+
 plugins_dir_option = click.option(
     "--plugins-dir",
     "plugins_dirs",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from genfw.cli.common import handle_errors, plugins_dir_option
+from genfw.cli.common import SEED, handle_errors, plugins_dir_option
 
 
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--samples", type=click.IntRange(min=100), help="Generated samples for distances (default: the config's eval.samples).")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of every draw (default: the run's seed + 1000).")
+@click.option("--seed", type=SEED, help="Seed of every draw (default: the run's seed + 1000).")
 @plugins_dir_option
 @handle_errors
 def eval_(run_dir: str, samples: int | None, seed: int | None, plugins_dirs: tuple[str, ...]) -> None:

@@ -13,11 +13,8 @@ def _defaults(params_model) -> dict[str, str]:
     """Each optional field's default as JSON text, default factories included (``weights = {}``)."""
     out = {}
     for name, field in params_model.model_fields.items():
-        if not field.is_required():
-            try:
-                out[name] = json.dumps(field.get_default(call_default_factory=True), default=str)
-            except TypeError:
-                out[name] = "(a default)"
+        if not field.is_required():  # default=str: a value JSON cannot show is shown as text
+            out[name] = json.dumps(field.get_default(call_default_factory=True), default=str)
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from genfw.cli.common import handle_errors, plugins_dir_option
+from genfw.cli.common import SEED, handle_errors, plugins_dir_option
 from genfw.errors import GenfwUsageError
 
 
@@ -47,7 +47,7 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo) -> Path:
 @click.option("-n", "--n", "n", type=int, default=64, show_default=True, help="Number of images.")
 @click.option("--code", "codes", multiple=True, metavar="NAME=VALUE",
               help="Fix a code: a category index or label (digit=3), a number (c1=0.5) or a JSON list; may be repeated.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Seed of the codes that are not fixed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the codes that are not fixed.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"), show_default=True,
               help="A .png grid, or an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`.")
 @click.option("--nrow", type=int, default=8, show_default=True, help="Images per row of the PNG grid.")

@@ -52,8 +52,9 @@ IDX_BYTES = {
 def _check_raw_files(raw: Path) -> None:
     for name, size in IDX_BYTES.items():
         path = raw / name
-        if path.is_file() and path.stat().st_size != size:
-            raise DataError(f"{name} is truncated or damaged ({path.stat().st_size:,} bytes, expected {size:,})", where=str(path),
+        actual = path.stat().st_size if path.is_file() else size  # absent: the .gz is there instead
+        if actual != size:
+            raise DataError(f"{name} is truncated or damaged ({actual:,} bytes, expected {size:,})", where=str(path),
                             fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again")
 
 

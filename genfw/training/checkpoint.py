@@ -72,7 +72,7 @@ def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = ()):
     path = Path(path)
     ckpt = path / CHECKPOINT_DIR / LAST_CHECKPOINT if path.is_dir() else path
     obj = safe_torch_load(ckpt, expect_format=CHECKPOINT_FORMAT)
-    _, resolved = validate_recorded_config(json.loads(obj["config"]), plugins_dirs, source=f"{ckpt} (recorded config)")
+    resolved = validate_recorded_config(json.loads(obj["config"]), plugins_dirs, source=f"{ckpt} (recorded config)")
     latent = build_latent(resolved)
     model = build_model(resolved, latent, tuple(obj["image_shape"]))
     try:

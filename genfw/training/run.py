@@ -125,4 +125,4 @@ def resume_config(run_dir: Path, overrides, plugins_dirs=()):
     from genfw.config import apply_overrides, validate_recorded_config
 
     doc = apply_overrides(read_run_config(run_dir), overrides)
-    return validate_recorded_config(doc, plugins_dirs, source=str(run_dir / "config.json"))[1]
+    return validate_recorded_config(doc, plugins_dirs, source=str(run_dir / "config.json"))

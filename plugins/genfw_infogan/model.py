@@ -94,7 +94,7 @@ class InfoGAN(Model):
         t = self.ema_updates
         weight = 1 - torch.clamp((1 + t) / (10 + t), max=self.params.ema_decay)  # a tensor: no host sync
         for avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            avg.lerp_(p, weight.to(avg.dtype))
+            avg.lerp_(p, weight)
         for avg, b in zip(self.G_ema.buffers(), self.G.buffers()):
             avg.copy_(b)
 
