@@ -4,8 +4,18 @@ The package is import-light on purpose: ``import genfw`` pulls in neither torch 
 so ``genfw.runtime`` (numpy + onnxruntime only) can live in the same distribution.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from genfw.hookspecs import hookimpl  # noqa: E402  (light: pluggy only)
+from genfw.hookspecs import (  # noqa: E402  (light: pluggy and typing only)
+    RegisterAugmentations,
+    RegisterDatasets,
+    RegisterLatentCodes,
+    RegisterLoggers,
+    RegisterLosses,
+    RegisterModels,
+    RegisterNetworks,
+    hookimpl,
+)
 
-__all__ = ["__version__", "hookimpl"]
+__all__ = ["__version__", "hookimpl", "RegisterAugmentations", "RegisterDatasets", "RegisterLatentCodes",
+           "RegisterLoggers", "RegisterLosses", "RegisterModels", "RegisterNetworks"]

@@ -21,8 +21,10 @@ from genfw.atomic import atomic_write_via
 from genfw.errors import CheckpointError
 from genfw.latent import LatentSpec
 
-GENERATOR_FORMAT = "genfw.generator/1"
-CHECKPOINT_FORMAT = "genfw.checkpoint/1"
+GENERATOR_FORMAT = "genfw.generator/2"
+CHECKPOINT_FORMAT = "genfw.checkpoint/2"
+#: Formats of genfw 0.1 (its InfoGAN-shaped configs and state dicts), named in errors.
+OLD_FORMATS = ("genfw.generator/1", "genfw.checkpoint/1")
 GENERATOR_FILE = "generator.pt"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
@@ -43,6 +45,10 @@ def safe_torch_load(path: str | os.PathLike, *, expect_format: str | tuple[str, 
         raise CheckpointError(f"not a readable genfw file ({type(exc).__name__})", where=str(path),
                               fix="pass a file written by genfw; it may be truncated or corrupted") from None
     formats = (expect_format,) if isinstance(expect_format, str) else expect_format
+    if isinstance(obj, dict) and obj.get("format") in OLD_FORMATS:
+        raise CheckpointError(f"written by genfw 0.1 (format {obj['format']}), which this genfw cannot read", where=str(path),
+                              fix="export or sample it with genfw 0.1 (its generator.onnx still works with this genfw's "
+                              "runtime), or train it again")
     if not isinstance(obj, dict) or obj.get("format") not in formats:
         raise CheckpointError(f"not a genfw file of format {' or '.join(formats)}", where=str(path),
                               fix="pass a run directory, generator.pt or checkpoints/last.pt")
@@ -78,8 +84,13 @@ def state_dict_mismatch(exc: BaseException) -> str:
 
 
 def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) -> LoadedGenerator:
-    """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint."""
-    from genfw.components import build_latent, build_network
+    """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint.
+
+    The model is rebuilt from the recorded config and asked for its generator (whatever that is
+    built from: one network, a moving average of one, several composed), into which the stored
+    generator weights are loaded.
+    """
+    from genfw.components import build_latent, build_model
     from genfw.config import validate_recorded_config
 
     path = Path(path)
@@ -101,7 +112,7 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) 
     image_shape = tuple(obj.get("image_shape") or config.get("image_shape") or ())
     if len(image_shape) != 3:
         raise CheckpointError("the file does not record the image shape", where=str(path))
-    generator = build_network(resolved, "generator", latent, image_shape)
+    generator = build_model(resolved, latent, image_shape).generator
     try:
         generator.load_state_dict(state)
     except RuntimeError as exc:

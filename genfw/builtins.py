@@ -1,24 +1,59 @@
-"""genfw's built-in plugin: the latent-code types and datasets that ship with the core.
-
-It registers through the same hooks as any third-party plugin.
-"""
+"""genfw's built-in plugin: the components that ship with the core, registered through the same
+hooks as any third-party plugin."""
 
 from __future__ import annotations
 
-from genfw.codes.categorical import CategoricalCode, CategoricalParams
-from genfw.codes.gaussian import GaussianCode, GaussianParams
-from genfw.codes.noise import NoiseCode, NoiseParams
-from genfw.data.mnist import MNISTParams, mnist_dataset
-from genfw.hookspecs import hookimpl
+from genfw.augmentations import Affine, Translate
+from genfw.codes.categorical import CategoricalCode
+from genfw.codes.gaussian import GaussianCode
+from genfw.codes.noise import NoiseCode
+from genfw.data.mnist import mnist_dataset
+from genfw.gan.losses import HingeLoss, NonSaturatingLoss, WassersteinGPLoss
+from genfw.hookspecs import (RegisterAugmentations, RegisterDatasets, RegisterLatentCodes, RegisterLoggers,
+                             RegisterLosses, RegisterNetworks, hookimpl)
+from genfw.loggers.console import ConsoleLogger
+from genfw.loggers.tensorboard import TensorBoardLogger
+from genfw.networks.conv import ConvDiscriminator, ConvEncoder, ConvGenerator
 
 
 @hookimpl
-def register_latent_codes(register):
-    register("noise", NoiseCode, params=NoiseParams, description="Unstructured noise, N(0,1) or U(-1,1); not predicted by Q")
-    register("categorical", CategoricalCode, params=CategoricalParams, description="One-hot code, uniform over k categories; Q: logits")
-    register("gaussian", GaussianCode, params=GaussianParams, description="Continuous code, U(-1,1) or N(0,1); Q: mean and clamped log-variance")
+def register_latent_codes(register: RegisterLatentCodes) -> None:
+    register("noise", NoiseCode, description="Unstructured noise, N(0, s^2) or U(-s, s); resampled, never predicted")
+    register("categorical", CategoricalCode, description="One of k categories (a probability vector, one-hot when "
+             "drawn); predicted as logits")
+    register("gaussian", GaussianCode, description="Continuous code, U(-1,1) or N(0,1); predicted as mean and clamped "
+             "log-variance")
 
 
 @hookimpl
-def register_datasets(register):
-    register("mnist", mnist_dataset, params=MNISTParams, description="MNIST handwritten digits (torchvision), 1x28x28, in memory")
+def register_datasets(register: RegisterDatasets) -> None:
+    register("mnist", mnist_dataset)
+
+
+@hookimpl
+def register_networks(register: RegisterNetworks) -> None:
+    register("conv_generator", ConvGenerator, description="DCGAN-style generator for any image size (sides multiples "
+             "of 4) and channels")
+    register("conv_discriminator", ConvDiscriminator, description="DCGAN-style discriminator for any image size; a Q "
+             "head when the model asks for outputs")
+    register("conv_encoder", ConvEncoder, description="DCGAN-style encoder for any image size, to as many outputs as "
+             "the model asks for")
+
+
+@hookimpl
+def register_losses(register: RegisterLosses) -> None:
+    register("non_saturating", NonSaturatingLoss)
+    register("hinge", HingeLoss)
+    register("wgan_gp", WassersteinGPLoss)
+
+
+@hookimpl
+def register_augmentations(register: RegisterAugmentations) -> None:
+    register("translate", Translate)
+    register("affine", Affine)
+
+
+@hookimpl
+def register_loggers(register: RegisterLoggers) -> None:
+    register("console", ConsoleLogger)
+    register("tensorboard", TensorBoardLogger)

@@ -1,27 +1,48 @@
-"""Building a run's components from a resolved config: the contexts factories receive."""
+"""Building a run's components from a resolved config, and the contexts their factories receive.
+
+Every factory is called as ``factory(params, ctx)``; ``ctx`` is one of the frozen dataclasses
+below (``CodeContext`` and ``DatasetContext`` live beside the contracts they belong to and are
+re-exported here). Building happens in a fixed order, because parameter initialisation draws
+from torch's global generator under the run's seed: latent codes, then the model's ``check``,
+then networks (config order), losses, augmentations, and the model.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
 
 import torch
 from torch import nn
 
 from genfw.config import ResolvedComponent, ResolvedConfig
-from genfw.data.base import ImageDataset
-from genfw.errors import ConfigError, PluginError
-from genfw.latent import LatentSpec
+from genfw.data.base import Dataset, DatasetContext
+from genfw.errors import ConfigError, ConfigValueError, PluginError
+from genfw.latent import CodeContext, LatentSpec
+
+if TYPE_CHECKING:
+    from genfw.model import Model
+    from genfw.optim import OptimizerConfig
+
+__all__ = ["AugmentationContext", "CodeContext", "DatasetContext", "LoggerContext", "LossContext", "ModelContext",
+           "NetworkContext", "build_augmentations", "build_dataset", "build_latent", "build_loggers", "build_losses",
+           "build_model", "build_network", "check_model", "seeded_init"]
 
 
 @dataclass(frozen=True)
 class NetworkContext:
-    """What a network factory may size itself from."""
+    """What a network factory may size itself from.
+
+    ``outputs`` is the width the model asks this role's network to produce
+    (``Model.network_outputs``), or None when the model does not say (a generator, whose output
+    is the image)."""
 
     latent: LatentSpec
     image_shape: tuple[int, int, int]  # (C, H, W)
     role: str  # the role it is built for, e.g. "generator"
+    outputs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -32,27 +53,63 @@ class LossContext:
     role: str
 
 
-@dataclass
+@dataclass(frozen=True)
+class AugmentationContext:
+    """What an augmentation factory may size itself from."""
+
+    image_shape: tuple[int, int, int]
+    role: str
+
+
+@dataclass(frozen=True)
+class LoggerContext:
+    """What a logger factory receives: where the run lives and where training starts and ends."""
+
+    run_dir: Path
+    total_steps: int
+    start_step: int
+    quiet: bool = False
+    progress_keys: tuple[str, ...] | None = None  # what the model wants a progress line to show
+
+
+@dataclass(frozen=True)
 class ModelContext:
-    """What a model factory receives: its built networks and losses, by role."""
+    """What a model factory receives: its built networks, losses and augmentations by role (only
+    the roles the config fills), the latent spec, the image shape and its optimizer settings."""
 
     latent: LatentSpec
     image_shape: tuple[int, int, int]
     networks: dict[str, nn.Module]
-    losses: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    losses: dict[str, Any] = field(default_factory=dict)
+    augmentations: dict[str, Any] = field(default_factory=dict)
+    optimizer_configs: dict[str, OptimizerConfig] = field(default_factory=dict)
+
+    def optimizer(self, role: str, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """The optimizer the config describes for ``role`` (one of the model's
+        ``optimizer_defaults``), over ``parameters``."""
+        from genfw.optim import build_optimizer
+
+        if role not in self.optimizer_configs:
+            known = ", ".join(self.optimizer_configs) or "none"
+            raise RuntimeError(f"the model asked for optimizer role {role!r}, which its optimizer_defaults do not "
+                               f"declare (declared: {known})")
+        return build_optimizer(self.optimizer_configs[role], parameters)
 
 
 @contextlib.contextmanager
 def _factory_errors_as_one_line(resolved: ResolvedConfig, path: str, rc: ResolvedComponent) -> Iterator[None]:
     """A factory that rejects its parameters or context with ValueError (the documented way,
-    see genfw.hookspecs) becomes a one-line config error naming the component's JSON path; the
-    factory's message says what is wrong and how to fix it. Any other exception is a bug in the
-    plugin: one line naming the plugin and where it raised, not a traceback."""
+    see genfw.hookspecs) becomes a one-line config error naming the component's JSON path (or
+    the path a ``ConfigValueError`` names); the factory's message says what is wrong and how to
+    fix it. Any other exception is a bug in the plugin: one line naming the plugin and where it
+    raised, not a traceback."""
     try:
         yield
+    except ConfigError:
+        raise
     except ValueError as exc:
-        raise ConfigError(str(exc), where=f"{resolved.source}: {path}") from None
+        at = exc.path if isinstance(exc, ConfigValueError) and exc.path else path
+        raise ConfigError(str(exc), where=f"{resolved.source}: {at}") from None
     except Exception as exc:
         from genfw.plugins import describe_exception
         from genfw.registry import KIND_LABELS
@@ -67,8 +124,44 @@ def build_latent(resolved: ResolvedConfig) -> LatentSpec:
     codes = []
     for i, (name, rc) in enumerate(resolved.latent):
         with _factory_errors_as_one_line(resolved, f"latent[{i}]", rc):
-            codes.append(rc.entry.factory(name, rc.params))
+            codes.append(rc.entry.factory(rc.params, CodeContext(name)))
     return LatentSpec(codes)
+
+
+def check_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]) -> None:
+    """The model's own requirements on the latent spec and the data (``Model.check``)."""
+    check = getattr(resolved.model.entry.factory, "check", None)
+    if check is not None:
+        with _factory_errors_as_one_line(resolved, "model", resolved.model):
+            check(resolved.model.params, latent, image_shape)
+
+
+def build_dataset(resolved: ResolvedConfig, purpose: Literal["train", "evaluate"] = "train") -> Dataset:
+    """The config's dataset; ``purpose="evaluate"`` ignores smoke-test limits."""
+    rc = resolved.dataset
+    with _factory_errors_as_one_line(resolved, "dataset", rc):
+        data = rc.entry.factory(rc.params, DatasetContext(seed=resolved.config.seed, purpose=purpose))
+    if not isinstance(data, Dataset):
+        raise PluginError(f"dataset {rc.type!r} from plugin {rc.entry.source.describe()} returned a "
+                          f"{type(data).__name__}, not a genfw.data.base.Dataset", where=f"{resolved.source}: dataset",
+                          fix="this is a bug in that plugin; report it to its author")
+    return data
+
+
+def _network_outputs(resolved: ResolvedConfig, latent: LatentSpec) -> dict[str, int]:
+    ask = getattr(resolved.model.entry.factory, "network_outputs", None)
+    if ask is None:
+        return {}
+    with _factory_errors_as_one_line(resolved, "model", resolved.model):
+        return dict(ask(resolved.model.params, latent))
+
+
+def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, image_shape: tuple[int, int, int]) -> nn.Module:
+    """The network the config names for ``role`` (e.g. "generator"), freshly initialised."""
+    rc = resolved.networks[role]
+    ctx = NetworkContext(latent, image_shape, role, _network_outputs(resolved, latent).get(role))
+    with _factory_errors_as_one_line(resolved, f"networks.{role}", rc):
+        return rc.entry.factory(rc.params, ctx)
 
 
 def build_losses(resolved: ResolvedConfig, latent: LatentSpec) -> dict[str, Any]:
@@ -80,24 +173,34 @@ def build_losses(resolved: ResolvedConfig, latent: LatentSpec) -> dict[str, Any]
     return losses
 
 
-def build_dataset(resolved: ResolvedConfig) -> ImageDataset:
-    return resolved.dataset.entry.factory(resolved.dataset.params)
+def build_augmentations(resolved: ResolvedConfig, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """The config's augmentations by role."""
+    out = {}
+    for role, rc in resolved.augmentations.items():
+        with _factory_errors_as_one_line(resolved, f"augmentations.{role}", rc):
+            out[role] = rc.entry.factory(rc.params, AugmentationContext(image_shape, role))
+    return out
 
 
-def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, image_shape: tuple[int, int, int]) -> nn.Module:
-    """The network the config names for ``role`` (e.g. "generator"), freshly initialised."""
-    rc = resolved.networks[role]
-    with _factory_errors_as_one_line(resolved, f"networks.{role}", rc):
-        return rc.entry.factory(rc.params, NetworkContext(latent, image_shape, role))
-
-
-def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]):
-    """Build networks and losses, then the model that owns them. Parameters are initialised
-    from torch's global generator, which the caller seeds."""
+def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]) -> Model:
+    """Check the model's requirements, build networks, losses and augmentations, then the model
+    that owns them. Parameters are initialised from torch's global generator, which the caller
+    seeds (:func:`seeded_init`)."""
+    check_model(resolved, latent, image_shape)
     networks = {role: build_network(resolved, role, latent, image_shape) for role in resolved.networks}
-    losses = build_losses(resolved, latent)
+    ctx = ModelContext(latent, image_shape, networks, build_losses(resolved, latent),
+                       build_augmentations(resolved, image_shape), dict(resolved.optimizers))
     with _factory_errors_as_one_line(resolved, "model", resolved.model):
-        return resolved.model.entry.factory(resolved.model.params, ModelContext(latent, image_shape, networks, losses))
+        return resolved.model.entry.factory(resolved.model.params, ctx)
+
+
+def build_loggers(resolved: ResolvedConfig, ctx: LoggerContext) -> list[Any]:
+    """The config's loggers, in order."""
+    loggers = []
+    for i, rc in enumerate(resolved.loggers):
+        with _factory_errors_as_one_line(resolved, f"loggers[{i}]", rc):
+            loggers.append(rc.entry.factory(rc.params, ctx))
+    return loggers
 
 
 @contextlib.contextmanager
@@ -106,29 +209,3 @@ def seeded_init(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
-
-
-def _dataset_variant(resolved: ResolvedConfig, **changes: Any) -> ImageDataset:
-    """The run's dataset with some params changed (only those its params model has)."""
-    params = resolved.dataset.params
-    fields = type(params).model_fields
-    update = {k: v for k, v in changes.items() if k in fields}
-    return resolved.dataset.entry.factory(type(params).model_validate({**params.model_dump(), **update}))
-
-
-def build_full_dataset(resolved: ResolvedConfig) -> ImageDataset:
-    """The training split without a smoke-test ``limit``: what evaluation compares against."""
-    return _dataset_variant(resolved, limit=None)
-
-
-def build_eval_dataset(resolved: ResolvedConfig, *, full: bool = False) -> ImageDataset | None:
-    """The held-out split of the training dataset, for datasets whose params have a ``split``
-    (MNIST: ``test``); None when there is none or it has no labels. ``full`` drops a smoke-test
-    ``limit`` (evaluation always uses the whole held-out split)."""
-    if "split" not in type(resolved.dataset.params).model_fields:
-        return None
-    try:
-        ds = _dataset_variant(resolved, split="test", **({"limit": None} if full else {}))
-    except Exception:  # a dataset without a test split: evaluation is simply skipped
-        return None
-    return ds if ds.labels is not None else None

@@ -1,8 +1,10 @@
 """Run configs: one JSON file, validated in two passes.
 
 1. The file's shape is validated by :class:`RunConfig` (pydantic, ``extra="forbid"``).
-2. Every component (dataset, latent codes, networks, losses, model) is looked up in the
-   registries and its parameters are validated by the params model its plugin registered.
+2. Every component (dataset, latent codes, model, networks, losses, augmentations, loggers) is
+   looked up in the registries and its parameters are validated by the params model its plugin
+   registered; the model's roles are checked against what the config fills, and its optimizer
+   defaults are merged with the config's ``optimizers``.
 
 Every error becomes one :class:`genfw.errors.ConfigError` line naming the file, the JSON path
 (``latent[2].dim``), the problem and the fix. The result, :class:`ResolvedConfig`, holds the
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genfw.errors import ConfigError, UnknownComponentError, UnknownComponentTypeError
 from genfw.jsonpath import format_path, parse_path, parse_value, set_path
+from genfw.optim import OptimizerConfig
 from genfw.registry import Entry, Registries
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
@@ -78,9 +81,9 @@ class ExportConfig(BaseModel):
 class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at_end: bool = Field(True, description="Run `genfw eval` at the end of the run (datasets with labels)")
-    per_epoch_q_accuracy: bool = Field(True, description="Log Q's categorical accuracy on the test split each epoch")
-    samples: int = Field(10000, ge=100, description="Generated samples for distance metrics (at least 100)")
+    at_end: bool = Field(True, description="Run `genfw eval` at the end of the run")
+    per_epoch: bool = Field(True, description="Log the model's per-epoch metrics (e.g. InfoGAN's Q accuracy) each epoch")
+    samples: int = Field(10000, ge=100, le=1_000_000, description="Generated samples for distance metrics (at least 100)")
 
 
 class RunConfig(BaseModel):
@@ -94,7 +97,13 @@ class RunConfig(BaseModel):
     latent: list[LatentEntry] = Field(..., min_length=1, description="The latent codes, in generator-input order")
     model: Component
     networks: dict[str, Component] = Field(..., description="Networks by role, e.g. generator, discriminator")
-    losses: dict[str, Component] = Field(default_factory=dict, description="Auxiliary losses by role")
+    losses: dict[str, Component] = Field(default_factory=dict, description="Losses by role, e.g. adversarial, info")
+    augmentations: dict[str, Component] = Field(default_factory=dict, description="Augmentations by role, e.g. "
+                                                "discriminator: what D sees")
+    optimizers: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Optimizer settings by role "
+                                                  "(overrides of the model's defaults: type, lr, betas, ...)")
+    loggers: list[Component] = Field(default_factory=lambda: [Component(type="console")],
+                                     description="Where scalars and figures go besides metrics.jsonl: console, tensorboard, ...")
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
@@ -130,6 +139,9 @@ class ResolvedConfig:
     model: ResolvedComponent
     networks: dict[str, ResolvedComponent]
     losses: dict[str, ResolvedComponent]
+    augmentations: dict[str, ResolvedComponent]
+    optimizers: dict[str, OptimizerConfig]
+    loggers: list[ResolvedComponent]
 
     def to_json(self) -> dict[str, Any]:
         """The config with all defaults filled in (round-trips through :func:`validate_config`)."""
@@ -139,6 +151,9 @@ class ResolvedConfig:
         doc["model"] = _component_json(self.model)
         doc["networks"] = {role: _component_json(rc) for role, rc in self.networks.items()}
         doc["losses"] = {role: _component_json(rc) for role, rc in self.losses.items()}
+        doc["augmentations"] = {role: _component_json(rc) for role, rc in self.augmentations.items()}
+        doc["optimizers"] = {role: opt.model_dump(mode="json") for role, opt in self.optimizers.items()}
+        doc["loggers"] = [_component_json(rc) for rc in self.loggers]
         return doc
 
 
@@ -256,26 +271,12 @@ def _resolve(registries: Registries, kind: str, comp: Component, prefix: list[st
     try:
         entry = registry.get(comp.type, where=f"{where}: {format_path(prefix + ['type'])}")
     except UnknownComponentError as exc:
-        raise UnknownComponentTypeError(exc.problem, where=exc.where, fix=_install_hint(kind, comp.type, exc.fix)) from None
+        raise UnknownComponentTypeError(exc.problem, where=exc.where, fix=exc.fix) from None
     params = {k: v for k, v in comp.params_dict().items() if k not in reserved}
     try:
         return ResolvedComponent(path, entry, entry.validate_params(params))
     except ValidationError as exc:
         raise _first_error(exc, where, prefix, entry.params) from None
-
-
-#: Components that genfw's own plugins provide, so a missing one can name what to install.
-KNOWN_PROVIDERS = {
-    ("models", "infogan"): "the 'infogan' plugin that ships with genfw (pip install genfw; check GENFW_LOAD_PLUGINS/GENFW_DISABLE_PLUGINS)",
-    ("networks", "infogan_mnist_generator"): "the 'infogan' plugin that ships with genfw",
-    ("networks", "infogan_mnist_discriminator"): "the 'infogan' plugin that ships with genfw",
-    ("losses", "mutual_information"): "the 'infogan' plugin that ships with genfw",
-}
-
-
-def _install_hint(kind: str, name: str, default: str | None) -> str | None:
-    provider = KNOWN_PROVIDERS.get((kind, name))
-    return f"it is provided by {provider}" if provider else default
 
 
 def validate_config(doc: dict[str, Any], registries: Registries, *, source: str = "<config>") -> ResolvedConfig:
@@ -303,28 +304,50 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
     model = _resolve(registries, "models", config.model, ["model"], source)
     networks = {role: _resolve(registries, "networks", c, ["networks", role], source) for role, c in config.networks.items()}
     losses = {role: _resolve(registries, "losses", c, ["losses", role], source) for role, c in config.losses.items()}
+    augmentations = {role: _resolve(registries, "augmentations", c, ["augmentations", role], source)
+                     for role, c in config.augmentations.items()}
+    loggers = [_resolve(registries, "loggers", c, ["loggers", i], source) for i, c in enumerate(config.loggers)]
 
     # A model declares the roles it needs and those it can use, so a missing role or one the
     # model would silently ignore (a typo) is a config error, not a crash or a no-op later.
     factory = model.entry.factory
-    for section, kind, have in (("networks", "network", networks), ("losses", "loss", losses)):
-        needed = tuple(getattr(factory, f"{kind}_roles", ()))
-        known = needed + tuple(getattr(factory, f"optional_{kind}_roles", ()))
-        missing = [r for r in needed if r not in have]
+    for section, kind, have in (("networks", "network", networks), ("losses", "loss", losses),
+                                ("augmentations", "augmentation", augmentations)):
+        roles = getattr(factory, f"{kind}_roles", None)
+        if roles is None:  # a plain-function factory declares nothing
+            continue
+        missing = [r for r in roles.required if r not in have]
         if missing:
             raise ConfigError(
                 f"model {model.type!r} needs {section} roles {', '.join(map(repr, missing))}",
                 where=f"{source}: {section}",
                 fix=f"add {section}.{missing[0]} = {{\"type\": ...}}",
             )
-        unknown = [r for r in have if r not in known]
-        if unknown and hasattr(factory, f"{kind}_roles"):  # a plain-function factory declares nothing
+        unknown = [r for r in have if r not in roles.all]
+        if unknown:
             raise ConfigError(
                 f"model {model.type!r} has no {kind} role {unknown[0]!r}",
                 where=f"{source}: {section}.{unknown[0]}",
-                fix=f"{_did_you_mean(unknown[0], known)}roles it uses: {', '.join(known) or '(none)'}",
+                fix=f"{_did_you_mean(unknown[0], roles.all)}roles it uses: {', '.join(roles.all) or '(none)'}",
             )
-    return ResolvedConfig(config, source, dataset, latent, model, networks, losses)
+    optimizers = _resolve_optimizers(config, model, source)
+    return ResolvedConfig(config, source, dataset, latent, model, networks, losses, augmentations, optimizers, loggers)
+
+
+def _resolve_optimizers(config: RunConfig, model: ResolvedComponent, source: str) -> dict[str, OptimizerConfig]:
+    """The model's optimizer defaults, each overridden by the config's ``optimizers.<role>``."""
+    defaults = dict(getattr(model.entry.factory, "optimizer_defaults", {}) or {})
+    for role in config.optimizers:
+        if role not in defaults:
+            raise ConfigError(f"model {model.type!r} has no optimizer role {role!r}", where=f"{source}: optimizers.{role}",
+                              fix=f"{_did_you_mean(role, list(defaults))}roles it uses: {', '.join(defaults) or '(none)'}")
+    out = {}
+    for role, base in defaults.items():
+        try:
+            out[role] = OptimizerConfig.model_validate({**dict(base), **config.optimizers.get(role, {})})
+        except ValidationError as exc:
+            raise _first_error(exc, source, ["optimizers", role], OptimizerConfig) from None
+    return out
 
 
 def _did_you_mean(word: str, options: Sequence[str]) -> str:

@@ -57,3 +57,14 @@ class DataError(GenfwUsageError):
 
 class CheckpointError(GenfwUsageError):
     """A checkpoint or run directory that cannot be read."""
+
+
+class ConfigValueError(ValueError):
+    """What a component factory or a model's ``check`` raises to reject a config, pointing at
+    the place in the config that is wrong: ``path`` is a JSON path such as ``latent[1].prior``
+    (``genfw.latent.LatentSpec.path_of(name)`` gives a code's). Without ``path`` the error is
+    reported at the component's own path, as for a plain ``ValueError``."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path

@@ -5,97 +5,182 @@ A plugin is a module (or an object) with functions decorated by ``genfw.hookimpl
     import genfw
 
     @genfw.hookimpl
-    def register_latent_codes(register):
-        register("bernoulli", BernoulliCode, params=BernoulliParams, description="binary code")
+    def register_latent_codes(register: genfw.RegisterLatentCodes) -> None:
+        register("bernoulli", BernoulliCode)
 
-Every ``register_*`` hook receives one argument, ``register``, a callable::
+Every ``register_<kind>`` hook receives one argument, ``register``, a callable typed by a
+:class:`Register` protocol per kind::
 
-    register(name: str, factory, *, params: type[pydantic.BaseModel], description: str | None = None)
+    register(name: str, factory, *, description: str | None = None) -> None
 
 - ``name`` is what configs use (``"type": "bernoulli"``); it must be unique across all loaded
-  plugins, else loading fails with a message naming both plugins.
-- ``params`` is a pydantic v2 model for the component's parameters: a config's fields for the
-  component (everything but ``type``, and ``name`` for latent codes) are validated by it, and its
-  defaults are written into the resolved config. Use ``ConfigDict(extra="forbid")`` so typos are
-  caught, and ``Field(description=...)``, which ``genfw schema`` and ``genfw plugins`` show.
+  plugins of that kind, else loading fails with a message naming both plugins.
+- ``factory`` has **one shape for every kind**: ``factory(params, ctx) -> component``.
+
+  - ``params`` is an instance of a pydantic v2 model: the config's fields for the component
+    (everything but ``type``, and ``name`` for latent codes), validated, defaults filled in and
+    written into the run's resolved ``config.json``. The model is stated once, as the
+    annotation of the factory's first parameter (for a class: of ``__init__``'s first
+    parameter after ``self``). Use ``ConfigDict(extra="forbid")`` so typos are caught, and
+    ``Field(description=...)``, which ``genfw schema`` and ``genfw plugins`` show.
+  - ``ctx`` is a frozen dataclass per kind (``genfw.components``) holding what the component
+    may size itself from: the latent spec, the image shape, its role, the built networks...
+
 - ``description`` is one line for ``genfw plugins``; it defaults to the first line of the
   factory's docstring.
 
-What ``factory`` must be differs per kind and is described by each hook below. A factory that
-cannot work with what it is given (parameters that contradict each other, a latent spec it does
-not support) raises ``ValueError`` with a message that says what is wrong and how to fix it;
-genfw reports it as a one-line config error naming the component's JSON path (``losses.invariance:
-needs a categorical latent code ...``), exit code 2, instead of a traceback.
+A factory that cannot work with what it is given (parameters that contradict each other, a
+latent spec it does not support) raises ``ValueError`` with a message that says what is wrong
+and how to fix it; genfw reports it as a one-line config error naming the component's JSON path
+(``losses.invariance: needs a categorical latent code ...``), exit code 2, instead of a
+traceback. Raise :class:`genfw.errors.ConfigValueError` with ``path=`` to point at another place
+in the config (e.g. the latent code a model cannot use).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
+
 import pluggy
+
+if TYPE_CHECKING:  # the protocols only name these types; importing them here would pull in torch
+    from genfw.augmentations import Augmentation
+    from genfw.components import (AugmentationContext, CodeContext, DatasetContext, LoggerContext, LossContext,
+                                  ModelContext, NetworkContext)
+    from genfw.data.base import Dataset
+    from genfw.latent import LatentCode
+    from genfw.loggers import Logger
+    from genfw.model import Model
 
 PROJECT_NAME = "genfw"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
+C = TypeVar("C", contravariant=True)
+
+
+class Register(Protocol[C]):
+    """The ``register`` callable a ``register_<kind>`` hook receives."""
+
+    def __call__(self, name: str, factory: C, *, description: str | None = None) -> None: ...
+
+
+#: ``factory(params, ctx) -> component`` for each kind; ``Any`` stands for the plugin's params model.
+DatasetFactory = Callable[[Any, "DatasetContext"], "Dataset"]
+LatentCodeFactory = Callable[[Any, "CodeContext"], "LatentCode"]
+NetworkFactory = Callable[[Any, "NetworkContext"], Any]  # -> torch.nn.Module
+LossFactory = Callable[[Any, "LossContext"], Any]  # -> a callable, usually a torch.nn.Module
+AugmentationFactory = Callable[[Any, "AugmentationContext"], "Augmentation"]
+ModelFactory = Callable[[Any, "ModelContext"], "Model"]
+LoggerFactory = Callable[[Any, "LoggerContext"], "Logger"]
+
+RegisterDatasets = Register[DatasetFactory]
+RegisterLatentCodes = Register[LatentCodeFactory]
+RegisterNetworks = Register[NetworkFactory]
+RegisterLosses = Register[LossFactory]
+RegisterAugmentations = Register[AugmentationFactory]
+RegisterModels = Register[ModelFactory]
+RegisterLoggers = Register[LoggerFactory]
+
 
 @hookspec
-def register_datasets(register):
+def register_datasets(register: RegisterDatasets) -> None:
     """Register datasets.
 
-    ``factory(params) -> genfw.data.base.ImageDataset``: the whole dataset in memory, images as
-    one uint8 tensor ``[N, C, H, W]`` (labels optional, used only for evaluation). Raise
-    ``genfw.errors.DataError`` with a one-line message saying where the data should be when it
-    cannot be found.
+    ``factory(params, ctx: genfw.components.DatasetContext) -> genfw.data.base.Dataset``.
+    A ``Dataset`` holds a ``train`` split and an optional held-out ``test`` split, each an
+    ``ImageDataset``: the images in memory as one uint8 tensor ``[N, C, H, W]``, optional int64
+    ``labels`` ``[N]`` with ``class_names``, and optional ``factors`` (ground-truth generative
+    factors). Labels and factors are only ever used for evaluation. ``ctx.seed`` is the run's
+    seed, for a seeded held-out fraction. Raise ``genfw.errors.DataError`` with a one-line
+    message saying where the data should be when it cannot be found.
     """
 
 
 @hookspec
-def register_latent_codes(register):
+def register_latent_codes(register: RegisterLatentCodes) -> None:
     """Register latent-code types.
 
-    ``factory`` is a subclass of ``genfw.latent.LatentCode``; genfw constructs one per code in the
-    config as ``factory(name, params)``. The subclass defines ``dim``, ``sample(n, generator,
-    device)``, ``traverse(steps)`` and ``prior()``; a code that Q should predict also defines
-    ``q_dim``, ``nll(q_out, value)``, ``predict(q_out)`` and ``entropy()``. ``spec()`` (JSON for
-    the ONNX metadata) has a default built from ``name``, ``type_name``, ``dim`` and ``prior()``.
-    See docs/writing-plugins.md for a complete example.
+    ``factory(params, ctx: genfw.components.CodeContext) -> genfw.latent.LatentCode``: usually
+    the ``LatentCode`` subclass itself, whose ``__init__(self, params, ctx)`` the base class
+    provides (``ctx.name`` is the code's name in the config). A code defines its parameters
+    (``dim``, ``sample``, ``prior``, ``traversal_range``), optionally how they are fed to a
+    network (``encode``, ``input_dim``), and optionally how a prediction of them is scored
+    (``prediction_dim``, ``nll``, ``predict``, ``entropy``), which any model's predicting
+    network uses: InfoGAN's Q head, a VAE's encoder. See ``genfw.latent.LatentCode`` and
+    docs/writing-plugins.md.
     """
 
 
 @hookspec
-def register_networks(register):
+def register_networks(register: RegisterNetworks) -> None:
     """Register networks.
 
-    ``factory(params, context: genfw.components.NetworkContext) -> torch.nn.Module``. The
-    context carries the run's ``latent`` spec and the dataset's ``image_shape`` (C, H, W), so a
-    network sizes itself from them instead of hard-coding widths. A *generator* maps
-    ``[n, latent.dim]`` to images ``[n, C, H, W]`` in [0, 1]; what other roles (a discriminator,
-    an encoder, ...) must provide is up to the model that uses them.
+    ``factory(params, ctx: genfw.components.NetworkContext) -> torch.nn.Module``. The context
+    carries the run's ``latent`` spec, the dataset's ``image_shape`` (C, H, W), the ``role`` it
+    is built for and ``outputs``: the width the model asks this role's network to produce
+    (``Model.network_outputs``; e.g. InfoGAN asks its discriminator for a Q head of
+    ``latent.prediction_dim`` outputs, a VAE its encoder for the same), or None. A network
+    sizes itself from these instead of hard-coding widths. A network used as a generator maps
+    ``[n, latent.input_dim]`` to images ``[n, C, H, W]`` in [0, 1]; what other roles must
+    provide is up to the model that uses them.
     """
 
 
 @hookspec
-def register_losses(register):
-    """Register auxiliary losses.
+def register_losses(register: RegisterLosses) -> None:
+    """Register losses.
 
-    ``factory(params, context: genfw.components.LossContext) -> torch.nn.Module`` (or any
-    callable). The context carries the run's ``latent`` spec. The model that uses the loss
-    decides how it is called; e.g. InfoGAN's ``mutual_information`` is called as
-    ``loss(q_out, codes) -> (total, {code_name: nll})``.
+    ``factory(params, ctx: genfw.components.LossContext) -> torch.nn.Module`` (or any
+    callable). The context carries the run's ``latent`` spec and the ``role``. The model that
+    uses the loss decides how it is called. Two families ship with genfw:
+
+    - adversarial losses (``non_saturating``, ``hinge``, ``wgan_gp``), instances of
+      ``genfw.gan.losses.AdversarialLoss``: ``discriminator_loss(real_logits, fake_logits)``,
+      ``generator_loss(fake_logits)`` and ``penalty(critic, real, fake)``;
+    - InfoGAN's ``mutual_information``, called as ``loss(q_out, codes) -> (total, {code: nll})``.
     """
 
 
 @hookspec
-def register_models(register):
+def register_augmentations(register: RegisterAugmentations) -> None:
+    """Register augmentations (differentiable image transforms such as DiffAugment's).
+
+    ``factory(params, ctx: genfw.components.AugmentationContext) ->
+    genfw.augmentations.Augmentation``: a callable ``augment(images, rng) -> images`` on float
+    ``[n, C, H, W]`` batches that draws every random number from ``rng`` and is differentiable in
+    ``images`` (GANs augment fakes too, and G's gradient flows through). Models declare the roles
+    they apply augmentations in; the config fills them (``"augmentations": {"discriminator":
+    {"type": "translate", "max_px": 2}}``).
+    """
+
+
+@hookspec
+def register_models(register: RegisterModels) -> None:
     """Register models (training algorithms).
 
-    ``factory(params, context: genfw.components.ModelContext) -> genfw.model.Model``. The
-    context holds the built networks and losses by role, the latent spec and the image shape.
-    The factory (usually the Model subclass itself) declares the roles it needs as class
-    attributes ``network_roles`` / ``loss_roles`` and those it can use ``optional_network_roles``
-    / ``optional_loss_roles``; a config that misses a needed role or names an unknown one fails
-    validation. InfoGAN needs ``generator``, ``discriminator`` and ``info`` and can use
-    ``invariance``.
-    The model owns its optimizers and its ``train_step``; the trainer owns devices, precision,
-    the loop, checkpoints and logging.
+    ``factory(params, ctx: genfw.components.ModelContext) -> genfw.model.Model``, usually the
+    ``Model`` subclass itself. The context holds the built networks, losses and augmentations
+    by role, the latent spec, the image shape and ``optimizer(role, parameters)``, which builds
+    the optimizer the config's ``optimizers.<role>`` describes. The class declares the roles it
+    needs and can use (``network_roles``, ``loss_roles``, ``augmentation_roles``, each a
+    ``genfw.model.Roles``), its default optimizers (``optimizer_defaults``), and may check the
+    latent spec and dataset before anything is built (the classmethod ``check``, run by ``genfw
+    validate``). The model owns its optimizers, its ``train_step``, its ``generator`` (what is
+    exported) and, optionally, its per-epoch metrics, figures and evaluation sections; the
+    trainer owns devices, precision, the loop, checkpoints and logging. See ``genfw.model.Model``
+    and docs/writing-models.md.
+    """
+
+
+@hookspec
+def register_loggers(register: RegisterLoggers) -> None:
+    """Register loggers: where a run's scalars and figures go besides ``metrics.jsonl``.
+
+    ``factory(params, ctx: genfw.components.LoggerContext) -> genfw.loggers.Logger``. The
+    context holds the run directory, the total and starting step and whether the run is quiet.
+    A logger receives every scalar record and every figure a run writes; configs list them as
+    ``"loggers": [{"type": "console"}, {"type": "tensorboard"}]``. Only the process that writes
+    the run (rank 0) calls loggers.
     """

@@ -1,35 +1,84 @@
-"""The model contract: a training algorithm that owns its networks, optimizers and train step."""
+"""The model contract: a training algorithm that owns its networks, optimizers and train step.
+
+The trainer, the figures, evaluation and export only ever talk to a model through this class,
+so a new model (InfoGAN, a β-VAE, a plain DCGAN, yours) gets all of them without touching the
+core. What a subclass must write: ``train_step``, ``generator`` and ``optimizers``. What it may
+add: requirements checked at ``genfw validate`` (``check``), the widths it needs from its
+networks (``network_outputs``), per-epoch metrics, figures and sections of ``eval.json``.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from genfw.latent import LatentSpec
+
+if TYPE_CHECKING:
+    from genfw.evaluation.context import EvalContext
+    from genfw.plots import ImageGrid
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The roles of one kind (networks, losses, augmentations) a model needs and those it can use.
+    A config that misses a required role, or fills one the model would ignore, fails validation."""
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.required + self.optional
 
 
 class Model(nn.Module, ABC):
     """A training algorithm (e.g. InfoGAN).
 
-    The trainer calls :meth:`train_step` once per batch inside its precision context and never
-    looks inside. Subclasses declare the network and loss roles they need (and those they can
-    use), so a config missing one, or naming one the model would ignore, fails validation
-    rather than a run.
+    Constructed as ``Model(params, ctx)`` (``genfw.components.ModelContext``). The trainer
+    calls :meth:`train_step` once per batch inside its precision context and never looks
+    inside.
     """
 
-    network_roles: ClassVar[tuple[str, ...]] = ("generator",)
-    loss_roles: ClassVar[tuple[str, ...]] = ()
-    #: Roles the model uses when the config fills them; any other role is a config error.
-    optional_network_roles: ClassVar[tuple[str, ...]] = ()
-    optional_loss_roles: ClassVar[tuple[str, ...]] = ()
+    #: The network roles the config must (and may) fill: ``"networks": {"<role>": {...}}``.
+    network_roles: ClassVar[Roles] = Roles(required=("generator",))
+    #: The loss roles: ``"losses": {"<role>": {...}}``.
+    loss_roles: ClassVar[Roles] = Roles()
+    #: The augmentation roles: ``"augmentations": {"<role>": {...}}``.
+    augmentation_roles: ClassVar[Roles] = Roles()
+    #: The optimizer roles and their defaults (fields of ``genfw.optim.OptimizerConfig``); a
+    #: config's ``"optimizers": {"<role>": {...}}`` overrides fields. Build them with
+    #: ``ctx.optimizer(role, parameters)``.
+    optimizer_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: What ``loss_curve.png`` plots: ``{panel title: (keys of train_step's result, ...)}``.
+    #: None: every key ``train_step`` returns, a panel each.
+    curves: ClassVar[Mapping[str, tuple[str, ...]] | None] = None
+    #: What the progress line shows. None: the first four keys ``train_step`` returns.
+    progress_keys: ClassVar[tuple[str, ...] | None] = None
 
     latent: LatentSpec
     #: Set by the trainer for fp16 (a torch.amp.GradScaler); models call backward()/step() below.
     grad_scaler: torch.amp.GradScaler | None = None
 
+    # -- checks before anything is built -----------------------------------------------------------
+    @classmethod
+    def check(cls, params: BaseModel, latent: LatentSpec, image_shape: tuple[int, int, int]) -> None:
+        """Reject a latent spec or dataset this model cannot train on, by raising
+        ``genfw.errors.ConfigValueError(message, path=latent.path_of(name))``. ``genfw validate``
+        and ``genfw run`` call it before any network is built."""
+
+    @classmethod
+    def network_outputs(cls, params: BaseModel, latent: LatentSpec) -> dict[str, int]:
+        """The output width this model needs from the network of each role (passed to the
+        network factory as ``ctx.outputs``), e.g. ``{"encoder": latent.prediction_dim}``."""
+        return {}
+
+    # -- training ----------------------------------------------------------------------------------
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()``, scaled when the trainer runs in fp16."""
         (self.grad_scaler.scale(loss) if self.grad_scaler is not None else loss).backward()
@@ -53,23 +102,57 @@ class Model(nn.Module, ABC):
     @property
     @abstractmethod
     def generator(self) -> nn.Module:
-        """The network mapping the concatenated latent ``[n, latent.dim]`` to images in [0, 1]."""
+        """What the run samples from and exports: a module mapping the generator input
+        ``[n, latent.input_dim]`` (``latent.encode(codes)``) to images ``[n, C, H, W]`` in [0, 1].
+        It may be one network, a moving average of one, or several composed; its state dict is
+        what ``generator.pt`` stores."""
 
     @abstractmethod
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimizers by name, so checkpoints can save and restore their state."""
 
+    # -- using the trained model -------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Images for the given codes, with the generator in eval mode (BatchNorm uses its running
-        statistics, so a sample does not depend on the rest of its batch)."""
-        was_training = self.generator.training
-        self.generator.eval()
+        """Images for the given code parameters, with the generator in eval mode (BatchNorm uses
+        its running statistics, so a sample does not depend on the rest of its batch)."""
+        generator = self.generator
+        was_training = generator.training
+        generator.eval()
         try:
-            return self.generator(self.latent.concat(codes)).float()
+            return generator(self.latent.encode(codes)).float()
         finally:
-            self.generator.train(was_training)
+            generator.train(was_training)
 
-    def infer_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
-        """Q's raw outputs per informative code for real images, where the model has an encoder."""
+    def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """For models with a network that predicts codes from images (InfoGAN's Q, a VAE's
+        encoder): its raw prediction per predictable code, ``{name: [n, prediction_dim]}``
+        (``latent[name].predict`` turns one into parameters), in eval mode. None: no such network.
+        Evaluation uses it (e.g. disentanglement metrics against a dataset's factors)."""
         return None
+
+    # -- what the model adds to a run's record -----------------------------------------------------
+    def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:
+        """Metrics logged at the end of every epoch (``metrics.jsonl``, event ``epoch_end``), e.g.
+        InfoGAN's Q accuracy on the held-out split. Keep them cheap: they run during training."""
+        return {}
+
+    def figures(self, ctx: EvalContext) -> dict[str, ImageGrid]:
+        """Figures of the model's own, by file name (written as ``figures/<name>.png`` at the end
+        of a run and sent to loggers), e.g. a VAE's reconstructions."""
+        return {}
+
+    def evaluate(self, ctx: EvalContext) -> dict[str, Any]:
+        """Sections of ``eval.json`` the model adds to genfw's generic measures, by name; each a
+        JSON-able dict that records its own sample counts and seeds."""
+        return {}
+
+    def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+        """The lines ``genfw eval`` prints for the sections :meth:`evaluate` returned (default:
+        each section's top-level numbers)."""
+        lines = []
+        for name, section in sections.items():
+            numbers = {k: v for k, v in section.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in numbers.items())
+            lines.append(f"  {name}: {shown}" if shown else f"  {name}")
+        return lines

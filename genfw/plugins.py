@@ -2,7 +2,8 @@
 
 Three sources, loaded in this order:
 
-1. built-ins (``BUILTIN_PLUGINS``): genfw's own latent codes and datasets;
+1. built-ins (``BUILTIN_PLUGINS``): genfw's own datasets, latent codes, networks, GAN losses,
+   augmentations and loggers;
 2. installed distributions that declare an entry point in the group ``genfw``, one at a time;
 3. local plugin folders (``--plugins-dir`` or the config's ``plugins_dirs``): every ``*.py`` file
    and every package (a folder with ``__init__.py``) in the folder, except names starting with
@@ -80,13 +81,16 @@ def _register(manager: pluggy.PluginManager, module: ModuleType | object, name: 
         raise PluginError(f"plugin {source.describe()} could not be registered: {exc}", fix=how_to_disable) from None
 
 
-def _load_entry_points(manager: pluggy.PluginManager, sources: dict[str, Source]) -> None:
+def _load_entry_points(manager: pluggy.PluginManager, sources: dict[str, Source]) -> list[str]:
+    """Load the entry-point plugins; returns those installed but skipped (by the env switches)."""
     only = _env_list(ENV_LOAD)
     disabled = set(_env_list(ENV_DISABLE) or [])
+    skipped = []
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if (only is not None and ep.name not in only) or ep.name in disabled:
-            continue
         dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else None
+        if (only is not None and ep.name not in only) or ep.name in disabled:
+            skipped.append(f"{ep.name} ({dist})" if dist else ep.name)
+            continue
         source = Source(plugin=ep.name, distribution=dist, origin="entrypoint")
         fix = f"fix or uninstall it, or skip it with {ENV_DISABLE}={ep.name}"
         if ep.name in sources:
@@ -97,6 +101,7 @@ def _load_entry_points(manager: pluggy.PluginManager, sources: dict[str, Source]
             raise PluginError(f"plugin {source.describe()} failed to load: {describe_exception(exc)}", fix=fix) from None
         _register(manager, module, ep.name, source, fix)
         sources[ep.name] = source
+    return skipped
 
 
 def _is_test_file(path: Path) -> bool:
@@ -171,8 +176,8 @@ def _fill_registries(manager: pluggy.PluginManager, sources: dict[str, Source]) 
         for impl in caller.get_hookimpls():  # in registration order: built-ins, entry points, local
             source = sources[impl.plugin_name]
 
-            def register(name, factory, *, params, description=None, _source=source, _registry=registry):
-                _registry.add(name, factory, params=params, description=description, source=_source)
+            def register(name, factory, *, description=None, _source=source, _registry=registry):
+                _registry.add(name, factory, description=description, source=_source)
 
             try:
                 impl.function(register=register)
@@ -200,7 +205,7 @@ def load_plugins(plugin_dirs: Iterable[str | os.PathLike] = ()) -> LoadedPlugins
         source = Source(plugin=module_name, distribution=f"genfw {_genfw_version()}", origin="builtin")
         _register(manager, importlib.import_module(module_name), module_name, source, "this is a genfw bug; please report it")
         sources[module_name] = source
-    _load_entry_points(manager, sources)
+    skipped = _load_entry_points(manager, sources)
     _load_local(manager, plugin_dirs, sources)
     try:
         manager.check_pending()
@@ -212,7 +217,12 @@ def load_plugins(plugin_dirs: Iterable[str | os.PathLike] = ()) -> LoadedPlugins
             f"plugin {source.describe() if source else name} implements an unknown hook: {exc}",
             fix=f"the hooks are: {hook_names}; check the spelling",
         ) from None
-    return LoadedPlugins(manager, _fill_registries(manager, sources), sources)
+    registries = _fill_registries(manager, sources)
+    if skipped:
+        note = f"; installed but not loaded: {', '.join(skipped)} (check {ENV_LOAD} / {ENV_DISABLE})"
+        for registry in registries:
+            registry.plugins_note = note
+    return LoadedPlugins(manager, registries, sources)
 
 
 def _genfw_version() -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import re
 import inspect
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -13,8 +15,11 @@ from genfw.errors import GenfwUsageError, PluginError, UnknownComponentError
 
 T = TypeVar("T")
 
+#: What a component name may look like (it is also a config value and part of messages).
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+
 #: The kinds of component a plugin can register; each has a ``register_<kind>`` hook.
-KINDS = ("datasets", "latent_codes", "networks", "losses", "models")
+KINDS = ("datasets", "latent_codes", "networks", "losses", "augmentations", "models", "loggers")
 
 #: Singular names for messages ("unknown latent code 'gausian'").
 KIND_LABELS = {
@@ -22,8 +27,40 @@ KIND_LABELS = {
     "latent_codes": "latent code type",
     "networks": "network",
     "losses": "loss",
+    "augmentations": "augmentation",
     "models": "model",
+    "loggers": "logger",
 }
+
+
+def params_model_of(factory: Any) -> type[BaseModel] | None:
+    """The pydantic model a factory takes its params as: the annotation of its first parameter
+    (for a class, of ``__init__``'s first parameter after ``self``), or, for a class whose
+    ``__init__`` is inherited from a genfw base class, its ``params: Model`` class annotation.
+    None when neither names a concrete pydantic model."""
+
+    def concrete(t: Any) -> type[BaseModel] | None:
+        return t if isinstance(t, type) and issubclass(t, BaseModel) and t is not BaseModel else None
+
+    def hints(obj: Any) -> dict[str, Any]:
+        try:
+            return typing.get_type_hints(obj)
+        except Exception:  # an annotation that does not resolve (e.g. a TYPE_CHECKING-only name)
+            return {}
+
+    if isinstance(factory, type):
+        found = concrete(hints(factory).get("params"))
+        if found is not None:
+            return found
+        target: Any = factory.__init__
+        skip = 1  # self
+    else:
+        target, skip = factory, 0
+    try:
+        names = list(inspect.signature(target).parameters)[skip:]
+    except (TypeError, ValueError):
+        return None
+    return concrete(hints(target).get(names[0])) if names else None
 
 
 @dataclass(frozen=True)
@@ -65,18 +102,23 @@ class Registry(Generic[T]):
         self.kind = kind
         self.label = KIND_LABELS[kind]
         self._entries: dict[str, Entry[T]] = {}
+        #: Appended to unknown-name errors, e.g. the installed plugins that were not loaded.
+        self.plugins_note = ""
 
-    def add(self, name: str, factory: T, *, params: type[BaseModel], description: str | None, source: Source) -> Entry[T]:
+    def add(self, name: str, factory: T, *, description: str | None, source: Source) -> Entry[T]:
         """Add a component; a name registered twice is an error naming both plugins."""
-        if not isinstance(name, str) or not name.strip() or name != name.strip():
-            raise PluginError(f"plugin {source.describe()} registered a {self.label} with an invalid name {name!r}")
-        if not (isinstance(params, type) and issubclass(params, BaseModel)):
-            raise PluginError(
-                f"plugin {source.describe()} registered {self.label} {name!r} without a pydantic params model",
-                fix="pass params=<a pydantic.BaseModel subclass> to register()",
-            )
+        if not isinstance(name, str) or not NAME.match(name):
+            raise PluginError(f"plugin {source.describe()} registered a {self.label} with an invalid name {name!r}",
+                              fix="names are letters, digits, '_' and '-', starting with a letter or '_', at most 64 characters")
         if not callable(factory):
             raise PluginError(f"plugin {source.describe()} registered {self.label} {name!r} with a non-callable factory")
+        params = params_model_of(factory)
+        if params is None:
+            raise PluginError(
+                f"plugin {source.describe()} registered {self.label} {name!r} without a pydantic params model",
+                fix="annotate the factory's first parameter with a pydantic.BaseModel subclass: "
+                "def factory(params: MyParams, ctx)",
+            )
         if name in self._entries:
             first = self._entries[name].source
             raise PluginError(
@@ -86,8 +128,8 @@ class Registry(Generic[T]):
         if description is None:
             # The factory's own docstring only: inspect.getdoc would show a base class's text.
             own = factory.__dict__.get("__doc__") if isinstance(factory, type) else getattr(factory, "__doc__", None)
-            description = inspect.cleandoc(own or "").strip().splitlines()[0:1]
-            description = description[0] if description else ""
+            # Its first paragraph, as one line (a sentence may wrap over lines).
+            description = " ".join(inspect.cleandoc(own or "").strip().split("\n\n")[0].split())
         entry = Entry(self.kind, name, factory, params, description, source)
         self._entries[name] = entry
         return entry
@@ -101,11 +143,15 @@ class Registry(Generic[T]):
         known = sorted(self._entries)
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        by_plugin: dict[str, list[str]] = {}
+        for entry in self:
+            by_plugin.setdefault(entry.source.describe(), []).append(entry.name)
+        providers = "; ".join(f"{plugin}: {', '.join(names)}" for plugin, names in by_plugin.items()) or "none"
         raise UnknownComponentError(
             f"unknown {self.label} {name!r}",
             where=where,
-            fix=f"{hint}known: {', '.join(known) or 'none'}; a plugin that provides it must be installed, "
-            "see `genfw plugins`",
+            fix=f"{hint}{self.label}s by plugin: {providers}{self.plugins_note}; a plugin that provides it must be "
+            "installed or loaded, see `genfw plugins`",
         )
 
     def __contains__(self, name: object) -> bool:
@@ -129,7 +175,9 @@ class Registries:
         self.latent_codes: Registry[Callable[..., Any]] = Registry("latent_codes")
         self.networks: Registry[Callable[..., Any]] = Registry("networks")
         self.losses: Registry[Callable[..., Any]] = Registry("losses")
+        self.augmentations: Registry[Callable[..., Any]] = Registry("augmentations")
         self.models: Registry[Callable[..., Any]] = Registry("models")
+        self.loggers: Registry[Callable[..., Any]] = Registry("loggers")
 
     def by_kind(self, kind: str) -> Registry[Any]:
         if kind not in KINDS:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from genfw.latent import LatentCode
+from genfw.latent import LatentCode, Traversal
 
 
 class CategoricalParams(BaseModel):
@@ -29,7 +29,11 @@ class CategoricalParams(BaseModel):
 
 
 class CategoricalCode(LatentCode):
-    """Uniform over ``k`` categories, fed one-hot; Q outputs logits, NLL = cross-entropy, H = ln k."""
+    """One of ``k`` categories, uniform; parameters: a probability vector (one-hot when drawn).
+
+    A prediction is ``k`` logits; its NLL is the cross-entropy, so soft targets (blends) are
+    valid values too. Entropy ln k.
+    """
 
     type_name = "categorical"
     one_hot = True
@@ -40,25 +44,33 @@ class CategoricalCode(LatentCode):
         return self.params.k
 
     @property
-    def q_dim(self) -> int:
+    def prediction_dim(self) -> int:
         return self.params.k
 
     def sample(self, n: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
         index = torch.randint(self.params.k, (n,), generator=generator, device=device)
         return F.one_hot(index, self.params.k).float()
 
-    def nll(self, q_out: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    def nll(self, prediction: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         # Soft targets (blends) are valid values too, so use the full cross-entropy, not an index.
-        return -(value * F.log_softmax(q_out.float(), dim=1)).sum(dim=1)
+        return -(value * F.log_softmax(prediction.float(), dim=1)).sum(dim=1)
 
     def entropy(self) -> float:
         return math.log(self.params.k)
 
-    def predict(self, q_out: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(q_out.argmax(dim=1), self.params.k).float()
+    def predict(self, prediction: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(prediction.argmax(dim=1), self.params.k).float()
 
-    def traverse(self, steps: int) -> torch.Tensor:
-        return F.one_hot(torch.arange(steps) % self.params.k, self.params.k).float()
+    @property
+    def labels(self) -> list[str]:
+        return list(self.params.labels) if self.params.labels else [str(i) for i in range(self.params.k)]
+
+    def center(self) -> torch.Tensor:
+        return torch.eye(self.params.k)[0]  # another code's sweep holds this one at its first category
+
+    def traversal(self, steps: int) -> Traversal:
+        """One row stepping through the k categories (``steps`` does not apply)."""
+        return Traversal(torch.eye(self.params.k).unsqueeze(0), [self.name], self.labels)
 
     def prior(self) -> dict[str, Any]:
         return {"kind": "categorical", "probs": [1.0 / self.params.k] * self.params.k}
@@ -67,5 +79,5 @@ class CategoricalCode(LatentCode):
         spec = super().spec()
         spec["k"] = self.params.k
         spec["encoding"] = "one-hot"
-        spec["labels"] = list(self.params.labels) if self.params.labels else [str(i) for i in range(self.params.k)]
+        spec["labels"] = self.labels
         return spec

@@ -1,4 +1,4 @@
-"""``gaussian``: a continuous code that Q models with a Gaussian (mean, clamped log-variance)."""
+"""``gaussian``: a continuous code whose predictions are Gaussians (mean, clamped log-variance)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ class GaussianParams(BaseModel):
     dim: int = Field(1, gt=0, description="Number of continuous dimensions in this code")
     prior: Literal["uniform", "normal"] = Field("uniform", description="U(-1,1) (the paper's) or N(0,1)")
     traverse_range: float = Field(2.0, gt=0, description="Traversal figures sweep from -r to r")
-    fixed_std: bool = Field(False, description="Q predicts the mean only, with unit variance")
-    min_logvar: float = Field(-5.0, description="Clamp of Q's log-variance, so the NLL cannot diverge")
-    max_logvar: float = Field(5.0, description="Upper clamp of Q's log-variance")
+    fixed_std: bool = Field(False, description="A prediction is the mean only, with unit variance")
+    min_logvar: float = Field(-5.0, description="Lower clamp of a predicted log-variance, so the NLL cannot diverge")
+    max_logvar: float = Field(5.0, description="Upper clamp of a predicted log-variance")
 
     @model_validator(mode="after")
     def _clamp_is_a_range(self) -> "GaussianParams":
@@ -31,7 +31,7 @@ class GaussianParams(BaseModel):
 
 
 class GaussianCode(LatentCode):
-    """A continuous code. Q outputs a mean and a log-variance per dimension (clamped)."""
+    """A continuous code; a prediction is a mean and a (clamped) log-variance per dimension."""
 
     type_name = "gaussian"
     continuous = True
@@ -42,7 +42,7 @@ class GaussianCode(LatentCode):
         return self.params.dim
 
     @property
-    def q_dim(self) -> int:
+    def prediction_dim(self) -> int:
         return self.params.dim if self.params.fixed_std else 2 * self.params.dim
 
     def sample(self, n: int, generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -50,16 +50,17 @@ class GaussianCode(LatentCode):
             return torch.randn(n, self.dim, generator=generator, device=device)
         return torch.rand(n, self.dim, generator=generator, device=device).mul_(2).sub_(1)
 
-    def _mean_logvar(self, q_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q_out = q_out.float()
-        mean = q_out[:, : self.dim]
+    def mean_logvar(self, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A prediction's mean and clamped log-variance, each ``[n, dim]`` (float32)."""
+        prediction = prediction.float()
+        mean = prediction[:, : self.dim]
         if self.params.fixed_std:
             return mean, torch.zeros_like(mean)
-        logvar = q_out[:, self.dim :].clamp(self.params.min_logvar, self.params.max_logvar)
+        logvar = prediction[:, self.dim :].clamp(self.params.min_logvar, self.params.max_logvar)
         return mean, logvar
 
-    def nll(self, q_out: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        mean, logvar = self._mean_logvar(q_out)
+    def nll(self, prediction: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        mean, logvar = self.mean_logvar(prediction)
         per_dim = 0.5 * (LOG_2PI + logvar + (value - mean).pow(2) * torch.exp(-logvar))
         return per_dim.sum(dim=1)
 
@@ -68,12 +69,12 @@ class GaussianCode(LatentCode):
             return 0.5 * self.dim * (1 + LOG_2PI)
         return self.dim * math.log(2.0)  # U(-1, 1): ln(width)
 
-    def predict(self, q_out: torch.Tensor) -> torch.Tensor:
-        return self._mean_logvar(q_out)[0]
+    def predict(self, prediction: torch.Tensor) -> torch.Tensor:
+        return self.mean_logvar(prediction)[0]
 
-    def traverse(self, steps: int) -> torch.Tensor:
+    def traversal_range(self) -> tuple[float, float]:
         r = self.params.traverse_range
-        return torch.linspace(-r, r, steps).unsqueeze(1).expand(steps, self.dim).contiguous()
+        return (-r, r)
 
     def prior(self) -> dict[str, Any]:
         if self.params.prior == "normal":

@@ -1,4 +1,4 @@
-"""``noise``: incompressible noise, not predicted by Q."""
+"""``noise``: incompressible noise, resampled at will; no likelihood."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class NoiseCode(LatentCode):
     """Unstructured noise ``z``: N(0, 1) or U(-1, 1) in each dimension."""
 
     type_name = "noise"
+    role = "noise"
     params: NoiseParams
 
     @property
@@ -33,9 +34,6 @@ class NoiseCode(LatentCode):
         if self.params.prior == "normal":
             return torch.randn(n, self.dim, generator=generator, device=device).mul_(s)
         return torch.rand(n, self.dim, generator=generator, device=device).mul_(2 * s).sub_(s)
-
-    def traverse(self, steps: int) -> torch.Tensor:
-        return torch.zeros(steps, self.dim)
 
     def prior(self) -> dict[str, Any]:
         s = self.params.scale

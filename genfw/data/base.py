@@ -1,30 +1,52 @@
-"""The dataset contract: the whole set in memory as one uint8 tensor, batches sliced from it."""
+"""The dataset contract: a training split and an optional held-out split, each in memory as one
+uint8 tensor, batches sliced from it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 
 @dataclass(frozen=True)
-class ImageDataset:
-    """An image dataset held in memory.
+class DatasetContext:
+    """What a dataset factory receives besides its params.
 
-    ``images`` is uint8 ``[N, C, H, W]``; ``labels`` is int64 ``[N]`` or None for unlabelled data
-    (labels are only ever used for evaluation, never for training an unsupervised model).
+    ``seed`` is the run's seed (for a seeded held-out fraction). ``purpose`` is ``"train"`` when
+    a run trains on the data and ``"evaluate"`` when evaluation compares against it: a factory
+    then ignores smoke-test limits, so evaluation always sees the whole dataset.
+    """
+
+    seed: int = 0
+    purpose: Literal["train", "evaluate"] = "train"
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """One split of an image dataset, held in memory.
+
+    ``images`` is uint8 ``[N, C, H, W]``. Optional annotations, only ever used for evaluation
+    (never to train an unsupervised model): ``labels`` int64 ``[N]`` with ``class_names``, and
+    ``factors`` ``[N, F]`` (the ground-truth generative factors of a synthetic dataset, one
+    column per factor, int64 indices into each factor's values) with ``factor_names``.
     """
 
     name: str
     images: torch.Tensor
     labels: torch.Tensor | None = None
     class_names: tuple[str, ...] | None = None
+    factors: torch.Tensor | None = None
+    factor_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
             raise ValueError(f"images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels is not None and self.labels.shape[0] != self.images.shape[0]:
+        n = self.images.shape[0]
+        if self.labels is not None and self.labels.shape[0] != n:
             raise ValueError("labels and images differ in length")
+        if self.factors is not None and (self.factors.dim() != 2 or self.factors.shape[0] != n):
+            raise ValueError(f"factors must be [N, F] with N = {n}, got {tuple(self.factors.shape)}")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -35,6 +57,33 @@ class ImageDataset:
         c, h, w = self.images.shape[1:]
         return int(c), int(h), int(w)
 
+    @property
+    def num_classes(self) -> int | None:
+        """How many classes the labels distinguish (None without labels)."""
+        if self.labels is None:
+            return None
+        if self.class_names:
+            return len(self.class_names)
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 -> float32 in [0, 1], the range every genfw generator outputs."""
         return images.float().div_(255.0)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What a dataset factory returns: the split a model trains on and, when the dataset has one,
+    a held-out split that evaluation measures against (a given test set, or a seeded fraction)."""
+
+    train: ImageDataset
+    test: ImageDataset | None = None
+
+    def __post_init__(self) -> None:
+        if self.test is not None and self.test.image_shape != self.train.image_shape:
+            raise ValueError(f"the held-out split's images are {self.test.image_shape}, the training split's "
+                             f"{self.train.image_shape}")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.train.image_shape

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genfw.data.base import ImageDataset
+from genfw.data.base import Dataset, DatasetContext, ImageDataset
 from genfw.errors import DataError
 
 IDX_FILES = (
@@ -28,9 +28,11 @@ class MNISTParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     root: str | None = Field(None, description="Data root; default $GENFW_DATA, else ./data")
-    split: str = Field("train", pattern="^(train|test)$", description="'train' (60k) or 'test' (10k)")
+    split: str = Field("train", pattern="^(train|test)$",
+                       description="The split to train on: 'train' (60k; the 10k test split is held out) or 'test'")
     download: bool = Field(True, description="Download the IDX files when they are missing")
-    limit: int | None = Field(None, gt=0, description="Use only the first N images (for smoke tests)")
+    limit: int | None = Field(None, gt=0, description="Train on only the first N images (smoke tests; evaluation "
+                              "still uses every image)")
 
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
@@ -114,6 +116,9 @@ def load_mnist(root: str | os.PathLike | None = None, split: str = "train", down
     )
 
 
-def mnist_dataset(params: MNISTParams) -> ImageDataset:
-    """The registered factory of ``mnist``."""
-    return load_mnist(params.root, params.split, params.download, params.limit)
+def mnist_dataset(params: MNISTParams, ctx: DatasetContext) -> Dataset:
+    """MNIST handwritten digits (torchvision), 1x28x28, in memory; the test split is held out."""
+    limit = params.limit if ctx.purpose == "train" else None
+    train = load_mnist(params.root, params.split, params.download, limit)
+    test = load_mnist(params.root, "test", params.download) if params.split == "train" else None
+    return Dataset(train, test)

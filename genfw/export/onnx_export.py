@@ -62,18 +62,22 @@ class ExportError(GenfwError):
 
 # -- the module that is exported -----------------------------------------------------------------
 class CodesToImage(nn.Module):
-    """Takes one tensor per latent code (config order) and feeds their concatenation on.
+    """Takes one tensor of parameters per latent code (config order), encodes each as its code
+    does (``LatentCode.encode``: identity, or e.g. an angle's cosine and sine) and feeds their
+    concatenation to the generator.
 
     Separate inputs are the contract: an app names what it sets (``digit``, ``c1``) instead of
-    knowing offsets into one long vector.
+    knowing offsets into one long vector, and it handles parameters only: the encodings are ops
+    in the graph.
     """
 
-    def __init__(self, generator: nn.Module):
+    def __init__(self, generator: nn.Module, latent: LatentSpec):
         super().__init__()
         self.generator = generator
+        self.codes = list(latent)
 
-    def forward(self, *codes: torch.Tensor) -> torch.Tensor:
-        return self.generator(torch.cat(codes, dim=1))
+    def forward(self, *values: torch.Tensor) -> torch.Tensor:
+        return self.generator(torch.cat([code.encode(v) for code, v in zip(self.codes, values)], dim=1))
 
 
 # -- inference rewrites (on a deep copy) ----------------------------------------------------------
@@ -300,9 +304,9 @@ def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimiz
     example = tuple(sample_inputs(latent, 2))
     with _quiet(log):
         program = torch.onnx.export(
-            CodesToImage(module).eval(), example, None, dynamo=True, external_data=False,
+            CodesToImage(module, latent).eval(), example, None, dynamo=True, external_data=False,
             input_names=names, output_names=[OUTPUT_NAME], opset_version=opset,
-            dynamic_shapes={"codes": tuple({0: batch} for _ in names)}, optimize=exporter_optimize,
+            dynamic_shapes={"values": tuple({0: batch} for _ in names)}, optimize=exporter_optimize,
             verbose=False, report=False,
         )
     return program.model_proto
@@ -338,7 +342,7 @@ def verify_onnx(model: str | Path | bytes, generator: nn.Module, latent: LatentS
         for i, n in enumerate(batches):
             inputs = sample_inputs(latent, n, seed=1000 + i)
             with torch.no_grad():
-                expected = generator(torch.cat(inputs, dim=1)).numpy()
+                expected = generator(latent.encode({c.name: x for c, x in zip(latent, inputs)})).numpy()
             got = session.run([OUTPUT_NAME], {c.name: x.numpy() for c, x in zip(latent, inputs)})[0]
             if got.shape != expected.shape:
                 raise ExportError(f"ONNX output shape {got.shape} != torch {expected.shape} at batch {n}")
@@ -376,7 +380,8 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
     try:
         module, rewrites = generator, []
         if optimize:
-            module, rewrites = optimize_for_inference(generator, torch.cat(sample_inputs(latent, 2), dim=1))
+            example = {c.name: x for c, x in zip(latent, sample_inputs(latent, 2))}
+            module, rewrites = optimize_for_inference(generator, latent.encode(example))
         try:
             model = _to_onnx(module, latent, opset, optimize, log)
         except Exception as exc:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +91,20 @@ def train_reference_net(
     epochs: int = 3,
     batch_size: int = 128,
     lr: float = 4e-3,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> ReferenceNet:
     """Train the reference classifier on a labelled dataset; returns the model in eval mode.
 
     Deterministic for a given (data, seed, threads). ``threads`` sets torch's intra-op threads
-    for the duration of training only; the previous setting is restored afterwards.
+    for the duration of training only (default: the current setting, e.g. the run's
+    ``train.threads``); the previous setting is restored afterwards.
     """
     if train.labels is None:
         raise ValueError(f"dataset {train.name!r} has no labels; the reference net needs them")
     if train.image_shape != (1, 28, 28):
         raise ValueError(f"the reference net takes [N, 1, 28, 28] images, got {train.image_shape}")
     prev_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or prev_threads)
     try:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(seed)
@@ -203,7 +205,7 @@ def load_or_train_reference_net(
     cache_dir: str | os.PathLike | None = None,
     *,
     seed: int = 0,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> tuple[ReferenceNet, dict[str, Any]]:
     """The reference net for ``train_ds``, trained once and then loaded from the cache.
 
@@ -249,3 +251,40 @@ def load_or_train_reference_net(
         atomic_write_json(meta_path, meta)
     info = {"accuracy": acc, "from_cache": from_cache, "train_seconds": train_seconds, "path": str(weights), "key": key}
     return model, info
+
+
+@dataclass
+class ReferenceClassifier:
+    """A trained reference classifier for one dataset: its feature space is where Frechet
+    distances are measured, its predictions judge generated samples."""
+
+    net: ReferenceNet
+    info: dict[str, Any]
+    num_classes: int
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.info["accuracy"])
+
+    def features(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        return features(self.net, images)
+
+    def predict(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        return predict(self.net, images)
+
+
+def reference_for(data) -> ReferenceClassifier | str:
+    """The reference classifier for a ``genfw.data.base.Dataset`` (trained once, then cached), or
+    a string saying why this dataset has none: it needs labels on both splits and, for now,
+    single-channel 28x28 images with 10 classes (MNIST-like)."""
+    train, test = data.train, data.test
+    if test is None:
+        return "the dataset has no held-out split"
+    if train.labels is None or test.labels is None:
+        return "the dataset has no labels"
+    if train.image_shape != (1, 28, 28):
+        return f"the reference classifier takes 1x28x28 images, the dataset's are {'x'.join(map(str, train.image_shape))}"
+    if (train.num_classes or 0) > 10 or int(train.labels.max()) >= 10:
+        return "the reference classifier distinguishes at most 10 classes"
+    net, info = load_or_train_reference_net(train, test)
+    return ReferenceClassifier(net, info, 10)

@@ -66,7 +66,14 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
     """Train (or continue) a run and write everything it leaves. Returns the run directory."""
     run_dir = resume_dir if resume_dir is not None else new_run_dir(resolved)
     trainer = Trainer(resolved, run_dir, quiet=quiet)
-    if resume_dir is not None:
+    try:
+        return _train_and_finish(trainer, resolved, run_dir, resume_dir is not None, quiet)
+    finally:
+        trainer.close_loggers()
+
+
+def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path, resuming: bool, quiet: bool) -> Path:
+    if resuming:
         trainer.resume()
         atomic_write_json(run_dir / "config.json", resolved.to_json())  # with this call's --set overrides
         if not quiet:
@@ -78,8 +85,8 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
         try:
             atomic_write_json(run_dir / "config.json", resolved.to_json())
             if not quiet:
-                echo(f"run directory: {run_dir}  ({trainer.total_steps} steps, {trainer.steps_per_epoch} per epoch, "
-                     f"{resolved.config.train.precision} on {trainer.device})")
+                echo(f"run directory: {run_dir}  (model {resolved.model.type}, {trainer.total_steps} steps, "
+                     f"{trainer.steps_per_epoch} per epoch, {resolved.config.train.precision} on {trainer.device})")
             atomic_write_json(run_dir / "environment.json", describe_environment(trainer.device))
             started = time.perf_counter()
             result = trainer.fit()
@@ -98,13 +105,9 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
     if resolved.config.export.onnx:
         export_run(trainer, resolved, quiet)
     if resolved.config.eval.at_end:
-        if trainer.eval_dataset is not None:
-            from genfw.evaluation import evaluate_run
+        from genfw.evaluation import evaluate_run
 
-            evaluate_run(run_dir, quiet=quiet)
-        elif not quiet:
-            echo(f"no evaluation: dataset {resolved.dataset.type!r} has no labelled held-out split "
-                 "(set eval.at_end=false to silence this)")
+        evaluate_run(run_dir, quiet=quiet)
     return run_dir
 
 

@@ -3,14 +3,13 @@
 The model owns the algorithm (``model.train_step``); the trainer only feeds it batches sliced from
 the in-memory dataset and records what it returns. One seed drives every random draw: parameter
 init, the per-epoch data order and the training RNG handed to the model (saved in checkpoints,
-so a resumed run continues exactly as an uninterrupted one would).
+so a resumed run continues exactly as an uninterrupted one would). Nothing here knows which
+model it trains: what to plot, print, measure each epoch and draw comes from the model.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import signal
 import sys
 import time
@@ -18,18 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
-from genfw.artifacts import (CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, atomic_torch_save,
-                             generator_payload)
-from genfw.components import build_dataset, build_eval_dataset, build_latent, build_model, seeded_init
+from genfw import plots
+from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, atomic_torch_save, generator_payload
+from genfw.components import LoggerContext, build_dataset, build_latent, build_loggers, build_model, seeded_init
 from genfw.config import ResolvedConfig
-from genfw.data.base import ImageDataset
+from genfw.data.base import Dataset
 from genfw.errors import ConfigError
+from genfw.evaluation.context import EvalContext
+from genfw.figures import sample_grid, traversal_grids
 from genfw.model import Model
-from genfw.training import figures
 from genfw.training.checkpoint import load_checkpoint, save_checkpoint
 from genfw.training.metrics_log import MetricsLog
+
+#: Figures from fixed latents use the run's seed plus these offsets (never the training RNG).
+SAMPLES_SEED, TRAVERSAL_SEED, MODEL_FIGURES_SEED = 1, 2, 3
 
 
 def select_device(name: str) -> torch.device:
@@ -92,8 +96,7 @@ class TrainResult:
 class Trainer:
     """Trains the model a resolved config describes, into ``run_dir``."""
 
-    def __init__(self, resolved: ResolvedConfig, run_dir: Path, *, dataset: ImageDataset | None = None,
-                 eval_dataset: ImageDataset | None = None, quiet: bool = False):
+    def __init__(self, resolved: ResolvedConfig, run_dir: Path, *, data: Dataset | None = None, quiet: bool = False):
         self.resolved = resolved
         self.cfg = resolved.config
         self.train_cfg = resolved.config.train
@@ -103,8 +106,8 @@ class Trainer:
             torch.set_num_threads(self.train_cfg.threads)
         self.device = select_device(self.train_cfg.device)
         self.autocast = precision_context(self.train_cfg.precision, self.device)
-        self.dataset = dataset if dataset is not None else build_dataset(resolved)
-        self._eval_dataset = eval_dataset
+        self.data = data if data is not None else build_dataset(resolved)
+        self.dataset = self.data.train
         self.latent = build_latent(resolved)
         with seeded_init(self.cfg.seed):
             self.model: Model = build_model(resolved, self.latent, self.dataset.image_shape)
@@ -118,13 +121,14 @@ class Trainer:
         self.batch_size = self.train_cfg.batch_size
         if self.batch_size > len(self.dataset):
             raise ConfigError(f"train.batch_size {self.batch_size} is larger than the dataset ({len(self.dataset)})",
-                              where="train.batch_size", fix="use a smaller batch")
+                              where=f"{resolved.source}: train.batch_size", fix="use a smaller batch")
         self.steps_per_epoch = len(self.dataset) // self.batch_size
         total = self.train_cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, self.train_cfg.max_steps) if self.train_cfg.max_steps else total
         self.step = 0
         self.train_seconds = 0.0  # wall-clock seconds in fit() so far, across resumes (time-to-quality)
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.loggers: list[Any] | None = None
         self.train_step = self.model.train_step
         if self.train_cfg.compile:
             for module in self.model.children():
@@ -144,11 +148,33 @@ class Trainer:
         self.step, self.train_seconds = load_checkpoint(self.checkpoint_path, self.model, self.rng, self.scaler)
         self.log.truncate_after(self.step)
 
-    @property
-    def eval_dataset(self) -> ImageDataset | None:
-        if self._eval_dataset is None and self.cfg.eval.per_epoch_q_accuracy:
-            self._eval_dataset = build_eval_dataset(self.resolved)
-        return self._eval_dataset
+    # -- loggers -------------------------------------------------------------------------------
+    def open_loggers(self) -> list[Any]:
+        if self.loggers is None:
+            ctx = LoggerContext(self.run_dir, self.total_steps, self.step, self.quiet, self.model.progress_keys)
+            self.loggers = build_loggers(self.resolved, ctx)
+            for logger in self.loggers:
+                logger.start()
+        return self.loggers
+
+    def close_loggers(self) -> None:
+        for logger in self.loggers or []:
+            logger.close()
+        self.loggers = None
+
+    def message(self, text: str) -> None:
+        for logger in self.open_loggers():
+            logger.message(text)
+
+    def _emit(self, record: dict[str, Any], kind: str) -> None:
+        self.log.write(record)
+        for logger in self.loggers or []:
+            logger.log_scalars(self.step, record, kind)
+
+    def _figure(self, name: str, pixels: np.ndarray, path: Path) -> None:
+        plots.save_png(pixels, path)
+        for logger in self.loggers or []:
+            logger.log_image(self.step, name, pixels)
 
     # -- the loop ------------------------------------------------------------------------------
     def batch(self, order: torch.Tensor, index: int) -> torch.Tensor:
@@ -158,13 +184,13 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         """Train until ``total_steps``; Ctrl-C stops after the current step with a checkpoint."""
+        loggers = self.open_loggers()
         self.model.train()
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
         fit_start, seconds_before = window_start, self.train_seconds
         interrupted = False
-        bar = self._progress_bar()
-        with _StopFlag() as flag, bar:
+        with _StopFlag() as flag:
             epoch = self.step // self.steps_per_epoch
             while self.step < self.total_steps and not interrupted:
                 order = epoch_order(len(self.dataset), self.cfg.seed, epoch, self.device)
@@ -181,12 +207,11 @@ class Trainer:
                     self.step += 1
                     window_steps += 1
                     self.train_seconds = seconds_before + time.perf_counter() - fit_start
-                    bar.update(1)
+                    for logger in loggers:
+                        logger.on_step(self.step)
                     if self.step % self.train_cfg.log_every == 0 or self.step == self.total_steps:
                         now = time.perf_counter()
-                        record = self._losses_record(sums, window_steps, now - window_start)
-                        self.log.write(record)
-                        bar.losses = record
+                        self._emit(self._losses_record(sums, window_steps, now - window_start), "train")
                         sums, window_start, window_steps = {}, now, 0
                     if self.step % self.train_cfg.checkpoint_every == 0:
                         self.save_checkpoint()
@@ -203,96 +228,58 @@ class Trainer:
         record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
                                   "train_s": round(self.train_seconds, 2)}
         record.update({k: round(v.item() / max(steps, 1), 6) for k, v in sums.items()})
-        for code in self.latent.informative:  # the MI lower bound H(c) - CE, where H(c) is known
-            h, ce = code.entropy(), record.get(f"info_{code.name}")
-            if h is not None and ce is not None:
-                record[f"mi_{code.name}"] = round(h - ce, 6)
         record["images_per_s"] = round(steps * self.batch_size / seconds, 1) if seconds > 0 else None
         return record
 
+    def eval_context(self, seed_offset: int = 0) -> EvalContext:
+        """The context the model's per-epoch metrics and figures are computed in."""
+        return EvalContext(self.model, self.latent, self.data, seed=self.cfg.seed + seed_offset,
+                           samples=self.cfg.eval.samples, device=self.device, autocast=self.autocast)
+
     def end_of_epoch(self, epoch: int) -> None:
-        """Per-epoch figures and Q accuracy: off the hot path, from RNGs of their own."""
+        """Per-epoch sample grid and model metrics: off the hot path, from RNGs of their own."""
         if self.train_cfg.sample_every_epoch:
-            self.sample_grid(self.run_dir / "samples" / f"epoch_{epoch:03d}.png")
+            self.write_sample_grid(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", f"samples after epoch {epoch}")
         record: dict[str, Any] = {"step": self.step, "epoch": epoch, "event": "epoch_end", "train_s": round(self.train_seconds, 2)}
-        record.update(self.q_accuracy())
-        if len(record) > 4:
-            self.log.write(record)
-        if not self.quiet and not sys.stderr.isatty():
-            shown = {k: v for k, v in record.items() if k not in ("event",)}
-            print(f"epoch {epoch}: {json.dumps(shown)}", file=sys.stderr, flush=True)
-
-    def q_accuracy(self) -> dict[str, float]:
-        """Q's categorical predictions on the held-out split vs. its labels, after Hungarian matching."""
-        ds = self.eval_dataset
-        if ds is None:
-            return {}
-        from genfw.evaluation import q_predictions
-        from genfw.metrics.clustering import cluster_accuracy
-
-        preds = q_predictions(self.model, self.latent, ds.images, device=self.device, autocast=self.autocast)
-        labels = ds.labels.numpy()
-        return {f"q_accuracy_{name}": round(float(cluster_accuracy(labels, p)), 5) for name, p in (preds or {}).items()}
+        if self.cfg.eval.per_epoch:
+            record.update(self.model.epoch_metrics(self.eval_context()))
+        self._emit(record, "epoch")
 
     # -- artifacts -----------------------------------------------------------------------------
-    def sample_grid(self, path: Path, columns: int = 10) -> None:
-        codes, nrow = figures.sample_grid_codes(self.latent, columns, self.cfg.seed + 1)
-        images = self.model.generate({k: v.to(self.device) for k, v in codes.items()})
-        figures.save_png(figures.image_grid(images, nrow), path, scale=2)
+    def write_sample_grid(self, path: Path, title: str) -> None:
+        grid = sample_grid(self.model, self.latent, self.cfg.seed + SAMPLES_SEED, device=self.device, title=title)
+        self._figure("samples", plots.render_image_grid(grid), path)
 
-    def traversals(self, steps: int = 10) -> list[Path]:
+    def write_traversals(self, steps: int = 9) -> list[Path]:
         paths = []
-        for code in self.latent:
-            if code.informative and code.continuous:
-                codes, nrow = figures.traversal_codes(self.latent, code.name, steps, self.cfg.seed + 2)
-                images = self.model.generate({k: v.to(self.device) for k, v in codes.items()})
-                path = self.run_dir / "traversals" / f"{code.name}.png"
-                figures.save_png(figures.image_grid(images, nrow), path, scale=2)
-                paths.append(path)
+        for name, grid in traversal_grids(self.model, self.latent, self.cfg.seed + TRAVERSAL_SEED, steps=steps,
+                                          device=self.device).items():
+            path = self.run_dir / "traversals" / f"{name}.png"
+            self._figure(f"traversals/{name}", plots.render_image_grid(grid), path)
+            paths.append(path)
         return paths
 
+    def write_model_figures(self) -> list[Path]:
+        paths = []
+        for name, grid in self.model.figures(self.eval_context(MODEL_FIGURES_SEED)).items():
+            path = self.run_dir / "figures" / f"{name}.png"
+            self._figure(f"figures/{name}", plots.render_image_grid(grid), path)
+            paths.append(path)
+        return paths
+
+    def write_loss_curve(self) -> None:
+        records = self.log.read()
+        train = [r for r in records if "event" not in r]
+        groups = self.model.curves or plots.default_curve_groups(train)
+        pixels = plots.render_loss_curves(records, groups)
+        self._figure("loss_curve", pixels, self.run_dir / "loss_curve.png")
+
     def write_final_artifacts(self) -> None:
-        """generator.pt, the final sample grid, the traversal figures and the loss curve."""
+        """generator.pt, the final sample grid, traversals, the model's figures and the loss curve."""
+        self.open_loggers()
         payload = generator_payload(self.model.generator, self.latent, self.dataset.image_shape, self.resolved.to_json())
         atomic_torch_save(payload, self.run_dir / GENERATOR_FILE)
-        self.sample_grid(self.run_dir / "samples" / "final.png")
-        self.traversals()
-        records = [r for r in self.log.read() if "event" not in r]
-        keys = ["d_loss", "g_gan", "info_loss"] + [f"mi_{c.name}" for c in self.latent.informative if c.entropy() is not None]
-        figures.loss_curve(records, self.run_dir / "loss_curve.png", keys)
-
-    def _progress_bar(self):
-        return _ProgressBar(self.total_steps, self.step, enabled=self.train_cfg.progress and not self.quiet and sys.stderr.isatty())
-
-
-class _ProgressBar:
-    """click's progress bar with ETA and the latest losses; silent when not on a terminal."""
-
-    SHOWN = ("d_loss", "g_loss", "info_loss", "images_per_s")
-
-    def __init__(self, total: int, start: int, enabled: bool):
-        self.enabled = enabled
-        self.losses: dict[str, Any] = {}
-        self._bar = None
-        if enabled:
-            import click
-
-            self._bar = click.progressbar(length=total, label="training", file=sys.stderr, show_eta=True, show_percent=True,
-                                          show_pos=True, item_show_func=lambda _: self._text())
-            self._bar.pos = start
-
-    def _text(self) -> str:
-        return " ".join(f"{k}={self.losses[k]:.3g}" for k in self.SHOWN if isinstance(self.losses.get(k), (int, float)) and math.isfinite(self.losses[k]))
-
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def __enter__(self):
-        if self._bar is not None:
-            self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
+        self.write_sample_grid(self.run_dir / "samples" / "final.png", f"samples after step {self.step}")
+        self.write_traversals()
+        self.write_model_figures()
+        self.write_loss_curve()

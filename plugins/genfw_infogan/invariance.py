@@ -17,8 +17,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from genfw.augmentations import random_affine
 from genfw.components import LossContext
-from genfw_infogan.warps import random_affine
 
 
 class InvariantClusteringParams(BaseModel):
@@ -37,7 +37,7 @@ class InvariantClusteringLoss(nn.Module):
     def __init__(self, params: InvariantClusteringParams, ctx: LossContext):
         super().__init__()
         self.params = params
-        self.slices = {name: s for name, s in ctx.latent.q_slices().items() if ctx.latent[name].one_hot}
+        self.slices = {name: s for name, s in ctx.latent.prediction_slices().items() if ctx.latent[name].one_hot}
         if not self.slices:
             raise ValueError("needs a categorical latent code to cluster with: add one to `latent` or remove this loss")
 

@@ -1,4 +1,4 @@
-"""The mutual-information auxiliary loss: a weighted sum of the codes' NLL under Q.
+"""The mutual-information loss: a weighted sum of the codes' NLL under Q's predictions.
 
 Minimising E[-log Q(c | G(z, c))] maximises the variational lower bound
 L_I = H(c) - E[-log Q(c | x)] <= I(c; G(z, c)) of the paper (eq. 5), since H(c) is constant.
@@ -22,22 +22,23 @@ class MutualInformationParams(BaseModel):
 
 
 class MutualInformationLoss(nn.Module):
-    """``loss(q_out, codes) -> (weighted total, {code name: mean NLL})`` over the informative codes."""
+    """``loss(q_out, codes) -> (weighted total, {code name: mean NLL})`` over the codes Q predicts
+    (``latent.predictable``)."""
 
     def __init__(self, params: MutualInformationParams, ctx: LossContext):
         super().__init__()
         unknown = sorted(set(params.weights) - {c.name for c in ctx.latent})
         if unknown:
-            informative = ", ".join(c.name for c in ctx.latent.informative) or "(none)"
-            raise ValueError(f"weights name codes that do not exist: {', '.join(unknown)} (codes Q predicts: {informative})")
+            predictable = ", ".join(c.name for c in ctx.latent.predictable) or "(none)"
+            raise ValueError(f"weights name codes that do not exist: {', '.join(unknown)} (codes Q predicts: {predictable})")
         self.latent = ctx.latent
         self.weights = {
             c.name: params.weights.get(c.name, params.lambda_continuous if c.continuous else params.lambda_categorical)
-            for c in ctx.latent.informative
+            for c in ctx.latent.predictable
         }
 
     def forward(self, q_out: torch.Tensor, codes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        per_code = self.latent.info_nll(q_out, codes)
+        per_code = self.latent.nll(q_out, codes)
         total = q_out.new_zeros((), dtype=torch.float32)
         for name, nll in per_code.items():
             total = total + self.weights[name] * nll

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Annotated, ClassVar
+from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import ModelContext
-from genfw.model import Model
-from genfw_infogan.warps import random_translate
+from genfw.components import LossContext, ModelContext
+from genfw.evaluation.context import EvalContext
+from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
+from genfw.gan.losses import NonSaturatingParams
+from genfw.latent import LatentSpec
+from genfw.model import Model, Roles
+from genfw_infogan import evaluation
 
 
 class InfoGANParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lr_d: float = Field(2e-4, gt=0, description="Adam learning rate of the discriminator (trunk + D head)")
-    lr_g: float = Field(1e-3, gt=0, description="Adam learning rate of the generator and the Q head")
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
-        (0.5, 0.999), description="Adam betas of both optimizers, each in [0, 1)")
     info_updates_trunk: bool = Field(
         True, description="The info loss also trains the shared D trunk (as in the paper and its code)"
-    )
-    fused_adam: bool = Field(True, description="Use torch's fused Adam kernel (same update, about 10% faster on CPU)")
-    translate_px: int = Field(
-        0, ge=0, description="Shift every image D and Q see (real and fake) by up to this many pixels (DiffAugment)"
     )
     ema_decay: float = Field(
         0.0, ge=0, lt=1,
@@ -39,21 +33,31 @@ class InfoGANParams(BaseModel):
 class InfoGAN(Model):
     """Generator G, discriminator trunk T with a D head and a Q head, and the info loss L_I.
 
-    Each step: (1) the discriminator step minimises the GAN loss on real and fake images, plus
-    lambda * L_I on the same (detached) fakes when ``info_updates_trunk``, so the trunk learns
-    features Q can read codes from; (2) the generator step minimises the non-saturating GAN loss
-    plus lambda * L_I, updating G and the Q head. In (2) the trunk and D head are frozen, so their
-    weights get no gradient there at all (and none is computed).
+    Each step: (1) the discriminator step minimises the adversarial loss on real and fake
+    images, plus lambda * L_I on the same (detached) fakes when ``info_updates_trunk``, so the
+    trunk learns features Q can read codes from; (2) the generator step minimises the
+    adversarial generator loss plus lambda * L_I, updating G and the Q head. In (2) the trunk
+    and D head are frozen, so their weights get no gradient there at all (and none is computed).
 
     With an ``invariance`` loss (e.g. ``invariant_clustering``), the D step also feeds a warped
     copy of the real batch through the trunk and adds the loss between Q's outputs on the two
     views, training the trunk; the G step adds it again on the same (detached) features, which
-    trains the Q head (whose optimizer is G's).
+    trains the Q head (whose optimizer is G's). An augmentation in the ``discriminator`` role
+    (e.g. DiffAugment's ``translate``) is applied to every real and fake image D and Q see.
     """
 
-    network_roles: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
-    loss_roles: ClassVar[tuple[str, ...]] = ("info",)
-    optional_loss_roles: ClassVar[tuple[str, ...]] = ("invariance",)
+    network_roles: ClassVar[Roles] = Roles(required=("generator", "discriminator"))
+    loss_roles: ClassVar[Roles] = Roles(required=("info",), optional=("adversarial", "invariance"))
+    augmentation_roles: ClassVar[Roles] = Roles(optional=("discriminator",))
+    optimizer_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "discriminator": {"type": "adam", "lr": 2e-4, "betas": (0.5, 0.999)},  # the trunk and the D head
+        "generator": {"type": "adam", "lr": 1e-3, "betas": (0.5, 0.999)},  # G and the Q head
+    }
+    progress_keys: ClassVar[tuple[str, ...]] = ("d_loss", "g_gan", "info_loss")
+
+    @classmethod
+    def network_outputs(cls, params: InfoGANParams, latent: LatentSpec) -> dict[str, int]:
+        return {"discriminator": latent.prediction_dim}  # the Q head: a prediction of every predictable code
 
     def __init__(self, params: InfoGANParams, ctx: ModelContext):
         super().__init__()
@@ -63,56 +67,56 @@ class InfoGAN(Model):
         self.D = ctx.networks["discriminator"]
         for part in ("trunk", "d_head", "q_head"):
             if not isinstance(getattr(self.D, part, None), nn.Module):
-                raise ValueError(f"the InfoGAN discriminator network must have a '{part}' submodule")
+                raise ValueError(f"the InfoGAN discriminator network must have a '{part}' submodule "
+                                 "(infogan_mnist_discriminator and conv_discriminator have them)")
         self.info = ctx.losses["info"]
         self.invariance = ctx.losses.get("invariance")
+        self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
+            NonSaturatingParams(), LossContext(ctx.latent, "adversarial"))
+        self.augment = ctx.augmentations.get("discriminator")
         self._views: tuple[torch.Tensor, torch.Tensor] | None = None  # trunk features, D step -> G step
         self._d_frozen = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
-        fused = params.fused_adam or None  # None: torch's default implementation
-        self.opt_d = torch.optim.Adam(self._d_frozen, lr=params.lr_d, betas=params.betas, fused=fused)
-        self.opt_g = torch.optim.Adam(
-            list(self.G.parameters()) + list(self.D.q_head.parameters()), lr=params.lr_g, betas=params.betas, fused=fused
-        )
-        # The averaged generator only ever runs without gradients; its step count is a buffer so
-        # that a resumed run continues the same average.
-        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if params.ema_decay else None
-        if self.G_ema is not None:  # only then, so checkpoints of runs without EMA keep their keys
-            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.float32))
+        self.opt_d = ctx.optimizer("discriminator", self._d_frozen)
+        self.opt_g = ctx.optimizer("generator", list(self.G.parameters()) + list(self.D.q_head.parameters()))
+        # Only with EMA on, so the state dict of a run without it has no average in it.
+        self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
+        self._entropies = {c.name: c.entropy() for c in self.latent.predictable if c.entropy() is not None}
+
+    @property
+    def curves(self) -> dict[str, tuple[str, ...]]:  # type: ignore[override]  (per run: the code names vary)
+        predictable = [c.name for c in self.latent.predictable]
+        return {
+            "discriminator": ("d_loss", "d_gan", "d_info", "d_invariance"),
+            "generator": ("g_loss", "g_gan", "info_loss", "q_invariance"),
+            "D(x) on real and fake": ("d_real", "d_fake"),
+            "mutual information lower bound (nats)": tuple(f"mi_{n}" for n in predictable if n in self._entropies),
+            "Q accuracy on held-out images (per epoch)": tuple(f"q_accuracy_{c.name}" for c in self.latent.predictable
+                                                               if c.one_hot),
+        }
 
     @property
     def generator(self) -> nn.Module:
         """G, or its moving average when ``ema_decay`` is set (what samples and the export use)."""
-        return self.G_ema if self.G_ema is not None else self.G
-
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """Move G_ema toward G. The decay ramps up as (1 + t) / (10 + t) to ``ema_decay``, so the
-        random initial weights do not linger; BatchNorm statistics are copied, not averaged."""
-        if self.G_ema is None:
-            return
-        self.ema_updates += 1
-        t = self.ema_updates
-        weight = 1 - torch.clamp((1 + t) / (10 + t), max=self.params.ema_decay)  # a tensor: no host sync
-        for avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            avg.lerp_(p, weight)
-        for avg, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            avg.copy_(b)
+        return self.G_ema.average if self.G_ema is not None else self.G
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"d": self.opt_d, "g": self.opt_g}
 
+    def _critic(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D.d_head(self.D.trunk(x)).float().view(-1)
+
     # The two objectives are methods of their own so tests can inspect where gradients go.
     def d_step_losses(self, real: torch.Tensor, fake: torch.Tensor, codes: dict[str, torch.Tensor],
-                      warped: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                      warped: torch.Tensor | None = None, rng: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """The discriminator step's losses on real images and detached fakes."""
         # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
         feats_real = self.D.trunk(real)
         d_real = self.D.d_head(feats_real).float().view(-1)
         feats_fake = self.D.trunk(fake.detach())
         d_fake = self.D.d_head(feats_fake).float().view(-1)
-        gan = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + F.binary_cross_entropy_with_logits(
-            d_fake, torch.zeros_like(d_fake)
-        )
+        gan = self.adversarial.discriminator_loss(d_real, d_fake)
+        if rng is not None and self.adversarial.has_penalty:
+            gan = gan + self.adversarial.penalty(self._critic, real, fake, rng)
         out = {"d_gan": gan, "d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
         total = gan
         if self.params.info_updates_trunk:
@@ -132,7 +136,7 @@ class InfoGAN(Model):
         """The generator step's losses (call with the trunk and D head frozen)."""
         feats = self.D.trunk(fake)
         logits = self.D.d_head(feats).float().view(-1)
-        gan = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # non-saturating
+        gan = self.adversarial.generator_loss(logits)
         info, per_code = self.info(self.D.q_head(feats), codes)
         out = {"g_gan": gan, "info_loss": info, "g_loss": gan + info}
         if self._views is not None:
@@ -143,44 +147,55 @@ class InfoGAN(Model):
             out["g_loss"] = out["g_loss"] + inv
             out.update({f"invariance_{name}": v for name, v in inv_per_code.items()})
         out.update({f"info_{name}": nll for name, nll in per_code.items()})
+        # The variational lower bound on I(c; G(z, c)): H(c) - E[-log Q(c | x)], where H(c) is known.
+        out.update({f"mi_{name}": self._entropies[name] - nll.detach() for name, nll in per_code.items()
+                    if name in self._entropies})
         return out
 
     def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
         codes = self.latent.sample(real.shape[0], rng, real.device)
-        fake = self.G(self.latent.concat(codes))
+        fake = self.G(self.latent.encode(codes))
         warped = self.invariance.warp(real, rng) if self.invariance is not None else None
-        if self.params.translate_px:
-            real = random_translate(real, self.params.translate_px, rng)
-            fake = random_translate(fake, self.params.translate_px, rng)
+        if self.augment is not None:
+            real = self.augment(real, rng)
+            fake = self.augment(fake, rng)
 
         self.opt_d.zero_grad(set_to_none=True)
-        d_out = self.d_step_losses(real, fake, codes, warped)
+        d_out = self.d_step_losses(real, fake, codes, warped, rng)
         self.backward(d_out["d_loss"])
         self.step(self.opt_d)
 
         self.opt_g.zero_grad(set_to_none=True)
-        self._freeze_d(True)
-        try:
+        with frozen(self._d_frozen):
             g_out = self.g_step_losses(fake, codes)
             self.backward(g_out["g_loss"])
-        finally:
-            self._freeze_d(False)
         self.step(self.opt_g)
-        self.update_ema()
+        if self.G_ema is not None:
+            self.G_ema.update(self.G)
         return {k: v.detach() for k, v in {**d_out, **g_out}.items()}
 
-    def _freeze_d(self, frozen: bool) -> None:
-        for p in self._d_frozen:
-            p.requires_grad_(not frozen)
-
     @torch.no_grad()
-    def infer_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Q's raw outputs per informative code for images (eval mode, so batch-independent)."""
+    def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Q's raw outputs per predictable code for images (eval mode, so batch-independent)."""
         was_training = self.D.training
         self.D.eval()
         try:
             q_out = self.D.q_head(self.D.trunk(images)).float()
         finally:
             self.D.train(was_training)
-        return {name: q_out[:, s] for name, s in self.latent.q_slices().items()}
+        return {name: q_out[:, s] for name, s in self.latent.prediction_slices().items()}
 
+    # -- what InfoGAN adds to a run's record ---------------------------------------------------------
+    def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:
+        """Q's categorical accuracy on the held-out split (categories matched to labels)."""
+        return evaluation.q_accuracy(ctx)
+
+    def evaluate(self, ctx: EvalContext) -> dict[str, Any]:
+        return {
+            "q_on_real": evaluation.q_on_real(ctx),
+            "code_consistency": evaluation.code_consistency(ctx),
+            "continuous_codes": evaluation.continuous_effects(ctx),
+        }
+
+    def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+        return evaluation.describe(sections)

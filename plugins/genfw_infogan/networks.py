@@ -1,4 +1,5 @@
-"""The paper's MNIST networks (InfoGAN, Chen et al. 2016, appendix C.1), sized from the latent spec.
+"""The paper's MNIST networks (InfoGAN, Chen et al. 2016, appendix C.1), sized from the latent spec
+and the width the model asks of the Q head.
 
 The layers that start from a 1x1 input (the paper's first two generator layers and the
 discriminator's 7x7 conv to 1024) are written as the matrix products they are (``nn.Linear``);
@@ -50,7 +51,7 @@ def _quarter(ctx: NetworkContext) -> tuple[int, int]:
 
 
 class InfoGANGenerator(nn.Module):
-    """``[n, latent.dim]`` -> images ``[n, C, H, W]`` in [0, 1]."""
+    """``[n, latent.input_dim]`` -> images ``[n, C, H, W]`` in [0, 1]."""
 
     def __init__(self, params: GeneratorParams, ctx: NetworkContext):
         super().__init__()
@@ -58,7 +59,7 @@ class InfoGANGenerator(nn.Module):
         channels = ctx.image_shape[0]
         base = params.base_channels
         self.net = nn.Sequential(
-            nn.Linear(ctx.latent.dim, params.hidden, bias=False),
+            nn.Linear(ctx.latent.input_dim, params.hidden, bias=False),
             BatchNorm1d(params.hidden),
             nn.ReLU(inplace=True),
             nn.Linear(params.hidden, base * h4 * w4, bias=False),
@@ -80,7 +81,8 @@ class InfoGANDiscriminator(nn.Module):
     """A shared trunk (images -> features) feeding a D head (one logit) and a Q head (codes).
 
     The InfoGAN model calls the three parts separately: ``trunk(x) -> [n, hidden]``,
-    ``d_head(f) -> [n, 1]``, ``q_head(f) -> [n, latent.q_dim]``.
+    ``d_head(f) -> [n, 1]``, ``q_head(f) -> [n, ctx.outputs]`` (the width the model asks for:
+    InfoGAN asks for ``latent.prediction_dim``).
     """
 
     def __init__(self, params: DiscriminatorParams, ctx: NetworkContext):
@@ -100,12 +102,11 @@ class InfoGANDiscriminator(nn.Module):
             nn.LeakyReLU(leak, inplace=True),
         )
         self.d_head = nn.Linear(params.hidden, 1)
-        q_dim = ctx.latent.q_dim
         self.q_head = nn.Sequential(
             nn.Linear(params.hidden, params.q_hidden, bias=False),
             BatchNorm1d(params.q_hidden),
             nn.LeakyReLU(leak, inplace=True),
-            nn.Linear(params.q_hidden, max(q_dim, 1)),  # a spec with no informative code still builds
+            nn.Linear(params.q_hidden, max(ctx.outputs or 0, 1)),  # nothing to predict: still builds
         )
 
     def forward(self, x):
@@ -113,11 +114,3 @@ class InfoGANDiscriminator(nn.Module):
         return self.d_head(f), self.q_head(f)
 
 
-def infogan_mnist_generator(params: GeneratorParams, ctx: NetworkContext) -> InfoGANGenerator:
-    """The paper's MNIST generator."""
-    return InfoGANGenerator(params, ctx)
-
-
-def infogan_mnist_discriminator(params: DiscriminatorParams, ctx: NetworkContext) -> InfoGANDiscriminator:
-    """The paper's MNIST discriminator with its Q head."""
-    return InfoGANDiscriminator(params, ctx)

@@ -1,0 +1,102 @@
+"""``genfw eval``: what a trained model learned, measured offline.
+
+Two kinds of measure:
+
+- generic ones, in this package, for every model: sample quality against the real data's floor
+  in a reference classifier's feature space (when the dataset has labels), and class coverage;
+- the model's own sections (``Model.evaluate``): InfoGAN's Q accuracy and code consistency, a
+  VAE's test ELBO, ...
+
+Everything is computed from the run's checkpoint and the dataset (without smoke-test limits);
+each section records its sample counts and seeds. The metrics themselves are pure functions in
+``genfw.metrics``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genfw.atomic import atomic_write_json
+from genfw.components import build_dataset
+from genfw.evaluation import sample_quality as sample_quality_module
+from genfw.evaluation.context import EvalContext
+from genfw.training.checkpoint import load_trained_model
+
+EVAL_FILE = "eval.json"
+#: Sections genfw itself writes; a model's section may not take these names.
+CORE_SECTIONS = ("run_dir", "reference_net", "samples", "seconds", "seed")
+#: The evaluation seed is the run's seed plus this (kept from genfw 0.1, so numbers compare).
+SEED_OFFSET = 1000
+
+__all__ = ["EVAL_FILE", "EvalContext", "evaluate_model", "evaluate_run", "format_report"]
+
+
+def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
+    """The whole report for a built model and its data: generic sections, then the model's."""
+    started = time.perf_counter()
+    report: dict[str, Any] = {"run_dir": run_dir, "seed": ctx.seed}
+    ref = ctx.reference()
+    report["reference_net"] = ({"accuracy": ref.accuracy, "from_cache": ref.info["from_cache"]}
+                               if not isinstance(ref, str) else {"skipped": ref})
+    report["samples"] = sample_quality_module.sample_quality(ctx)
+    own = ctx.model.evaluate(ctx) or {}
+    clash = sorted(set(own) & set(CORE_SECTIONS))
+    if clash:
+        raise RuntimeError(f"the model's evaluation sections {clash} clash with genfw's own; rename them")
+    report["model_sections"] = list(own)
+    report.update(own)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return _jsonable(report)
+
+
+def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int | None = None, quiet: bool = False,
+                 plugins_dirs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Evaluate a run, write ``eval.json`` into it and return the report."""
+    run_dir = Path(run_dir)
+    resolved, latent, model = load_trained_model(run_dir, plugins_dirs)
+    data = build_dataset(resolved, purpose="evaluate")
+    ctx = EvalContext(model, latent, data, seed=resolved.config.seed + SEED_OFFSET if seed is None else seed,
+                      samples=samples or resolved.config.eval.samples)
+    report = evaluate_model(ctx, str(run_dir))
+    atomic_write_json(run_dir / EVAL_FILE, report)
+    if not quiet:
+        print(format_report(report, model))
+    return report
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return None if not math.isfinite(float(obj)) else round(float(obj), 6)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, torch.Tensor):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    return obj
+
+
+def format_report(report: dict[str, Any], model=None) -> str:
+    ref = report.get("reference_net", {})
+    head = (f"reference net accuracy {ref['accuracy']:.4f}" if "accuracy" in ref
+            else f"no reference net: {ref.get('skipped', 'unknown')}")
+    lines = [f"evaluation of {report['run_dir']}  ({head})"]
+    lines += sample_quality_module.describe(report["samples"])
+    sections = {name: report[name] for name in report.get("model_sections", [])}
+    if model is not None:
+        lines += model.describe_evaluation(sections)
+    else:
+        from genfw.model import Model
+
+        lines += Model.describe_evaluation(None, sections)  # type: ignore[arg-type]
+    return "\n".join(lines)

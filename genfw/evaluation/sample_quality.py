@@ -1,0 +1,65 @@
+"""Generic sample quality, for every model whose dataset has a reference classifier: how far the
+generated distribution is from the real one, next to the real-vs-real floor, and how evenly the
+samples cover the classes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from genfw.evaluation.context import EvalContext
+from genfw.metrics import clustering, distances
+
+#: Offset of this measure's seed from the evaluation seed (kept from genfw 0.1, so numbers compare).
+OFFSET = 1
+
+
+def sample_quality(ctx: EvalContext) -> dict[str, Any]:
+    """Frechet classifier distance and KID of generated samples against the held-out set, the
+    real-vs-real floor (as many training images against the same held-out set), and the
+    entropy of the classes the reference classifier assigns to the samples.
+
+    Returns ``{"skipped": reason}`` when the dataset has no reference classifier.
+    """
+    ref = ctx.reference()
+    if isinstance(ref, str):
+        return {"skipped": ref}
+    train, test = ctx.data.train, ctx.data.test
+    seed = ctx.seed + OFFSET
+    n = min(ctx.samples, len(train))
+    _, fake = ctx.sample(n, OFFSET)
+    f_fake, f_test = ref.features(fake), ref.features(test.images)
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))[:n]
+    f_real = ref.features(train.images[pick])
+    kid = distances.kernel_inception_distance(f_fake, f_test, rng=np.random.default_rng(seed))
+    kid_floor = distances.kernel_inception_distance(f_real, f_test, rng=np.random.default_rng(seed))
+    classes = ref.predict(fake)
+    n_classes = train.num_classes or ref.num_classes
+    fd = distances.frechet_distance(f_fake, f_test)
+    floor = distances.frechet_distance(f_real, f_test)
+    return {
+        "frechet_classifier_distance": fd,
+        "frechet_floor_real_vs_real": floor,
+        "frechet_ratio": fd / floor if floor > 0 else None,
+        "kid": kid[0], "kid_std": kid[1],
+        "kid_floor_real_vs_real": kid_floor[0],
+        "predicted_class_entropy": max(0.0, clustering.prediction_entropy(classes, n_classes)),
+        "max_entropy": math.log(n_classes),
+        "class_histogram": np.bincount(classes, minlength=n_classes).tolist(),
+        "samples": n, "seed": seed,
+    }
+
+
+def describe(section: dict[str, Any]) -> list[str]:
+    if "skipped" in section:
+        return [f"  sample quality: skipped ({section['skipped']})"]
+    s = section
+    return [
+        f"  Frechet classifier distance {s['frechet_classifier_distance']:.3f}  (real-vs-real floor "
+        f"{s['frechet_floor_real_vs_real']:.3f})  KID {s['kid']:.5f} (floor {s['kid_floor_real_vs_real']:.5f})  "
+        f"[{s['samples']} samples, seed {s['seed']}]",
+        f"  predicted-class entropy {s['predicted_class_entropy']:.4f} of max {s['max_entropy']:.4f}",
+    ]

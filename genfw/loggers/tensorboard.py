@@ -1,0 +1,62 @@
+"""``tensorboard``: every scalar and figure of a run as TensorBoard event files.
+
+Uses torch's ``torch.utils.tensorboard.SummaryWriter``, which needs the ``tensorboard`` package
+(``pip install 'genfw[tensorboard]'``). View with ``tensorboard --logdir RUN_DIR/tensorboard``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from genfw.components import LoggerContext
+from genfw.loggers.base import Logger
+
+
+class TensorBoardParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subdir: str = Field("tensorboard", pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+                        description="Folder inside the run directory for the event files")
+    flush_secs: int = Field(30, gt=0, le=3600, description="Seconds between flushes to disk")
+
+
+class TensorBoardLogger(Logger):
+    """Scalars (``train/<key>``, ``epoch/<key>``) and figures as TensorBoard events."""
+
+    def __init__(self, params: TensorBoardParams, ctx: LoggerContext):
+        try:
+            import tensorboard  # noqa: F401  (SummaryWriter needs it)
+        except ImportError:
+            raise ValueError("the tensorboard logger needs the tensorboard package: pip install 'genfw[tensorboard]' "
+                             "(or remove it from loggers)") from None
+        self.params = params
+        self.path = ctx.run_dir / params.subdir
+        self._writer = None
+
+    def start(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(log_dir=str(self.path), flush_secs=self.params.flush_secs)
+
+    def log_scalars(self, step: int, values: Mapping[str, Any], kind: str) -> None:
+        if self._writer is None:
+            return
+        for key, value in values.items():
+            if key in ("step", "epoch", "event") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if math.isfinite(value):
+                self._writer.add_scalar(f"{kind}/{key}", value, step)
+
+    def log_image(self, step: int, name: str, pixels: np.ndarray) -> None:
+        if self._writer is not None:
+            self._writer.add_image(name, pixels, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,22 @@
+"""Checking a run before it runs: build everything a run builds, train nothing, write nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from genfw.components import LoggerContext, build_dataset, build_latent, build_loggers, build_model, seeded_init
+from genfw.config import ResolvedConfig
+
+
+def check_run(resolved: ResolvedConfig) -> dict[str, Any]:
+    """Load the dataset, build the latent spec, the model (its ``check`` first, then its
+    networks, losses and augmentations) and the loggers, so every error a run would hit before
+    its first step is raised now. Returns a summary: image shape, parameter count, dataset size."""
+    data = build_dataset(resolved)
+    latent = build_latent(resolved)
+    with seeded_init(resolved.config.seed):
+        model = build_model(resolved, latent, data.image_shape)
+    build_loggers(resolved, LoggerContext(Path(resolved.config.output.dir), 1, 0, quiet=True))
+    return {"image_shape": data.image_shape, "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "train_images": len(data.train), "held_out_images": len(data.test) if data.test is not None else 0}

@@ -1,0 +1,164 @@
+"""The β-VAE: maximise E_q[log p(x | z)] - beta * KL(q(z | x) || N(0, I))."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from genfw.components import ModelContext
+from genfw.errors import ConfigValueError
+from genfw.evaluation.context import EvalContext
+from genfw.latent import LatentSpec
+from genfw.model import Model, Roles
+from genfw.plots import ImageGrid
+from genfw_betavae import evaluation
+
+
+class BetaVAEParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term (1: the plain VAE's ELBO; >1 pushes "
+                        "toward disentangled codes)")
+    decoder_output: Literal["logits", "probabilities"] = Field(
+        "logits", description="What the decoder network outputs: Bernoulli logits (conv_generator with output: logits; "
+        "stable) or probabilities in [0, 1]")
+
+
+def kl_per_dim(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, 1)) per sample and dimension, ``[n, d]`` (nats)."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+class _Probabilities(nn.Module):
+    """The decoder followed by a sigmoid: what the run samples from and exports."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+
+class BetaVAE(Model):
+    """A VAE with a Bernoulli likelihood on grey levels and a weighted KL term.
+
+    Every latent code is a Gaussian the encoder predicts (mean and log-variance per dimension,
+    e.g. a ``gaussian`` code with ``"prior": "normal"``); the KL term is against N(0, I).
+    """
+
+    network_roles: ClassVar[Roles] = Roles(required=("encoder", "decoder"))
+    optimizer_defaults: ClassVar[dict[str, dict[str, Any]]] = {"vae": {"type": "adam", "lr": 1e-3}}
+    progress_keys: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "kl")
+
+    @classmethod
+    def check(cls, params: BetaVAEParams, latent: LatentSpec, image_shape: tuple[int, int, int]) -> None:
+        for code in latent:
+            where = latent.path_of(code.name)
+            if not callable(getattr(code, "mean_logvar", None)) or code.prediction_dim != 2 * code.dim:
+                raise ConfigValueError(f"the β-VAE's encoder predicts a Gaussian (mean, log-variance) for every code; "
+                                       f"code {code.name!r} of type {code.type_name!r} has no such posterior (use a gaussian code with \"prior\": \"normal\")",
+                                       path=f"{where}.type")
+            prior = code.prior()
+            if (prior.get("kind"), prior.get("mean", 0.0), prior.get("std", 1.0)) != ("normal", 0.0, 1.0):
+                raise ConfigValueError(f"the β-VAE's KL term is against N(0, 1); code {code.name!r} has a {prior.get('kind')} "
+                                       "prior (set \"prior\": \"normal\")", path=f"{where}.prior" if "prior" in code.params.model_fields else where)
+
+    @classmethod
+    def network_outputs(cls, params: BetaVAEParams, latent: LatentSpec) -> dict[str, int]:
+        return {"encoder": latent.prediction_dim}
+
+    def __init__(self, params: BetaVAEParams, ctx: ModelContext):
+        super().__init__()
+        self.params = params
+        self.latent = ctx.latent
+        self.encoder = ctx.networks["encoder"]
+        self.decoder = ctx.networks["decoder"]
+        self.opt = ctx.optimizer("vae", list(self.encoder.parameters()) + list(self.decoder.parameters()))
+        self._slices = ctx.latent.prediction_slices()
+
+    @property
+    def curves(self) -> dict[str, tuple[str, ...]]:  # type: ignore[override]  (per run: the code names vary)
+        return {
+            "loss (nats per image)": ("loss", "reconstruction", "kl"),
+            "KL per latent dimension (nats)": tuple(self.kl_keys()),
+            "held-out (per epoch)": ("test_neg_elbo", "test_reconstruction"),
+            "active units (per epoch)": ("active_units",),
+        }
+
+    def kl_keys(self) -> list[str]:
+        return [code.name if code.dim == 1 else f"{code.name}[{j}]" for code in self.latent for j in range(code.dim)]
+
+    @property
+    def generator(self) -> nn.Module:
+        return _Probabilities(self.decoder) if self.params.decoder_output == "logits" else self.decoder
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"vae": self.opt}
+
+    # -- the objective -----------------------------------------------------------------------------
+    def posterior(self, images: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per code, the encoder's posterior mean and (clamped) log-variance, float32 ``[n, dim]``."""
+        prediction = self.encoder(images)
+        return {name: self.latent[name].mean_logvar(prediction[:, s]) for name, s in self._slices.items()}
+
+    def reconstruction_nll(self, decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z) per image (Bernoulli on grey levels, summed over pixels), ``[n]``."""
+        decoded = decoded.float()
+        if self.params.decoder_output == "logits":
+            nll = F.binary_cross_entropy_with_logits(decoded, images.float(), reduction="none")
+        else:
+            nll = F.binary_cross_entropy(decoded.clamp(1e-6, 1 - 1e-6), images.float(), reduction="none")
+        return nll.flatten(1).sum(1)
+
+    def losses(self, images: torch.Tensor, rng: torch.Generator, sample: bool = True) -> dict[str, torch.Tensor]:
+        """The per-image terms for a batch: ``reconstruction`` and ``kl`` ``[n]``, ``kl_dims`` ``[n, D]``."""
+        post = self.posterior(images)
+        codes = {}
+        for name, (mean, logvar) in post.items():
+            eps = torch.randn(mean.shape, generator=rng, device=mean.device) if sample else torch.zeros_like(mean)
+            codes[name] = mean + torch.exp(0.5 * logvar) * eps
+        decoded = self.decoder(self.latent.encode(codes))
+        kl_dims = torch.cat([kl_per_dim(*post[c.name]) for c in self.latent], dim=1)
+        return {"reconstruction": self.reconstruction_nll(decoded, images), "kl_dims": kl_dims,
+                "kl": kl_dims.sum(1), "decoded": decoded}
+
+    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        terms = self.losses(real, rng)
+        rec, kl = terms["reconstruction"].mean(), terms["kl"].mean()
+        loss = rec + self.params.beta * kl
+        self.opt.zero_grad(set_to_none=True)
+        self.backward(loss)
+        self.step(self.opt)
+        out = {"loss": loss, "reconstruction": rec, "kl": kl, "neg_elbo": rec + kl}
+        kl_means = terms["kl_dims"].mean(0)
+        out.update({key: kl_means[i] for i, key in enumerate(self.kl_keys())})
+        return {k: v.detach() for k, v in out.items()}
+
+    @torch.no_grad()
+    def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The encoder's prediction per code (mean and log-variance), in eval mode."""
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            prediction = self.encoder(images).float()
+        finally:
+            self.encoder.train(was_training)
+        return {name: prediction[:, s] for name, s in self._slices.items()}
+
+    # -- what the β-VAE adds to a run's record -----------------------------------------------------
+    def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:
+        return evaluation.epoch_metrics(self, ctx)
+
+    def evaluate(self, ctx: EvalContext) -> dict[str, Any]:
+        return {"vae": evaluation.held_out_elbo(self, ctx)}
+
+    def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+        return evaluation.describe(sections)
+
+    def figures(self, ctx: EvalContext) -> dict[str, ImageGrid]:
+        return {"reconstructions": evaluation.reconstructions(self, ctx)}

@@ -1,0 +1,91 @@
+"""A plain GAN: one discriminator step and one generator step per batch."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from genfw.components import LossContext, ModelContext
+from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
+from genfw.gan.losses import NonSaturatingParams
+from genfw.model import Model, Roles
+
+
+class DCGANParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="Sample and export a moving average of G's weights with "
+                             "this decay; 0: G itself")
+
+
+class DCGAN(Model):
+    """DCGAN (Radford et al. 2016): a generator and a discriminator, an adversarial loss (default
+    non-saturating; hinge or wgan_gp by config) and optional DiffAugment for what D sees."""
+
+    network_roles: ClassVar[Roles] = Roles(required=("generator", "discriminator"))
+    loss_roles: ClassVar[Roles] = Roles(optional=("adversarial",))
+    augmentation_roles: ClassVar[Roles] = Roles(optional=("discriminator",))
+    optimizer_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "discriminator": {"type": "adam", "lr": 2e-4, "betas": (0.5, 0.999)},
+        "generator": {"type": "adam", "lr": 2e-4, "betas": (0.5, 0.999)},
+    }
+    curves: ClassVar[dict[str, tuple[str, ...]]] = {
+        "losses": ("d_loss", "g_loss"),
+        "D(x) on real and fake": ("d_real", "d_fake"),
+    }
+    progress_keys: ClassVar[tuple[str, ...]] = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, params: DCGANParams, ctx: ModelContext):
+        super().__init__()
+        self.params = params
+        self.latent = ctx.latent
+        self.G = ctx.networks["generator"]
+        self.D = ctx.networks["discriminator"]
+        self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
+            NonSaturatingParams(), LossContext(ctx.latent, "adversarial"))
+        self.augment = ctx.augmentations.get("discriminator")
+        self.opt_d = ctx.optimizer("discriminator", self.D.parameters())
+        self.opt_g = ctx.optimizer("generator", self.G.parameters())
+        self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.G_ema.average if self.G_ema is not None else self.G
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"d": self.opt_d, "g": self.opt_g}
+
+    def _d(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """D's logits for images (augmented as D always sees them), ``[n]`` float32."""
+        if self.augment is not None:
+            images = self.augment(images, rng)
+        return self.D(images).float().view(-1)
+
+    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        codes = self.latent.sample(real.shape[0], rng, real.device)
+        fake = self.G(self.latent.encode(codes))
+
+        self.opt_d.zero_grad(set_to_none=True)
+        # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
+        d_real, d_fake = self._d(real, rng), self._d(fake.detach(), rng)
+        d_loss = self.adversarial.discriminator_loss(d_real, d_fake)
+        out = {"d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
+        if self.adversarial.has_penalty:
+            penalty = self.adversarial.penalty(lambda x: self.D(x).float().view(-1), real, fake, rng)
+            out["d_penalty"] = penalty
+            d_loss = d_loss + penalty
+        self.backward(d_loss)
+        self.step(self.opt_d)
+
+        self.opt_g.zero_grad(set_to_none=True)
+        with frozen(self.D.parameters()):
+            g_loss = self.adversarial.generator_loss(self._d(fake, rng))
+            self.backward(g_loss)
+        self.step(self.opt_g)
+        if self.G_ema is not None:
+            self.G_ema.update(self.G)
+        out.update(d_loss=d_loss, g_loss=g_loss)
+        return {k: v.detach() for k, v in out.items()}

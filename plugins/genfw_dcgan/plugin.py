@@ -1,0 +1,12 @@
+"""The hook: what the DCGAN plugin registers."""
+
+from __future__ import annotations
+
+from genfw import hookimpl
+from genfw.hookspecs import RegisterModels
+from genfw_dcgan.model import DCGAN
+
+
+@hookimpl
+def register_models(register: RegisterModels) -> None:
+    register("dcgan", DCGAN)
