@@ -28,24 +28,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def measure(run_dir: Path, data_root: str, samples: int = 10000, seed: int = 1234) -> dict:
+    from genfw.data.base import Dataset
     from genfw.data.mnist import load_mnist
-    from genfw.evaluation import q_on_real
+    from genfw.evaluation import EvalContext
     from genfw.training.checkpoint import load_trained_model
+    from genfw_infogan.evaluation import q_on_real
 
     resolved, latent, model = load_trained_model(run_dir)
-    test = load_mnist(data_root, "test", download=False)
-    with torch.no_grad():
-        codes = latent.sample(samples, torch.Generator().manual_seed(seed))
-        fake = model.generate(codes)
-        q_fake = model.infer_codes(fake)
+    data = Dataset(load_mnist(data_root, "train", download=False), load_mnist(data_root, "test", download=False))
+    ctx = EvalContext(model, latent, data, seed=seed, samples=samples)  # the test split is the held-out one
+    codes = latent.sample(samples, torch.Generator().manual_seed(seed))
+    q_fake = ctx.predict_codes(ctx.generate(codes))
     out: dict = {"run_dir": str(run_dir)}
-    for code in latent.informative:
+    for code in latent.predictable:
         nll = code.nll(q_fake[code.name], codes[code.name])
         if code.entropy() is not None:
             out[f"mi_lower_bound_{code.name}"] = round(code.entropy() - nll.mean().item(), 4)
             if not code.continuous:  # differential entropy bounds nothing: only discrete codes have a maximum
                 out[f"mi_max_{code.name}"] = round(code.entropy(), 4)
-    for name, q in q_on_real(model, latent, test).items():
+    for name, q in q_on_real(ctx).items():
+        if name == "skipped":
+            continue
         out[f"q_accuracy_{name}"] = round(q["accuracy"], 4)
         out[f"q_nmi_{name}"] = round(q["nmi"], 4)
     return out

@@ -40,10 +40,11 @@ def fresh_generator():
     _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json")
     latent = build_latent(rc)
     g = build_network(rc, "generator", latent, (1, 28, 28))
+    gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         g.train()
         for _ in range(3):
-            g(torch.rand(64, latent.dim) * 2 - 1)
+            g(latent.encode(latent.sample(64, gen)))
     return g.eval(), latent, (1, 28, 28)
 
 
@@ -120,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[int, dict[str, float]] = {}
         for n in args.batches:
             gen = torch.Generator().manual_seed(n)
-            values = [c.sample(n, gen) for c in latent]
-            z = torch.cat(values, 1)
-            feed = {c.name: v.numpy() for c, v in zip(latent, values)}
+            values = latent.sample(n, gen)  # each code's parameters: what the ONNX inputs take
+            z = latent.encode(values)  # the generator's input (the encodings are ops in the ONNX graph)
+            feed = {name: v.numpy() for name, v in values.items()}
 
             def torch_eager(z=z):
                 with torch.inference_mode():

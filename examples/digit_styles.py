@@ -56,7 +56,8 @@ def main() -> None:
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     spec = read_spec(session, args.model)
     codes = spec["latent"]["codes"]
-    categorical = [c for c in codes if c["prior"]["kind"] == "categorical"]
+    # Files from genfw >= 0.2 give each code a role; a categorical *noise* code is no style to show.
+    categorical = [c for c in codes if c["prior"]["kind"] == "categorical" and c.get("role", "control") == "control"]
     if not categorical:
         raise SystemExit("this generator has no categorical code")
     swept = next((c for c in categorical if c["name"] == args.code), None) if args.code else categorical[0]
