@@ -8,6 +8,8 @@ plugins that registered it, which are loaded the usual way.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -17,21 +19,54 @@ from typing import Any
 import torch
 from torch import nn
 
-from genfw.atomic import atomic_write_via
-from genfw.errors import CheckpointError
+from genfw.atomic import atomic_write_bytes
+from genfw.errors import CheckpointError, warn
 from genfw.latent import LatentSpec
 
 GENERATOR_FORMAT = "genfw.generator/2"
 CHECKPOINT_FORMAT = "genfw.checkpoint/2"
-#: Formats of genfw 0.1 (its InfoGAN-shaped configs and state dicts), named in errors.
+#: Formats of genfw 0.1 (older config and state-dict layouts), named in errors.
 OLD_FORMATS = ("genfw.generator/1", "genfw.checkpoint/1")
 GENERATOR_FILE = "generator.pt"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    atomic_write_via(path, lambda tmp: torch.save(obj, tmp))
+def content_digest(obj: Any) -> str:
+    """SHA-256 of a payload's content: every tensor's dtype, shape and bytes and every other
+    value, in a fixed order. torch's zip container does not check its own CRCs on load, so this
+    is what catches a file whose bytes changed after it was written."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(b"D%d" % len(x))
+            for k in sorted(x, key=str):
+                h.update(repr(k).encode())
+                feed(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(b"L%d" % len(x))
+            for v in x:
+                feed(v)
+        else:
+            h.update(repr(x).encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
+def atomic_torch_save(obj: dict[str, Any], path: str | os.PathLike) -> None:
+    """Save a genfw payload with a checksum of its content, atomically. It is serialised in
+    memory first, so a full disk is reported as such (with the size needed) and never leaves a
+    half-written file."""
+    payload = {**obj, "checksum": content_digest(obj)} if "format" in obj else obj
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getbuffer())
 
 
 def safe_torch_load(path: str | os.PathLike, *, expect_format: str | tuple[str, ...]) -> dict[str, Any]:
@@ -45,6 +80,12 @@ def safe_torch_load(path: str | os.PathLike, *, expect_format: str | tuple[str, 
         raise CheckpointError(f"not a readable genfw file ({type(exc).__name__})", where=str(path),
                               fix="pass a file written by genfw; it may be truncated or corrupted") from None
     formats = (expect_format,) if isinstance(expect_format, str) else expect_format
+    if isinstance(obj, dict) and obj.get("format") in formats:
+        stored = obj.pop("checksum", None)
+        if stored != content_digest(obj):
+            raise CheckpointError("the file is corrupted: its content does not match the checksum it was written with",
+                                  where=str(path), fix="use an intact copy (a run keeps its last good checkpoint in "
+                                  "checkpoints/last.pt; copy it again if it came from elsewhere)")
     if isinstance(obj, dict) and obj.get("format") in OLD_FORMATS:
         raise CheckpointError(f"written by genfw 0.1 (format {obj['format']}), which this genfw cannot read", where=str(path),
                               fix="export or sample it with genfw 0.1 (its generator.onnx still works with this genfw's "
@@ -66,7 +107,8 @@ class LoadedGenerator:
     source: Path
 
 
-def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tuple[int, int, int], config: dict[str, Any]) -> dict[str, Any]:
+def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tuple[int, int, int], config: dict[str, Any],
+                      provenance: dict[str, str] | None = None) -> dict[str, Any]:
     """The content of ``generator.pt``."""
     return {
         "format": GENERATOR_FORMAT,
@@ -74,7 +116,19 @@ def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tup
         "config": json.dumps(config),
         "latent": json.dumps(latent.spec()),
         "image_shape": list(image_shape),
+        "provenance": json.dumps(provenance or {}),
     }
+
+
+def warn_if_plugins_changed(resolved: Any, obj: dict[str, Any], path: Path) -> None:
+    """One warning line when the plugins that load an artifact are not those that wrote it."""
+    try:
+        recorded = json.loads(obj.get("provenance") or "{}")
+    except (TypeError, json.JSONDecodeError):
+        return
+    changes = resolved.provenance_changes(recorded)
+    if changes:
+        warn(f"{path} was written with {'; '.join(changes)}; its results may differ")
 
 
 def state_dict_mismatch(exc: BaseException) -> str:
@@ -83,7 +137,7 @@ def state_dict_mismatch(exc: BaseException) -> str:
     return (lines[1] if len(lines) > 1 else lines[0] if lines else "unknown")[:240]
 
 
-def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) -> LoadedGenerator:
+def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = (), *, trust_recorded: bool = False) -> LoadedGenerator:
     """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint.
 
     The model is rebuilt from the recorded config and asked for its generator (whatever that is
@@ -107,7 +161,8 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = ()) 
         state = obj["state_dict"] if obj["format"] == GENERATOR_FORMAT else obj["generator"]
     except (KeyError, TypeError, json.JSONDecodeError):
         raise CheckpointError("the file lacks its config or weights", where=str(path), fix="re-export it from the run") from None
-    resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)")
+    resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)", trust_recorded=trust_recorded)
+    warn_if_plugins_changed(resolved, obj, path)
     latent = build_latent(resolved)
     image_shape = tuple(obj.get("image_shape") or config.get("image_shape") or ())
     if len(image_shape) != 3:

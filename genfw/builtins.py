@@ -34,8 +34,8 @@ def register_datasets(register: RegisterDatasets) -> None:
 def register_networks(register: RegisterNetworks) -> None:
     register("conv_generator", ConvGenerator, description="DCGAN-style generator for any image size (sides multiples "
              "of 4) and channels")
-    register("conv_discriminator", ConvDiscriminator, description="DCGAN-style discriminator for any image size; a Q "
-             "head when the model asks for outputs")
+    register("conv_discriminator", ConvDiscriminator, description="DCGAN-style discriminator for any image size; an "
+             "auxiliary head when the model asks for outputs")
     register("conv_encoder", ConvEncoder, description="DCGAN-style encoder for any image size, to as many outputs as "
              "the model asks for")
 

@@ -22,11 +22,14 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genfw.errors import ConfigError, UnknownComponentError, UnknownComponentTypeError
-from genfw.jsonpath import format_path, parse_path, parse_value, set_path
+from genfw import jsonpath
+from genfw.jsonpath import NumberError, format_path, parse_path, parse_value, set_path
 from genfw.optim import OptimizerConfig
 from genfw.registry import Entry, Registries
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+#: Names of runs and codes: they become folder, file and ONNX input names.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
+NAME_RULE = "1 to 64 letters, digits, '_' or '-', starting with a letter or '_'"
 
 
 class Component(BaseModel):
@@ -43,7 +46,7 @@ class Component(BaseModel):
 class LatentEntry(Component):
     """One latent code: ``{"name": "digit", "type": "categorical", "k": 10}``."""
 
-    name: str = Field(..., pattern=NAME_PATTERN, description="The code's name: an ONNX input name, used in --code")
+    name: str = Field(..., pattern=NAME_PATTERN, description=f"The code's name: an ONNX input name, used in --code ({NAME_RULE})")
 
 
 class TrainConfig(BaseModel):
@@ -57,7 +60,9 @@ class TrainConfig(BaseModel):
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: all cores)")
     channels_last: bool = Field(False, description="Use channels-last memory format for conv layers")
     compile: bool = Field(False, description="Wrap the train step in torch.compile")
-    log_every: int = Field(50, gt=0, description="Steps between metrics.jsonl lines")
+    log_every: int = Field(50, gt=0, description="Steps between metrics.jsonl lines (and divergence checks)")
+    divergence_limit: float | None = Field(1e8, gt=0, description="Stop the run when a logged value's magnitude exceeds "
+                                           "this (non-finite values always stop it); null: only non-finite values")
     checkpoint_every: int = Field(1000, gt=0, description="Steps between checkpoints (one is also written at the end)")
     sample_every_epoch: bool = Field(True, description="Write a sample grid from fixed latents after each epoch")
     progress: bool = Field(True, description="Show a progress bar on a terminal")
@@ -82,16 +87,16 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at_end: bool = Field(True, description="Run `genfw eval` at the end of the run")
-    per_epoch: bool = Field(True, description="Log the model's per-epoch metrics (e.g. InfoGAN's Q accuracy) each epoch")
+    per_epoch: bool = Field(True, description="Log the model's per-epoch metrics (Model.epoch_metrics) each epoch")
     samples: int = Field(10000, ge=100, le=1_000_000, description="Generated samples for distance metrics (at least 100)")
 
 
 class RunConfig(BaseModel):
-    """A whole run. See configs/infogan_mnist.json for an example and `genfw schema` for all fields."""
+    """A whole run. See configs/ for examples and `genfw schema` for all fields."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., pattern=NAME_PATTERN, description="Run name; the run directory starts with it")
+    name: str = Field(..., pattern=NAME_PATTERN, description=f"Run name; the run directory starts with it ({NAME_RULE})")
     seed: int = Field(0, ge=0, lt=2**63, description="The one seed that drives every random draw")
     dataset: Component
     latent: list[LatentEntry] = Field(..., min_length=1, description="The latent codes, in generator-input order")
@@ -157,6 +162,24 @@ class ResolvedConfig:
         return doc
 
 
+    def provenance(self) -> dict[str, str]:
+        """Where each component came from: ``{"model infogan": "infogan (genfw 0.2.0)", ...}``.
+        Artifacts record it, so loading one with other plugin versions can say so."""
+        from genfw.registry import KIND_LABELS
+
+        parts = [self.dataset, self.model, *(rc for _, rc in self.latent), *self.networks.values(), *self.losses.values(),
+                 *self.augmentations.values(), *self.loggers]
+        return {f"{KIND_LABELS[rc.entry.kind]} {rc.type}": rc.entry.source.describe() for rc in parts}
+
+    def provenance_changes(self, recorded: Any) -> list[str]:
+        """The components whose plugin or version differs from what an artifact recorded."""
+        if not isinstance(recorded, dict):
+            return []
+        now = self.provenance()
+        return [f"{key} from {was} (now {now[key]})" for key, was in recorded.items()
+                if isinstance(was, str) and key in now and now[key] != was]
+
+
 def _component_json(rc: ResolvedComponent) -> dict[str, Any]:
     return {"type": rc.type, **rc.params.model_dump(mode="json")}
 
@@ -191,7 +214,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read the file ({exc.strerror or exc})", where=str(path), fix="check its permissions") from None
     try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        doc = jsonpath.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except NumberError as exc:
+        raise ConfigError(str(exc), where=str(path), fix="use a finite number in range") from None
+    except RecursionError:
+        raise ConfigError("the JSON is nested too deeply", where=str(path), fix="a config is a few levels deep") from None
     except _DuplicateKey as exc:
         raise ConfigError(f"the key {exc.key!r} appears twice in one object", where=str(path),
                           fix="keep one of them; a JSON reader would silently take the last") from None
@@ -214,12 +241,23 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], source: str |
             raise ConfigError(f"--set {item!r} is not of the form path=value", where=source, fix="e.g. --set train.max_steps=20")
         try:
             set_path(doc, parse_path(key), parse_value(raw))
+        except NumberError as exc:
+            raise ConfigError(f"--set {item[:80]!r}: {exc}", where=source, fix="use a finite number in range") from None
         except ValueError as exc:
             raise ConfigError(f"--set {item!r}: {exc}", where=source, fix="paths look like train.max_steps or latent[1].k") from None
     return doc
 
 
 # -- validation ------------------------------------------------------------------------------------
+def strict_validate(model_cls: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+    """Validate JSON data in pydantic's strict mode: ``"128"`` or ``true`` is no integer and
+    ``"0.5"`` no number, while JSON arrays still fill tuple fields. Numbers must be finite and
+    fit float32 (:class:`genfw.jsonpath.NumberError` otherwise)."""
+    text = json.dumps(values)
+    jsonpath.loads(text)  # the number checks, for data that did not come from a file (e.g. tests)
+    return model_cls.model_validate_json(text, strict=True)
+
+
 def _first_error(exc: ValidationError, where: str, prefix: Sequence[str | int], model_cls: type[BaseModel]) -> ConfigError:
     err = exc.errors(include_url=False)[0]
     loc = list(prefix) + [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]
@@ -239,6 +277,10 @@ def _first_error(exc: ValidationError, where: str, prefix: Sequence[str | int], 
     if kind == "value_error":  # a validator's own message already says what is wrong and how to fix it
         return ConfigError(msg, where=f"{where}: {path}")
     shown = json.dumps(got) if isinstance(got, (int, float, str, bool, type(None))) else type(got).__name__
+    if len(shown) > 60:
+        shown = f"{shown[:40]}... ({len(shown)} characters)"
+    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NAME_PATTERN:
+        return ConfigError(f"not a valid name (got {shown})", where=f"{where}: {path}", fix=f"use {NAME_RULE}")
     return ConfigError(f"{msg} (got {shown})", where=f"{where}: {path}", fix="fix the value")
 
 
@@ -282,9 +324,11 @@ def _resolve(registries: Registries, kind: str, comp: Component, prefix: list[st
 def validate_config(doc: dict[str, Any], registries: Registries, *, source: str = "<config>") -> ResolvedConfig:
     """Validate a parsed config against its schema and the registries."""
     try:
-        config = RunConfig.model_validate(doc)
+        config = strict_validate(RunConfig, doc)
     except ValidationError as exc:
         raise _first_error(exc, source, [], RunConfig) from None
+    except NumberError as exc:
+        raise ConfigError(str(exc), where=source, fix="use a finite number in range") from None
 
     dataset = _resolve(registries, "datasets", config.dataset, ["dataset"], source)
     latent = []
@@ -344,7 +388,7 @@ def _resolve_optimizers(config: RunConfig, model: ResolvedComponent, source: str
     out = {}
     for role, base in defaults.items():
         try:
-            out[role] = OptimizerConfig.model_validate({**dict(base), **config.optimizers.get(role, {})})
+            out[role] = strict_validate(OptimizerConfig, {**dict(base), **config.optimizers.get(role, {})})
         except ValidationError as exc:
             raise _first_error(exc, source, ["optimizers", role], OptimizerConfig) from None
     return out
@@ -391,22 +435,36 @@ def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (), plu
     return plugins, validate_config(doc, plugins.registries, source=str(path))
 
 
-def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], source: str) -> ResolvedConfig:
-    """Load the plugins a run recorded (its ``plugins_dirs``, plus ``--plugins-dir`` folders) and
-    validate its recorded config.
+def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], source: str, *,
+                             trust_recorded: bool = False) -> ResolvedConfig:
+    """Validate a config read from an artifact (a run's config.json, a checkpoint, generator.pt)
+    against the installed plugins and the ``--plugins-dir`` folders the user passed.
 
-    A recorded folder that no longer exists (the run was moved to another machine) is skipped;
-    if a component is then unknown, the error says which folder the run used.
+    Artifacts are data, never code: the local plugin folders a run recorded are imported only
+    when the user passes them again or confirms with ``trust_recorded`` (the CLI's
+    ``--trust-recorded-plugins``), so a downloaded file cannot make genfw import anything. When a
+    component is then unknown, the error names the recorded folders and both ways to load them.
     """
-    from genfw.plugins import load_plugins
+    from genfw.plugins import load_plugins, unique_folders
 
     recorded = doc.get("plugins_dirs") if isinstance(doc.get("plugins_dirs"), list) else []
     recorded = [d for d in recorded if isinstance(d, str)]
-    missing = [d for d in recorded if not Path(d).is_dir()]
-    plugins = load_plugins([*plugins_dirs, *(d for d in recorded if d not in missing)])
+    given = set(unique_folders(plugins_dirs))
+    not_given = [d for d in recorded if Path(d).expanduser().resolve() not in given]
+    missing = [d for d in not_given if not Path(d).is_dir()]
+    trusted = [d for d in not_given if d not in missing] if trust_recorded else []
+    used = [str(d) for d in unique_folders([*plugins_dirs, *trusted])]
+    plugins = load_plugins(used)
     try:
-        return validate_config(doc, plugins.registries, source=source)
+        # The config records the folders actually loaded now, so a run resumed with a moved
+        # plugin folder goes on with the new place.
+        return validate_config({**doc, "plugins_dirs": used}, plugins.registries, source=source)
     except UnknownComponentTypeError as exc:
-        hint = (f"the run used local plugins from {', '.join(missing)}, which is gone: pass its new place with --plugins-dir"
-                if missing else "a local plugin's folder can be given with --plugins-dir")
+        if missing:
+            hint = f"the run used local plugins from {', '.join(missing)}, which is gone: pass its new place with --plugins-dir"
+        elif not_given and not trust_recorded:
+            hint = (f"the run was trained with local plugins from {', '.join(not_given)}, which genfw does not import from "
+                    f"a file's say-so: pass --plugins-dir {not_given[0]} (or --trust-recorded-plugins) if you trust them")
+        else:
+            hint = "a local plugin's folder can be given with --plugins-dir"
         raise UnknownComponentTypeError(exc.problem, where=exc.where, fix=f"{exc.fix}; {hint}" if exc.fix else hint) from None

@@ -68,3 +68,27 @@ class ConfigValueError(ValueError):
     def __init__(self, message: str, *, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class DivergenceError(GenfwError):
+    """Training produced a non-finite or exploding value; the run stopped (exit 1) and its last
+    good checkpoint is kept."""
+
+
+class DiskFullError(GenfwError):
+    """A file could not be written for lack of space (or a file-size limit); nothing half-written
+    is left behind (exit 1)."""
+
+
+class TerminatedError(GenfwError):
+    """The run was stopped by SIGTERM after saving a checkpoint (exit 143, like a process killed by
+    SIGTERM, so schedulers see the usual code)."""
+
+    exit_code = 143
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (for things that do not stop a command)."""
+    import sys
+
+    print(f"Warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)

@@ -51,8 +51,8 @@ def traversal_codes(latent: LatentSpec, name: str, steps: int, seed: int):
     when the code has nothing to sweep.
 
     Rows are the code's traversal rows (its dimensions, or one row of categories). A code with
-    a single row gets a row per category of the first categorical code instead (InfoGAN's
-    figure: how the code acts on each digit), or, without one, ``STYLES`` rows of different
+    a single row gets a row per category of the first categorical code instead (how the
+    code acts on each category), or, without one, ``STYLES`` rows of different
     draws of the other codes. Every other control code stays at its ``center()``, noise at
     one fixed draw per row.
     """

@@ -108,7 +108,7 @@ def register_latent_codes(register: RegisterLatentCodes) -> None:
     (``dim``, ``sample``, ``prior``, ``traversal_range``), optionally how they are fed to a
     network (``encode``, ``input_dim``), and optionally how a prediction of them is scored
     (``prediction_dim``, ``nll``, ``predict``, ``entropy``), which any model's predicting
-    network uses: InfoGAN's Q head, a VAE's encoder. See ``genfw.latent.LatentCode`` and
+    network uses: a GAN's auxiliary head, a VAE's encoder. See ``genfw.latent.LatentCode`` and
     docs/writing-plugins.md.
     """
 
@@ -120,8 +120,8 @@ def register_networks(register: RegisterNetworks) -> None:
     ``factory(params, ctx: genfw.components.NetworkContext) -> torch.nn.Module``. The context
     carries the run's ``latent`` spec, the dataset's ``image_shape`` (C, H, W), the ``role`` it
     is built for and ``outputs``: the width the model asks this role's network to produce
-    (``Model.network_outputs``; e.g. InfoGAN asks its discriminator for a Q head of
-    ``latent.prediction_dim`` outputs, a VAE its encoder for the same), or None. A network
+    (``Model.network_outputs``; e.g. a model may ask its discriminator for an auxiliary
+    head of ``latent.prediction_dim`` outputs, a VAE its encoder for the same), or None. A network
     sizes itself from these instead of hard-coding widths. A network used as a generator maps
     ``[n, latent.input_dim]`` to images ``[n, C, H, W]`` in [0, 1]; what other roles must
     provide is up to the model that uses them.
@@ -139,7 +139,7 @@ def register_losses(register: RegisterLosses) -> None:
     - adversarial losses (``non_saturating``, ``hinge``, ``wgan_gp``), instances of
       ``genfw.gan.losses.AdversarialLoss``: ``discriminator_loss(real_logits, fake_logits)``,
       ``generator_loss(fake_logits)`` and ``penalty(critic, real, fake)``;
-    - InfoGAN's ``mutual_information``, called as ``loss(q_out, codes) -> (total, {code: nll})``.
+    - model-specific losses, called however their model documents (a plugin's own).
     """
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -38,12 +39,52 @@ def parse_path(path: str) -> list[str | int]:
     return parts
 
 
+#: The largest finite float32: every number genfw reads must fit, since tensors are float32.
+FLOAT32_MAX = 3.4028234663852886e38
+INT_LIMIT = 2**63
+
+
+class NumberError(ValueError):
+    """A JSON number genfw does not accept: not finite, or out of range."""
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        raise NumberError(f"the number {text[:40]} is out of range (numbers must be finite and within +-3.4e38, "
+                          "the float32 range)")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:  # before int(): Python refuses to convert very long digit strings at all
+        raise NumberError(f"the integer {text[:20]}... ({len(text)} digits) is out of range (at most 2**63)")
+    value = int(text)
+    if abs(value) >= INT_LIMIT:
+        raise NumberError(f"the integer {text} is out of range (at most 2**63)")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise NumberError(f"{text} is not a number genfw accepts (numbers must be finite)")
+
+
+def loads(text: str, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
+    """``json.loads`` that rejects NaN/Infinity, floats beyond float32 and integers beyond 2**63
+    with :class:`NumberError` (instead of turning them into inf or a slow bignum)."""
+    return json.loads(text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_parse_constant,
+                      object_pairs_hook=object_pairs_hook)
+
+
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: JSON if it parses (``20``, ``true``, ``[1,2]``, ``null``), else the string."""
+    """A ``--set`` value: JSON if it parses (``20``, ``true``, ``[1,2]``, ``null``), else the string.
+    A number out of range raises :class:`NumberError`."""
     try:
-        return json.loads(text)
+        return loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise NumberError("the value is nested too deeply") from None
 
 
 def set_path(doc: Any, path: list[str | int], value: Any) -> None:

@@ -13,7 +13,7 @@ Every code has three sides:
   says otherwise, e.g. an angle fed as its cosine and sine). The generator's input is the
   concatenation of every code's encoding, in config order.
 - an optional **likelihood**: how well a prediction of the parameters, made by whichever network
-  a model uses for it (InfoGAN's Q head, a VAE's encoder), explains the true values (``nll``).
+  a model uses for it (a GAN's auxiliary head, a VAE's encoder), explains the true values (``nll``).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class LatentCode(ABC):
     #: control); ``noise``: resampled at will. Models may treat the two differently.
     role: ClassVar[CodeRole] = "control"
     #: Real-valued parameters (as opposed to a discrete choice). Models may weigh such codes
-    #: differently (InfoGAN's ``lambda_continuous``).
+    #: differently (e.g. a smaller weight in a loss).
     continuous: ClassVar[bool] = False
     #: The parameters are a probability vector over ``dim`` categories (``categorical``): sample
     #: grids get a row per category, and evaluations may match categories to class labels.
@@ -141,8 +141,8 @@ class LatentCode(ABC):
 
     def nll(self, prediction: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood, in nats, of parameters ``value [n, dim]`` under a network's
-        prediction ``[n, prediction_dim]``, ``[n]``. InfoGAN's info loss and a VAE's
-        reconstruction of codes both use it; compute in float32 and keep it finite for any input."""
+        prediction ``[n, prediction_dim]``, ``[n]``. A mutual-information loss and a VAE's
+        posterior both use it; compute in float32 and keep it finite for any input."""
         raise NotImplementedError(f"latent code type {self.type_name!r} has no likelihood")
 
     def predict(self, prediction: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The model contract: a training algorithm that owns its networks, optimizers and train step.
 
 The trainer, the figures, evaluation and export only ever talk to a model through this class,
-so a new model (InfoGAN, a β-VAE, a plain DCGAN, yours) gets all of them without touching the
+so a new model (a GAN, a β-VAE, yours) gets all of them without touching the
 core. What a subclass must write: ``train_step``, ``generator`` and ``optimizers``. What it may
 add: requirements checked at ``genfw validate`` (``check``), the widths it needs from its
 networks (``network_outputs``), per-epoch metrics, figures and sections of ``eval.json``.
@@ -38,7 +38,7 @@ class Roles:
 
 
 class Model(nn.Module, ABC):
-    """A training algorithm (e.g. InfoGAN).
+    """A training algorithm (a GAN, a VAE, ...).
 
     Constructed as ``Model(params, ctx)`` (``genfw.components.ModelContext``). The trainer
     calls :meth:`train_step` once per batch inside its precision context and never looks
@@ -125,16 +125,16 @@ class Model(nn.Module, ABC):
             generator.train(was_training)
 
     def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
-        """For models with a network that predicts codes from images (InfoGAN's Q, a VAE's
-        encoder): its raw prediction per predictable code, ``{name: [n, prediction_dim]}``
+        """For models with a network that predicts codes from images (a GAN's auxiliary
+        head, a VAE's encoder): its raw prediction per predictable code, ``{name: [n, prediction_dim]}``
         (``latent[name].predict`` turns one into parameters), in eval mode. None: no such network.
         Evaluation uses it (e.g. disentanglement metrics against a dataset's factors)."""
         return None
 
     # -- what the model adds to a run's record -----------------------------------------------------
     def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:
-        """Metrics logged at the end of every epoch (``metrics.jsonl``, event ``epoch_end``), e.g.
-        InfoGAN's Q accuracy on the held-out split. Keep them cheap: they run during training."""
+        """Metrics logged at the end of every epoch (``metrics.jsonl``, event ``epoch_end``), e.g. how
+        well a predicting network reads a code off held-out images. Keep them cheap: they run during training."""
         return {}
 
     def figures(self, ctx: EvalContext) -> dict[str, ImageGrid]:

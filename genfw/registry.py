@@ -67,7 +67,7 @@ def params_model_of(factory: Any) -> type[BaseModel] | None:
 class Source:
     """Where a registered component came from."""
 
-    plugin: str  # the plugin's name in the plugin manager, e.g. "infogan" or "genfw.codes"
+    plugin: str  # the plugin's name in the plugin manager, e.g. "genfw.builtins" or an entry point's name
     distribution: str | None = None  # e.g. "genfw 0.1.0"; None for a local plugin file
     origin: str = "builtin"  # "builtin", "entrypoint" or "local"
 
@@ -89,8 +89,10 @@ class Entry(Generic[T]):
     source: Source
 
     def validate_params(self, values: dict[str, Any]) -> BaseModel:
-        """Validate raw params with this component's model (raises pydantic.ValidationError)."""
-        return self.params.model_validate(values)
+        """Validate raw params with this component's model, strictly (raises pydantic.ValidationError)."""
+        from genfw.config import strict_validate
+
+        return strict_validate(self.params, values)
 
 
 class Registry(Generic[T]):

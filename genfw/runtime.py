@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from genfw.atomic import atomic_write_via
+from genfw.atomic import atomic_write_bytes, atomic_write_via, check_space
 from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw.errors import no torch)
 
 META_LATENT = "genfw.latent"
@@ -103,8 +103,15 @@ class Generator:
             self._by_name = {c["name"]: c for c in self.codes}
             for c in self.codes:
                 c["dim"] = int(c["dim"])
+                if c["dim"] < 1:
+                    raise ValueError
         except (KeyError, TypeError, ValueError):
             raise GeneratorFileError("its genfw metadata is incomplete", where=str(path), fix="re-export it with `genfw export`") from None
+        for c in self.codes:
+            problem = _prior_problem(c)
+            if problem:
+                raise GeneratorFileError(f"the prior of code {c['name']!r} in its metadata is damaged: {problem}",
+                                         where=str(path), fix="re-export it with `genfw export`")
         inputs = {i.name for i in session.get_inputs()}
         outputs = {o.name for o in session.get_outputs()}
         if inputs != set(self._by_name) or OUTPUT_NAME not in outputs:
@@ -282,6 +289,42 @@ class Generator:
 
 
 # -- priors and values -----------------------------------------------------------------------------
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return bool(np.all(np.isfinite(np.asarray(x, np.float64))))
+    except (TypeError, ValueError):
+        return False
+
+
+def _prior_problem(spec: dict[str, Any]) -> str | None:
+    """What is wrong with a code's prior as metadata states it, or None (unknown kinds are left
+    to the caller: their values must be given)."""
+    prior, dim = spec.get("prior"), spec["dim"]
+    if not isinstance(prior, dict):
+        return "it is not an object"
+    kind = prior.get("kind")
+    if kind == "categorical":
+        probs = prior.get("probs")
+        if probs is not None:
+            if not isinstance(probs, list) or len(probs) != dim or not _finite(probs) or min(probs) < 0 or sum(probs) <= 0:
+                return f"probs must be {dim} non-negative numbers with a positive sum"
+    elif kind == "normal":
+        if not (_finite(prior.get("mean", 0.0)) and _finite(prior.get("std", 1.0)) and np.all(np.asarray(prior.get("std", 1.0), float) >= 0)):
+            return "mean and std must be finite, std >= 0"
+    elif kind == "uniform":
+        low, high = prior.get("low", -1.0), prior.get("high", 1.0)
+        if not (_finite(low) and _finite(high) and np.all(np.asarray(low, float) <= np.asarray(high, float))):
+            return "low and high must be finite, low <= high"
+    elif kind == "bernoulli":
+        p = prior.get("p", 0.5)
+        if not (_finite(p) and np.all((np.asarray(p, float) >= 0) & (np.asarray(p, float) <= 1))):
+            return "p must be in [0, 1]"
+    return None
+
+
 def _draw(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
     prior, dim = spec["prior"], spec["dim"]
     kind = prior["kind"]
@@ -332,8 +375,9 @@ def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
         except (TypeError, ValueError):
             raise CodeError(f"code {spec['name']!r} needs a number, a vector or an array, not {value!r}"[:200],
                             fix=f"e.g. {spec['name']}=0.5") from None
-        if not np.isfinite(value):
-            raise CodeError(f"code {spec['name']!r} has a non-finite value {value}", fix="give a finite number")
+        if not np.isfinite(value) or abs(value) > FLOAT32_MAX:
+            raise CodeError(f"code {spec['name']!r} has a value {value:g} that is not a finite float32 number",
+                            fix="give a finite number within +-3.4e38")
         return np.full((n, spec["dim"]), value, np.float32)
     if spec["dim"] == 1 and np.ndim(value) == 1 and len(value) == n and not isinstance(value, str):
         value = np.asarray(value).reshape(n, 1)
@@ -351,7 +395,8 @@ def _array_values(spec: dict[str, Any], value: Any, n: int, what: str) -> np.nda
     if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] not in (1, n):
         raise CodeError(f"code {name!r} has dim {dim}: got shape {list(arr.shape)}", fix=f"give {what}: [{dim}], [1, {dim}] or [{n}, {dim}]")
     if not np.all(np.isfinite(arr)):
-        raise CodeError(f"code {name!r} has non-finite values", fix="give finite numbers")
+        raise CodeError(f"code {name!r} has non-finite values (or values beyond the float32 range, +-3.4e38)",
+                        fix="give finite numbers")
     return np.ascontiguousarray(np.broadcast_to(arr, (n, dim)), dtype=np.float32)
 
 
@@ -400,25 +445,31 @@ def save_h5(images: np.ndarray, codes: Mapping[str, np.ndarray], path: str | os.
 
     The specs, when given, are stored as file attributes under the same keys as the ONNX
     metadata: ``genfw.latent`` and ``genfw.image`` (JSON text), ``genfw.version``.
+
+    The file is built in memory (HDF5's in-memory driver) and written with one atomic write:
+    the HDF5 library never touches the disk, so a full disk is one clear error, never a crash
+    inside it, and never a half-written file.
     """
     import h5py
 
     path = Path(path)
+    pixels = to_uint8(np.asarray(images))
+    arrays = {name: np.asarray(value, np.float32) for name, value in codes.items()}
+    check_space(path, pixels.nbytes + sum(a.nbytes for a in arrays.values()) + (1 << 20))  # before any work
     attrs = {META_LATENT: latent_spec, META_IMAGE: image_spec}
-
-    def write(tmp: str) -> None:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("images", data=to_uint8(np.asarray(images)), compression="gzip")
-            group = f.create_group("codes")
-            for name, value in codes.items():
-                group.create_dataset(name, data=np.asarray(value, np.float32))
-            for key, doc in attrs.items():
-                if doc is not None:
-                    f.attrs[key] = json.dumps(doc)
-            if version is not None:
-                f.attrs[META_VERSION] = str(version)
-
-    _atomic_write(path, write)
+    with h5py.File(f"genfw-{id(pixels)}.h5", "w", driver="core", backing_store=False) as f:
+        f.create_dataset("images", data=pixels, compression="gzip")
+        group = f.create_group("codes")
+        for name, value in arrays.items():
+            group.create_dataset(name, data=value)
+        for key, doc in attrs.items():
+            if doc is not None:
+                f.attrs[key] = json.dumps(doc)
+        if version is not None:
+            f.attrs[META_VERSION] = json.dumps(version) if not isinstance(version, str) else version
+        f.flush()
+        data = f.id.get_file_image()
+    atomic_write_bytes(path, data)
     return path
 
 

@@ -22,9 +22,10 @@ COMMANDS = {
 @click.group(cls=GenfwGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="genfw")
 def main() -> None:
-    """genfw: plugin-based generative models (InfoGAN included), exported to ONNX.
+    """genfw: plugin-based generative models, exported to ONNX.
 
     \b
-    Start with:  genfw run configs/infogan_mnist.json
-    Smoke test:  genfw run configs/infogan_mnist.json --set train.max_steps=20
+    Start with:  genfw run CONFIG            (the shipped ones are in configs/)
+    Smoke test:  genfw run CONFIG --set train.max_steps=20
+    What is installed:  genfw plugins
     """

@@ -1,7 +1,8 @@
 """What every command shares: lazy loading, one-line errors and exit codes.
 
 Exit codes: 0 success, 2 usage or config error (one line on stderr, no traceback), 1 runtime
-failure, 130 interrupted.
+failure (training diverged, a full disk, ...), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM);
+training saves a checkpoint before exiting with 130 or 143.
 """
 
 from __future__ import annotations
@@ -95,6 +96,14 @@ plugins_dir_option = click.option(
     multiple=True,
     type=click.Path(exists=True, file_okay=False),
     help="A folder of local plugins (*.py files and packages); may be repeated.",
+)
+
+trust_option = click.option(
+    "--trust-recorded-plugins",
+    "trust_recorded",
+    is_flag=True,
+    help="Also import the local plugin folders the run recorded (genfw never imports code because a file names it, "
+    "unless you say so; or pass them with --plugins-dir).",
 )
 
 set_option = click.option(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from genfw.cli.common import handle_errors, plugins_dir_option
+from genfw.cli.common import handle_errors, plugins_dir_option, trust_option
 
 
 def default_output(source: Path) -> Path:
@@ -22,12 +22,12 @@ def default_output(source: Path) -> Path:
 
 
 def export_run(source: Path, output: Path | None = None, *, opset: int = 18, optimize: bool = True,
-               plugins_dirs: tuple[str, ...] = ()) -> dict:
+               plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False) -> dict:
     """Rebuild the generator from ``source`` and export it; returns the export report."""
     from genfw.artifacts import load_generator
     from genfw.export import export_generator
 
-    loaded = load_generator(source, plugins_dirs)
+    loaded = load_generator(source, plugins_dirs, trust_recorded=trust_recorded)
     return export_generator(loaded.generator, loaded.latent, loaded.image_shape, output or default_output(source),
                             opset=opset, optimize=optimize, verify=True)
 
@@ -38,18 +38,21 @@ def export_run(source: Path, output: Path | None = None, *, opset: int = 18, opt
 @click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset (18 or newer).")
 @click.option("--no-optimize", is_flag=True, help="Export the network as it is (no BatchNorm folding or other rewrites).")
 @plugins_dir_option
+@trust_option
 @handle_errors
-def export(source: Path, output: Path | None, opset: int, no_optimize: bool, plugins_dirs: tuple[str, ...]) -> None:
+def export(source: Path, output: Path | None, opset: int, no_optimize: bool, plugins_dirs: tuple[str, ...],
+           trust_recorded: bool) -> None:
     """Export a trained generator to ONNX (one input per latent code, output `image`).
 
     \b
-    genfw export runs/infogan_mnist-20260101-120000
-    genfw export runs/infogan_mnist-20260101-120000/checkpoints/last.pt -o mnist.onnx
+    genfw export RUN_DIR
+    genfw export RUN_DIR/checkpoints/last.pt -o generator.onnx
     """
     from genfw.export import ExportError
 
     try:
-        report = export_run(source, output, opset=opset, optimize=not no_optimize, plugins_dirs=plugins_dirs)
+        report = export_run(source, output, opset=opset, optimize=not no_optimize, plugins_dirs=plugins_dirs,
+                            trust_recorded=trust_recorded)
     except ExportError as exc:
         if exc.log.strip():
             click.echo(exc.log.rstrip(), err=True)  # the exporter's own output, hidden unless it failed

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from genfw.cli.common import SEED, handle_errors, plugins_dir_option
+from genfw.cli.common import SEED, handle_errors, plugins_dir_option, trust_option
 from genfw.errors import GenfwUsageError
 
 
@@ -29,7 +29,7 @@ def parse_code(text: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
-def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo) -> Path:
+def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo, trust_recorded: bool = False) -> Path:
     """An .onnx file as given; a run directory's generator.onnx, exported first if missing."""
     if not model.is_dir():
         return model
@@ -37,7 +37,7 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo) -> Path:
     if not onnx_path.is_file():  # a run without its export: export it (torch) from its generator.pt/checkpoint
         from genfw.cli.export_cmd import export_run
 
-        report = export_run(model, onnx_path, plugins_dirs=plugins_dirs)
+        report = export_run(model, onnx_path, plugins_dirs=plugins_dirs, trust_recorded=trust_recorded)
         echo(f"exported {report['path']} (max abs diff vs torch {report['max_abs_diff']:.1e})")
     return onnx_path
 
@@ -53,9 +53,10 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo) -> Path:
 @click.option("--nrow", type=int, default=8, show_default=True, help="Images per row of the PNG grid.")
 @click.option("--threads", type=int, default=None, help="onnxruntime threads (default: its choice).")
 @plugins_dir_option
+@trust_option
 @handle_errors
 def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path, nrow: int, threads: int | None,
-           plugins_dirs: tuple[str, ...]) -> None:
+           plugins_dirs: tuple[str, ...], trust_recorded: bool) -> None:
     """Generate images from MODEL (an .onnx file or a run directory).
 
     \b
@@ -76,7 +77,7 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
         if name in fixed:
             raise GenfwUsageError(f"--code {name} is given twice", fix="give each code once")
         fixed[name] = value
-    onnx_path = resolve_model(model, plugins_dirs, lambda m: click.echo(m, err=True))
+    onnx_path = resolve_model(model, plugins_dirs, lambda m: click.echo(m, err=True), trust_recorded)
     try:
         generator = Generator.load(onnx_path, threads=threads)
     except GeneratorFileError as exc:

@@ -51,13 +51,28 @@ IDX_BYTES = {
 }
 
 
+#: The IDX magic numbers: 0x0803 for image files (3 dimensions), 0x0801 for label files.
+IDX_MAGIC = {"images": 2051, "labels": 2049}
+
+
 def _check_raw_files(raw: Path) -> None:
     for name, size in IDX_BYTES.items():
         path = raw / name
-        actual = path.stat().st_size if path.is_file() else size  # absent: the .gz is there instead
+        if not path.is_file():  # absent: the .gz is there instead, which torchvision checks as it unpacks
+            continue
+        actual = path.stat().st_size
         if actual != size:
             raise DataError(f"{name} is truncated or damaged ({actual:,} bytes, expected {size:,})", where=str(path),
                             fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again")
+        expected = IDX_MAGIC["images" if "images" in name else "labels"]
+        try:
+            with open(path, "rb") as f:
+                magic = int.from_bytes(f.read(4), "big")
+        except OSError as exc:
+            raise DataError(f"cannot read {name} ({exc.strerror or exc})", where=str(path), fix="check its permissions") from None
+        if magic != expected:
+            raise DataError(f"{name} is not an IDX file of its kind (magic number {magic:#x}, expected {expected:#x})",
+                            where=str(path), fix="replace it with a good copy, or delete it so genfw downloads it again")
 
 
 def _missing_dirs(path: Path) -> list[Path]:
@@ -94,7 +109,7 @@ def load_mnist(root: str | os.PathLike | None = None, split: str = "train", down
     created = _missing_dirs(raw) if fetch else []
     try:
         ds = MNIST(root=str(base), train=(split == "train"), download=fetch)
-    except (OSError, RuntimeError, ValueError) as exc:  # no network, a proxy, a read-only folder, a bad file
+    except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # no network, a proxy, a read-only folder, a bad file
         for folder in created:  # leave no empty folders behind from a download that failed
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()

@@ -4,8 +4,8 @@ Two kinds of measure:
 
 - generic ones, in this package, for every model: sample quality against the real data's floor
   in a reference classifier's feature space (when the dataset has labels), and class coverage;
-- the model's own sections (``Model.evaluate``): InfoGAN's Q accuracy and code consistency, a
-  VAE's test ELBO, ...
+- the model's own sections (``Model.evaluate``): how well a predicting network reads codes
+  off real images, a VAE's test ELBO, ...
 
 Everything is computed from the run's checkpoint and the dataset (without smoke-test limits);
 each section records its sample counts and seeds. The metrics themselves are pure functions in
@@ -56,10 +56,10 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
 
 
 def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int | None = None, quiet: bool = False,
-                 plugins_dirs: tuple[str, ...] = ()) -> dict[str, Any]:
+                 plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False) -> dict[str, Any]:
     """Evaluate a run, write ``eval.json`` into it and return the report."""
     run_dir = Path(run_dir)
-    resolved, latent, model = load_trained_model(run_dir, plugins_dirs)
+    resolved, latent, model = load_trained_model(run_dir, plugins_dirs, trust_recorded=trust_recorded)
     data = build_dataset(resolved, purpose="evaluate")
     ctx = EvalContext(model, latent, data, seed=resolved.config.seed + SEED_OFFSET if seed is None else seed,
                       samples=samples or resolved.config.eval.samples)

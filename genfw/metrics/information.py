@@ -15,7 +15,7 @@ def mutual_information_lower_bound(entropy: float, nll: Any) -> float:
 
     where ``entropy`` is H(c) of the code's prior (e.g. ln 10 for a uniform 10-way categorical)
     and ``nll`` holds the per-sample negative log-likelihoods -log Q(c_i | x_i) in nats, from any
-    recognition network Q (the bound of Barber & Agakov, maximised as L_I in InfoGAN). It holds
+    recognition network Q (the bound of Barber & Agakov). It holds
     for every Q because H(c | x) <= E[-log Q(c | x)] (cross-entropy >= entropy), and is tight
     when Q equals the true posterior. For continuous codes use differential entropies; the bound
     can then be negative.

@@ -63,7 +63,7 @@ class ConvGeneratorParams(BaseModel):
     width: int = Field(64, gt=0, le=4096, description="Channels of the last stage before the image")
     max_channels: int = Field(512, gt=0, le=8192, description="Cap on the channels of any stage")
     hidden: int | None = Field(None, gt=0, le=65536, description="An extra fully connected layer of this width first "
-                               "(InfoGAN's generators have one of 1024)")
+                               "(a common choice: 1024)")
     output: Literal["sigmoid", "logits"] = Field("sigmoid", description="sigmoid: images in [0, 1]; logits: the "
                                                  "pre-sigmoid values (a model that applies a likelihood to them)")
 
@@ -111,7 +111,7 @@ class ConvTrunkParams(BaseModel):
                                 "(Miyato et al. 2018): keeps the discriminator's Lipschitz constant in check")
     leak: float = Field(0.2, ge=0, lt=1, description="Leaky ReLU slope")
     hidden: int | None = Field(None, gt=0, le=65536, description="An extra fully connected layer of this width on top "
-                               "of the convolutions (InfoGAN's discriminator has one of 1024)")
+                               "of the convolutions (a common choice: 1024)")
 
 
 def _conv_trunk(params: ConvTrunkParams, image_shape: tuple[int, int, int]) -> tuple[nn.Sequential, int]:
@@ -143,8 +143,8 @@ class ConvDiscriminator(nn.Module):
     """Images -> one logit (or critic score) per image, ``[n, 1]``.
 
     Parts a model may call separately: ``trunk(x) -> [n, features]`` and ``d_head(f) -> [n, 1]``;
-    when the model asks for outputs (``ctx.outputs``, e.g. InfoGAN's Q), also
-    ``q_head(f) -> [n, outputs]`` on the same features.
+    when the model asks for outputs (``ctx.outputs``: e.g. predictions of latent codes), also
+    ``aux_head(f) -> [n, outputs]`` on the same features.
     """
 
     def __init__(self, params: ConvTrunkParams, ctx: NetworkContext):
@@ -152,7 +152,7 @@ class ConvDiscriminator(nn.Module):
         self.trunk, features = _conv_trunk(params, ctx.image_shape)
         sn = nn.utils.parametrizations.spectral_norm if params.spectral_norm else (lambda m: m)
         self.d_head = sn(nn.Linear(features, 1))
-        self.q_head = nn.Linear(features, ctx.outputs) if ctx.outputs else None
+        self.aux_head = nn.Linear(features, ctx.outputs) if ctx.outputs else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.d_head(self.trunk(x))

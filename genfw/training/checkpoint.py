@@ -14,14 +14,26 @@ from typing import Any
 
 import torch
 
-from genfw.artifacts import CHECKPOINT_FORMAT, atomic_torch_save, safe_torch_load, state_dict_mismatch
-from genfw.errors import CheckpointError
+from genfw.artifacts import CHECKPOINT_FORMAT, atomic_torch_save, safe_torch_load, state_dict_mismatch, warn_if_plugins_changed
+from genfw.errors import CheckpointError, DivergenceError
 from genfw.model import Model
+
+
+def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """The names of floating-point tensors in a state dict that hold NaN or infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator, config: dict[str, Any],
                     image_shape: tuple[int, int, int], scaler: torch.amp.GradScaler | None = None,
-                    train_seconds: float = 0.0) -> None:
+                    train_seconds: float = 0.0, provenance: dict[str, str] | None = None) -> None:
+    """Write a checkpoint, unless the weights are not finite: a diverged model never replaces the
+    last good checkpoint (DivergenceError instead)."""
+    bad = non_finite_tensors(model.state_dict())
+    if bad:
+        raise DivergenceError(f"training diverged by step {step}: {bad[0]} holds NaN or infinity (and {len(bad) - 1} "
+                              f"more tensors); the last good checkpoint {path} is kept (lower the learning rate, or "
+                              "resume from it with other settings)")
     payload = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
@@ -33,6 +45,7 @@ def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator
         "image_shape": list(image_shape),
         "grad_scaler": scaler.state_dict() if scaler is not None else {},
         "train_seconds": float(train_seconds),
+        "provenance": json.dumps(provenance or {}),
     }
     atomic_torch_save(payload, path)
 
@@ -60,8 +73,8 @@ def checkpoint_config(path: Path) -> dict[str, Any]:
     return json.loads(obj["config"])
 
 
-def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = ()):
-    """Rebuild a whole model (all networks, e.g. InfoGAN's Q) from a run directory or checkpoint.
+def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = (), *, trust_recorded: bool = False):
+    """Rebuild a whole model (all networks, not only the generator) from a run directory or checkpoint.
 
     Returns ``(resolved config, latent spec, model)`` with the model in eval mode on the CPU.
     """
@@ -72,9 +85,16 @@ def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = ()):
     path = Path(path)
     ckpt = path / CHECKPOINT_DIR / LAST_CHECKPOINT if path.is_dir() else path
     obj = safe_torch_load(ckpt, expect_format=CHECKPOINT_FORMAT)
-    resolved = validate_recorded_config(json.loads(obj["config"]), plugins_dirs, source=f"{ckpt} (recorded config)")
+    try:
+        config, image_shape = json.loads(obj["config"]), tuple(int(x) for x in obj["image_shape"])
+        assert isinstance(config, dict) and len(image_shape) == 3
+    except (KeyError, TypeError, ValueError, AssertionError):
+        raise CheckpointError("the file lacks its config or image shape", where=str(ckpt),
+                              fix="pass a checkpoint written by genfw") from None
+    resolved = validate_recorded_config(config, plugins_dirs, source=f"{ckpt} (recorded config)", trust_recorded=trust_recorded)
+    warn_if_plugins_changed(resolved, obj, ckpt)
     latent = build_latent(resolved)
-    model = build_model(resolved, latent, tuple(obj["image_shape"]))
+    model = build_model(resolved, latent, image_shape)
     try:
         model.load_state_dict(obj["model"])
     except RuntimeError as exc:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from genfw.atomic import atomic_write_text
+from genfw.atomic import _FULL, atomic_write_text, disk_full
 
 
 class MetricsLog:
@@ -14,9 +15,17 @@ class MetricsLog:
         self.path = Path(path)
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append one line; NaN and infinity become null (they are not JSON)."""
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        line = json.dumps(clean) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise disk_full(self.path, len(line), "no space left on device") from None
+            raise
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.is_file():

@@ -9,41 +9,51 @@ import time
 from pathlib import Path
 
 from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT
-from genfw.atomic import atomic_write_json
+from genfw.atomic import atomic_write_json, remove_stale_temp_files
 from genfw.config import ResolvedConfig
-from genfw.errors import CheckpointError, ConfigError
+from genfw.errors import CheckpointError, ConfigError, TerminatedError
+from genfw.jsonpath import format_path, parse_path
 from genfw.training.environment import describe_environment
+from genfw.training.lock import RunLock
 from genfw.training.trainer import Trainer
 
+#: What ``--resume --set`` may change: how long to train and what to write, never what defines the
+#: trajectory (seed, data, latent, model, networks, losses, optimizers, batch size, precision).
+RESUMABLE_SETTINGS = (("train", "epochs"), ("train", "max_steps"), ("train", "log_every"), ("train", "checkpoint_every"),
+                      ("train", "progress"), ("train", "sample_every_epoch"), ("train", "threads"), ("train", "device"),
+                      ("train", "divergence_limit"), ("output",), ("export",), ("eval",), ("loggers",))
 
-def new_run_dir(resolved: ResolvedConfig) -> Path:
+
+def create_run_dir(resolved: ResolvedConfig) -> tuple[Path, bool]:
+    """Create the run directory, exclusively: two runs started in the same second get two
+    folders (``NAME-TIME``, ``NAME-TIME-2``, ...), each made by one ``mkdir`` that fails if the
+    folder exists. An explicit ``output.run_dir`` may exist but must not hold a run. Returns the
+    folder and whether this call made it."""
     out = resolved.config.output
-    if out.run_dir:
-        path = Path(out.run_dir)
-        if (path / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():
-            raise ConfigError(f"run directory {path} already holds a run", where=f"{resolved.source}: output.run_dir",
-                              fix=f"continue it with `genfw run --resume {path}` or choose another directory")
-        return path
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(out.dir) / f"{resolved.config.name}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(out.dir) / f"{resolved.config.name}-{stamp}-{n}"
-    return path
-
-
-def make_run_dir(path: Path, resolved: ResolvedConfig) -> bool:
-    """Create the run directory; True if it did not exist before. A path that cannot be a
-    directory is a config error at ``output.dir`` / ``output.run_dir``."""
-    existed = path.is_dir()
+    key = "output.run_dir" if out.run_dir else "output.dir"
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if out.run_dir:
+            path = Path(out.run_dir)
+            existed = path.is_dir()
+            path.mkdir(parents=True, exist_ok=True)
+            if (path / "config.json").exists() or (path / CHECKPOINT_DIR).exists():
+                raise ConfigError(f"run directory {path} already holds a run", where=f"{resolved.source}: output.run_dir",
+                                  fix=f"continue it with `genfw run --resume {path}` or choose another directory")
+            return path, not existed
+        parent = Path(out.dir)
+        parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for n in range(1, 10_000):
+            path = parent / (f"{resolved.config.name}-{stamp}" + (f"-{n}" if n > 1 else ""))
+            try:
+                path.mkdir()
+                return path, True
+            except FileExistsError:
+                continue
+        raise ConfigError(f"no free run directory name under {parent}", where=f"{resolved.source}: output.dir")
     except OSError as exc:
-        key = "output.run_dir" if resolved.config.output.run_dir else "output.dir"
-        raise ConfigError(f"cannot create the run directory {path} ({exc.strerror or exc})", where=f"{resolved.source}: {key}",
-                          fix="choose a folder you can write to") from None
-    return not existed
+        raise ConfigError(f"cannot create the run directory under {out.run_dir or out.dir} ({exc.strerror or exc})",
+                          where=f"{resolved.source}: {key}", fix="choose a folder you can write to") from None
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -63,13 +73,37 @@ def echo(msg: str) -> None:
 
 
 def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: bool = False) -> Path:
-    """Train (or continue) a run and write everything it leaves. Returns the run directory."""
-    run_dir = resume_dir if resume_dir is not None else new_run_dir(resolved)
-    trainer = Trainer(resolved, run_dir, quiet=quiet)
+    """Train (or continue) a run and write everything it leaves. Returns the run directory.
+
+    Everything that can fail on bad input (data, model) is built before a folder is made. The
+    process then holds the run directory's lock until it is done, so a second ``--resume`` of
+    the same folder is refused instead of interleaving with this one.
+    """
+    if resume_dir is not None:
+        with RunLock(resume_dir):
+            removed = remove_stale_temp_files(resume_dir)  # a killed writer's leftovers; we hold the lock
+            if removed and not quiet:
+                echo(f"removed {len(removed)} unfinished temp file(s) a stopped process left in {resume_dir}")
+            trainer = Trainer(resolved, resume_dir, quiet=quiet)
+            try:
+                return _train_and_finish(trainer, resolved, resume_dir, True, quiet)
+            finally:
+                trainer.close_loggers()
+    trainer = Trainer(resolved, Path(resolved.config.output.dir), quiet=quiet)
+    run_dir, created = create_run_dir(resolved)
     try:
-        return _train_and_finish(trainer, resolved, run_dir, resume_dir is not None, quiet)
-    finally:
-        trainer.close_loggers()
+        with RunLock(run_dir):
+            trainer.attach(run_dir)
+            try:
+                return _train_and_finish(trainer, resolved, run_dir, False, quiet)
+            finally:
+                trainer.close_loggers()
+    except BaseException:
+        # Stopped before the first checkpoint (a diverged first steps, Ctrl-C twice at once):
+        # nothing to resume, so leave nothing behind rather than a folder that only looks like a run.
+        if created and not (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path, resuming: bool, quiet: bool) -> Path:
@@ -81,21 +115,16 @@ def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path,
         started = time.perf_counter()
         result = trainer.fit()
     else:
-        created = make_run_dir(run_dir, resolved)
-        try:
-            atomic_write_json(run_dir / "config.json", resolved.to_json())
-            if not quiet:
-                echo(f"run directory: {run_dir}  (model {resolved.model.type}, {trainer.total_steps} steps, "
-                     f"{trainer.steps_per_epoch} per epoch, {resolved.config.train.precision} on {trainer.device})")
-            atomic_write_json(run_dir / "environment.json", describe_environment(trainer.device))
-            started = time.perf_counter()
-            result = trainer.fit()
-        except BaseException:
-            # Stopped before the first checkpoint (e.g. Ctrl-C twice at once): nothing to resume,
-            # so leave nothing behind rather than a run directory that only looks like one.
-            if created and not (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
+        atomic_write_json(run_dir / "config.json", resolved.to_json())
+        if not quiet:
+            echo(f"run directory: {run_dir}  (model {resolved.model.type}, {trainer.total_steps} steps, "
+                 f"{trainer.steps_per_epoch} per epoch, {resolved.config.train.precision} on {trainer.device})")
+        atomic_write_json(run_dir / "environment.json", describe_environment(trainer.device))
+        started = time.perf_counter()
+        result = trainer.fit()
+    if result.stopped_by == "SIGTERM":
+        raise TerminatedError(f"stopped by SIGTERM at step {result.step} after saving a checkpoint; continue with: "
+                              f"genfw run --resume {run_dir}")
     if result.interrupted:
         echo(f"stopped at step {result.step}; continue with: genfw run --resume {run_dir}")
         raise KeyboardInterrupt
@@ -107,7 +136,7 @@ def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path,
     if resolved.config.eval.at_end:
         from genfw.evaluation import evaluate_run
 
-        evaluate_run(run_dir, quiet=quiet)
+        evaluate_run(run_dir, quiet=quiet, plugins_dirs=tuple(resolved.config.plugins_dirs))
     return run_dir
 
 
@@ -122,10 +151,24 @@ def export_run(trainer: Trainer, resolved: ResolvedConfig, quiet: bool) -> None:
         echo(f"exported {trainer.run_dir / 'generator.onnx'} (max abs diff vs torch {report.get('max_abs_diff', float('nan')):.2e})")
 
 
-def resume_config(run_dir: Path, overrides, plugins_dirs=()):
-    """The recorded config of a run, with ``--set`` overrides (e.g. more steps) applied, validated
-    against the plugins it recorded (and ``plugins_dirs``)."""
+def resume_config(run_dir: Path, overrides, plugins_dirs=(), *, trust_recorded: bool = False):
+    """The recorded config of a run, with ``--set`` overrides (only :data:`RESUMABLE_SETTINGS`:
+    more steps, other outputs) applied, validated against the installed plugins and
+    ``plugins_dirs`` (the run's recorded plugin folders only with ``trust_recorded``)."""
     from genfw.config import apply_overrides, validate_recorded_config
 
-    doc = apply_overrides(read_run_config(run_dir), overrides)
-    return validate_recorded_config(doc, plugins_dirs, source=str(run_dir / "config.json"))
+    source = str(run_dir / "config.json")
+    for item in overrides:
+        key = item.partition("=")[0]
+        try:
+            path = tuple(parse_path(key))
+        except ValueError:
+            continue  # apply_overrides names the malformed path
+        if not any(path[:len(allowed)] == allowed for allowed in RESUMABLE_SETTINGS):
+            raise ConfigError(f"--set {item[:80]!r}: a resumed run keeps what defines its training; "
+                              f"{format_path(list(path))} cannot change", where=source,
+                              fix="only train.epochs, train.max_steps and output settings (train.log_every, "
+                              "checkpoint_every, threads, device; output, export, eval, loggers) may; start a new run "
+                              "for anything else")
+    doc = apply_overrides(read_run_config(run_dir), overrides, source)
+    return validate_recorded_config(doc, plugins_dirs, source=source, trust_recorded=trust_recorded)

@@ -10,6 +10,7 @@ model it trains: what to plot, print, measure each epoch and draw comes from the
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, ato
 from genfw.components import LoggerContext, build_dataset, build_latent, build_loggers, build_model, seeded_init
 from genfw.config import ResolvedConfig
 from genfw.data.base import Dataset
-from genfw.errors import ConfigError
+from genfw.errors import ConfigError, DivergenceError
 from genfw.evaluation.context import EvalContext
 from genfw.figures import sample_grid, traversal_grids
 from genfw.model import Model
@@ -55,6 +56,10 @@ def precision_context(precision: str, device: torch.device) -> Callable[[], cont
     return lambda: torch.autocast(device.type, dtype=dtype)
 
 
+def _rounded(x: float) -> float:
+    return round(x, 6) if math.isfinite(x) else x
+
+
 def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     """The data order of one epoch: a function of (seed, epoch) only, so resuming needs no state."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -62,35 +67,43 @@ def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Te
 
 
 class _StopFlag:
-    """Ctrl-C ends the run after the current step (with a checkpoint); a second one aborts."""
+    """Ctrl-C or SIGTERM (what schedulers and ``docker stop`` send) ends the run after the current
+    step, with a checkpoint; a second signal aborts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.stop = False
-        self._previous = None
+        self.stop: str | None = None  # the signal's name, once one arrived
+        self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "_StopFlag":
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
-            self._previous = None
+        for sig in self.SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no handler, signals behave as usual
+                pass
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.stop:
             raise KeyboardInterrupt
-        self.stop = True
-        print("\nInterrupted: saving a checkpoint after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        self.stop = signal.Signals(signum).name
+        print(f"\n{self.stop}: saving a checkpoint after this step (again to abort)", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 @dataclass
 class TrainResult:
     run_dir: Path
     step: int
-    interrupted: bool
+    stopped_by: str | None  # "SIGINT" or "SIGTERM" when a signal stopped the run early
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None
 
 
 class Trainer:
@@ -129,10 +142,18 @@ class Trainer:
         self.train_seconds = 0.0  # wall-clock seconds in fit() so far, across resumes (time-to-quality)
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
         self.loggers: list[Any] | None = None
+        # The first step whose results were not finite, kept on the device (-1: none yet), so the
+        # divergence guard costs no host sync per step; it is read when logging and checkpointing.
+        self._first_bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self.train_step = self.model.train_step
         if self.train_cfg.compile:
             for module in self.model.children():
                 module.compile()
+
+    def attach(self, run_dir: Path) -> None:
+        """Write into ``run_dir`` (made once everything else was built without error)."""
+        self.run_dir = Path(run_dir)
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl")
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -140,8 +161,32 @@ class Trainer:
         return self.run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
 
     def save_checkpoint(self) -> None:
+        self.check_divergence()
         save_checkpoint(self.checkpoint_path, self.model, step=self.step, rng=self.rng, config=self.resolved.to_json(),
-                        image_shape=self.dataset.image_shape, scaler=self.scaler, train_seconds=self.train_seconds)
+                        image_shape=self.dataset.image_shape, scaler=self.scaler, train_seconds=self.train_seconds,
+                        provenance=self.resolved.provenance())
+
+    def check_divergence(self, record: dict[str, Any] | None = None) -> None:
+        """Stop (DivergenceError, exit 1) when a step's results were not finite, or a logged value
+        exceeds ``train.divergence_limit``; the last good checkpoint stays as it is."""
+        bad = int(self._first_bad_step)
+        keep = f"the last good checkpoint is kept in {self.checkpoint_path}" if self.checkpoint_path.is_file() else \
+            "no checkpoint was written yet"
+        if bad >= 0:
+            what = ""
+            if record is not None:
+                names = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+                what = f": {names[0]} is {record[names[0]]}" if names else ""
+            raise DivergenceError(f"training diverged at step {bad}{what} (a non-finite value); {keep} (lower the "
+                                  "learning rates in `optimizers`, or check the data)")
+        limit = self.train_cfg.divergence_limit
+        if record is not None and limit is not None:
+            for key, value in record.items():
+                if key not in ("step", "epoch", "train_s", "images_per_s") and isinstance(value, (int, float)) \
+                        and abs(value) > limit:
+                    raise DivergenceError(f"training diverged by step {self.step}: {key} = {value:.3g} exceeds "
+                                          f"train.divergence_limit {limit:g}; {keep} (lower the learning rates in "
+                                          "`optimizers`, or raise the limit)")
 
     def resume(self) -> None:
         """Continue from ``checkpoints/last.pt``: weights, optimizers, RNG and step."""
@@ -189,10 +234,10 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
         fit_start, seconds_before = window_start, self.train_seconds
-        interrupted = False
+        stopped_by: str | None = None
         with _StopFlag() as flag:
             epoch = self.step // self.steps_per_epoch
-            while self.step < self.total_steps and not interrupted:
+            while self.step < self.total_steps and stopped_by is None:
                 order = epoch_order(len(self.dataset), self.cfg.seed, epoch, self.device)
                 for i in range(self.step % self.steps_per_epoch, self.steps_per_epoch):
                     if self.step >= self.total_steps:
@@ -204,6 +249,10 @@ class Trainer:
                         self.scaler.update()
                     for k, v in out.items():  # stays on the device: no host sync per step
                         sums[k] = sums[k] + v.float() if k in sums else v.float()
+                    if out:
+                        finite = torch.stack([v.detach().float().reshape(()) for v in out.values()]).isfinite().all()
+                        self._first_bad_step = torch.where(finite | (self._first_bad_step >= 0), self._first_bad_step,
+                                                           self._first_bad_step.new_tensor(self.step + 1))
                     self.step += 1
                     window_steps += 1
                     self.train_seconds = seconds_before + time.perf_counter() - fit_start
@@ -211,23 +260,25 @@ class Trainer:
                         logger.on_step(self.step)
                     if self.step % self.train_cfg.log_every == 0 or self.step == self.total_steps:
                         now = time.perf_counter()
-                        self._emit(self._losses_record(sums, window_steps, now - window_start), "train")
+                        record = self._losses_record(sums, window_steps, now - window_start)
+                        self._emit(record, "train")
+                        self.check_divergence(record)
                         sums, window_start, window_steps = {}, now, 0
                     if self.step % self.train_cfg.checkpoint_every == 0:
                         self.save_checkpoint()
                     if flag.stop:
-                        interrupted = True
+                        stopped_by = flag.stop
                         break
-                if not interrupted and self.step % self.steps_per_epoch == 0:
+                if stopped_by is None and self.step % self.steps_per_epoch == 0:
                     self.end_of_epoch(epoch + 1)
                 epoch += 1
-        self.save_checkpoint()
-        return TrainResult(self.run_dir, self.step, interrupted)
+            self.save_checkpoint()
+        return TrainResult(self.run_dir, self.step, stopped_by)
 
     def _losses_record(self, sums: dict[str, torch.Tensor], steps: int, seconds: float) -> dict[str, Any]:
         record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
                                   "train_s": round(self.train_seconds, 2)}
-        record.update({k: round(v.item() / max(steps, 1), 6) for k, v in sums.items()})
+        record.update({k: _rounded(v.item() / max(steps, 1)) for k, v in sums.items()})
         record["images_per_s"] = round(steps * self.batch_size / seconds, 1) if seconds > 0 else None
         return record
 
@@ -277,7 +328,9 @@ class Trainer:
     def write_final_artifacts(self) -> None:
         """generator.pt, the final sample grid, traversals, the model's figures and the loss curve."""
         self.open_loggers()
-        payload = generator_payload(self.model.generator, self.latent, self.dataset.image_shape, self.resolved.to_json())
+        self.check_divergence()
+        payload = generator_payload(self.model.generator, self.latent, self.dataset.image_shape, self.resolved.to_json(),
+                                    self.resolved.provenance())
         atomic_torch_save(payload, self.run_dir / GENERATOR_FILE)
         self.write_sample_grid(self.run_dir / "samples" / "final.png", f"samples after step {self.step}")
         self.write_traversals()

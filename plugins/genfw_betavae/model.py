@@ -66,7 +66,7 @@ class BetaVAE(Model):
             prior = code.prior()
             if (prior.get("kind"), prior.get("mean", 0.0), prior.get("std", 1.0)) != ("normal", 0.0, 1.0):
                 raise ConfigValueError(f"the β-VAE's KL term is against N(0, 1); code {code.name!r} has a {prior.get('kind')} "
-                                       "prior (set \"prior\": \"normal\")", path=f"{where}.prior" if "prior" in code.params.model_fields else where)
+                                       "prior (set \"prior\": \"normal\")", path=f"{where}.prior" if "prior" in type(code.params).model_fields else where)
 
     @classmethod
     def network_outputs(cls, params: BetaVAEParams, latent: LatentSpec) -> dict[str, int]:

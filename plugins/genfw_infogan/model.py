@@ -33,6 +33,9 @@ class InfoGANParams(BaseModel):
 class InfoGAN(Model):
     """Generator G, discriminator trunk T with a D head and a Q head, and the info loss L_I.
 
+    The Q head is the discriminator network's ``aux_head``: the head genfw's networks add when a
+    model asks for outputs (``network_outputs``), here a prediction of every predictable code.
+
     Each step: (1) the discriminator step minimises the adversarial loss on real and fake
     images, plus lambda * L_I on the same (detached) fakes when ``info_updates_trunk``, so the
     trunk learns features Q can read codes from; (2) the generator step minimises the
@@ -65,10 +68,10 @@ class InfoGAN(Model):
         self.latent = ctx.latent
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
-        for part in ("trunk", "d_head", "q_head"):
+        for part in ("trunk", "d_head", "aux_head"):
             if not isinstance(getattr(self.D, part, None), nn.Module):
                 raise ValueError(f"the InfoGAN discriminator network must have a '{part}' submodule "
-                                 "(infogan_mnist_discriminator and conv_discriminator have them)")
+                                 "(infogan_mnist_discriminator and conv_discriminator have trunk, d_head and aux_head)")
         self.info = ctx.losses["info"]
         self.invariance = ctx.losses.get("invariance")
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
@@ -77,7 +80,7 @@ class InfoGAN(Model):
         self._views: tuple[torch.Tensor, torch.Tensor] | None = None  # trunk features, D step -> G step
         self._d_frozen = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
         self.opt_d = ctx.optimizer("discriminator", self._d_frozen)
-        self.opt_g = ctx.optimizer("generator", list(self.G.parameters()) + list(self.D.q_head.parameters()))
+        self.opt_g = ctx.optimizer("generator", list(self.G.parameters()) + list(self.D.aux_head.parameters()))
         # Only with EMA on, so the state dict of a run without it has no average in it.
         self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
         self._entropies = {c.name: c.entropy() for c in self.latent.predictable if c.entropy() is not None}
@@ -120,12 +123,12 @@ class InfoGAN(Model):
         out = {"d_gan": gan, "d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
         total = gan
         if self.params.info_updates_trunk:
-            info, _ = self.info(self.D.q_head(feats_fake), codes)
+            info, _ = self.info(self.D.aux_head(feats_fake), codes)
             out["d_info"] = info
             total = total + info
         if warped is not None:
             feats_warped = self.D.trunk(warped)
-            inv, _ = self.invariance(self.D.q_head(feats_real), self.D.q_head(feats_warped))
+            inv, _ = self.invariance(self.D.aux_head(feats_real), self.D.aux_head(feats_warped))
             self._views = (feats_real.detach(), feats_warped.detach())
             out["d_invariance"] = inv
             total = total + inv
@@ -137,12 +140,12 @@ class InfoGAN(Model):
         feats = self.D.trunk(fake)
         logits = self.D.d_head(feats).float().view(-1)
         gan = self.adversarial.generator_loss(logits)
-        info, per_code = self.info(self.D.q_head(feats), codes)
+        info, per_code = self.info(self.D.aux_head(feats), codes)
         out = {"g_gan": gan, "info_loss": info, "g_loss": gan + info}
         if self._views is not None:
             feats_real, feats_warped = self._views
             self._views = None
-            inv, inv_per_code = self.invariance(self.D.q_head(feats_real), self.D.q_head(feats_warped))
+            inv, inv_per_code = self.invariance(self.D.aux_head(feats_real), self.D.aux_head(feats_warped))
             out["q_invariance"] = inv
             out["g_loss"] = out["g_loss"] + inv
             out.update({f"invariance_{name}": v for name, v in inv_per_code.items()})
@@ -180,7 +183,7 @@ class InfoGAN(Model):
         was_training = self.D.training
         self.D.eval()
         try:
-            q_out = self.D.q_head(self.D.trunk(images)).float()
+            q_out = self.D.aux_head(self.D.trunk(images)).float()
         finally:
             self.D.train(was_training)
         return {name: q_out[:, s] for name, s in self.latent.prediction_slices().items()}

@@ -81,7 +81,7 @@ class InfoGANDiscriminator(nn.Module):
     """A shared trunk (images -> features) feeding a D head (one logit) and a Q head (codes).
 
     The InfoGAN model calls the three parts separately: ``trunk(x) -> [n, hidden]``,
-    ``d_head(f) -> [n, 1]``, ``q_head(f) -> [n, ctx.outputs]`` (the width the model asks for:
+    ``d_head(f) -> [n, 1]``, ``aux_head(f) -> [n, ctx.outputs]`` (the width the model asks for:
     InfoGAN asks for ``latent.prediction_dim``).
     """
 
@@ -102,7 +102,7 @@ class InfoGANDiscriminator(nn.Module):
             nn.LeakyReLU(leak, inplace=True),
         )
         self.d_head = nn.Linear(params.hidden, 1)
-        self.q_head = nn.Sequential(
+        self.aux_head = nn.Sequential(
             nn.Linear(params.hidden, params.q_hidden, bias=False),
             BatchNorm1d(params.q_hidden),
             nn.LeakyReLU(leak, inplace=True),
@@ -111,6 +111,6 @@ class InfoGANDiscriminator(nn.Module):
 
     def forward(self, x):
         f = self.trunk(x)
-        return self.d_head(f), self.q_head(f)
+        return self.d_head(f), self.aux_head(f)
 
 
