@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
 import torch
 from torch import nn
@@ -182,12 +182,17 @@ def build_augmentations(resolved: ResolvedConfig, image_shape: tuple[int, int, i
     return out
 
 
-def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]) -> Model:
+def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int], *,
+                adapt_network: Callable[[nn.Module], nn.Module] | None = None) -> Model:
     """Check the model's requirements, build networks, losses and augmentations, then the model
     that owns them. Parameters are initialised from torch's global generator, which the caller
-    seeds (:func:`seeded_init`)."""
+    seeds (:func:`seeded_init`). ``adapt_network`` (the trainer's, e.g. synchronised BatchNorm
+    across processes) is applied to every network before the model sees it, so the model's
+    optimizers hold the final parameters."""
     check_model(resolved, latent, image_shape)
     networks = {role: build_network(resolved, role, latent, image_shape) for role in resolved.networks}
+    if adapt_network is not None:
+        networks = {role: adapt_network(net) for role, net in networks.items()}
     ctx = ModelContext(latent, image_shape, networks, build_losses(resolved, latent),
                        build_augmentations(resolved, image_shape), dict(resolved.optimizers))
     with _factory_errors_as_one_line(resolved, "model", resolved.model):

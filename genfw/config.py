@@ -52,13 +52,18 @@ class LatentEntry(Component):
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int = Field(128, gt=0, le=1_000_000)
+    batch_size: int = Field(128, gt=0, le=1_000_000, description="The global batch: with N processes, each takes "
+                            "batch_size / N of it (batch_size must be divisible by N)")
     epochs: int = Field(1, ge=1, description="Passes over the dataset (an epoch = len(dataset) // batch_size steps)")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many steps (overrides epochs when smaller)")
-    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="fp16 needs CUDA")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "fp32", description="auto: bf16 where the hardware has native bf16 (CUDA with bf16, CPUs with avx512_bf16 or "
+        "amx_bf16), else fp32; fp16 needs CUDA")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: cuda if available, else cpu")
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: all cores)")
     channels_last: bool = Field(False, description="Use channels-last memory format for conv layers")
+    sync_batchnorm: bool = Field(True, description="With several processes (torchrun), BatchNorm uses the statistics "
+                                 "of the whole global batch; false: each process's own slice")
     compile: bool = Field(False, description="Wrap the train step in torch.compile")
     log_every: int = Field(50, gt=0, description="Steps between metrics.jsonl lines (and divergence checks)")
     divergence_limit: float | None = Field(1e8, gt=0, description="Stop the run when a logged value's magnitude exceeds "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 import torch
 from pydantic import BaseModel
@@ -64,6 +64,9 @@ class Model(nn.Module, ABC):
     latent: LatentSpec
     #: Set by the trainer for fp16 (a torch.amp.GradScaler); models call backward()/step() below.
     grad_scaler: torch.amp.GradScaler | None = None
+    #: Set by the trainer when several processes train together: averages an optimizer's
+    #: gradients over them before it steps (see genfw.training.distributed).
+    grad_sync: Callable[[torch.optim.Optimizer], None] | None = None
 
     # -- checks before anything is built -----------------------------------------------------------
     @classmethod
@@ -84,7 +87,11 @@ class Model(nn.Module, ABC):
         (self.grad_scaler.scale(loss) if self.grad_scaler is not None else loss).backward()
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """``optimizer.step()``, unscaled and skipped on overflow when the trainer runs in fp16."""
+        """``optimizer.step()``: with the gradients averaged over the processes when several train
+        together, and unscaled (skipped on overflow) when the trainer runs in fp16. Always step
+        through this, so a model works unchanged on one process or many."""
+        if self.grad_sync is not None:
+            self.grad_sync(optimizer)
         if self.grad_scaler is not None:
             self.grad_scaler.step(optimizer)
         else:

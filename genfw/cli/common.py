@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import sys
 from typing import Any, Callable
 
@@ -62,9 +63,16 @@ class GenfwGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def is_main_process() -> bool:
+    """Whether this process speaks for the command: rank 0 under torchrun, or alone (torch-free)."""
+    return os.environ.get("RANK", "0") in ("0", "")
+
+
 def fail(message: str, code: int = 2) -> None:
-    """Print one line to stderr and exit."""
-    click.echo(f"Error: {' '.join(str(message).split())}", err=True)
+    """Print one line to stderr and exit. Under torchrun only rank 0 prints: every process fails
+    the same way on the same input, and one line is what a person should read."""
+    if is_main_process():
+        click.echo(f"Error: {' '.join(str(message).split())}", err=True)
     sys.exit(code)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
 
-from genfw.cli.common import fail, handle_errors, plugins_dir_option, set_option, trust_option
+from genfw.cli.common import fail, handle_errors, is_main_process, plugins_dir_option, set_option, trust_option
 
 
 @click.command()
@@ -15,16 +17,20 @@ from genfw.cli.common import fail, handle_errors, plugins_dir_option, set_option
 @set_option
 @plugins_dir_option
 @trust_option
+@click.option("--nproc", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
+              help="Train with this many processes on this machine: runs `torchrun --standalone --nproc_per_node N "
+              "-m genfw run ...` (one per GPU, or CPU processes with gloo).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
 @handle_errors
 def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], plugins_dirs: tuple[str, ...],
-        trust_recorded: bool, quiet: bool) -> None:
+        trust_recorded: bool, nproc: int, quiet: bool) -> None:
     """Train the model CONFIG describes, writing a run directory.
 
     \b
     genfw run CONFIG
     genfw run CONFIG --set train.max_steps=20
     genfw run --resume RUN_DIR
+    genfw run CONFIG --nproc 2          (the same as: torchrun --nproc_per_node 2 -m genfw run CONFIG)
     """
     from genfw.config import load_config_and_plugins
     from genfw.training.run import execute, resume_config
@@ -33,8 +39,36 @@ def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], 
         fail("give a CONFIG to start a run, or --resume RUN_DIR to continue one (one of the two)")
     if resume_dir is not None:
         resolved = resume_config(Path(resume_dir), overrides, plugins_dirs, trust_recorded=trust_recorded)
-        run_dir = execute(resolved, resume_dir=Path(resume_dir), quiet=quiet)
     else:
         _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)
-        run_dir = execute(resolved, quiet=quiet)
-    click.echo(str(run_dir))
+    if nproc > 1:
+        _exec_torchrun(resolved, nproc, config, resume_dir, overrides, plugins_dirs, trust_recorded, quiet)
+    run_dir = execute(resolved, resume_dir=Path(resume_dir) if resume_dir else None, quiet=quiet)
+    if is_main_process():
+        click.echo(str(run_dir))
+
+
+def _exec_torchrun(resolved, nproc: int, config, resume_dir, overrides, plugins_dirs, trust_recorded, quiet) -> None:
+    """Replace this process by torchrun starting ``nproc`` copies of the same command (without
+    ``--nproc``). The config was validated here first, so a bad one is one line, not one per
+    process; nothing else is done here: torchrun owns the processes."""
+    from genfw.errors import ConfigError
+
+    batch = resolved.config.train.batch_size
+    if batch % nproc:
+        raise ConfigError(f"train.batch_size {batch} does not split over {nproc} processes",
+                          where=f"{resolved.source}: train.batch_size", fix=f"use a multiple of {nproc}, or another --nproc")
+    args = [config] if config else ["--resume", resume_dir]
+    for item in overrides:
+        args += ["--set", item]
+    for folder in plugins_dirs:
+        args += ["--plugins-dir", folder]
+    args += ["--trust-recorded-plugins"] if trust_recorded else []
+    args += ["--quiet"] if quiet else []
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           "-m", "genfw", "run", *map(str, args)]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))  # and torchrun does not warn
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(sys.executable, cmd, env)

@@ -26,9 +26,11 @@ def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
 
 def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator, config: dict[str, Any],
                     image_shape: tuple[int, int, int], scaler: torch.amp.GradScaler | None = None,
-                    train_seconds: float = 0.0, provenance: dict[str, str] | None = None) -> None:
+                    train_seconds: float = 0.0, provenance: dict[str, str] | None = None,
+                    rank_rngs: list[torch.Tensor] | None = None) -> None:
     """Write a checkpoint, unless the weights are not finite: a diverged model never replaces the
-    last good checkpoint (DivergenceError instead)."""
+    last good checkpoint (DivergenceError instead). ``rank_rngs``: every process's training-RNG
+    state when several train together (rank 0's is also ``rng``)."""
     bad = non_finite_tensors(model.state_dict())
     if bad:
         raise DivergenceError(f"training diverged by step {step}: {bad[0]} holds NaN or infinity (and {len(bad) - 1} "
@@ -40,6 +42,7 @@ def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizers": {name: opt.state_dict() for name, opt in model.optimizers().items()},
         "rng": rng.get_state(),
+        "rank_rngs": list(rank_rngs or []),
         "generator": {k: v.detach().cpu() for k, v in model.generator.state_dict().items()},
         "config": json.dumps(config),
         "image_shape": list(image_shape),
@@ -50,18 +53,24 @@ def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator
     atomic_torch_save(payload, path)
 
 
-def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torch.amp.GradScaler | None = None) -> tuple[int, float]:
+def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torch.amp.GradScaler | None = None,
+                    rank: int = 0) -> tuple[int, float, bool]:
     """Restore ``model`` (weights, optimizers) and ``rng`` in place; returns the step to continue
-    from and the training seconds spent so far."""
+    from, the training seconds spent so far and whether ``rng`` was restored: process ``rank``
+    takes its own RNG state when the run was saved by at least that many processes (checkpoints
+    do not depend on the number of processes)."""
     obj = safe_torch_load(path, expect_format=CHECKPOINT_FORMAT)
     try:
         model.load_state_dict(obj["model"])
         for name, opt in model.optimizers().items():
             opt.load_state_dict(obj["optimizers"][name])
-        rng.set_state(obj["rng"])
+        states = obj.get("rank_rngs") or []
+        restored = rank == 0 or rank < len(states)
+        if restored:
+            rng.set_state(obj["rng"] if rank == 0 else states[rank])
         if scaler is not None and obj.get("grad_scaler"):
             scaler.load_state_dict(obj["grad_scaler"])
-        return int(obj["step"]), float(obj.get("train_seconds", 0.0))
+        return int(obj["step"]), float(obj.get("train_seconds", 0.0)), restored
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise CheckpointError(f"checkpoint does not fit this model: {state_dict_mismatch(exc)}", where=str(path),
                               fix="resume with the config the run was started with") from None

@@ -10,10 +10,12 @@ from typing import Any
 
 import torch
 
+from genfw.training.precision import cpu_flags
+
 PACKAGES = ("genfw", "torch", "torchvision", "numpy", "pydantic", "pluggy", "onnx", "onnxruntime", "onnxscript", "h5py")
 
 
-def describe_environment(device: torch.device) -> dict[str, Any]:
+def describe_environment(device: torch.device, processes: int = 1) -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:
         try:
@@ -27,6 +29,8 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
+        "processes": processes,
+        "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "fma", "neon", "asimd"}),
         "packages": versions,
     }
     if device.type == "cuda":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -13,6 +14,7 @@ from genfw.atomic import atomic_write_json, remove_stale_temp_files
 from genfw.config import ResolvedConfig
 from genfw.errors import CheckpointError, ConfigError, TerminatedError
 from genfw.jsonpath import format_path, parse_path
+from genfw.training import distributed
 from genfw.training.environment import describe_environment
 from genfw.training.lock import RunLock
 from genfw.training.trainer import Trainer
@@ -77,19 +79,29 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
 
     Everything that can fail on bad input (data, model) is built before a folder is made. The
     process then holds the run directory's lock until it is done, so a second ``--resume`` of
-    the same folder is refused instead of interleaving with this one.
+    the same folder is refused instead of interleaving with this one. Under torchrun, every
+    process trains and only rank 0 makes, locks and writes the folder.
     """
+    main = distributed.from_environment().is_main
+    quiet = quiet or not main
     if resume_dir is not None:
-        with RunLock(resume_dir):
-            removed = remove_stale_temp_files(resume_dir)  # a killed writer's leftovers; we hold the lock
-            if removed and not quiet:
-                echo(f"removed {len(removed)} unfinished temp file(s) a stopped process left in {resume_dir}")
+        with RunLock(resume_dir) if main else contextlib.nullcontext():
+            if main:
+                removed = remove_stale_temp_files(resume_dir)  # a killed writer's leftovers; we hold the lock
+                if removed and not quiet:
+                    echo(f"removed {len(removed)} unfinished temp file(s) a stopped process left in {resume_dir}")
             trainer = Trainer(resolved, resume_dir, quiet=quiet)
             try:
                 return _train_and_finish(trainer, resolved, resume_dir, True, quiet)
             finally:
                 trainer.close_loggers()
+                distributed.shutdown()
     trainer = Trainer(resolved, Path(resolved.config.output.dir), quiet=quiet)
+    if not main:  # the other processes train along and write nothing
+        try:
+            return _train_and_finish(trainer, resolved, trainer.run_dir, False, quiet)
+        finally:
+            distributed.shutdown()
     run_dir, created = create_run_dir(resolved)
     try:
         with RunLock(run_dir):
@@ -98,6 +110,7 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
                 return _train_and_finish(trainer, resolved, run_dir, False, quiet)
             finally:
                 trainer.close_loggers()
+                distributed.shutdown()
     except BaseException:
         # Stopped before the first checkpoint (a diverged first steps, Ctrl-C twice at once):
         # nothing to resume, so leave nothing behind rather than a folder that only looks like a run.
@@ -107,21 +120,31 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
 
 
 def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path, resuming: bool, quiet: bool) -> Path:
+    main = trainer.dist.is_main
+    procs = f", {trainer.dist.world_size} processes" if trainer.dist.enabled else ""
     if resuming:
         trainer.resume()
-        atomic_write_json(run_dir / "config.json", resolved.to_json())  # with this call's --set overrides
+        if main:
+            atomic_write_json(run_dir / "config.json", resolved.to_json())  # with this call's --set overrides
         if not quiet:
-            echo(f"resuming {run_dir} at step {trainer.step} of {trainer.total_steps}")
+            echo(f"resuming {run_dir} at step {trainer.step} of {trainer.total_steps}{procs}")
         started = time.perf_counter()
         result = trainer.fit()
     else:
-        atomic_write_json(run_dir / "config.json", resolved.to_json())
+        if main:
+            atomic_write_json(run_dir / "config.json", resolved.to_json())
+            env = describe_environment(trainer.device, trainer.dist.world_size)
+            env["precision"] = {"config": resolved.config.train.precision, "used": trainer.precision,
+                                "why": trainer.precision_reason}
+            atomic_write_json(run_dir / "environment.json", env)
         if not quiet:
             echo(f"run directory: {run_dir}  (model {resolved.model.type}, {trainer.total_steps} steps, "
-                 f"{trainer.steps_per_epoch} per epoch, {resolved.config.train.precision} on {trainer.device})")
-        atomic_write_json(run_dir / "environment.json", describe_environment(trainer.device))
+                 f"{trainer.steps_per_epoch} per epoch, {trainer.precision} on {trainer.device}{procs}; "
+                 f"precision {trainer.precision_reason})")
         started = time.perf_counter()
         result = trainer.fit()
+    if not main:
+        return run_dir
     if result.stopped_by == "SIGTERM":
         raise TerminatedError(f"stopped by SIGTERM at step {result.step} after saving a checkpoint; continue with: "
                               f"genfw run --resume {run_dir}")

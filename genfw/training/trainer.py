@@ -30,6 +30,8 @@ from genfw.errors import ConfigError, DivergenceError
 from genfw.evaluation.context import EvalContext
 from genfw.figures import sample_grid, traversal_grids
 from genfw.model import Model
+from genfw.training import distributed
+from genfw.training import precision as precision_module
 from genfw.training.checkpoint import load_checkpoint, save_checkpoint
 from genfw.training.metrics_log import MetricsLog
 
@@ -37,33 +39,47 @@ from genfw.training.metrics_log import MetricsLog
 SAMPLES_SEED, TRAVERSAL_SEED, MODEL_FIGURES_SEED = 1, 2, 3
 
 
-def select_device(name: str) -> torch.device:
+def select_device(name: str, source: str = "<config>") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is cuda but no CUDA device is available", where="train.device", fix='use "auto" or "cpu"')
+        raise ConfigError("train.device is cuda but no CUDA device is available", where=f"{source}: train.device",
+                          fix='use "auto" or "cpu"')
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"there is no CUDA device {device.index} (this machine has {torch.cuda.device_count()})",
+                          where=f"{source}: train.device", fix='use "auto" or "cuda:0"')
     return device
 
 
-def precision_context(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
-    """A factory of the autocast context for ``precision`` (fp32: none)."""
-    if precision == "fp32":
-        return contextlib.nullcontext
+def precision_context(precision: str, device: torch.device, source: str = "<config>") -> Callable[[], contextlib.AbstractContextManager]:
+    """A factory of the autocast context for a resolved ``precision`` (fp32: none)."""
     if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("train.precision fp16 needs a CUDA device", where="train.precision", fix='use "bf16" on the CPU')
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return lambda: torch.autocast(device.type, dtype=dtype)
+        raise ConfigError("train.precision fp16 needs a CUDA device", where=f"{source}: train.precision",
+                          fix='use "bf16" on the CPU')
+    return precision_module.precision_context(precision, device)
 
 
 def _rounded(x: float) -> float:
     return round(x, 6) if math.isfinite(x) else x
 
 
+def rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    """The training-RNG seed of process ``rank``: the run's seed itself for rank 0 (so one process
+    trains exactly as genfw always did), distinct streams for the others."""
+    if rank == 0 and step == 0:
+        return seed
+    return (seed + rank * 0x9E3779B97F4A7C15 + step * 0x632BE59BD9B4E019) % 2**63
+
+
 def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     """The data order of one epoch: a function of (seed, epoch) only, so resuming needs no state."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g).to(device)
+
+
+#: Signals as numbers, so processes can agree on one with an all-reduce (the largest wins).
+STOP_CODES = {"SIGINT": 1, "SIGTERM": 2}
 
 
 class _StopFlag:
@@ -117,24 +133,40 @@ class Trainer:
         self.quiet = quiet
         if self.train_cfg.threads:
             torch.set_num_threads(self.train_cfg.threads)
-        self.device = select_device(self.train_cfg.device)
-        self.autocast = precision_context(self.train_cfg.precision, self.device)
+        self.dist = distributed.from_environment()
+        self.device = select_device(self.train_cfg.device, resolved.source)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
+        self.precision, self.precision_reason = precision_module.resolve_precision(self.train_cfg.precision, self.device)
+        self.autocast = precision_context(self.precision, self.device, resolved.source)
+        self.batch_size = self.train_cfg.batch_size  # the global batch
+        if self.batch_size % self.dist.world_size:
+            raise ConfigError(f"train.batch_size {self.batch_size} does not split over {self.dist.world_size} processes",
+                              where=f"{resolved.source}: train.batch_size",
+                              fix=f"use a multiple of {self.dist.world_size}, or another number of processes")
+        self.local_batch = self.batch_size // self.dist.world_size
         self.data = data if data is not None else build_dataset(resolved)
         self.dataset = self.data.train
-        self.latent = build_latent(resolved)
-        with seeded_init(self.cfg.seed):
-            self.model: Model = build_model(resolved, self.latent, self.dataset.image_shape)
-        self.model.to(self.device)
-        if self.train_cfg.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        self.scaler = torch.amp.GradScaler("cuda") if self.train_cfg.precision == "fp16" else None
-        self.model.grad_scaler = self.scaler
-        self.rng = torch.Generator(device=self.device).manual_seed(self.cfg.seed)
-        self.images = self.dataset.images.to(self.device)
-        self.batch_size = self.train_cfg.batch_size
         if self.batch_size > len(self.dataset):
             raise ConfigError(f"train.batch_size {self.batch_size} is larger than the dataset ({len(self.dataset)})",
                               where=f"{resolved.source}: train.batch_size", fix="use a smaller batch")
+        self.latent = build_latent(resolved)
+        distributed.init(self.dist, self.device)
+        adapt = None
+        if self.dist.enabled and self.train_cfg.sync_batchnorm:
+            adapt = lambda net: distributed.convert_sync_batchnorm(net, self.device)  # noqa: E731
+        with seeded_init(self.cfg.seed):
+            self.model: Model = build_model(resolved, self.latent, self.dataset.image_shape, adapt_network=adapt)
+        self.model.to(self.device)
+        if self.train_cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.dist.enabled:
+            distributed.broadcast_state(self.model)
+            self.model.grad_sync = distributed.GradientAverager(self.dist.world_size)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        self.model.grad_scaler = self.scaler
+        self.rng = torch.Generator(device=self.device).manual_seed(rank_seed(self.cfg.seed, self.dist.rank))
+        self.images = self.dataset.images.to(self.device)
         self.steps_per_epoch = len(self.dataset) // self.batch_size
         total = self.train_cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, self.train_cfg.max_steps) if self.train_cfg.max_steps else total
@@ -161,15 +193,22 @@ class Trainer:
         return self.run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
 
     def save_checkpoint(self) -> None:
+        """Every process calls this at the same step; rank 0 writes (with every rank's RNG state)."""
         self.check_divergence()
-        save_checkpoint(self.checkpoint_path, self.model, step=self.step, rng=self.rng, config=self.resolved.to_json(),
-                        image_shape=self.dataset.image_shape, scaler=self.scaler, train_seconds=self.train_seconds,
-                        provenance=self.resolved.provenance())
+        states = distributed.gather_objects(self.rng.get_state()) if self.dist.enabled else None
+        if self.dist.is_main:
+            save_checkpoint(self.checkpoint_path, self.model, step=self.step, rng=self.rng, config=self.resolved.to_json(),
+                            image_shape=self.dataset.image_shape, scaler=self.scaler, train_seconds=self.train_seconds,
+                            provenance=self.resolved.provenance(), rank_rngs=states)
 
-    def check_divergence(self, record: dict[str, Any] | None = None) -> None:
+    def check_divergence(self, record: dict[str, Any] | None = None, *, everywhere: bool = True) -> None:
         """Stop (DivergenceError, exit 1) when a step's results were not finite, or a logged value
-        exceeds ``train.divergence_limit``; the last good checkpoint stays as it is."""
-        bad = int(self._first_bad_step)
+        exceeds ``train.divergence_limit``; the last good checkpoint stays as it is. With several
+        processes, all of them call this at the same step (``everywhere``) and decide alike."""
+        first_bad = self._first_bad_step
+        if self.dist.enabled and everywhere:
+            first_bad = distributed.all_reduce_max(first_bad)
+        bad = int(first_bad)
         keep = f"the last good checkpoint is kept in {self.checkpoint_path}" if self.checkpoint_path.is_file() else \
             "no checkpoint was written yet"
         if bad >= 0:
@@ -190,11 +229,17 @@ class Trainer:
 
     def resume(self) -> None:
         """Continue from ``checkpoints/last.pt``: weights, optimizers, RNG and step."""
-        self.step, self.train_seconds = load_checkpoint(self.checkpoint_path, self.model, self.rng, self.scaler)
-        self.log.truncate_after(self.step)
+        self.step, self.train_seconds, restored = load_checkpoint(self.checkpoint_path, self.model, self.rng, self.scaler,
+                                                                  rank=self.dist.rank)
+        if not restored:  # a process the saved run did not have: a fresh stream of its own
+            self.rng.manual_seed(rank_seed(self.cfg.seed, self.dist.rank, self.step))
+        if self.dist.is_main:
+            self.log.truncate_after(self.step)
 
     # -- loggers -------------------------------------------------------------------------------
     def open_loggers(self) -> list[Any]:
+        if not self.dist.is_main:
+            return []  # only rank 0 speaks for the run
         if self.loggers is None:
             ctx = LoggerContext(self.run_dir, self.total_steps, self.step, self.quiet, self.model.progress_keys)
             self.loggers = build_loggers(self.resolved, ctx)
@@ -212,6 +257,8 @@ class Trainer:
             logger.message(text)
 
     def _emit(self, record: dict[str, Any], kind: str) -> None:
+        if not self.dist.is_main:
+            return
         self.log.write(record)
         for logger in self.loggers or []:
             logger.log_scalars(self.step, record, kind)
@@ -223,7 +270,9 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def batch(self, order: torch.Tensor, index: int) -> torch.Tensor:
-        idx = order[index * self.batch_size:(index + 1) * self.batch_size]
+        """This process's slice of global batch ``index`` of the epoch's order."""
+        start = index * self.batch_size + self.dist.rank * self.local_batch
+        idx = order[start:start + self.local_batch]
         x = self.images.index_select(0, idx).float().div_(255.0)
         return x.contiguous(memory_format=torch.channels_last) if self.train_cfg.channels_last else x
 
@@ -266,6 +315,9 @@ class Trainer:
                         sums, window_start, window_steps = {}, now, 0
                     if self.step % self.train_cfg.checkpoint_every == 0:
                         self.save_checkpoint()
+                    if self.dist.enabled:  # stop together: a signal may reach the processes at different steps
+                        code = distributed.all_reduce_max(torch.tensor(STOP_CODES.get(flag.stop, 0)))
+                        flag.stop = flag.stop or {v: k for k, v in STOP_CODES.items()}.get(int(code))
                     if flag.stop:
                         stopped_by = flag.stop
                         break
@@ -278,6 +330,10 @@ class Trainer:
     def _losses_record(self, sums: dict[str, torch.Tensor], steps: int, seconds: float) -> dict[str, Any]:
         record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
                                   "train_s": round(self.train_seconds, 2)}
+        if self.dist.enabled and sums:  # the mean over the processes, i.e. over the global batch
+            keys = sorted(sums)
+            means = distributed.all_reduce_mean(torch.stack([sums[k] for k in keys]))
+            sums = dict(zip(keys, means.unbind()))
         record.update({k: _rounded(v.item() / max(steps, 1)) for k, v in sums.items()})
         record["images_per_s"] = round(steps * self.batch_size / seconds, 1) if seconds > 0 else None
         return record
@@ -288,7 +344,9 @@ class Trainer:
                            samples=self.cfg.eval.samples, device=self.device, autocast=self.autocast)
 
     def end_of_epoch(self, epoch: int) -> None:
-        """Per-epoch sample grid and model metrics: off the hot path, from RNGs of their own."""
+        """Per-epoch sample grid and model metrics: off the hot path, from RNGs of their own (rank 0)."""
+        if not self.dist.is_main:
+            return
         if self.train_cfg.sample_every_epoch:
             self.write_sample_grid(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", f"samples after epoch {epoch}")
         record: dict[str, Any] = {"step": self.step, "epoch": epoch, "event": "epoch_end", "train_s": round(self.train_seconds, 2)}
@@ -328,7 +386,7 @@ class Trainer:
     def write_final_artifacts(self) -> None:
         """generator.pt, the final sample grid, traversals, the model's figures and the loss curve."""
         self.open_loggers()
-        self.check_divergence()
+        self.check_divergence(everywhere=False)
         payload = generator_payload(self.model.generator, self.latent, self.dataset.image_shape, self.resolved.to_json(),
                                     self.resolved.provenance())
         atomic_torch_save(payload, self.run_dir / GENERATOR_FILE)

@@ -1,0 +1,169 @@
+"""Training on several processes with torchrun (gloo on the CPU): real `torchrun` subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
+
+from genfw.artifacts import CHECKPOINT_FORMAT, safe_torch_load
+from genfw.training.precision import cpu_flags, resolve_precision
+
+#: A model with no randomness at all, so one process and two must compute the same thing.
+AUTOENCODER = '''import torch
+from pydantic import BaseModel
+import genfw
+from genfw.model import Model, Roles
+
+
+class AEParams(BaseModel):
+    pass
+
+
+class Autoencoder(Model):
+    """Reconstructs images through the posterior means of its codes (deterministic)."""
+
+    network_roles = Roles(required=("encoder", "decoder"))
+    optimizer_defaults = {"ae": {"type": "sgd", "lr": 0.5}}
+
+    @classmethod
+    def network_outputs(cls, params, latent):
+        return {"encoder": latent.prediction_dim}
+
+    def __init__(self, params: AEParams, ctx):
+        super().__init__()
+        self.latent, self.encoder, self.decoder = ctx.latent, ctx.networks["encoder"], ctx.networks["decoder"]
+        self.opt = ctx.optimizer("ae", list(self.encoder.parameters()) + list(self.decoder.parameters()))
+
+    @property
+    def generator(self):
+        return self.decoder
+
+    def optimizers(self):
+        return {"ae": self.opt}
+
+    def train_step(self, real, rng):
+        z = self.encoder(real)[:, : self.latent.input_dim]
+        loss = (self.decoder(z) - real).pow(2).mean()
+        self.opt.zero_grad()
+        self.backward(loss)
+        self.step(self.opt)
+        return {"mse": loss.detach()}
+
+
+@genfw.hookimpl
+def register_models(register):
+    register("autoencoder", Autoencoder)
+'''
+
+
+def torchrun(nproc: int, *args, env=None, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           "-m", "genfw", *map(str, args)]
+    return subprocess.run(cmd, cwd=REPO, env=genfw_env({"OMP_NUM_THREADS": "1", **(env or {})}), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def ae(tmp_path_factory):
+    require_mnist()
+    root = tmp_path_factory.mktemp("ddp")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    (plugins / "autoencoder.py").write_text(AUTOENCODER)
+    doc = {"name": "ae", "seed": 3, "dataset": {"type": "mnist", "limit": 512},
+           "latent": [{"name": "z", "type": "gaussian", "dim": 4, "prior": "normal"}],
+           "model": {"type": "autoencoder"},
+           "networks": {"encoder": {"type": "conv_encoder", "width": 8, "hidden": 16, "norm": "batch"},
+                        "decoder": {"type": "conv_generator", "width": 8}},
+           "train": {"batch_size": 16, "max_steps": 3, "log_every": 1, "threads": 1}, "loggers": [],
+           "eval": {"at_end": False}, "export": {"onnx": False}}
+    return write_json(root / "ae.json", doc), plugins, root
+
+
+def params_of(run_dir: Path) -> dict[str, torch.Tensor]:
+    return safe_torch_load(run_dir / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)["model"]
+
+
+def test_two_processes_train_like_one_with_the_global_batch(ae):
+    cfg, plugins, root = ae
+    one = run_genfw("run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={root / 'one'}")
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, "run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={root / 'two'}")
+    assert two.returncode == 0, two.stderr
+    (run1,), (run2,) = list((root / "one").iterdir()), list((root / "two").iterdir())
+    p1, p2 = params_of(run1), params_of(run2)
+    assert p1.keys() == p2.keys() and any("running_mean" in k for k in p1)
+    for key in p1:
+        if p1[key].is_floating_point():
+            assert torch.allclose(p1[key], p2[key], rtol=1e-4, atol=1e-5), key
+    # Synchronised BatchNorm: the running statistics are those of the global batch too.
+    means = [k for k in p1 if k.endswith("running_mean")]
+    assert means and all(p1[k].abs().sum() > 0 for k in means)
+    m1 = [json.loads(x) for x in (run1 / "metrics.jsonl").read_text().splitlines()]
+    m2 = [json.loads(x) for x in (run2 / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in m2] == [1, 2, 3]  # written once, by rank 0
+    assert [r["mse"] for r in m1] == pytest.approx([r["mse"] for r in m2], rel=1e-4)
+    assert two.stdout.strip() == str(run2)  # one line on stdout: the run directory
+
+
+def test_a_two_process_run_resumes_on_one_and_on_four_processes(ae, tmp_path):
+    cfg, plugins, root = ae
+    two = torchrun(2, "run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={tmp_path}")
+    assert two.returncode == 0, two.stderr
+    (run,) = list(tmp_path.iterdir())
+    one = run_genfw("run", "--resume", run, "--plugins-dir", plugins, "--set", "train.max_steps=5")
+    assert one.returncode == 0, one.stderr
+    assert safe_torch_load(run / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)["step"] == 5
+    four = torchrun(4, "run", "--resume", run, "--plugins-dir", plugins, "--set", "train.max_steps=7")
+    assert four.returncode == 0, four.stderr
+    ckpt = safe_torch_load(run / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)
+    assert ckpt["step"] == 7 and len(ckpt["rank_rngs"]) == 4
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_infogan_on_two_processes_writes_one_run(tmp_path):
+    require_mnist()
+    proc = run_genfw("run", "configs/infogan_mnist.json", "--nproc", "2", "--set", "train.max_steps=4",
+                     "--set", "train.log_every=2", "--set", "dataset.limit=512", "--set", "eval.samples=200",
+                     "--set", f"output.dir={tmp_path}", "--set", "networks.generator.hidden=64",
+                     "--set", "networks.discriminator.hidden=64")
+    assert proc.returncode == 0, proc.stderr
+    (run,) = list(tmp_path.iterdir())
+    assert proc.stdout.strip().splitlines()[-1] == str(run) and proc.stdout.count("evaluation of") == 1
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "event" not in r] == [2, 4]
+    assert (run / "generator.onnx").is_file() and (run / "eval.json").is_file() and (run / "loss_curve.png").is_file()
+    assert json.loads((run / "environment.json").read_text())["processes"] == 2
+    assert proc.stderr.count("run directory:") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_batch_that_does_not_split_is_one_line_before_any_process_starts(tmp_path):
+    require_mnist()
+    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--nproc", "2", "--set", "train.batch_size=15",
+                                "--set", f"output.dir={tmp_path}"))
+    assert "train.batch_size 15 does not split over 2 processes" in line and not list(tmp_path.iterdir())
+
+
+def test_under_torchrun_only_rank_0_reports_a_bad_config(tmp_path):
+    proc = torchrun(2, "run", "configs/infogan_mnist.json", "--set", "train.batch_size=0", "--set", f"output.dir={tmp_path}")
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(errors) == 1 and "train.batch_size" in errors[0], proc.stderr
+
+
+# -- precision: auto -------------------------------------------------------------------------------
+def test_auto_precision_follows_the_cpu_flags():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu, {"avx2", "fma"})[0] == "fp32"
+    assert resolve_precision("auto", cpu, {"avx2", "avx512f", "avx512_bf16"}) == ("bf16", "auto: the CPU has avx512_bf16")
+    assert resolve_precision("auto", cpu, {"amx_bf16", "amx_tile"})[0] == "bf16"
+    assert resolve_precision("fp32", cpu, {"amx_bf16"}) == ("fp32", "set in the config")
+    assert cpu_flags("processor : 0\nflags : fpu avx2 avx512_bf16\n") == {"fpu", "avx2", "avx512_bf16"}
+    assert cpu_flags("Features : fp asimd bf16\n") == {"fp", "asimd", "bf16"}
