@@ -107,3 +107,20 @@ def kernel_inception_distance(
         y = fb[rng.choice(fb.shape[0], m, replace=False)]
         values[i] = _polynomial_mmd2(x, y)
     return float(values.mean()), float(values.std())
+
+
+def per_class_frechet(feats_a: Any, classes_a: Any, feats_b: Any, classes_b: Any, *, min_samples: int = 10) -> dict[int, dict[str, Any]]:
+    """Frechet distance between the rows of each class in two labelled feature sets (e.g.
+    generated samples by the class a classifier assigns, against real images by their label):
+    ``{class: {"frechet": value or None, "a": count, "b": count}}``. A class with fewer than
+    ``min_samples`` rows on either side gets ``None`` (too few to fit a covariance)."""
+    fa, fb = _pair(feats_a, feats_b)
+    ca, cb = np.asarray(classes_a).ravel(), np.asarray(classes_b).ravel()
+    if ca.shape[0] != fa.shape[0] or cb.shape[0] != fb.shape[0]:
+        raise ValueError("each feature set needs one class per row")
+    out: dict[int, dict[str, Any]] = {}
+    for c in sorted(set(ca.tolist()) | set(cb.tolist())):
+        a, b = fa[ca == c], fb[cb == c]
+        value = frechet_distance(a, b) if min(len(a), len(b)) >= max(min_samples, 2) else None
+        out[int(c)] = {"frechet": value, "a": int(len(a)), "b": int(len(b))}
+    return out
