@@ -1,6 +1,7 @@
 """The JSON Schema of run configs, including the parameters every loaded plugin registered.
 
-The component sections (``dataset``, ``latent[]``, ``model``, ``networks.*``, ``losses.*``) become
+The component sections (``dataset``, ``latent[]``, ``model``, ``networks.*``, ``losses.*``,
+``augmentations.*``, ``loggers[]``) become
 ``oneOf`` over the registered components of their kind, keyed by ``type``, so an editor can
 complete and check plugin parameters too.
 """
@@ -38,6 +39,10 @@ def run_config_schema(registries: Registries) -> dict[str, Any]:
                        "description": props["latent"].get("description", "")}
     props["networks"] = {"type": "object", "additionalProperties": _component_schema(registries.networks, with_name=False)}
     props["losses"] = {"type": "object", "additionalProperties": _component_schema(registries.losses, with_name=False)}
+    props["augmentations"] = {"type": "object", "description": props["augmentations"].get("description", ""),
+                              "additionalProperties": _component_schema(registries.augmentations, with_name=False)}
+    props["loggers"] = {"type": "array", "description": props["loggers"].get("description", ""),
+                        "items": _component_schema(registries.loggers, with_name=False)}
     schema.setdefault("$defs", {}).pop("Component", None)
     schema["$defs"].pop("LatentEntry", None)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -143,6 +143,7 @@ class {cls}(LatentCode):
     """{doc}"""
 
     type_name = {type_name!r}
+    params: {cls}Params
 
     @property
     def dim(self):
@@ -151,8 +152,8 @@ class {cls}(LatentCode):
     def sample(self, n, generator, device="cpu"):
         return torch.zeros(n, self.dim, device=device)
 
-    def traverse(self, steps):
-        return torch.zeros(steps, self.dim)
+    def traversal_range(self):
+        return (0.0, 1.0)
 
     def prior(self):
         return {{"kind": "uniform", "low": 0.0, "high": 0.0}}
@@ -160,7 +161,7 @@ class {cls}(LatentCode):
 
 @genfw.hookimpl
 def {hook}(register):
-    register({type_name!r}, {cls}, params={cls}Params)
+    register({type_name!r}, {cls})
 '''
 
 

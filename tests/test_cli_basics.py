@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import genfw
 from conftest import base_config, error_line, latent_code_plugin_source, run_genfw
@@ -37,13 +38,18 @@ def test_schema_is_json_with_a_oneof_per_component_section():
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert schema["additionalProperties"] is False
     props = schema["properties"]
-    assert {"name", "seed", "dataset", "latent", "model", "networks", "losses", "train", "output", "export", "eval",
-            "plugins_dirs"} <= set(props)
+    assert {"name", "seed", "dataset", "latent", "model", "networks", "losses", "augmentations", "optimizers",
+            "loggers", "train", "output", "export", "eval", "plugins_dirs"} <= set(props)
     assert {"categorical", "gaussian", "noise"} <= _titles(props["latent"]["items"])
     assert "mnist" in _titles(props["dataset"])
     assert "infogan" in _titles(props["model"])
     assert {"infogan_mnist_generator", "infogan_mnist_discriminator"} <= _titles(props["networks"]["additionalProperties"])
-    assert "mutual_information" in _titles(props["losses"]["additionalProperties"])
+    assert {"mutual_information", "non_saturating", "hinge", "wgan_gp"} <= _titles(props["losses"]["additionalProperties"])
+    assert {"translate", "affine"} <= _titles(props["augmentations"]["additionalProperties"])
+    assert {"console", "tensorboard"} <= _titles(props["loggers"]["items"])
+    # Every reference points at a definition the schema has (no dangling "$ref").
+    refs = set(re.findall(r'"\$ref": "#/\$defs/([^"]+)"', proc.stdout))
+    assert refs <= set(schema.get("$defs", {})), refs - set(schema.get("$defs", {}))
 
     categorical = _variant(props["latent"]["items"], "categorical")
     assert categorical["properties"]["type"]["const"] == "categorical"
@@ -62,6 +68,9 @@ def test_the_shipped_config_fits_the_schema():
     sections += [(props["latent"]["items"], c) for c in doc["latent"]]
     sections += [(props["networks"]["additionalProperties"], c) for c in doc["networks"].values()]
     sections += [(props["losses"]["additionalProperties"], c) for c in doc["losses"].values()]
+    sections += [(props["augmentations"]["additionalProperties"], c) for c in doc["augmentations"].values()]
+    sections += [(props["loggers"]["items"], c) for c in doc.get("loggers", [{"type": "console"}])]
+    assert doc["augmentations"]  # the shipped config has one, so the check above is not empty
     for component_schema, value in sections:
         variant = _variant(component_schema, value["type"])
         assert set(variant["required"]) <= set(value), value

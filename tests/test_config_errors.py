@@ -9,6 +9,8 @@ from typing import Callable
 
 import pytest
 
+import genfw
+
 from conftest import base_config, error_line, run_genfw, write_json
 
 
@@ -41,18 +43,21 @@ def _set(path: list, value) -> Callable[[dict], None]:
     return fn
 
 
-# id -> (config maker, JSON path the message must name, further substrings it must contain)
+# id -> (config maker, JSON path the message must name (None: only the file), further substrings it must contain)
 CASES = {
     "unknown top-level key": (edit(_set(["trian"], {"epochs": 1})), "trian", ["unknown key", "did you mean 'train'?"]),
     "unknown key in a section": (edit(_set(["train", "max_stepz"], 5)), "train.max_stepz", ["unknown key", "did you mean 'max_steps'?"]),
     "unknown key in a component": (edit(_set(["latent", 1, "kk"], 10)), "latent[1].kk", ["unknown key", "did you mean 'k'?", "allowed keys: k, labels"]),
-    "unknown key in a model": (edit(_set(["model", "lr_dd"], 0.1)), "model.lr_dd", ["unknown key", "did you mean 'lr_d'?"]),
+    "unknown key in a model": (edit(_set(["model", "ema_decy"], 0.1)), "model.ema_decy",
+                               ["unknown key", "did you mean 'ema_decay'?", "allowed keys: ema_decay, info_updates_trunk"]),
+    "a model param that moved elsewhere": (edit(_set(["model", "translate_px"], 2)), "model.translate_px", ["unknown key"]),
     "wrong type": (edit(_set(["train", "batch_size"], "big")), "train.batch_size", ["valid integer", '"big"']),
     "wrong type in a component": (edit(_set(["latent", 0, "dim"], "sixty")), "latent[0].dim", ["valid integer"]),
-    "wrong container type": (edit(_set(["latent"], {"z": {"type": "noise"}})), "latent", ["valid list"]),
+    "wrong container type": (edit(_set(["latent"], {"z": {"type": "noise"}})), "latent", ["valid array", "(got dict)"]),
     "unknown dataset": (edit(_set(["dataset", "type"], "mnsit")), "dataset.type", ["unknown dataset 'mnsit'", "did you mean 'mnist'?"]),
     "unknown code type": (edit(_set(["latent", 2, "type"], "gausian")), "latent[2].type",
-                          ["unknown latent code type 'gausian'", "did you mean 'gaussian'?", "known: categorical, gaussian"]),
+                          ["unknown latent code type 'gausian'", "did you mean 'gaussian'?",
+                           f"latent code types by plugin: genfw.builtins (genfw {genfw.__version__}): ", "categorical, gaussian"]),
     "unknown network": (edit(_set(["networks", "generator", "type"], "infogan_mnist_generatr")), "networks.generator.type",
                         ["unknown network", "did you mean 'infogan_mnist_generator'"]),
     "unknown model": (edit(_set(["model", "type"], "infogann")), "model.type", ["unknown model 'infogann'", "did you mean 'infogan'?"]),
@@ -78,17 +83,33 @@ CASES = {
         "losses.invariance", ["categorical"]),
     "categorical labels mismatch": (edit(_set(["latent", 1, "labels"], ["zero", "one"])), "latent[1]",
                                     ["labels has 2 names but k is 10"]),
-    "invalid code name": (edit(_set(["latent", 0, "name"], "my code")), "latent[0].name", ["should match pattern", '"my code"']),
-    "invalid run name": (edit(_set(["name"], "9lives")), "name", ["should match pattern"]),
+    "invalid code name": (edit(_set(["latent", 0, "name"], "my code")), "latent[0].name",
+                          ["not a valid name", '"my code"', "use 1 to 64 letters, digits"]),
+    "too long a code name": (edit(_set(["latent", 0, "name"], "z" * 65)), "latent[0].name", ["not a valid name", "use 1 to 64 letters"]),
+    "invalid run name": (edit(_set(["name"], "9lives")), "name", ["not a valid name", '"9lives"']),
     "empty latent list": (edit(_set(["latent"], [])), "latent", ["at least 1 item"]),
     "non-string plugins_dirs item": (edit(_set(["plugins_dirs"], [5])), "plugins_dirs[0]", ["valid string"]),
     "negative seed": (edit(_set(["seed"], -1)), "seed", ["greater than or equal to 0"]),
-    "seed past 64 bits": (edit(_set(["seed"], 2**70)), "seed", ["less than"]),
+    # Out-of-range numbers are refused as the file is read, before there is a JSON path to name.
+    "seed past 64 bits": (edit(_set(["seed"], 2**70)), None, ["the integer 1180591620717411303", "out of range (at most 2**63)"]),
+    "a float beyond float32": (edit(_set(["optimizers", "generator", "lr"], 1e39)), None, ["the number 1e+39 is out of range"]),
     "code named like the output": (edit(_set(["latent", 2, "name"], "image")), "latent[2].name", ["cannot be named 'image'"]),
     "duplicate category labels": (edit(_set(["latent", 1, "labels"], ["a"] * 10)), "latent[1]", ["labels must be distinct", "'a'"]),
     "inverted log-variance clamp": (edit(_set(["latent", 2, "min_logvar"], 5.0)), "latent[2]", ["min_logvar (5.0) must be below max_logvar"]),
-    "adam beta out of range": (edit(_set(["model", "betas"], [1.5, 0.999])), "model.betas[0]", ["less than 1"]),
-    "too few betas": (edit(_set(["model", "betas"], [0.5])), "model.betas[1]", ["the list is too short"]),
+    "adam beta out of range": (edit(_set(["optimizers", "discriminator", "betas"], [1.5, 0.999])),
+                               "optimizers.discriminator.betas[0]", ["less than 1"]),
+    "too few betas": (edit(_set(["optimizers", "generator", "betas"], [0.5])), "optimizers.generator.betas[1]",
+                      ["the list is too short"]),
+    "unknown optimizer setting": (edit(_set(["optimizers", "generator", "lr_g"], 0.1)), "optimizers.generator.lr_g",
+                                  ["unknown key", "did you mean 'lr'?"]),
+    "optimizer role the model does not have": (edit(_set(["optimizers", "gen"], {"lr": 0.1})), "optimizers.gen",
+                                               ["model 'infogan' has no optimizer role 'gen'", "roles it uses: discriminator, generator"]),
+    "unknown augmentation": (edit(_set(["augmentations", "discriminator", "type"], "transalte")), "augmentations.discriminator.type",
+                             ["unknown augmentation 'transalte'", "did you mean 'translate'?"]),
+    "augmentation role the model does not use": (edit(_set(["augmentations", "generator"], {"type": "translate"})),
+                                                 "augmentations.generator", ["model 'infogan' has no augmentation role 'generator'"]),
+    "unknown logger": (edit(_set(["loggers"], [{"type": "consol"}])), "loggers[0].type",
+                       ["unknown logger 'consol'", "did you mean 'console'?"]),
     "too few eval samples": (edit(lambda d: d.setdefault("eval", {}).__setitem__("samples", 5)), "eval.samples",
                              ["greater than or equal to 100"]),
 }
@@ -99,7 +120,7 @@ def test_broken_config_is_one_line_naming_file_and_path(tmp_path, case):
     make, path, expected = CASES[case]
     cfg = write_json(tmp_path / "broken.json", make())
     line = error_line(run_genfw("validate", cfg))
-    assert f"{cfg}: {path}: " in line
+    assert f"{cfg}: {path}: " in line if path else line.startswith(f"Error: {cfg}: ")
     for text in expected:
         assert text in line
 

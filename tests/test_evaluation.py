@@ -36,6 +36,10 @@ def test_eval_writes_every_figure(tiny_run):
     assert "Frechet classifier distance" in r.stdout and "floor" in r.stdout
     report = json.loads((tiny_run / "eval.json").read_text())
     assert report["reference_net"]["accuracy"] >= 0.99
+    # InfoGAN's own sections (Model.evaluate) sit beside genfw's, listed in model_sections.
+    assert report["model_sections"] == ["q_on_real", "code_consistency", "continuous_codes"]
+    assert "Q on real test set, code digit: accuracy" in r.stdout and "code consistency, digit:" in r.stdout
+    assert "continuous c1: strongest" in r.stdout
 
     q = report["q_on_real"]["digit"]
     assert 0.1 <= q["accuracy"] <= 1 and 0 <= q["nmi"] <= 1 and -1 <= q["ari"] <= 1

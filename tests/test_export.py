@@ -37,7 +37,7 @@ def build_generator(overrides=(), seed: int = 0):
                 m.bias.uniform_(-0.2, 0.2)
         g.train()
         for _ in range(3):
-            g(torch.rand(64, latent.dim) * 2 - 1)
+            g(torch.rand(64, latent.input_dim) * 2 - 1)
     return g.eval(), latent, rc
 
 
@@ -76,7 +76,7 @@ def test_parity_with_torch_eval(paper, exported, n):
     session = ort.InferenceSession(str(exported[0]), providers=["CPUExecutionProvider"])
     values, feed = feeds(latent, n, seed=n)
     with torch.no_grad():
-        expected = g(torch.cat(values, 1)).numpy()
+        expected = g(latent.encode({c.name: v for c, v in zip(latent, values)})).numpy()
     got = session.run(["image"], feed)[0]
     assert got.shape == (n, *IMAGE) and got.dtype == np.float32
     assert np.abs(got - expected).max() <= 1e-4
@@ -150,13 +150,13 @@ class DCGANLike(nn.Module):
 def test_1x1_conv_becomes_matmul_and_bns_fold(tmp_path):
     _, latent, _ = build_generator(SMALL)
     torch.manual_seed(1)
-    g = DCGANLike(latent.dim)
+    g = DCGANLike(latent.input_dim)
     with torch.no_grad():
         g.train()
         for _ in range(3):
-            g(torch.rand(32, latent.dim))
+            g(torch.rand(32, latent.input_dim))
     g.eval()
-    z = torch.rand(5, latent.dim)
+    z = torch.rand(5, latent.input_dim)
     rewritten, notes = onnx_export.optimize_for_inference(g, z)
     assert any("MatMul" in n for n in notes) and sum("folded" in n for n in notes) == 2, notes
     assert not any(isinstance(m, nn.BatchNorm2d) for m in rewritten.modules())

@@ -11,6 +11,7 @@ import torch
 
 from genfw.components import build_latent, build_model
 from genfw.config import validate_config
+from genfw.gan import frozen
 from genfw.plugins import load_plugins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,12 +52,13 @@ def test_many_codes_of_each_kind_train_a_step(registries):
         {"name": "c", "type": "gaussian", "fixed_std": True},
     ]
     model = make_model(registries, config)
-    assert model.latent.dim == 4 + 16 + 10 + 1 + 2 + 1
-    assert model.latent.q_dim == 4 + 10 + 2 + 4 + 1
+    assert model.latent.input_dim == model.latent.param_dim == 4 + 16 + 10 + 1 + 2 + 1
+    assert model.latent.prediction_dim == 4 + 10 + 2 + 4 + 1
+    assert model.D.aux_head(model.D.trunk(torch.rand(2, 1, 28, 28))).shape == (2, model.latent.prediction_dim)
     out = model.train_step(torch.rand(8, 1, 28, 28), torch.Generator().manual_seed(0))
     assert {"info_style", "info_digit", "info_a", "info_b", "info_c"} <= set(out)
     assert "info_z" not in out
-    q = model.infer_codes(torch.rand(3, 1, 28, 28))
+    q = model.predict_codes(torch.rand(3, 1, 28, 28))
     assert {k: tuple(v.shape) for k, v in q.items()} == {"style": (3, 4), "digit": (3, 10), "a": (3, 2), "b": (3, 4), "c": (3, 1)}
 
 
@@ -73,7 +75,7 @@ def test_info_loss_gradients(registries, updates_trunk):
     rng = torch.Generator().manual_seed(0)
     real = torch.rand(16, 1, 28, 28)
     codes = model.latent.sample(16, rng)
-    fake = model.G(model.latent.concat(codes))
+    fake = model.G(model.latent.encode(codes))
 
     d_out = model.d_step_losses(real, fake, codes)
     assert ("d_info" in d_out) == updates_trunk
@@ -81,15 +83,14 @@ def test_info_loss_gradients(registries, updates_trunk):
         assert len(_grads(d_out["d_info"], model.D.trunk.parameters())) > 0
         assert _grads(d_out["d_info"], model.G.parameters()) == []  # fakes are detached there
 
-    model._freeze_d(True)
-    try:
+    # The G step freezes what the model freezes there (the trunk and the D head, not Q's head).
+    with frozen(model._d_frozen):
         g_out = model.g_step_losses(fake, codes)
-        trunk = [p for p in model.D.trunk.parameters()]
-        assert all(not p.requires_grad for p in trunk)
+        assert all(not p.requires_grad for p in [*model.D.trunk.parameters(), *model.D.d_head.parameters()])
+        assert all(p.requires_grad for p in model.D.aux_head.parameters())
         assert len(_grads(g_out["info_loss"], model.G.parameters())) == len(list(model.G.parameters()))
-        assert len(_grads(g_out["info_loss"], model.D.q_head.parameters())) > 0
-    finally:
-        model._freeze_d(False)
+        assert len(_grads(g_out["info_loss"], model.D.aux_head.parameters())) > 0
+    assert all(p.requires_grad for p in model.D.parameters())  # unfrozen again afterwards
 
     # Through a whole train step: the trunk moves on the info loss only when enabled.
     # With the GAN loss switched off (both optimizers' lr for D set to 0 would hide it), compare
@@ -115,20 +116,21 @@ def test_generate_is_batch_independent(registries):
     alone = model.generate({k: v[:1] for k, v in codes.items()})
     assert torch.allclose(together[:1], alone, atol=1e-6)
     assert together.min() >= 0 and together.max() <= 1
-    assert model.G.training  # generate() restores the mode it found
+    assert model.generator.training  # generate() restores the mode it found
 
 
 def test_gaussian_nll_is_clamped():
     from genfw.codes.gaussian import GaussianCode, GaussianParams
+    from genfw.latent import CodeContext
 
-    code = GaussianCode("c", GaussianParams())
+    code = GaussianCode(GaussianParams(), CodeContext("c"))
     q = torch.tensor([[0.0, -100.0]])  # mean 0, log-variance far below the clamp
     nll = code.nll(q, torch.tensor([[1.0]]))
     assert torch.isfinite(nll).all() and nll.item() < 1e3
 
 
 def test_random_translate_shifts_whole_images_by_whole_pixels():
-    from genfw_infogan.warps import random_translate
+    from genfw.augmentations import random_translate
 
     x = torch.zeros(64, 1, 9, 9)
     x[:, 0, 4, 4] = 1.0  # one lit pixel in the centre of each image
@@ -145,12 +147,23 @@ def test_random_translate_shifts_whole_images_by_whole_pixels():
     assert torch.equal(x.grad, x.detach())  # d(lit output pixel) / d(its source pixel) = 1
 
 
-def test_translate_px_trains_a_step(registries):
-    config = base_config()
-    config["model"]["translate_px"] = 2
-    model = make_model(registries, config)
-    out = model.train_step(torch.rand(8, 1, 28, 28), torch.Generator().manual_seed(0))
-    assert all(torch.isfinite(v) for v in out.values())
+def test_discriminator_augmentation_trains_a_step(registries):
+    """An augmentation in the discriminator role is what D and Q see; an identity one changes nothing."""
+    real = torch.rand(8, 1, 28, 28)
+
+    def step(augmentations: dict) -> dict[str, torch.Tensor]:
+        config = base_config()
+        config["augmentations"] = augmentations
+        model = make_model(registries, config)
+        assert (model.augment is None) == (not augmentations)
+        return model.train_step(real, torch.Generator().manual_seed(0))
+
+    plain = step({})
+    augmented = step({"discriminator": {"type": "translate", "max_px": 2}})
+    assert all(torch.isfinite(v) for v in augmented.values())
+    assert not torch.equal(plain["d_loss"], augmented["d_loss"])
+    identity = step({"discriminator": {"type": "translate", "max_px": 0}})
+    assert all(torch.equal(plain[k], identity[k]) for k in plain)
 
 
 def test_iic_loss_bounds():
@@ -168,7 +181,7 @@ def test_iic_loss_bounds():
 
 
 def test_random_affine_is_seeded_and_identity_at_zero():
-    from genfw_infogan.warps import random_affine
+    from genfw.augmentations import random_affine
 
     x = torch.rand(8, 1, 28, 28)
     assert torch.allclose(random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0), x, atol=1e-5)
@@ -184,18 +197,15 @@ def test_invariance_loss_trains_trunk_in_d_step_and_q_head_in_g_step(registries)
     rng = torch.Generator().manual_seed(0)
     real = torch.rand(16, 1, 28, 28)
     codes = model.latent.sample(16, rng)
-    fake = model.G(model.latent.concat(codes))
+    fake = model.G(model.latent.encode(codes))
     d_out = model.d_step_losses(real, fake, codes, model.invariance.warp(real, rng))
     assert len(_grads(d_out["d_invariance"], model.D.trunk.parameters())) > 0
-    model._freeze_d(True)
-    try:
+    with frozen(model._d_frozen):
         g_out = model.g_step_losses(fake, codes)
-        assert len(_grads(g_out["q_invariance"], model.D.q_head.parameters())) > 0
+        assert len(_grads(g_out["q_invariance"], model.D.aux_head.parameters())) > 0
         assert _grads(g_out["q_invariance"], model.G.parameters()) == []  # real images only
-        own_nll = model.info(model.D.q_head(model.D.trunk(fake)), codes)[1]["digit"]
+        own_nll = model.info(model.D.aux_head(model.D.trunk(fake)), codes)[1]["digit"]
         assert torch.allclose(g_out["info_digit"], own_nll)  # each loss logs its own terms
-    finally:
-        model._freeze_d(False)
     assert "invariance_digit" in g_out and "invariance_c1" not in g_out  # categorical codes only
     out = model.train_step(real, torch.Generator().manual_seed(1))
     assert all(torch.isfinite(v) for v in out.values())
@@ -205,27 +215,31 @@ def test_ema_generator_averages_g_and_is_what_the_run_exports(registries):
     config = base_config()
     config["model"]["ema_decay"] = 0.9
     model = make_model(registries, config)
-    assert model.generator is model.G_ema and model.G_ema is not model.G
-    assert not any(p.requires_grad for p in model.G_ema.parameters())
-    before = [p.detach().clone() for p in model.G_ema.parameters()]
+    average = model.G_ema.average
+    assert model.generator is average and average is not model.G
+    assert not any(p.requires_grad for p in average.parameters())
+    before = [p.detach().clone() for p in average.parameters()]
     rng = torch.Generator().manual_seed(0)
     model.train_step(torch.rand(8, 1, 28, 28), rng)
     # Step 1: the ramped decay is min(0.9, 2/11), so the average moves 9/11 of the way to G.
-    for avg, old, new in zip(model.G_ema.parameters(), before, model.G.parameters()):
+    for avg, old, new in zip(average.parameters(), before, model.G.parameters()):
         assert torch.allclose(avg, old + (new.detach() - old) * (9 / 11), atol=1e-6)
-    for avg, b in zip(model.G_ema.buffers(), model.G.buffers()):
+    for avg, b in zip(average.buffers(), model.G.buffers(), strict=True):
         assert torch.equal(avg, b)  # BatchNorm statistics copied
     for _ in range(3):
         model.train_step(torch.rand(8, 1, 28, 28), rng)
-    assert float(model.ema_updates) == 4
-    assert not torch.equal(next(model.G_ema.parameters()), next(model.G.parameters()))
+    assert float(model.G_ema.updates) == 4
+    assert not torch.equal(next(average.parameters()), next(model.G.parameters()))
     # The step count is in the state, so a resumed run continues the same average.
-    assert "ema_updates" in model.state_dict() and any(k.startswith("G_ema.") for k in model.state_dict())
+    state = model.state_dict()
+    assert "G_ema.updates" in state and any(k.startswith("G_ema.average.") for k in state)
+    # What the run exports (generator.pt) is the average's weights, under the generator's own keys.
+    assert model.generator.state_dict().keys() == model.G.state_dict().keys()
 
 
 def test_without_ema_the_state_dict_is_unchanged(registries):
     config = base_config()
     config["model"]["ema_decay"] = 0.0
     model = make_model(registries, config)
-    assert model.generator is model.G
-    assert not any(k.startswith("G_ema.") or k == "ema_updates" for k in model.state_dict())
+    assert model.generator is model.G and model.G_ema is None
+    assert not any(k.startswith("G_ema.") for k in model.state_dict())

@@ -167,18 +167,23 @@ def test_misspelled_hook_in_an_installed_distribution_names_the_distribution(tmp
 def test_register_hook_that_fails_or_misuses_register(tmp_path):
     folder = tmp_path / "plugins"
     folder.mkdir()
-    (folder / "noparams.py").write_text(
-        "import genfw\n\n@genfw.hookimpl\ndef register_latent_codes(register):\n"
-        "    register('no_params', object)\n"
-    )
-    line = error_line(run_genfw("plugins", "--plugins-dir", folder))
-    assert "noparams (local" in line and "failed in register_latent_codes" in line and "TypeError" in line
+    # The old keyword (register(..., params=...)) is gone: the hook fails, naming the plugin.
     (folder / "noparams.py").write_text(
         "import genfw\n\n@genfw.hookimpl\ndef register_latent_codes(register):\n"
         "    register('no_params', object, params=dict)\n"
     )
     line = error_line(run_genfw("plugins", "--plugins-dir", folder))
-    assert "'no_params' without a pydantic params model" in line
+    assert "noparams (local" in line and "failed in register_latent_codes" in line and "TypeError" in line
+    # A factory whose first parameter names no pydantic model (or none at all) is refused.
+    for factory in ("object", "make"):
+        (folder / "noparams.py").write_text(
+            "import genfw\n\n\ndef make(params: dict, ctx):\n    return None\n\n\n"
+            "@genfw.hookimpl\ndef register_latent_codes(register):\n"
+            f"    register('no_params', {factory})\n"
+        )
+        line = error_line(run_genfw("plugins", "--plugins-dir", folder))
+        assert "noparams (local" in line and "'no_params' without a pydantic params model" in line, factory
+        assert "def factory(params: MyParams, ctx)" in line  # how to fix it
 
 
 def test_two_plugins_registering_the_same_name(tmp_path):
@@ -258,13 +263,19 @@ def test_empty_load_list_hides_infogan_and_validate_names_the_provider():
 
     line = error_line(run_genfw("validate", "configs/infogan_mnist.json", env=env))
     assert "configs/infogan_mnist.json: model.type: unknown model 'infogan'" in line
-    assert "provided by the 'infogan' plugin" in line
+    assert "models by plugin: none" in line  # no model plugin is loaded at all
+    # The installed plugins that were not loaded are named, with how to load them.
+    assert "installed but not loaded: " in line and f"infogan ({GENFW_DIST})" in line
     assert "GENFW_LOAD_PLUGINS" in line
 
 
 def test_disabling_infogan_by_name():
     line = error_line(run_genfw("validate", "configs/infogan_mnist.json", env={"GENFW_DISABLE_PLUGINS": "infogan"}))
-    assert "unknown model 'infogan'" in line and "'infogan' plugin" in line
+    assert "unknown model 'infogan'" in line
+    # The models that are there, by plugin, and the one installed but skipped.
+    assert f"dcgan ({GENFW_DIST}): dcgan" in line
+    assert f"installed but not loaded: infogan ({GENFW_DIST})" in line
+    assert "GENFW_DISABLE_PLUGINS" in line
 
 
 def test_local_plugin_that_exits_on_import(tmp_path):
@@ -280,8 +291,8 @@ def test_a_factory_that_raises_something_else_names_the_plugin_not_a_traceback(t
     folder.mkdir()
     (folder / "boom.py").write_text(
         "import genfw\nfrom pydantic import BaseModel\n\n\nclass P(BaseModel):\n    pass\n\n\n"
-        "def make(params, ctx):\n    raise KeyError('boom from factory')\n\n\n"
-        "@genfw.hookimpl\ndef register_losses(register):\n    register('boomloss', make, params=P)\n"
+        "def make(params: P, ctx):\n    raise KeyError('boom from factory')\n\n\n"
+        "@genfw.hookimpl\ndef register_losses(register):\n    register('boomloss', make)\n"
     )
     doc = base_config()
     doc["losses"]["info"] = {"type": "boomloss"}

@@ -209,8 +209,10 @@ def test_errors_are_one_line_value_errors(gen):
         one_line(info.value)
     assert (gen.sample_codes(2, digit=3.0)["digit"].argmax(1) == 3).all()  # an integral float is an index
     assert (gen.sample_codes(2, c1="0.5")["c1"] == 0.5).all()  # numbers as text, as a command line gives them
-    with pytest.raises(CodeError, match="non-finite"):
-        gen.generate(2, c1="inf")
+    for bad in ("inf", "nan", 1e39):  # float32 cannot hold 1e39 either
+        with pytest.raises(CodeError, match="not a finite float32 number") as info:
+            gen.generate(2, c1=bad)
+        one_line(info.value)
     with pytest.raises(CodeError, match="steps must be a positive integer"):
         gen.traverse("c1", steps=0)
 

@@ -89,7 +89,7 @@ def test_sample_h5_round_trip(run_dir, sampled_png, tmp_path):
 @pytest.mark.parametrize("code, needle", [("digit=12", "0..9"), ("digt=1", "valid codes: z, digit, c1, c2"),
                                           ("digit", "NAME=VALUE"), ("z=[1, 2]", "dim 62"),
                                           ("digit=3.5", "not 3.5"), ("digit=true", "not True"),
-                                          ("c1=inf", "non-finite"), ("c1=wide", "needs a number")])
+                                          ("c1=inf", "not a finite float32 number"), ("c1=wide", "needs a number")])
 def test_bad_code_exits_2_with_one_line(run_dir, sampled_png, tmp_path, code, needle):
     ok(sampled_png[1])
     line = usage_error(genfw("sample", run_dir / "generator.onnx", "--code", code, "-o", tmp_path / "x.png"))

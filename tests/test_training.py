@@ -39,9 +39,12 @@ def test_short_run_writes_every_artifact(tmp_path):
     assert r.stdout.strip().splitlines()[-1] == str(run_dir)
     for name in ["config.json", "environment.json", "metrics.jsonl", "generator.pt", "loss_curve.png",
                  "samples/epoch_001.png", "samples/epoch_002.png", "samples/final.png",
-                 "traversals/c1.png", "traversals/c2.png", "checkpoints/last.pt"]:
+                 "traversals/digit.png", "traversals/c1.png", "traversals/c2.png", "checkpoints/last.pt"]:
         assert (run_dir / name).is_file(), name
     assert not list(run_dir.rglob("*.tmp")), "no temp files left behind"
+    # A traversal per control code, none for noise; InfoGAN draws no figures of its own.
+    assert sorted(p.name for p in (run_dir / "traversals").iterdir()) == ["c1.png", "c2.png", "digit.png"]
+    assert not (run_dir / "figures").exists() or not list((run_dir / "figures").iterdir())
 
     config = json.loads((run_dir / "config.json").read_text())
     assert config["latent"][1] == {"name": "digit", "type": "categorical", "k": 10, "labels": None}  # defaults filled in
@@ -95,7 +98,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "GENFW_DATA": str(DATA)}
     proc = subprocess.Popen([sys.executable, "-m", "genfw", "run", str(CONFIG), *SMALL, "--set", "train.epochs=1000",
-                             "--set", "train.sample_every_epoch=false", "--set", "eval.per_epoch_q_accuracy=false",
+                             "--set", "train.sample_every_epoch=false", "--set", "eval.per_epoch=false",
                              "--set", f"output.run_dir={run_dir}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     metrics = run_dir / "metrics.jsonl"
