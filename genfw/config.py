@@ -221,7 +221,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         doc = jsonpath.loads(text, object_pairs_hook=_no_duplicate_keys)
     except NumberError as exc:
-        raise ConfigError(str(exc), where=str(path), fix="use a finite number in range") from None
+        located = jsonpath.locate_rejected(text)
+        where = f"{path}: {located[0]}" if located else str(path)
+        raise ConfigError(str(exc), where=where, fix="use a finite number in range") from None
     except RecursionError:
         raise ConfigError("the JSON is nested too deeply", where=str(path), fix="a config is a few levels deep") from None
     except _DuplicateKey as exc:

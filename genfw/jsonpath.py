@@ -76,6 +76,43 @@ def loads(text: str, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] |
                       object_pairs_hook=object_pairs_hook)
 
 
+class _Rejected:
+    """Stands in for a number :func:`loads` rejects, so :func:`locate_rejected` can find its path."""
+
+    def __init__(self, error: NumberError):
+        self.error = error
+
+
+def locate_rejected(text: str) -> tuple[str, NumberError] | None:
+    """The JSON path and error of the first number :func:`loads` rejects in ``text`` (None if none)."""
+
+    def lenient(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+        def wrapped(token: str) -> Any:
+            try:
+                return parse(token)
+            except NumberError as exc:
+                return _Rejected(exc)
+        return wrapped
+
+    try:
+        doc = json.loads(text, parse_float=lenient(_parse_float), parse_int=lenient(_parse_int),
+                         parse_constant=lenient(_parse_constant))
+    except (ValueError, RecursionError):
+        return None
+
+    def find(node: Any, path: list[str | int]) -> tuple[str, NumberError] | None:
+        if isinstance(node, _Rejected):
+            return format_path(path), node.error
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            found = find(value, [*path, key])
+            if found:
+                return found
+        return None
+
+    return find(doc, [])
+
+
 def parse_value(text: str) -> Any:
     """A ``--set`` value: JSON if it parses (``20``, ``true``, ``[1,2]``, ``null``), else the string.
     A number out of range raises :class:`NumberError`."""

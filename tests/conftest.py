@@ -71,6 +71,25 @@ def run_genfw(*args: str | os.PathLike, env: Mapping[str, str | None] | None = N
     )
 
 
+def cli_in_process(*args: str | os.PathLike) -> subprocess.CompletedProcess:
+    """Run the ``genfw`` CLI in this process (click's runner: the same entry point, parsing and
+    error handling as the real command, without a new interpreter); the result looks like
+    :func:`run_genfw`'s. Plugin-selection variables are cleared as for subprocesses."""
+    from click.testing import CliRunner
+
+    from genfw.cli import main
+
+    saved = {k: os.environ.pop(k) for k in PLUGIN_ENV_VARS if k in os.environ}
+    try:
+        result = CliRunner().invoke(main, [str(a) for a in args])
+    finally:
+        os.environ.update(saved)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    stderr = getattr(result, "stderr", "") or ""
+    return subprocess.CompletedProcess(["genfw", *map(str, args)], result.exit_code, result.stdout, stderr)
+
+
 def error_line(proc: subprocess.CompletedProcess) -> str:
     """Assert a genfw usage error (exit 2, exactly one line on stderr, no traceback) and return the line."""
     detail = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"

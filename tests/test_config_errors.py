@@ -11,7 +11,7 @@ import pytest
 
 import genfw
 
-from conftest import base_config, error_line, run_genfw, write_json
+from conftest import base_config, cli_in_process, error_line, run_genfw, write_json
 
 
 def edit(fn: Callable[[dict], None]) -> Callable[[], dict]:
@@ -90,9 +90,10 @@ CASES = {
     "empty latent list": (edit(_set(["latent"], [])), "latent", ["at least 1 item"]),
     "non-string plugins_dirs item": (edit(_set(["plugins_dirs"], [5])), "plugins_dirs[0]", ["valid string"]),
     "negative seed": (edit(_set(["seed"], -1)), "seed", ["greater than or equal to 0"]),
-    # Out-of-range numbers are refused as the file is read, before there is a JSON path to name.
-    "seed past 64 bits": (edit(_set(["seed"], 2**70)), None, ["the integer 1180591620717411303", "out of range (at most 2**63)"]),
-    "a float beyond float32": (edit(_set(["optimizers", "generator", "lr"], 1e39)), None, ["the number 1e+39 is out of range"]),
+    # Out-of-range numbers are refused as the file is read; the error still names their JSON path.
+    "seed past 64 bits": (edit(_set(["seed"], 2**70)), "seed", ["the integer 1180591620717411303", "out of range (at most 2**63)"]),
+    "a float beyond float32": (edit(_set(["optimizers", "generator", "lr"], 1e39)), "optimizers.generator.lr",
+                               ["the number 1e+39 is out of range"]),
     "code named like the output": (edit(_set(["latent", 2, "name"], "image")), "latent[2].name", ["cannot be named 'image'"]),
     "duplicate category labels": (edit(_set(["latent", 1, "labels"], ["a"] * 10)), "latent[1]", ["labels must be distinct", "'a'"]),
     "inverted log-variance clamp": (edit(_set(["latent", 2, "min_logvar"], 5.0)), "latent[2]", ["min_logvar (5.0) must be below max_logvar"]),
@@ -117,9 +118,11 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_broken_config_is_one_line_naming_file_and_path(tmp_path, case):
+    """In-process through the CLI's own entry point and error handling (a subprocess per case would
+    add minutes and nothing else; the real-subprocess tests below cover exit codes and stderr)."""
     make, path, expected = CASES[case]
     cfg = write_json(tmp_path / "broken.json", make())
-    line = error_line(run_genfw("validate", cfg))
+    line = error_line(cli_in_process("validate", cfg))
     assert f"{cfg}: {path}: " in line if path else line.startswith(f"Error: {cfg}: ")
     for text in expected:
         assert text in line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -11,11 +11,12 @@ from torch import nn
 
 from genfw.components import ModelContext
 from genfw.errors import ConfigValueError
-from genfw.evaluation.context import EvalContext
 from genfw.latent import LatentSpec
 from genfw.model import Model, Roles
-from genfw.plots import ImageGrid
-from genfw_betavae import evaluation
+
+if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
+    from genfw.evaluation.context import EvalContext
+    from genfw.plots import ImageGrid
 
 
 class BetaVAEParams(BaseModel):
@@ -152,13 +153,21 @@ class BetaVAE(Model):
 
     # -- what the β-VAE adds to a run's record -----------------------------------------------------
     def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:
+        from genfw_betavae import evaluation
+
         return evaluation.epoch_metrics(self, ctx)
 
     def evaluate(self, ctx: EvalContext) -> dict[str, Any]:
+        from genfw_betavae import evaluation
+
         return {"vae": evaluation.held_out_elbo(self, ctx)}
 
     def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+        from genfw_betavae import evaluation
+
         return evaluation.describe(sections)
 
     def figures(self, ctx: EvalContext) -> dict[str, ImageGrid]:
+        from genfw_betavae import evaluation
+
         return {"reconstructions": evaluation.reconstructions(self, ctx)}

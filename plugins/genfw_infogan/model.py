@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from genfw.components import LossContext, ModelContext
-from genfw.evaluation.context import EvalContext
 from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
 from genfw.gan.losses import NonSaturatingParams
 from genfw.latent import LatentSpec
 from genfw.model import Model, Roles
-from genfw_infogan import evaluation
+
+if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
+    from genfw.evaluation.context import EvalContext
 
 
 class InfoGANParams(BaseModel):
@@ -27,6 +28,11 @@ class InfoGANParams(BaseModel):
         0.0, ge=0, lt=1,
         description="Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and use it as "
         "the run's generator (samples, export, eval); 0: off",
+    )
+    invariance_steps: int | None = Field(
+        None, gt=0, le=100_000_000,
+        description="Apply the invariance loss only for this many steps (once Q's categories have formed), then train "
+        "the plain InfoGAN objective; null: always",
     )
 
 
@@ -84,6 +90,7 @@ class InfoGAN(Model):
         # Only with EMA on, so the state dict of a run without it has no average in it.
         self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
         self._entropies = {c.name: c.entropy() for c in self.latent.predictable if c.entropy() is not None}
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # for schedules; saved with the model
 
     @property
     def curves(self) -> dict[str, tuple[str, ...]]:  # type: ignore[override]  (per run: the code names vary)
@@ -155,10 +162,15 @@ class InfoGAN(Model):
                     if name in self._entropies})
         return out
 
+    def invariance_active(self) -> bool:
+        until = self.params.invariance_steps
+        return self.invariance is not None and (until is None or int(self.steps) < until)
+
     def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
         codes = self.latent.sample(real.shape[0], rng, real.device)
         fake = self.G(self.latent.encode(codes))
-        warped = self.invariance.warp(real, rng) if self.invariance is not None else None
+        warped = self.invariance.warp(real, rng) if self.invariance_active() else None
+        self.steps += 1
         if self.augment is not None:
             real = self.augment(real, rng)
             fake = self.augment(fake, rng)
@@ -191,9 +203,13 @@ class InfoGAN(Model):
     # -- what InfoGAN adds to a run's record ---------------------------------------------------------
     def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:
         """Q's categorical accuracy on the held-out split (categories matched to labels)."""
+        from genfw_infogan import evaluation
+
         return evaluation.q_accuracy(ctx)
 
     def evaluate(self, ctx: EvalContext) -> dict[str, Any]:
+        from genfw_infogan import evaluation
+
         return {
             "q_on_real": evaluation.q_on_real(ctx),
             "code_consistency": evaluation.code_consistency(ctx),
@@ -201,4 +217,6 @@ class InfoGAN(Model):
         }
 
     def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+        from genfw_infogan import evaluation
+
         return evaluation.describe(sections)

@@ -30,6 +30,8 @@ class DiscriminatorParams(BaseModel):
     hidden: int = Field(1024, gt=0, description="Width of the trunk's output features")
     q_hidden: int = Field(128, gt=0, description="Width of the Q head's hidden layer")
     leak: float = Field(0.1, ge=0, lt=1, description="Leaky ReLU slope")
+    spectral_norm: bool = Field(False, description="Spectral normalisation (Miyato et al. 2018) of the trunk's and "
+                                "the D head's layers, bounding D's Lipschitz constant")
 
 
 class BatchNorm1d(nn.BatchNorm1d):
@@ -90,18 +92,19 @@ class InfoGANDiscriminator(nn.Module):
         h4, w4 = _quarter(ctx)
         c1, c2 = params.channels
         leak = params.leak
+        sn = nn.utils.parametrizations.spectral_norm if params.spectral_norm else (lambda m: m)
         self.trunk = nn.Sequential(
-            nn.Conv2d(ctx.image_shape[0], c1, 4, stride=2, padding=1),
+            sn(nn.Conv2d(ctx.image_shape[0], c1, 4, stride=2, padding=1)),
             nn.LeakyReLU(leak, inplace=True),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1, bias=False),
+            sn(nn.Conv2d(c1, c2, 4, stride=2, padding=1, bias=False)),
             nn.BatchNorm2d(c2),
             nn.LeakyReLU(leak, inplace=True),
             nn.Flatten(),
-            nn.Linear(c2 * h4 * w4, params.hidden, bias=False),  # the paper's 7x7 conv on a 7x7 map
+            sn(nn.Linear(c2 * h4 * w4, params.hidden, bias=False)),  # the paper's 7x7 conv on a 7x7 map
             BatchNorm1d(params.hidden),
             nn.LeakyReLU(leak, inplace=True),
         )
-        self.d_head = nn.Linear(params.hidden, 1)
+        self.d_head = sn(nn.Linear(params.hidden, 1))
         self.aux_head = nn.Sequential(
             nn.Linear(params.hidden, params.q_hidden, bias=False),
             BatchNorm1d(params.q_hidden),
