@@ -5,7 +5,6 @@ configs in-process (hypothesis)."""
 from __future__ import annotations
 
 import json
-import os
 import resource
 import shlex
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, write_json
+from conftest import REPO, base_config, genfw_env, require_mnist, run_genfw, write_json
 
 from genfw.artifacts import CHECKPOINT_FORMAT, GENERATOR_FORMAT, atomic_torch_save, safe_torch_load
 
