@@ -9,6 +9,13 @@ images/s of each is printed with their ratio.
     python bench/train_speed.py --only genfw --set train.channels_last=true
     python bench/train_speed.py --paper-recipe        # genfw without the shipped IIC loss, translation and EMA
     python bench/train_speed.py --steps 3 --windows 1 # a smoke test (the numbers mean nothing)
+    python bench/train_speed.py --procs 1 2 --precisions fp32 bf16   # genfw per process count and precision
+
+With ``--procs`` / ``--precisions``, genfw is also timed with each process count (2 and more run
+under torchrun, ``genfw run --nproc N``, each process with cores / N threads) and precision, and
+every row is printed as a ratio to the plain fp32 loop measured in the same invocation. The last
+lines give this machine's FLOP limit for the step: the FLOPs of one genfw step (counted with
+torch's FlopCounterMode) against the best matrix-multiply rate measured here, per precision.
 
 The shipped config does more work per step than the paper's recipe (a warped copy of the real
 batch through D's trunk for the IIC loss, translated images, and the moving average of G):
@@ -137,6 +144,52 @@ def genfw_loop(overrides: list[str], run_dir: Path):
     return windows, trainer
 
 
+def step_flops(overrides: list[str]) -> float:
+    """FLOPs of one genfw training step per image (forward and backward, every network)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, trainer = genfw_loop(overrides, Path(tmp) / "run")
+        x = trainer.batch(torch.arange(trainer.batch_size), 0)
+        counter = FlopCounterMode(display=False)
+        with counter, trainer.autocast():
+            trainer.model.train_step(x, trainer.rng)
+        return counter.get_total_flops() / trainer.batch_size
+
+
+def matmul_rate(dtype: torch.dtype, size: int = 2048, reps: int = 5) -> float:
+    """The best FLOP/s of a square matrix product in ``dtype`` on this machine (its practical peak)."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best
+
+
+def multiprocess_rate(nproc: int, precision: str, overrides: list[str], steps: int, windows: int) -> float:
+    """genfw's images/s over ``nproc`` processes (torchrun), the median of the logged windows after
+    the first (warm-up) one."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = [*overrides, f"train.precision={precision}", f"train.max_steps={steps * (windows + 1)}",
+                f"train.log_every={steps}", "train.checkpoint_every=100000000", "eval.at_end=false",
+                "export.onnx=false", "loggers=[]", f"output.dir={tmp}"]
+        sets = [s for s in sets if not s.startswith("train.threads=")]
+        cmd = [sys.executable, "-m", "genfw", "run", str(CONFIG), "--nproc", str(nproc), "--quiet"]
+        for item in sets:
+            cmd += ["--set", item]
+        env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // nproc)))
+        subprocess.run(cmd, check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+        (run,) = Path(tmp).iterdir()
+        rates = [json.loads(line)["images_per_s"] for line in (run / "metrics.jsonl").read_text().splitlines()
+                 if '"event"' not in line]
+    return statistics.median(rates[1:] or rates)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=["plain", "genfw"], help="Time only one of the loops")
@@ -147,6 +200,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40, help="Steps per timed window")
     ap.add_argument("--windows", type=int, default=5, help="Timed windows per loop (after one warm-up window)")
     ap.add_argument("--data", default=os.environ.get("GENFW_DATA") or str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--procs", type=int, nargs="*", default=[], help="Also time genfw with these process counts")
+    ap.add_argument("--precisions", nargs="*", default=[], choices=["fp32", "bf16"],
+                    help="Also time genfw in these precisions (with --procs: each combination)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     bs = 128
@@ -171,11 +227,32 @@ def main() -> None:
                 times[name].append(next(it))
     ips = {name: args.steps * bs / statistics.median(t) for name, t in times.items()}
     recipe = "paper recipe" if args.paper_recipe else "shipped config"
+    from genfw.training.precision import cpu_flags
+
+    model = next((ln.partition(":")[2].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), "unknown") if Path("/proc/cpuinfo").exists() else "unknown"
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+    print(f"CPU: {model}, {os.cpu_count()} cores, flags: {' '.join(flags) or 'none of avx2/avx512f/avx512_bf16/amx_bf16'}")
     print(f"threads={args.threads} batch={bs} steps/window={args.steps} windows={args.windows} genfw precision={args.precision} ({recipe})")
     for name, v in ips.items():
         print(f"{name:>6}: {v:8.1f} images/s  (median; windows: {', '.join(f'{args.steps * bs / t:.0f}' for t in times[name])})")
     if len(ips) == 2:
         print(f" ratio: {ips['genfw'] / ips['plain']:.2f}x (genfw / plain)")
+    if args.procs or args.precisions:
+        base = [o for o in overrides if not o.startswith("train.precision=")]
+        print(f"{'procs':>5} {'precision':>9} {'images/s':>9} {'x plain':>8}")
+        for nproc in args.procs or [1]:
+            for precision in args.precisions or [args.precision]:
+                rate = multiprocess_rate(nproc, precision, base, args.steps, args.windows)
+                ratio = f"{rate / ips['plain']:.2f}x" if "plain" in ips else "-"
+                print(f"{nproc:>5} {precision:>9} {rate:>9.1f} {ratio:>8}", flush=True)
+        per_image = step_flops(base)
+        print(f"FLOPs per image of a genfw step: {per_image / 1e6:.0f} MFLOP")
+        for precision in args.precisions or [args.precision]:
+            rate = matmul_rate(torch.bfloat16 if precision == "bf16" else torch.float32)
+            print(f"{precision} limit on this machine: {rate / 1e9:.0f} GFLOP/s (best {2048}^2 matmul, {args.threads} threads)"
+                  f" -> at most {rate / per_image:.0f} images/s" + (f" = {rate / per_image / ips['plain']:.1f}x the plain loop"
+                                                                     if "plain" in ips else ""))
 
 
 if __name__ == "__main__":

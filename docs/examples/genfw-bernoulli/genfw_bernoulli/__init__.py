@@ -10,15 +10,11 @@ import genfw
 
 from .code import BernoulliCode, BernoulliParams  # relative: also works from a local plugin folder
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["BernoulliCode", "BernoulliParams", "register_latent_codes"]
 
 
 @genfw.hookimpl
-def register_latent_codes(register):
-    register(
-        "bernoulli",
-        BernoulliCode,
-        params=BernoulliParams,
-        description="Independent binary bits, Bernoulli(p) each, fed as 0/1; Q: one logit per bit",
-    )
+def register_latent_codes(register: genfw.RegisterLatentCodes) -> None:
+    register("bernoulli", BernoulliCode,
+             description="Independent binary bits, Bernoulli(p) each, fed as -1/+1; predicted as one logit per bit")
