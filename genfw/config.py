@@ -94,6 +94,8 @@ class EvalConfig(BaseModel):
     at_end: bool = Field(True, description="Run `genfw eval` at the end of the run")
     per_epoch: bool = Field(True, description="Log the model's per-epoch metrics (Model.epoch_metrics) each epoch")
     samples: int = Field(10000, ge=100, le=1_000_000, description="Generated samples for distance metrics (at least 100)")
+    held_out: int | None = Field(None, ge=100, le=100_000_000, description="Measure on at most this many held-out "
+                                 "images (smoke runs); null: the whole held-out split")
 
 
 class RunConfig(BaseModel):
@@ -168,7 +170,7 @@ class ResolvedConfig:
 
 
     def provenance(self) -> dict[str, str]:
-        """Where each component came from: ``{"model infogan": "infogan (genfw 0.2.0)", ...}``.
+        """Where each component came from: ``{"model dcgan": "dcgan (genfw 0.2.0)", ...}``.
         Artifacts record it, so loading one with other plugin versions can say so."""
         from genfw.registry import KIND_LABELS
 

@@ -138,7 +138,8 @@ def register_losses(register: RegisterLosses) -> None:
 
     - adversarial losses (``non_saturating``, ``hinge``, ``wgan_gp``), instances of
       ``genfw.gan.losses.AdversarialLoss``: ``discriminator_loss(real_logits, fake_logits)``,
-      ``generator_loss(fake_logits)`` and ``penalty(critic, real, fake)``;
+      ``generator_loss(fake_logits)`` and, where ``has_penalty`` is true (``wgan_gp``),
+      ``penalty(critic, real, fake, rng)``;
     - model-specific losses, called however their model documents (a plugin's own).
     """
 

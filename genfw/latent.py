@@ -64,8 +64,8 @@ class LatentCode(ABC):
     #: ``control``: a setting a user chooses (traversal figures sweep it, apps give it a UI
     #: control); ``noise``: resampled at will. Models may treat the two differently.
     role: ClassVar[CodeRole] = "control"
-    #: Real-valued parameters (as opposed to a discrete choice). Models may weigh such codes
-    #: differently (e.g. a smaller weight in a loss).
+    #: The parameters are real numbers (noise, gaussian, angle), as opposed to a discrete choice
+    #: (categorical, bits). Models may treat such codes differently (e.g. a smaller loss weight).
     continuous: ClassVar[bool] = False
     #: The parameters are a probability vector over ``dim`` categories (``categorical``): sample
     #: grids get a row per category, and evaluations may match categories to class labels.

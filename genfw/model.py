@@ -55,8 +55,9 @@ class Model(nn.Module, ABC):
     #: config's ``"optimizers": {"<role>": {...}}`` overrides fields. Build them with
     #: ``ctx.optimizer(role, parameters)``.
     optimizer_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
-    #: What ``loss_curve.png`` plots: ``{panel title: (keys of train_step's result, ...)}``.
-    #: None: every key ``train_step`` returns, a panel each.
+    #: What ``loss_curve.png`` plots: ``{panel title: (keys of train_step's result or of the
+    #: per-epoch metrics, ...)}``. None: every key ``train_step`` returns, a panel each. A class
+    #: attribute, or a property when the keys depend on the run (e.g. on the code names).
     curves: ClassVar[Mapping[str, tuple[str, ...]] | None] = None
     #: What the progress line shows. None: the first four keys ``train_step`` returns.
     progress_keys: ClassVar[tuple[str, ...] | None] = None

@@ -68,7 +68,9 @@ def render_image_grid(grid: ImageGrid) -> np.ndarray:
     tiled = make_grid(images, nrow=max(1, grid.columns), padding=pad, pad_value=1.0)  # [3, H, W]
     pixels = tiled.permute(1, 2, 0).numpy()
     h, w = pixels.shape[:2]
-    margin_left = 0.9 if grid.row_labels or grid.ylabel else 0.15
+    longest = max((len(str(label)) for label in grid.row_labels or ()), default=0)
+    # Room for the longest row label (about 0.07 inch per character at these font sizes).
+    margin_left = (0.25 + 0.07 * longest + (0.25 if grid.ylabel else 0)) if grid.row_labels or grid.ylabel else 0.15
     margin_bottom = 0.5 if grid.column_labels or grid.xlabel else 0.15
     margin_top = 0.45 if grid.title else 0.15
     dpi = 100

@@ -131,7 +131,7 @@ class Registry(Generic[T]):
             # The factory's own docstring only: inspect.getdoc would show a base class's text.
             own = factory.__dict__.get("__doc__") if isinstance(factory, type) else getattr(factory, "__doc__", None)
             # Its first paragraph, as one line (a sentence may wrap over lines).
-            description = " ".join(inspect.cleandoc(own or "").strip().split("\n\n")[0].split())
+            description = " ".join(inspect.cleandoc(own or "").strip().split("\n\n")[0].split()).replace("``", "`")
         entry = Entry(self.kind, name, factory, params, description, source)
         self._entries[name] = entry
         return entry

@@ -164,6 +164,6 @@ def test_auto_precision_follows_the_cpu_flags():
     assert resolve_precision("auto", cpu, {"avx2", "fma"})[0] == "fp32"
     assert resolve_precision("auto", cpu, {"avx2", "avx512f", "avx512_bf16"}) == ("bf16", "auto: the CPU has avx512_bf16")
     assert resolve_precision("auto", cpu, {"amx_bf16", "amx_tile"})[0] == "bf16"
-    assert resolve_precision("fp32", cpu, {"amx_bf16"}) == ("fp32", "set in the config")
+    assert resolve_precision("fp32", cpu, {"amx_bf16"}) == ("fp32", "train.precision is fp32")
     assert cpu_flags("processor : 0\nflags : fpu avx2 avx512_bf16\n") == {"fpu", "avx2", "avx512_bf16"}
     assert cpu_flags("Features : fp asimd bf16\n") == {"fp", "asimd", "bf16"}

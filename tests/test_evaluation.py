@@ -66,3 +66,17 @@ def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
     r = genfw("eval", str(tmp_path))
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_eval_held_out_limits_the_held_out_images_a_smoke_run_measures(tmp_path):
+    from conftest import cli_in_process
+
+    run_dir = tmp_path / "run"
+    r = cli_in_process("run", "configs/infogan_mnist.json", "--set", "dataset.limit=256", "--set", "train.batch_size=64",
+                       "--set", "train.max_steps=2", "--set", "export.onnx=false", "--set", "eval.samples=200",
+                       "--set", "eval.held_out=300", "--set", "train.sample_every_epoch=false",
+                       "--set", f"output.run_dir={run_dir}", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["q_on_real"]["digit"]["n"] == 300  # not the test split's 10,000
+    assert report["samples"]["samples"] == 200

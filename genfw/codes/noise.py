@@ -23,6 +23,7 @@ class NoiseCode(LatentCode):
 
     type_name = "noise"
     role = "noise"
+    continuous = True
     params: NoiseParams
 
     @property

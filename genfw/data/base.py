@@ -66,6 +66,14 @@ class ImageDataset:
             return len(self.class_names)
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
+    def head(self, n: int) -> "ImageDataset":
+        """The first ``n`` images (with their labels and factors)."""
+        if n >= len(self):
+            return self
+        cut = lambda t: t[:n] if t is not None else None  # noqa: E731
+        return ImageDataset(self.name, self.images[:n], cut(self.labels), self.class_names, cut(self.factors),
+                            self.factor_names)
+
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 -> float32 in [0, 1], the range every genfw generator outputs."""
         return images.float().div_(255.0)
@@ -87,3 +95,9 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return self.train.image_shape
+
+    def held_out_limited(self, n: int | None) -> "Dataset":
+        """The same data with at most ``n`` held-out images (None: all): quick smoke evaluations."""
+        if n is None or self.test is None:
+            return self
+        return Dataset(self.train, self.test.head(n))

@@ -60,7 +60,7 @@ def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int |
     """Evaluate a run, write ``eval.json`` into it and return the report."""
     run_dir = Path(run_dir)
     resolved, latent, model = load_trained_model(run_dir, plugins_dirs, trust_recorded=trust_recorded)
-    data = build_dataset(resolved, purpose="evaluate")
+    data = build_dataset(resolved, purpose="evaluate").held_out_limited(resolved.config.eval.held_out)
     ctx = EvalContext(model, latent, data, seed=resolved.config.seed + SEED_OFFSET if seed is None else seed,
                       samples=samples or resolved.config.eval.samples)
     report = evaluate_model(ctx, str(run_dir))

@@ -33,7 +33,7 @@ def cpu_flags(cpuinfo: str | None = None) -> set[str]:
 def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None) -> tuple[str, str]:
     """``(precision, why)`` for ``train.precision`` on ``device``: "auto" becomes bf16 or fp32."""
     if name != "auto":
-        return name, "set in the config"
+        return name, f"train.precision is {name}"
     if device.type == "cuda":
         if torch.cuda.is_bf16_supported():
             return "bf16", f"auto: {torch.cuda.get_device_name(device)} has native bf16"

@@ -128,7 +128,7 @@ def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path,
             atomic_write_json(run_dir / "config.json", resolved.to_json())  # with this call's --set overrides
         if not quiet:
             echo(f"resuming {run_dir} at step {trainer.step} of {trainer.total_steps}{procs}")
-        started = time.perf_counter()
+        started, first_step = time.perf_counter(), trainer.step
         result = trainer.fit()
     else:
         if main:
@@ -140,8 +140,8 @@ def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path,
         if not quiet:
             echo(f"run directory: {run_dir}  (model {resolved.model.type}, {trainer.total_steps} steps, "
                  f"{trainer.steps_per_epoch} per epoch, {trainer.precision} on {trainer.device}{procs}; "
-                 f"precision {trainer.precision_reason})")
-        started = time.perf_counter()
+                 f"{trainer.precision_reason})")
+        started, first_step = time.perf_counter(), 0
         result = trainer.fit()
     if not main:
         return run_dir
@@ -153,7 +153,8 @@ def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path,
         raise KeyboardInterrupt
     trainer.write_final_artifacts()
     if not quiet:
-        echo(f"trained {result.step} steps in {time.perf_counter() - started:.0f} s")
+        echo(f"trained {result.step - first_step} steps in {time.perf_counter() - started:.0f} s"
+             + (f" (to step {result.step})" if first_step else ""))
     if resolved.config.export.onnx:
         export_run(trainer, resolved, quiet)
     if resolved.config.eval.at_end:

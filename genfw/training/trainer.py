@@ -340,7 +340,8 @@ class Trainer:
 
     def eval_context(self, seed_offset: int = 0) -> EvalContext:
         """The context the model's per-epoch metrics and figures are computed in."""
-        return EvalContext(self.model, self.latent, self.data, seed=self.cfg.seed + seed_offset,
+        return EvalContext(self.model, self.latent, self.data.held_out_limited(self.cfg.eval.held_out),
+                           seed=self.cfg.seed + seed_offset,
                            samples=self.cfg.eval.samples, device=self.device, autocast=self.autocast)
 
     def end_of_epoch(self, epoch: int) -> None:
