@@ -3,6 +3,7 @@
     python bench/onnx_inference.py                      # the paper's MNIST generator, fresh weights
     python bench/onnx_inference.py runs/mnist-...       # a run directory, generator.pt or checkpoint
     python bench/onnx_inference.py --check              # exit 1 unless the floors below hold
+    python bench/onnx_inference.py RUN --weights fp32 int8   # only some weight formats (default: all three)
 
 Both engines get 2 threads (``torch.set_num_threads(2)``; onnxruntime ``intra_op_num_threads=2``)
 and the same inputs. Each repeat times both engines back to back, so a change in machine load
@@ -12,8 +13,13 @@ onnxruntime >= 4x torch eager at batch 1 and >= 1.0x at batch 256. The ratios de
 load and thread wait policies (torch's OpenMP threads spin by default, which collapses batch-1
 throughput on a busy machine; try ``OMP_WAIT_POLICY=PASSIVE``), so compare runs made alike.
 
+Every weight format of ``genfw export --weights`` is exported and timed (fp32, fp16, int8; rows
+"onnxruntime fp16" etc.), with its file size; the ratios are against torch eager and against
+onnxruntime fp32. The floors apply to fp32.
+
 The last line is the batch-1 ceiling of this machine: the time numpy needs to read the largest
-weight matrix once (x @ W), which every engine pays per image at batch 1.
+fp32 weight matrix once (x @ W), which an fp32 engine pays per image at batch 1 (int8 weights
+are a quarter of the bytes, which is what can lift batch 1 past it).
 """
 
 from __future__ import annotations
@@ -90,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 256])
     parser.add_argument("--spin", action="store_true", help="let onnxruntime's worker threads spin while idle")
     parser.add_argument("--straight", action="store_true", help="also time an export without the inference rewrites")
+    parser.add_argument("--weights", nargs="+", default=["fp32", "fp16", "int8"], choices=["fp32", "fp16", "int8"],
+                        help="weight formats to export and time (fp32 is always included)")
     parser.add_argument("--check", action="store_true", help="exit 1 unless the floors hold")
     args = parser.parse_args(argv)
 
@@ -108,13 +116,22 @@ def main(argv: list[str] | None = None) -> int:
         g, latent, image_shape = fresh_generator()
 
     with tempfile.TemporaryDirectory() as tmp:
-        engines = {}
+        engines, sizes = {}, {}
         report = export_generator(g, latent, image_shape, Path(tmp) / "generator.onnx")
         engines["onnxruntime"] = Generator.load(report["path"], threads=2, spin=args.spin).session
+        sizes["onnxruntime"] = report["bytes"]
+        print(f"export fp32: {report['bytes'] / 1e6:.1f} MB, max abs diff vs torch {report['max_abs_diff']:.1e}; "
+              f"graph: {' '.join(report['nodes'])}")
+        for weights in [w for w in dict.fromkeys(args.weights) if w != "fp32"]:
+            variant = export_generator(g, latent, image_shape, Path(tmp) / f"generator-{weights}.onnx", weights=weights)
+            engines[f"onnxruntime {weights}"] = Generator.load(variant["path"], threads=2, spin=args.spin).session
+            sizes[f"onnxruntime {weights}"] = variant["bytes"]
+            print(f"export {weights}: {variant['bytes'] / 1e6:.1f} MB ({variant['bytes'] / report['bytes']:.2f}x fp32), "
+                  f"max abs diff vs torch {variant['max_abs_diff']:.1e}, mean {variant['mean_abs_diff']:.1e}")
         if args.straight:
             straight = export_generator(g, latent, image_shape, Path(tmp) / "straight.onnx", optimize=False)
             engines["onnxruntime (straight export)"] = Generator.load(straight["path"], threads=2, spin=args.spin).session
-        print(f"export: max abs diff vs torch {report['max_abs_diff']:.1e}; graph: {' '.join(report['nodes'])}")
+            sizes["onnxruntime (straight export)"] = straight["bytes"]
         print(f"threads: 2 per engine; onnxruntime spinning: {'on' if args.spin else 'off'}; "
               f"median of {args.repeats} repeats (~{args.seconds:g} s each)\n")
 
@@ -141,14 +158,17 @@ def main(argv: list[str] | None = None) -> int:
 
     names = list(next(iter(rows.values())))
     width = max(len(x) for x in names)
-    print(f"{'images/s':<{width}}  " + "  ".join(f"{'batch ' + str(n):>12}" for n in rows))
+    print(f"{'images/s':<{width}}  " + "  ".join(f"{'batch ' + str(n):>12}" for n in rows) + f"  {'file MB':>8}")
     for name in names:
-        print(f"{name:<{width}}  " + "  ".join(f"{rows[n][name]:>12,.0f}" for n in rows))
+        size = f"{sizes[name] / 1e6:>8.1f}" if name in sizes else f"{'':>8}"
+        print(f"{name:<{width}}  " + "  ".join(f"{rows[n][name]:>12,.0f}" for n in rows) + f"  {size}")
     ok = True
     print()
     for name in names[1:]:
         ratios = {n: rows[n][name] / rows[n]["torch eager"] for n in rows}
-        print(f"{name} / torch eager: " + ", ".join(f"{r:.2f}x at batch {n}" for n, r in ratios.items()))
+        vs_fp32 = ("" if name == "onnxruntime" else
+                   "; vs onnxruntime fp32: " + ", ".join(f"{rows[n][name] / rows[n]['onnxruntime']:.2f}x at batch {n}" for n in rows))
+        print(f"{name} / torch eager: " + ", ".join(f"{r:.2f}x at batch {n}" for n, r in ratios.items()) + vs_fp32)
         if name == "onnxruntime":
             for n, r in ratios.items():
                 if n in FLOORS:

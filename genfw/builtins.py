@@ -4,6 +4,7 @@ hooks as any third-party plugin."""
 from __future__ import annotations
 
 from genfw.augmentations import Affine, Translate
+from genfw.codes.angle import AngleCode
 from genfw.codes.categorical import CategoricalCode
 from genfw.codes.gaussian import GaussianCode
 from genfw.codes.noise import NoiseCode
@@ -23,6 +24,8 @@ def register_latent_codes(register: RegisterLatentCodes) -> None:
              "drawn); predicted as logits")
     register("gaussian", GaussianCode, description="Continuous code, U(-1,1) or N(0,1); predicted as mean and clamped "
              "log-variance")
+    register("angle", AngleCode, description="An angle on the circle, uniform in (-pi, pi]; fed as (cos, sin); "
+             "predicted as a von Mises distribution")
 
 
 @hookimpl

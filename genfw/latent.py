@@ -70,6 +70,11 @@ class LatentCode(ABC):
     #: The parameters are a probability vector over ``dim`` categories (``categorical``): sample
     #: grids get a row per category, and evaluations may match categories to class labels.
     one_hot: ClassVar[bool] = False
+    #: The parameters are angles (radians): values that differ by a full turn (2 pi) are the same
+    #: point. Evaluations use circular statistics for such codes (a circular-linear correlation
+    #: instead of a rank correlation of the raw angle), traversals need not repeat the end of the
+    #: range, and the spec says ``"periodic": true`` so apps can wrap a slider.
+    periodic: ClassVar[bool] = False
 
     params: BaseModel
 
@@ -158,8 +163,9 @@ class LatentCode(ABC):
         """JSON-ready description for the ONNX metadata, so an app can build inputs without torch.
 
         Always has ``name``, ``type``, ``dim``, ``role`` and ``prior``; ``range`` where the code
-        has a traversal range. ``prior`` is an object whose ``kind`` is one that apps can sample
-        (``normal``, ``uniform``, ``categorical``, ``bernoulli``, ``von_mises``); codes add
+        has a traversal range (an app's suggested slider range for every parameter);
+        ``"periodic": true`` for periodic codes. ``prior`` is an object whose ``kind`` is one that
+        apps can sample (``normal``, ``uniform``, ``categorical``, ``bernoulli``); codes add
         whatever else an app needs (e.g. category ``labels``).
         """
         spec: dict[str, Any] = {"name": self.name, "type": self.type_name, "dim": self.dim, "role": self.role,
@@ -167,6 +173,8 @@ class LatentCode(ABC):
         r = self.traversal_range()
         if r is not None:
             spec["range"] = [float(r[0]), float(r[1])]
+        if self.periodic:
+            spec["periodic"] = True
         return spec
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ fast and ship small; a test checks that. PIL (PNG) and h5py (.h5) are imported o
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,7 @@ from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw
 META_LATENT = "genfw.latent"
 META_IMAGE = "genfw.image"
 META_VERSION = "genfw.version"
+META_EXPORT = "genfw.export"
 OUTPUT_NAME = "image"
 PRIOR_KINDS = ("normal", "uniform", "categorical", "bernoulli")
 
@@ -57,9 +59,63 @@ def _atomic_write(path: Path, write: Any) -> None:
     atomic_write_via(path, write)
 
 
+def parse_version(value: Any) -> str | None:
+    """The genfw version a file records: ``genfw.version`` is JSON (a string, ``"0.2.0"``) since
+    genfw 0.2; files written before hold the plain text (``0.2.0``). Both read the same."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value  # an old plain-text version
+        return parsed if isinstance(parsed, str) else value  # plain "1.0" parses as a number: keep the text
+    return str(value)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, hex (what a sidecar's ``sha256`` holds for its .onnx file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_sidecar(path: Path) -> dict[str, Any] | None:
+    """The sidecar next to ``path`` if it is a genfw sidecar; None if there is none or it is
+    another kind of JSON file (an app may keep its own ``model.json`` next to ``model.onnx``)."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        doc = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) and {"latent", "image"} <= set(doc) else None
+
+
+def _check_pair(path: Path, sidecar: dict[str, Any] | None) -> str | None:
+    """The .onnx file's SHA-256 when its sidecar records one; refuses a sidecar that was written
+    for other bytes (a re-exported .onnx next to an old .json, or the other way round)."""
+    if sidecar is None or "sha256" not in sidecar:
+        return None  # no sidecar, or one written before genfw 0.2 recorded hashes
+    digest = file_sha256(path)
+    if str(sidecar["sha256"]).lower() != digest:
+        raise GeneratorFileError(f"its sidecar {path.with_suffix('.json').name} was written for another file "
+                                 f"(SHA-256 {str(sidecar['sha256'])[:12]}..., this file {digest[:12]}...)", where=str(path),
+                                 fix="keep each .onnx with the .json exported with it, or re-export both with `genfw export`")
+    return digest
+
+
 def _read_spec(session: ort.InferenceSession, path: Path) -> dict[str, Any]:
-    """The generator spec from metadata_props, else from the sidecar JSON next to the file."""
+    """The generator spec from metadata_props, else from the sidecar JSON next to the file; a
+    sidecar that records the SHA-256 of other bytes is refused either way."""
     meta = session.get_modelmeta().custom_metadata_map
+    sidecar = _read_sidecar(path)
+    digest = _check_pair(path, sidecar)
     if META_LATENT in meta or META_IMAGE in meta:
         # The file claims to be a genfw generator: say exactly what is wrong with its metadata.
         doc = {}
@@ -72,29 +128,37 @@ def _read_spec(session: ort.InferenceSession, path: Path) -> dict[str, Any]:
             except json.JSONDecodeError as exc:
                 raise GeneratorFileError(f"its {key} metadata is not valid JSON ({exc.msg} at char {exc.pos})",
                                          where=str(path), fix="re-export it with `genfw export`") from None
-        return {"latent": doc[META_LATENT], "image": doc[META_IMAGE], "version": meta.get(META_VERSION)}
-    sidecar = path.with_suffix(".json")
-    if sidecar.is_file():
         try:
-            doc = json.loads(sidecar.read_text(encoding="utf-8"))
-            return {"latent": doc["latent"], "image": doc["image"], "version": doc.get("version")}
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise GeneratorFileError("its sidecar is not a genfw generator spec", where=str(sidecar), fix="re-export it with `genfw export`") from None
-    raise GeneratorFileError(f"not a genfw generator (no {META_LATENT} metadata and no sidecar {sidecar.name})", where=str(path),
-                             fix="export one with `genfw export RUN_DIR`")
+            export = json.loads(meta[META_EXPORT]) if META_EXPORT in meta else None
+        except json.JSONDecodeError:
+            export = None  # informational only
+        return {"latent": doc[META_LATENT], "image": doc[META_IMAGE], "version": parse_version(meta.get(META_VERSION)),
+                "export": export, "sha256": digest}
+    if path.with_suffix(".json").is_file():
+        if sidecar is None:
+            raise GeneratorFileError("its sidecar is not a genfw generator spec", where=str(path.with_suffix(".json")),
+                                     fix="re-export it with `genfw export`")
+        return {"latent": sidecar["latent"], "image": sidecar["image"], "version": parse_version(sidecar.get("version")),
+                "export": sidecar.get("export"), "sha256": digest}
+    raise GeneratorFileError(f"not a genfw generator (no {META_LATENT} metadata and no sidecar {path.with_suffix('.json').name})",
+                             where=str(path), fix="export one with `genfw export RUN_DIR`")
 
 
 class Generator:
     """An exported genfw generator, loaded into an onnxruntime session.
 
-    ``codes`` lists the latent code specs (``name``, ``type``, ``dim``, ``prior``; categorical
-    codes also ``k`` and ``labels``) in input order; ``image_shape`` is ``(C, H, W)``.
+    ``codes`` lists the latent code specs (``name``, ``type``, ``dim``, ``role``, ``prior``,
+    ``range``; categorical codes also ``k`` and ``labels``) in input order; ``image_shape`` is
+    ``(C, H, W)``; ``export`` how the file was exported (weights format, verification tolerance;
+    None for files from before genfw 0.2); ``sha256`` the file's hash when its sidecar records one.
     """
 
     def __init__(self, session: ort.InferenceSession, spec: dict[str, Any], path: Path):
         self.session = session
         self.path = path
         self.version = spec.get("version")
+        self.export: dict[str, Any] | None = spec.get("export") if isinstance(spec.get("export"), dict) else None
+        self.sha256: str | None = spec.get("sha256")
         try:
             self.codes: list[dict[str, Any]] = list(spec["latent"]["codes"])
             image = spec["image"]
@@ -173,10 +237,14 @@ class Generator:
 
         Draws use ``numpy.random.default_rng(seed)``, one code after another in input order,
         and a fixed code is still drawn (then overwritten), so fixing ``digit`` keeps the same
-        ``z`` and ``c1`` for the same seed: that is what makes style grids line up. Fixed values:
-        a categorical code takes an index, a label or a length-k (probability / blend) vector, or
-        ``[n, k]``; a continuous code takes a scalar, a length-dim vector, or ``[n, dim]``
-        (for dim 1 also ``[n]``). A prior kind the runtime does not know must be given this way.
+        ``z`` and ``c1`` for the same seed: that is what makes style grids line up. Fixed values
+        are code *parameters* (an angle code takes theta in radians; its encoding is inside the
+        model): a categorical code takes an index, a label or a length-k (probability / blend)
+        vector, or ``[n, k]``; a continuous code of dim d takes a number (every dimension of
+        every sample), a vector of length 1 (the same) or of length d (every sample), for d = 1
+        a vector of length n (one value per sample), or an array ``[1, d]`` or ``[n, d]``.
+        Any other shape is a :class:`CodeError`, never broadcast. A prior kind the runtime does
+        not know must be given this way.
         """
         return self._sample(n, seed, fixed)
 
@@ -239,8 +307,10 @@ class Generator:
 
         ``values`` are the settings of ``code_name`` (any form :meth:`sample_codes` accepts). By
         default a categorical code steps through its categories (``steps`` of them, cycling;
-        all k if ``steps`` is None) and a continuous one goes linearly over its prior's range
-        (uniform: low..high; normal: mean +- 2 std) in ``steps`` (default 9) steps.
+        all k if ``steps`` is None) and a continuous one goes linearly over the spec's suggested
+        ``range`` (without one, over its prior's: uniform low..high, normal mean +- 2 std) in
+        ``steps`` (default 9) steps; a periodic code (an angle) sweeps one full turn without
+        showing the same angle twice: (low, high].
         """
         spec = self.code(code_name)
         if values is None:
@@ -268,7 +338,11 @@ class Generator:
             return [i % k for i in range(k if steps is None else self._check_n(steps, "steps"))]
         steps = 9 if steps is None else self._check_n(steps, "steps")
         prior = spec.get("prior", {})
-        if prior.get("kind") == "uniform":
+        if _is_range(spec.get("range")):
+            low, high = (np.float64(x) for x in spec["range"])
+            if spec.get("periodic"):  # low and high are the same angle: (low, high]
+                return [low + (high - low) * t for t in np.linspace(0.0, 1.0, steps + 1)[1:]]
+        elif prior.get("kind") == "uniform":
             low, high = np.asarray(prior.get("low", -1.0), np.float64), np.asarray(prior.get("high", 1.0), np.float64)
         elif prior.get("kind") == "normal":
             mean, std = np.asarray(prior.get("mean", 0.0), np.float64), np.asarray(prior.get("std", 1.0), np.float64)
@@ -325,6 +399,11 @@ def _prior_problem(spec: dict[str, Any]) -> str | None:
     return None
 
 
+def _is_range(r: Any) -> bool:
+    """A spec's suggested range: two finite numbers, low < high."""
+    return isinstance(r, (list, tuple)) and len(r) == 2 and _finite(r) and float(r[0]) < float(r[1])
+
+
 def _draw(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
     prior, dim = spec["prior"], spec["dim"]
     kind = prior["kind"]
@@ -334,9 +413,12 @@ def _draw(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
         x = rng.uniform(np.asarray(prior.get("low", -1.0)), np.asarray(prior.get("high", 1.0)), (n, dim))
     elif kind == "bernoulli":
         x = rng.random((n, dim)) < np.asarray(prior.get("p", 0.5))
-    else:  # categorical, one-hot
+    elif kind == "categorical":  # one-hot
         probs = np.asarray(prior.get("probs") or [1.0 / dim] * dim, np.float64)
         x = np.eye(dim)[rng.choice(dim, size=n, p=probs / probs.sum())]
+    else:  # never drawn as something else: a kind this runtime does not know needs explicit values
+        raise CodeError(f"code {spec['name']!r} has a prior of kind {kind!r} that genfw.runtime cannot sample",
+                        fix=f"pass its values explicitly, e.g. {spec['name']}=<[n, {dim}] array>")
     return np.asarray(x, np.float32)
 
 
@@ -379,8 +461,23 @@ def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
             raise CodeError(f"code {spec['name']!r} has a value {value:g} that is not a finite float32 number",
                             fix="give a finite number within +-3.4e38")
         return np.full((n, spec["dim"]), value, np.float32)
-    if spec["dim"] == 1 and np.ndim(value) == 1 and len(value) == n and not isinstance(value, str):
-        value = np.asarray(value).reshape(n, 1)
+    if np.ndim(value) == 1 and not isinstance(value, str):
+        # A vector's meaning depends on its length: 1 (a number for every dimension and sample),
+        # dim (one sample's parameters, for every sample) or, for a dim-1 code, n (a value per
+        # sample). Any other length is refused, never broadcast.
+        length, dim = len(value), spec["dim"]
+        if length == 1 and dim != 1:
+            value = [value[0]] * dim
+        elif dim == 1 and length == n:
+            value = np.asarray(value).reshape(n, 1)
+        elif length != dim:
+            if dim == 1:
+                fix = f"give a number, or {n} numbers (one per sample)" if n > 1 else "give a number"
+            else:
+                fix = f"give a number, a vector of length {dim} or an [n, {dim}] array"
+            angle = (f"; {spec['name']!r} is an angle in radians, the model computes its cos and sin itself"
+                     if spec.get("periodic") else "")
+            raise CodeError(f"code {spec['name']!r} has dim {dim}: got a vector of length {length}{angle}", fix=fix)
     return _array_values(spec, value, n, what="a number (for every dimension), a vector or an array")
 
 
@@ -444,7 +541,8 @@ def save_h5(images: np.ndarray, codes: Mapping[str, np.ndarray], path: str | os.
     """Save ``images`` as uint8 ``[n, C, H, W]`` and each code as float32 ``codes/<name>`` ``[n, dim]`` to HDF5.
 
     The specs, when given, are stored as file attributes under the same keys as the ONNX
-    metadata: ``genfw.latent`` and ``genfw.image`` (JSON text), ``genfw.version``.
+    metadata, all JSON text: ``genfw.latent``, ``genfw.image`` and ``genfw.version`` (files
+    from before genfw 0.2 hold the version as plain text; :func:`parse_version` reads both).
 
     The file is built in memory (HDF5's in-memory driver) and written with one atomic write:
     the HDF5 library never touches the disk, so a full disk is one clear error, never a crash
@@ -466,7 +564,7 @@ def save_h5(images: np.ndarray, codes: Mapping[str, np.ndarray], path: str | os.
             if doc is not None:
                 f.attrs[key] = json.dumps(doc)
         if version is not None:
-            f.attrs[META_VERSION] = json.dumps(version) if not isinstance(version, str) else version
+            f.attrs[META_VERSION] = json.dumps(version)  # JSON like the other attributes; read with parse_version
         f.flush()
         data = f.id.get_file_image()
     atomic_write_bytes(path, data)

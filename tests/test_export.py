@@ -115,7 +115,9 @@ def test_onnx_contract(paper, exported):
     assert meta["genfw.version"]
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar == {"latent": json.loads(meta["genfw.latent"]), "image": json.loads(meta["genfw.image"]),
-                       "version": meta["genfw.version"], "inputs": ["z", "digit", "c1", "c2"], "output": "image"}
+                       "version": json.loads(meta["genfw.version"]), "export": json.loads(meta["genfw.export"]),
+                       "sha256": __import__("hashlib").sha256(path.read_bytes()).hexdigest(),
+                       "inputs": ["z", "digit", "c1", "c2"], "output": "image"}
     digit = sidecar["latent"]["codes"][1]
     assert digit["k"] == 10 and digit["encoding"] == "one-hot" and len(digit["labels"]) == 10
 
@@ -198,3 +200,98 @@ def test_export_failure_is_one_line_with_the_log_kept(tmp_path):
 def test_old_opset_is_a_usage_error(paper, tmp_path):
     with pytest.raises(GenfwUsageError, match="opset 17"):
         export_generator(paper[0], paper[1], IMAGE, tmp_path / "g.onnx", opset=17)
+
+
+# -- issue #13: IR version, smaller weights, category labels -----------------------------------------
+def test_ir_version_is_the_lowest_the_opset_allows(exported):
+    path, report = exported
+    model = onnx.load(str(path))
+    assert model.ir_version == report["ir_version"] == 8  # opset 18 came with IR 8 (onnx 1.13)
+    assert onnx_export.min_ir_version(18) == 8 and onnx_export.min_ir_version(21) == 10
+    onnx.checker.check_model(model, full_check=True)
+    ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["genfw.export"])["ir_version"] == 8 and json.loads(meta["genfw.version"])
+
+
+@pytest.mark.parametrize("weights", ["fp16", "int8"])
+def test_smaller_weights_are_verified_within_their_tolerance(paper, exported, weights, tmp_path):
+    g, latent = paper
+    path = tmp_path / f"g-{weights}.onnx"
+    report = export_generator(g, latent, IMAGE, path, weights=weights)
+    tolerance = onnx_export.TOLERANCES[weights]
+    assert report["weights"] == weights and report["tolerance"] == tolerance
+    assert report["max_abs_diff"] <= tolerance["max_abs"] and report["mean_abs_diff"] <= tolerance["mean_abs"]
+    assert report["fp32_max_abs_diff"] <= 1e-4  # the fp32 graph it was made from was verified first
+    fp32_bytes = exported[0].stat().st_size
+    assert path.stat().st_size < fp32_bytes * (0.55 if weights == "fp16" else 0.35), (path.stat().st_size, fp32_bytes)
+    model = onnx.load(str(path))
+    assert model.ir_version == 8
+    onnx.checker.check_model(model, full_check=True)
+    ops = {n.op_type for n in model.graph.node}
+    assert ({"MatMulInteger", "DynamicQuantizeLinear"} <= ops and "ConvInteger" not in ops) if weights == "int8" else ("Cast" in ops)
+    assert [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input] == [(c.name, onnx.TensorProto.FLOAT) for c in latent]
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # the contract stays float32
+    meta = {p.key: p.value for p in model.metadata_props}
+    export = json.loads(meta["genfw.export"])
+    assert export["weights"] == weights and export["tolerance"] == tolerance and export["verified_batches"] == [1, 7, 256]
+    assert json.loads(path.with_suffix(".json").read_text())["export"] == export
+    values, feed = feeds(latent, 16, seed=5)
+    with torch.no_grad():
+        expected = g(latent.encode({c.name: v for c, v in zip(latent, values)})).numpy()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["image"], feed)[0]
+    assert got.dtype == np.float32 and np.abs(got - expected).max() <= tolerance["max_abs"]
+
+
+def test_a_variant_past_its_tolerance_is_never_written(paper, tmp_path, monkeypatch):
+    monkeypatch.setitem(onnx_export.TOLERANCES, "int8", {"max_abs": 1e-9, "mean_abs": 1e-9})
+    with pytest.raises(ExportError, match="the int8 export's output differs from torch"):
+        export_generator(paper[0], paper[1], IMAGE, tmp_path / "g.onnx", weights="int8")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(GenfwUsageError, match="unknown weights format 'int4'"):
+        export_generator(paper[0], paper[1], IMAGE, tmp_path / "g.onnx", weights="int4")
+
+
+def test_categories_are_labelled_from_the_evaluation(paper, exported, tmp_path):
+    from genfw.runtime import Generator
+
+    run = tmp_path / "run"
+    run.mkdir()
+    per_value = {str(v): {"class": v % 9, "share": 0.995 if v else 0.5, "label": f"class{v % 9}"} for v in range(10)}
+    (run / "eval.json").write_text(json.dumps({"code_consistency": {"digit": {"accuracy": 0.9, "per_value": per_value}}}))
+    meanings = onnx_export.category_meanings(run)
+    assert meanings == {"digit": per_value} and onnx_export.category_meanings(tmp_path / "nowhere") == {}
+    path = run / "generator.onnx"
+    export_generator(paper[0], paper[1], IMAGE, path, verify=False, categories=meanings)
+    digit = json.loads(path.with_suffix(".json").read_text())["latent"]["codes"][1]
+    # "class0 (50%)" and "class0 (100%)" (category 9 also reads as class0): each label names one category
+    assert digit["labels"][:3] == ["class0 (50%)", "class1 (100%)", "class2 (100%)"] and digit["labels"][9] == "class0 (100%)"
+    assert digit["classes"][1] == {"class": 1, "label": "class1", "share": 0.995}
+    twice = {str(v): {"class": 1, "share": 0.9} for v in range(10)}
+    code = {"name": "digit", "k": 10, "labels": [str(i) for i in range(10)]}
+    assert onnx_export.label_categories(code, twice) and code["labels"][:2] == ["1 (90%, #0)", "1 (90%, #1)"]
+    named = {"name": "digit", "k": 10, "labels": [f"d{i}" for i in range(10)]}  # labels the config gave are kept
+    assert onnx_export.label_categories(named, twice) and named["labels"][0] == "d0" and named["classes"][0]["class"] == 1
+    assert not onnx_export.label_categories({"name": "digit", "k": 10}, {"0": {"class": 1}})  # does not fit: unchanged
+    # genfw eval relabels an existing export: metadata, sidecar and its hash change together
+    plain = tmp_path / "plain" / "generator.onnx"
+    plain.parent.mkdir()
+    plain.write_bytes(exported[0].read_bytes())
+    plain.with_suffix(".json").write_bytes(exported[0].with_suffix(".json").read_bytes())
+    assert onnx_export.relabel_export(plain, meanings) and not onnx_export.relabel_export(plain, meanings)
+    g = Generator.load(plain)
+    assert g.code("digit")["labels"][1] == "class1 (100%)" and g.sha256 is not None
+    assert (g.sample_codes(2, digit="class1 (100%)")["digit"].argmax(1) == 1).all()
+
+
+def test_export_cli_weights_int8(tmp_path):
+    from conftest import run_genfw, small_generator
+
+    from genfw.artifacts import atomic_torch_save, generator_payload
+
+    rc, latent, g = small_generator()
+    atomic_torch_save(generator_payload(g, latent, IMAGE, rc.to_json()), tmp_path / "generator.pt")
+    proc = run_genfw("export", tmp_path, "--weights", "int8", "-o", tmp_path / "g8.onnx")
+    assert proc.returncode == 0, proc.stderr
+    assert "int8, opset 18, IR 8" in proc.stdout and "tolerance max_abs 0.25, mean_abs 0.01" in proc.stdout, proc.stdout
+    assert json.loads((tmp_path / "g8.json").read_text())["export"]["weights"] == "int8"

@@ -87,7 +87,9 @@ def test_sidecar_fallback_and_non_genfw_files(onnx_path, tmp_path):
     with pytest.raises(GeneratorFileError, match="not a genfw generator") as info:
         Generator.load(bare)
     one_line(info.value)
-    (tmp_path / "generator.json").write_text(onnx_path.with_suffix(".json").read_text())
+    sidecar = json.loads(onnx_path.with_suffix(".json").read_text())
+    sidecar["sha256"] = __import__("hashlib").sha256(bare.read_bytes()).hexdigest()  # the sidecar of these bytes
+    (tmp_path / "generator.json").write_text(json.dumps(sidecar))
     g = Generator.load(bare)  # what onnxruntime-web apps do: metadata from the sidecar
     assert g.code_names == ["z", "digit", "c1", "c2"] and g.image_shape == (1, 28, 28)
 
@@ -171,7 +173,7 @@ def test_traverse(gen):
     assert list(cat.codes["digit"].argmax(1)) == list(range(10))
     assert (cat.codes["z"] == cat.codes["z"][0]).all() and (cat.codes["c1"] == cat.codes["c1"][0]).all()
     cont = gen.traverse("c1", steps=5, seed=0, digit="3")
-    assert np.allclose(cont.codes["c1"].ravel(), np.linspace(-1, 1, 5))
+    assert np.allclose(cont.codes["c1"].ravel(), np.linspace(-2, 2, 5))  # the spec's suggested range
     assert (cont.codes["digit"].argmax(1) == 3).all()
     custom = gen.traverse("c2", seed=0, values=[-2.0, 0.0, 2.0])
     assert custom.codes["c2"].ravel().tolist() == [-2.0, 0.0, 2.0]
@@ -275,3 +277,88 @@ def test_docs_snippets_and_example_app_run_without_torch(onnx_path, tmp_path):
 
     with Image.open(out) as im:
         assert im.size == (5 * 28, 10 * 28)
+
+
+# -- issue #13: parameters vs network input, the spec apps build UIs from, the sidecar's hash ------
+def test_vector_values_broadcast_only_by_the_documented_rule(gen):
+    n = 5
+    assert (gen.sample_codes(n, z=[0.25])["z"] == 0.25).all()  # length 1: every dimension of every sample
+    row = np.linspace(-1, 1, 62, dtype=np.float32)
+    assert np.array_equal(gen.sample_codes(n, z=row)["z"], np.tile(row, (n, 1)))  # length dim: every sample
+    assert gen.sample_codes(n, c1=[0.5])["c1"].ravel().tolist() == [0.5] * n  # dim 1, length 1
+    per_sample = np.float32([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert np.array_equal(gen.sample_codes(n, c1=per_sample)["c1"].ravel(), per_sample)  # dim 1, length n
+    for name, bad, needle in [("z", np.zeros(n), "code 'z' has dim 62: got a vector of length 5"),  # n is not a width of z
+                              ("z", [0.1, 0.2], "got a vector of length 2"),
+                              ("c1", [0.1, 0.2, 0.3], "code 'c1' has dim 1: got a vector of length 3")]:
+        with pytest.raises(CodeError, match=needle) as info:
+            gen.sample_codes(n, **{name: bad})
+        one_line(info.value)
+    with pytest.raises(CodeError, match="5 numbers \\(one per sample\\)"):
+        gen.generate(n, c1=[0.1, 0.2])
+
+
+def test_spec_has_roles_ranges_and_how_it_was_exported(gen, onnx_path):
+    from genfw.runtime import file_sha256
+
+    assert [gen.code(name)["role"] for name in gen.code_names] == ["noise", "control", "control", "control"]
+    assert gen.code("c1")["range"] == [-2.0, 2.0] and "range" not in gen.code("z")
+    import genfw
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert gen.version == json.loads(meta["genfw.version"]) == genfw.__version__
+    assert gen.export["weights"] == "fp32" and gen.export["ir_version"] == 8 and gen.export["tolerance"] == {"max_abs": 1e-4}
+    assert gen.sha256 == file_sha256(onnx_path) == json.loads(onnx_path.with_suffix(".json").read_text())["sha256"]
+
+
+def test_a_sidecar_for_other_bytes_is_refused(onnx_path, tmp_path):
+    import shutil
+
+    from genfw.runtime import file_sha256
+
+    model = onnx.load(str(onnx_path))
+    model.doc_string = "the same network, other bytes"
+    onnx.save(model, str(tmp_path / "generator.onnx"))
+    shutil.copy(onnx_path.with_suffix(".json"), tmp_path / "generator.json")
+    with pytest.raises(GeneratorFileError, match="its sidecar generator.json was written for another file") as info:
+        Generator.load(tmp_path / "generator.onnx")
+    assert "keep each .onnx with the .json exported with it" in one_line(info.value)
+    sidecar = json.loads((tmp_path / "generator.json").read_text())
+    del sidecar["sha256"]  # a sidecar from before genfw recorded hashes: trusted as before
+    (tmp_path / "generator.json").write_text(json.dumps(sidecar))
+    assert Generator.load(tmp_path / "generator.onnx").sha256 is None
+    (tmp_path / "generator.json").write_text(json.dumps({"app": "settings"}))  # an app's own JSON: not a sidecar
+    assert Generator.load(tmp_path / "generator.onnx").code_names == ["z", "digit", "c1", "c2"]
+    shutil.copy(onnx_path.with_suffix(".json"), tmp_path / "generator.json")
+    (tmp_path / "generator.onnx").write_bytes(onnx_path.read_bytes())
+    assert Generator.load(tmp_path / "generator.onnx").sha256 == file_sha256(onnx_path)
+
+
+def test_version_is_json_and_old_plain_text_still_reads(onnx_path, tmp_path):
+    from genfw.runtime import parse_version
+
+    assert parse_version('"0.2.0"') == "0.2.0" and parse_version("0.1.0") == "0.1.0"
+    assert parse_version("1.0") == "1.0" and parse_version(b'"0.3"') == "0.3" and parse_version(None) is None
+    for stored, expected in [("0.1.0", "0.1.0"), ('"0.2.0"', "0.2.0")]:
+        model = onnx.load(str(onnx_path))
+        for p in model.metadata_props:
+            if p.key == "genfw.version":
+                p.value = stored
+        onnx.save(model, str(tmp_path / "g.onnx"))
+        assert Generator.load(tmp_path / "g.onnx").version == expected
+
+
+def test_default_sweeps_use_the_range_and_unknown_priors_are_never_guessed(onnx_path, tmp_path):
+    import genfw.runtime as rt
+
+    def edit(codes):
+        codes[2]["range"] = [-3.0, 3.0]
+        del codes[3]["range"]  # without a range: the prior's, U(-1, 1)
+
+    g = Generator.load(with_latent(onnx_path, tmp_path / "ranges.onnx", edit))
+    assert np.allclose(g.traverse("c1", steps=3, seed=0).codes["c1"].ravel(), [-3, 0, 3])
+    assert np.allclose(g.traverse("c2", steps=3, seed=0).codes["c2"].ravel(), [-1, 0, 1])
+    spec = {"name": "w", "dim": 2, "prior": {"kind": "laplace", "scale": 1.0}}
+    with pytest.raises(CodeError, match="prior of kind 'laplace' that genfw.runtime cannot sample") as info:
+        rt._draw(spec, 3, np.random.default_rng(0))  # was drawn as categorical before
+    one_line(info.value)

@@ -16,6 +16,7 @@ COMMANDS = {
     "export": "genfw.cli.export_cmd:export",
     "sample": "genfw.cli.sample_cmd:sample",
     "eval": "genfw.cli.eval_cmd:eval_",
+    "demo": "genfw.cli.demo_cmd:demo",
 }
 
 

@@ -46,7 +46,8 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo, trust_record
 @click.argument("model", type=click.Path(exists=True, path_type=Path))
 @click.option("-n", "--n", "n", type=int, default=64, show_default=True, help="Number of images.")
 @click.option("--code", "codes", multiple=True, metavar="NAME=VALUE",
-              help="Fix a code: a category index or label (digit=3), a number (c1=0.5) or a JSON list; may be repeated.")
+              help="Fix a code's parameters: a category index or label (digit=3), a number (c1=0.5; an angle code takes "
+                   "radians: rot=0.5) or a JSON list of the code's width; may be repeated.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the codes that are not fixed.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"), show_default=True,
               help="A .png grid, or an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`.")

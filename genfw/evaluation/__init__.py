@@ -57,7 +57,8 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
 
 def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int | None = None, quiet: bool = False,
                  plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False) -> dict[str, Any]:
-    """Evaluate a run, write ``eval.json`` into it and return the report."""
+    """Evaluate a run, write ``eval.json`` into it and return the report. The run's exported
+    ``generator.onnx`` (and sidecar), if any, get the categories' meanings as labels."""
     run_dir = Path(run_dir)
     resolved, latent, model = load_trained_model(run_dir, plugins_dirs, trust_recorded=trust_recorded)
     data = build_dataset(resolved, purpose="evaluate").held_out_limited(resolved.config.eval.held_out)
@@ -65,6 +66,10 @@ def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int |
                       samples=samples or resolved.config.eval.samples)
     report = evaluate_model(ctx, str(run_dir))
     atomic_write_json(run_dir / EVAL_FILE, report)
+    if (run_dir / "generator.onnx").is_file():
+        from genfw.export import category_meanings, relabel_export
+
+        relabel_export(run_dir / "generator.onnx", category_meanings(run_dir))
     if not quiet:
         print(format_report(report, model))
     return report

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import json
+import logging
+import math
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -41,9 +45,26 @@ OUTPUT_NAME = "image"
 META_LATENT = "genfw.latent"
 META_IMAGE = "genfw.image"
 META_VERSION = "genfw.version"
+META_EXPORT = "genfw.export"
 MIN_OPSET = 18
 VERIFY_BATCHES = (1, 7, 256)
 TOLERANCE = 1e-4
+#: Weight formats of ``export_generator(weights=...)``: fp32 as trained; fp16 weights and
+#: activations (onnxruntime's float16 converter, float32 inputs and output kept); int8 weights of
+#: the matrix products with their inputs quantized on the fly
+#: (``onnxruntime.quantization.quantize_dynamic``).
+WEIGHT_FORMATS = ("fp32", "fp16", "int8")
+#: How far each format's images may be from the float32 torch generator's (pixels in [0, 1]) over
+#: the verification draws: the largest and the mean absolute difference. fp32 differs only by
+#: summation order (~1e-7); fp16 by rounding (2^-11 relative per op: measured 1.2e-3 max, 2e-5
+#: mean on the trained MNIST generator); int8 by 8-bit weights and inputs of the products
+#: (measured 0.024 max, 4e-4 mean: a tenth of a grey level on average, a few levels on a few edge
+#: pixels). The limits leave about 10x room for other models; docs/onnx.md has the measurements.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "fp32": {"max_abs": TOLERANCE},
+    "fp16": {"max_abs": 0.01, "mean_abs": 0.001},
+    "int8": {"max_abs": 0.25, "mean_abs": 0.01},
+}
 
 _BN = nn.modules.batchnorm._BatchNorm
 _CONV = (nn.Conv2d, nn.ConvTranspose2d)
@@ -263,16 +284,119 @@ def sample_inputs(latent: LatentSpec, n: int, seed: int = 0) -> list[torch.Tenso
     return [c.sample(n, gen).float() for c in latent]
 
 
-def onnx_metadata(latent: LatentSpec, image_shape: Sequence[int]) -> dict[str, Any]:
-    """The sidecar document; its parts are also the ONNX metadata_props."""
+def onnx_metadata(latent: LatentSpec, image_shape: Sequence[int], categories: dict[str, Any] | None = None,
+                  export: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sidecar document (less its ``sha256``); its parts are also the ONNX metadata_props.
+
+    ``categories`` (from :func:`category_meanings`) labels the categories of categorical codes
+    with what they came to mean; ``export`` says how the file was exported (``genfw.export``).
+    """
     c, h, w = (int(x) for x in image_shape)
-    return {
-        "latent": latent.spec(),
+    spec = latent.spec()
+    for code in spec["codes"]:
+        if categories and code["name"] in categories:
+            label_categories(code, categories[code["name"]])
+    doc = {
+        "latent": spec,
         "image": {"channels": c, "height": h, "width": w, "range": [0, 1]},
         "version": __version__,
         "inputs": [code.name for code in latent],
         "output": OUTPUT_NAME,
     }
+    if export is not None:
+        doc["export"] = export
+    return doc
+
+
+# -- category labels from an evaluation --------------------------------------------------------------
+def category_meanings(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """What each category of each categorical code came to mean, from ``RUN_DIR/eval.json``:
+    ``{code: per_value}`` as a ``code_consistency`` section writes it (``per_value["3"] =
+    {"class": 8, "share": 0.99, "label": "8"}``). Empty when the run has no such evaluation
+    (or an unreadable one: labels are a convenience, never a reason to fail an export)."""
+    try:
+        report = json.loads((Path(run_dir) / "eval.json").read_text(encoding="utf-8"))
+        section = report["code_consistency"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return {}
+    if not isinstance(section, dict):
+        return {}
+    return {name: entry["per_value"] for name, entry in section.items()
+            if isinstance(entry, dict) and isinstance(entry.get("per_value"), dict)}
+
+
+def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
+    """Label a categorical code's spec with the class each category came to mean: ``labels``
+    become ``"8 (99%)"`` (the class's name and the share of the category's samples a reference
+    classifier read as it) and ``classes`` keeps the raw mapping ``[{"class", "label", "share"}]``
+    in category order. Labels the config named are kept. False (nothing changed) when
+    ``per_value`` does not fit the code."""
+    k = int(code.get("k", code.get("dim", 0)))
+    try:
+        rows = [per_value[str(v)] for v in range(k)]
+        classes = [{"class": int(r["class"]), "label": str(r.get("label", r["class"])), "share": float(r["share"])}
+                   for r in rows]
+    except (KeyError, TypeError, ValueError):
+        return False
+    if k < 1 or not all(math.isfinite(c["share"]) and 0 <= c["share"] <= 1 for c in classes):
+        return False
+    code["classes"] = classes
+    if code.get("labels") in (None, [str(v) for v in range(k)]):  # the positions, not names the config gave
+        texts = [f"{c['label']} ({c['share']:.0%})" for c in classes]
+        code["labels"] = [t if texts.count(t) == 1 else f"{t[:-1]}, #{v})" for v, t in enumerate(texts)]
+    return True
+
+
+def min_ir_version(opset: int) -> int:
+    """The lowest ONNX IR version whose release supports ``opset`` (8 for opset 18): older
+    runtimes load a file only up to the IR version they know, so writing the lowest one the
+    operators allow lets the most runtimes read the file."""
+    import onnx
+
+    irs = [ir for _, ir, ai_onnx, *_ in onnx.helper.VERSION_TABLE if ai_onnx >= opset]
+    return min(irs) if irs else onnx.IR_VERSION
+
+
+def convert_weights(model: Any, weights: str, log: io.StringIO) -> Any:
+    """The exported fp32 model with ``weights`` in another format, with onnxruntime's own tools:
+    ``fp16``: ``onnxruntime.transformers.float16.convert_float_to_float16`` (the same converter
+    as onnxconverter-common's, shipped inside onnxruntime, so no extra dependency), keeping the
+    float32 inputs and output of the contract; ``int8``:
+    ``onnxruntime.quantization.quantize_dynamic`` of the matrix products (Gemm/MatMul: uint8
+    weights per output channel, inputs quantized at run time, so no calibration data is needed).
+
+    Why only the products: they hold almost all the weights (the paper's generator: 25.7 of 26.7
+    MB), so the file is as small (7.3 MB vs 6.7 MB with every conv quantized too), while
+    onnxruntime's ConvInteger is slower than its float Conv (batch 256 dropped to 0.65x fp32 with
+    it, and stays >= fp32 without) and less accurate. uint8 weights: int8 ones can saturate in x86
+    AVX2 kernels (u8 x s8 pair sums) and were less accurate and slower here."""
+    if weights == "fp32":
+        return model
+    import onnx
+
+    root, level = logging.getLogger(), logging.getLogger().level  # the quantizer's advice lines: into the log
+    with _quiet(log):
+        root.setLevel(logging.ERROR)
+        try:
+            if weights == "fp16":
+                from onnxruntime.transformers.float16 import convert_float_to_float16
+                from onnxruntime.transformers.onnx_model import OnnxModel
+
+                half = OnnxModel(convert_float_to_float16(copy.deepcopy(model), keep_io_types=True))
+                half.topological_sort()  # the converter appends the input casts at the end; the checker wants order
+                return half.model
+            if weights == "int8":
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                with tempfile.TemporaryDirectory(prefix="genfw-int8-") as tmp:
+                    src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+                    onnx.save(model, str(src))
+                    quantize_dynamic(src, dst, weight_type=QuantType.QUInt8, per_channel=True,
+                                     op_types_to_quantize=["MatMul", "Gemm"])
+                    return onnx.load(str(dst))
+        finally:
+            root.setLevel(level)
+    raise GenfwUsageError(f"unknown weights format {weights!r}", fix=f"use one of {', '.join(WEIGHT_FORMATS)}")
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -315,7 +439,10 @@ def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimiz
 def _add_metadata(model: Any, meta: dict[str, Any]) -> None:
     import onnx
 
-    props = {META_LATENT: json.dumps(meta["latent"]), META_IMAGE: json.dumps(meta["image"]), META_VERSION: meta["version"]}
+    props = {META_LATENT: json.dumps(meta["latent"]), META_IMAGE: json.dumps(meta["image"]),
+             META_VERSION: json.dumps(meta["version"])}  # JSON, like the others (genfw.runtime.parse_version reads both)
+    if "export" in meta:
+        props[META_EXPORT] = json.dumps(meta["export"])
     keep = [p for p in model.metadata_props if p.key not in props]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
@@ -330,12 +457,20 @@ def verify_onnx(model: str | Path | bytes, generator: nn.Module, latent: LatentS
 
     ``model`` is a path or the serialized model (so it can be checked before it is written).
     """
+    return compare_onnx(model, generator, latent, batches, {"max_abs": tolerance})["max_abs"]
+
+
+def compare_onnx(model: str | Path | bytes, generator: nn.Module, latent: LatentSpec,
+                 batches: Sequence[int] = VERIFY_BATCHES, tolerance: dict[str, float] | None = None,
+                 what: str = "ONNX output") -> dict[str, float]:
+    """The largest and the mean |onnxruntime - torch eval| over draws at each batch size
+    (``{"max_abs", "mean_abs"}``); raises :class:`ExportError` past ``tolerance`` (either key)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
     session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"])
-    worst = 0.0
+    worst, total, count = 0.0, 0.0, 0
     was_training = generator.training
     generator.eval()
     try:
@@ -345,30 +480,41 @@ def verify_onnx(model: str | Path | bytes, generator: nn.Module, latent: LatentS
                 expected = generator(latent.encode({c.name: x for c, x in zip(latent, inputs)})).numpy()
             got = session.run([OUTPUT_NAME], {c.name: x.numpy() for c, x in zip(latent, inputs)})[0]
             if got.shape != expected.shape:
-                raise ExportError(f"ONNX output shape {got.shape} != torch {expected.shape} at batch {n}")
-            diff = float(np.max(np.abs(got - expected)))
-            worst = max(worst, diff)
-            if not diff <= tolerance:
-                raise ExportError(f"ONNX output differs from torch by {diff:.3g} (> {tolerance:g}) at batch {n}")
+                raise ExportError(f"{what} shape {got.shape} != torch {expected.shape} at batch {n}")
+            err = np.abs(got.astype(np.float64) - expected)
+            diff = float(np.max(err))
+            worst, total, count = max(worst, diff), total + float(err.sum()), count + err.size
+            limit = (tolerance or {}).get("max_abs")
+            if limit is not None and not diff <= limit:
+                raise ExportError(f"{what} differs from torch by {diff:.3g} (> {limit:g}) at batch {n}")
     finally:
         generator.train(was_training)
-    return worst
+    mean = total / max(count, 1)
+    limit = (tolerance or {}).get("mean_abs")
+    if limit is not None and not mean <= limit:
+        raise ExportError(f"{what} differs from torch by {mean:.3g} on average (> {limit:g})")
+    return {"max_abs": worst, "mean_abs": mean}
 
 
 def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequence[int], path: str | Path, *,
-                     opset: int = MIN_OPSET, optimize: bool = True, verify: bool = True) -> dict[str, Any]:
+                     opset: int = MIN_OPSET, optimize: bool = True, verify: bool = True, weights: str = "fp32",
+                     categories: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``path`` (.onnx) and its sidecar JSON; return a report.
 
     Nothing is written unless the model passes ``onnx.checker`` and (with ``verify``) matches.
     ``optimize`` rewrites a deep copy for inference (BatchNorm folded, 1x1-input convs as
     matmuls) and lets the exporter's ONNX optimiser run; ``optimize=False`` is a straight export,
     for debugging. ``verify`` compares onnxruntime with the original generator (eval mode) at
-    batch sizes 1, 7 and 256 and raises :class:`ExportError` past 1e-4.
+    batch sizes 1, 7 and 256 and raises :class:`ExportError` past 1e-4; for ``weights`` fp16 or
+    int8 (:func:`convert_weights`) the converted file is then verified the same way within
+    :data:`TOLERANCES`. ``categories`` (:func:`category_meanings`) labels categorical codes.
+    The file has the lowest IR version the opset allows (:func:`min_ir_version`).
     """
-    import onnx
 
     if opset < MIN_OPSET:
         raise GenfwUsageError(f"opset {opset} is too old", fix=f"use --opset {MIN_OPSET} or newer")
+    if weights not in WEIGHT_FORMATS:
+        raise GenfwUsageError(f"unknown weights format {weights!r}", fix=f"use one of {', '.join(WEIGHT_FORMATS)}")
     path = Path(path)
     _check_destination(path)
     started = time.perf_counter()
@@ -391,30 +537,95 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
     finally:
         generator.train(was_training)
 
-    meta = onnx_metadata(latent, image_shape)
+    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise GenfwUsageError(f"the exporter wrote opset {written}, not the {opset} asked for", fix=f"use --opset {written}")
+    model.ir_version = min_ir_version(opset)
+    _check(model, log)
+    export_info: dict[str, Any] = {"weights": weights, "tolerance": TOLERANCES[weights], "opset": opset,
+                                   "ir_version": model.ir_version}
+    report: dict[str, Any] = {
+        "path": str(path), "sidecar": str(sidecar_path(path)), "opset": opset, "ir_version": model.ir_version,
+        "weights": weights, "tolerance": TOLERANCES[weights], "optimized": optimize, "rewrites": rewrites,
+        "inputs": [c.name for c in latent], "output": OUTPUT_NAME,
+    }
+    try:  # before writing: a model that fails verification never replaces a good file
+        if verify:
+            fp32 = compare_onnx(model.SerializeToString(), generator, latent, tolerance=TOLERANCES["fp32"])
+            report["fp32_max_abs_diff"] = fp32["max_abs"]
+        if weights != "fp32":
+            model = convert_weights(model, weights, log)
+            model.ir_version = min_ir_version(opset)
+            _check(model, log)
+            if verify:
+                diff = compare_onnx(model.SerializeToString(), generator, latent, tolerance=TOLERANCES[weights],
+                                    what=f"the {weights} export's output")
+        elif verify:
+            diff = fp32
+    except ExportError as exc:
+        exc.log = log.getvalue()
+        raise
+    if verify:
+        report.update(max_abs_diff=diff["max_abs"], mean_abs_diff=diff["mean_abs"], verified_batches=list(VERIFY_BATCHES))
+        export_info.update(max_abs_diff=_round(diff["max_abs"]), mean_abs_diff=_round(diff["mean_abs"]),
+                           verified_batches=list(VERIFY_BATCHES))
+    meta = onnx_metadata(latent, image_shape, categories, export_info)
     _add_metadata(model, meta)
+    data = model.SerializeToString()
+    report.update(bytes=len(data), nodes=[n.op_type for n in model.graph.node])
+    write_pair(path, data, meta)
+    report["sha256"] = meta["sha256"]
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    return report
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def _check(model: Any, log: io.StringIO) -> None:
+    import onnx
+
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:
         raise ExportError(f"the exported model does not pass onnx.checker: {_reason(exc)}", log.getvalue()) from exc
-    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if written != opset:
-        raise GenfwUsageError(f"the exporter wrote opset {written}, not the {opset} asked for", fix=f"use --opset {written}")
-    data = model.SerializeToString()
-    report: dict[str, Any] = {
-        "path": str(path), "sidecar": str(sidecar_path(path)), "bytes": len(data),
-        "opset": opset, "optimized": optimize, "rewrites": rewrites,
-        "inputs": meta["inputs"], "output": OUTPUT_NAME,
-        "nodes": [n.op_type for n in model.graph.node],
-    }
-    if verify:  # before writing: a model that fails verification never replaces a good file
-        try:
-            report["max_abs_diff"] = verify_onnx(data, generator, latent)
-        except ExportError as exc:
-            exc.log = log.getvalue()
-            raise
-        report["verified_batches"] = list(VERIFY_BATCHES)
+
+
+def write_pair(path: str | Path, data: bytes, meta: dict[str, Any]) -> None:
+    """Write the .onnx bytes and their sidecar, which records the bytes' SHA-256 (``meta`` gains
+    ``sha256``). The .onnx goes first: a reader that finds a new .onnx next to an old sidecar
+    refuses the pair (genfw.runtime, the web page) rather than trusting a stale spec."""
+    meta["sha256"] = hashlib.sha256(data).hexdigest()
     atomic_write_bytes(path, data)
     atomic_write_json(sidecar_path(path), meta)
-    report["seconds"] = round(time.perf_counter() - started, 2)
-    return report
+
+
+def relabel_export(path: str | Path, categories: dict[str, Any]) -> bool:
+    """Label the categories of an existing export (and its sidecar) with what they came to mean
+    (:func:`category_meanings`), e.g. after ``genfw eval``; the weights are untouched. False when
+    the file is not a genfw export or nothing changed."""
+    import onnx
+
+    path = Path(path)
+    try:
+        model = onnx.load(str(path))
+        props = {p.key: p.value for p in model.metadata_props}
+        spec = json.loads(props[META_LATENT])
+        sidecar = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+    except Exception:
+        return False
+    changed = False
+    for code in spec.get("codes", []):
+        if code.get("name") in categories and "k" in code:
+            before = json.dumps(code)
+            changed |= label_categories(code, categories[code["name"]]) and json.dumps(code) != before
+    if not changed:
+        return False
+    sidecar["latent"] = spec
+    sidecar.pop("sha256", None)
+    for p in model.metadata_props:
+        if p.key == META_LATENT:
+            p.value = json.dumps(spec)
+    write_pair(path, model.SerializeToString(), sidecar)
+    return True

@@ -13,6 +13,7 @@ import torch
 
 from genfw.evaluation.context import EvalContext
 from genfw.metrics import clustering, image_stats
+from genfw.metrics.circular import circular_linear_correlation
 
 CONSISTENCY_SEED, CONTINUOUS_SEED = 0, 2
 
@@ -90,7 +91,12 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
     """For each dimension of each continuous code Q predicts: sweep it over its traversal range
     while every other code stays at a random draw, and correlate the swept value with image
     statistics (slant, stroke width, ink width). Entries are named by code, or ``code[j]`` for
-    dimension j of a multi-dimensional code."""
+    dimension j of a multi-dimensional code.
+
+    A periodic code (an angle) sweeps one full turn, (low, high], and its effects are Mardia's
+    circular-linear correlation (``circular_linear``, in [0, 1]) instead of Spearman's rank
+    correlation of the raw angle, which depends on where the circle is cut and misses an effect
+    that rises and falls over a turn; ``statistic`` says which an entry has."""
     if ctx.data.train.image_shape[0] != 1:
         return {"skipped": "slant and stroke width are measured on single-channel images"}
     out: dict[str, Any] = {}
@@ -99,7 +105,7 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
         r = code.traversal_range()
         if not code.continuous or r is None:
             continue
-        sweep = torch.linspace(r[0], r[1], steps)
+        sweep = torch.linspace(r[0], r[1], steps + 1)[1:] if code.periodic else torch.linspace(r[0], r[1], steps)
         for j in range(code.dim):
             base = ctx.latent.sample(n_styles, rng)
             codes = {name: v.repeat_interleave(steps, dim=0) for name, v in base.items()}
@@ -114,11 +120,16 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
             for stat, s in stats.items():
                 # Per style, the statistic's change from the sweep's start: removes style-to-style offsets.
                 s = s.reshape(n_styles, steps)
-                effects[stat] = image_stats.code_effect(values, (s - s[:, :1]).ravel())
-                effects[stat]["mean_change_over_sweep"] = float(np.nanmean(s[:, -1] - s[:, 0]))
-            strongest = max(effects, key=lambda k: abs(effects[k]["spearman"]) if np.isfinite(effects[k]["spearman"]) else -1)
+                if code.periodic:
+                    effects[stat] = circular_linear_correlation(values, (s - s[:, :1]).ravel())
+                    effects[stat]["mean_range_over_sweep"] = float(np.nanmean(np.nanmax(s, 1) - np.nanmin(s, 1)))
+                else:
+                    effects[stat] = image_stats.code_effect(values, (s - s[:, :1]).ravel())
+                    effects[stat]["mean_change_over_sweep"] = float(np.nanmean(s[:, -1] - s[:, 0]))
+            statistic = "circular_linear" if code.periodic else "spearman"
+            strongest = max(effects, key=lambda k: abs(effects[k][statistic]) if np.isfinite(effects[k][statistic]) else -1)
             key = code.name if code.dim == 1 else f"{code.name}[{j}]"
-            out[key] = {"effects": effects, "strongest": strongest, "range": [float(r[0]), float(r[1])],
+            out[key] = {"effects": effects, "strongest": strongest, "statistic": statistic, "range": [float(r[0]), float(r[1])],
                         "styles": n_styles, "steps": steps, "seed": ctx.seed + CONTINUOUS_SEED}
     return out
 
@@ -140,7 +151,8 @@ def describe(sections: dict[str, Any]) -> list[str]:
         if name == "skipped":
             lines.append(f"  continuous codes: skipped ({c})")
             continue
-        e = c["effects"]
-        lines.append(f"  continuous {name}: strongest {c['strongest']}; spearman slant {e['slant']['spearman']:+.3f}, "
-                     f"stroke width {e['stroke_width']['spearman']:+.3f}, ink width {e['ink_width']['spearman']:+.3f}")
+        e, statistic = c["effects"], c.get("statistic", "spearman")
+        word = "circular-linear r" if statistic == "circular_linear" else "spearman"
+        lines.append(f"  continuous {name}: strongest {c['strongest']}; {word} slant {e['slant'][statistic]:+.3f}, "
+                     f"stroke width {e['stroke_width'][statistic]:+.3f}, ink width {e['ink_width'][statistic]:+.3f}")
     return lines

@@ -1,0 +1,47 @@
+// The generator runs here, off the main thread, so the page's sliders stay smooth while a grid
+// is computed. Messages: {type: "load", model, webgpu} -> {type: "ready", spec, ...};
+// {type: "run", id, codes: {name: Float32Array}} -> {type: "images", id, images, ms}.
+import { loadGenerator } from "./genfw-web.js";
+
+let generator = null;
+
+async function loadOrt(webgpu) {
+  // The WASM-only build (ort.wasm.min.mjs + a 14 MB .wasm) starts about twice as fast as the
+  // build with WebGPU (ort.min.mjs + a 28 MB .wasm), so the page uses it unless asked for WebGPU
+  // (?ep=webgpu; `genfw demo --webgpu` copies that build too).
+  const ort = await import(webgpu ? "./ort/ort.min.mjs" : "./ort/ort.wasm.min.mjs");
+  // The .wasm files sit next to the module in ./ort/ (genfw demo copies them there): never a CDN,
+  // so the page works offline.
+  ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
+  // WASM threads need a cross-origin isolated page (COOP/COEP headers); a plain static server
+  // gives one thread, which is plenty for a small generator.
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  return ort;
+}
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  try {
+    if (msg.type === "load") {
+      const started = performance.now();
+      let ort;
+      try {
+        ort = await loadOrt(msg.webgpu);
+      } catch (err) {
+        throw new Error(`onnxruntime-web is missing next to the page (ort/): ${err.message}. ` +
+          "`genfw demo` copies it from node_modules/onnxruntime-web/dist when it finds one (npm install onnxruntime-web)");
+      }
+      generator = await loadGenerator(ort, new URL(msg.model, self.location.href).href,
+        { executionProviders: msg.webgpu ? ["webgpu", "wasm"] : ["wasm"] });
+      self.postMessage({ type: "ready", spec: generator.spec, verified: generator.verified, bytes: generator.bytes,
+        loadMs: performance.now() - started });
+    } else if (msg.type === "run") {
+      const started = performance.now();
+      const images = await generator.run(msg.codes);
+      const copy = new Float32Array(images); // a transferable buffer of its own
+      self.postMessage({ type: "images", id: msg.id, images: copy, ms: performance.now() - started }, [copy.buffer]);
+    }
+  } catch (err) {
+    self.postMessage({ type: "error", id: msg.id, message: err && err.message ? err.message : String(err) });
+  }
+};
