@@ -8,6 +8,10 @@ from genfw.codes.angle import AngleCode
 from genfw.codes.categorical import CategoricalCode
 from genfw.codes.gaussian import GaussianCode
 from genfw.codes.noise import NoiseCode
+from genfw.data.dsprites import dsprites_dataset
+from genfw.data.fashion_mnist import fashion_mnist_dataset
+from genfw.data.hdf5 import hdf5_dataset
+from genfw.data.image_folder import image_folder_dataset
 from genfw.data.mnist import mnist_dataset
 from genfw.gan.losses import HingeLoss, NonSaturatingLoss, WassersteinGPLoss
 from genfw.hookspecs import (RegisterAugmentations, RegisterDatasets, RegisterLatentCodes, RegisterLoggers,
@@ -31,6 +35,10 @@ def register_latent_codes(register: RegisterLatentCodes) -> None:
 @hookimpl
 def register_datasets(register: RegisterDatasets) -> None:
     register("mnist", mnist_dataset)
+    register("fashion_mnist", fashion_mnist_dataset)
+    register("image_folder", image_folder_dataset)
+    register("hdf5", hdf5_dataset)
+    register("dsprites", dsprites_dataset)
 
 
 @hookimpl

@@ -124,7 +124,10 @@ def register_networks(register: RegisterNetworks) -> None:
     head of ``latent.prediction_dim`` outputs, a VAE its encoder for the same), or None. A network
     sizes itself from these instead of hard-coding widths. A network used as a generator maps
     ``[n, latent.input_dim]`` to images ``[n, C, H, W]`` in [0, 1]; what other roles must
-    provide is up to the model that uses them.
+    provide is up to the model that uses them. A network built for one image shape only says so
+    with an attribute ``expects_image_shape = (C, H, W)``; ``genfw validate`` then names the
+    mismatch with the dataset in one line (it also probes the generator's output and one
+    training step, see ``genfw.networks.fit``).
     """
 
 

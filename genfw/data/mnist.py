@@ -1,12 +1,15 @@
-"""MNIST through torchvision, held in memory as one uint8 tensor.
+"""MNIST through torchvision, held in memory as one uint8 tensor; the loader is shared by every
+dataset in MNIST's IDX format (``fashion_mnist`` uses it too, see :class:`IDXFormat`).
 
 The data root is, in order: the config's ``dataset.root``, the ``GENFW_DATA`` environment
-variable, ``./data``. torchvision's layout is used: ``<root>/MNIST/raw/<the four IDX files>``.
+variable, ``./data``. torchvision's layout is used: ``<root>/MNIST/raw/<the four IDX files>``
+(``<root>/FashionMNIST/raw/`` for Fashion-MNIST).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,37 +45,63 @@ def resolve_root(root: str | os.PathLike | None) -> Path:
     return Path(os.environ.get("GENFW_DATA") or "data").expanduser()
 
 
-#: Sizes of the uncompressed IDX files, to name a truncated or damaged one instead of failing later.
-IDX_BYTES = {
-    "train-images-idx3-ubyte": 47_040_016,
-    "train-labels-idx1-ubyte": 60_008,
-    "t10k-images-idx3-ubyte": 7_840_016,
-    "t10k-labels-idx1-ubyte": 10_008,
-}
-
-
 #: The IDX magic numbers: 0x0803 for image files (3 dimensions), 0x0801 for label files.
 IDX_MAGIC = {"images": 2051, "labels": 2049}
 
 
+@dataclass(frozen=True)
+class IDXFormat:
+    """A dataset distributed as MNIST's four IDX files, read through a torchvision class."""
+
+    title: str  # for messages: "MNIST"
+    folder: str  # torchvision's folder under the root: <root>/<folder>/raw/
+    torchvision_class: str  # the class in torchvision.datasets
+    name: str  # split names: "<name>-train"
+    class_names: tuple[str, ...]
+
+
+MNIST = IDXFormat("MNIST", "MNIST", "MNIST", "mnist", tuple(str(d) for d in range(10)))
+
+
+def _expected_size(header: bytes) -> int | None:
+    """The size an IDX file must have by its header (magic, then one big-endian uint32 per
+    dimension): header plus one byte per element. None when the header itself is cut short."""
+    ndim = header[3]
+    if len(header) < 4 + 4 * ndim:
+        return None
+    count = 1
+    for i in range(ndim):
+        count *= int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big")
+    return 4 + 4 * ndim + count
+
+
 def _check_raw_files(raw: Path) -> None:
-    for name, size in IDX_BYTES.items():
+    """Name a damaged IDX file before torchvision fails on it: a wrong magic number, or a size
+    that is not what the file's own header says (truncated, or with bytes to spare)."""
+    for name in IDX_FILES:
         path = raw / name
         if not path.is_file():  # absent: the .gz is there instead, which torchvision checks as it unpacks
             continue
-        actual = path.stat().st_size
-        if actual != size:
-            raise DataError(f"{name} is truncated or damaged ({actual:,} bytes, expected {size:,})", where=str(path),
-                            fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again")
         expected = IDX_MAGIC["images" if "images" in name else "labels"]
         try:
+            actual = path.stat().st_size
             with open(path, "rb") as f:
-                magic = int.from_bytes(f.read(4), "big")
+                header = f.read(4 + 4 * 3)
         except OSError as exc:
             raise DataError(f"cannot read {name} ({exc.strerror or exc})", where=str(path), fix="check its permissions") from None
+        magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
+        if magic is None:
+            raise DataError(f"{name} is truncated or damaged ({actual:,} bytes, shorter than an IDX header)",
+                            where=str(path), fix="replace it with a good copy, or delete it (and its .gz) so genfw "
+                            "downloads it again")
         if magic != expected:
             raise DataError(f"{name} is not an IDX file of its kind (magic number {magic:#x}, expected {expected:#x})",
                             where=str(path), fix="replace it with a good copy, or delete it so genfw downloads it again")
+        size = _expected_size(header)
+        if size != actual:
+            wanted = f"expected {size:,}" if size is not None else "shorter than its header"
+            raise DataError(f"{name} is truncated or damaged ({actual:,} bytes, {wanted})", where=str(path),
+                            fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again")
 
 
 def _missing_dirs(path: Path) -> list[Path]:
@@ -84,31 +113,55 @@ def _missing_dirs(path: Path) -> list[Path]:
     return missing
 
 
-def _have_raw_files(root: Path) -> bool:
-    raw = root / "MNIST" / "raw"
+def _unpack_gz(raw: Path) -> None:
+    """Unpack IDX files that are there only as ``.gz`` (as torchvision's download does), since
+    torchvision reads the uncompressed files."""
+    for name in IDX_FILES:
+        packed = raw / f"{name}.gz"
+        if not (raw / name).is_file() and packed.is_file():
+            import gzip
+
+            from genfw.atomic import atomic_write_via
+
+            def unpack(tmp: str, packed: Path = packed) -> None:
+                with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+
+            try:
+                atomic_write_via(raw / name, unpack)
+            except (OSError, EOFError) as exc:
+                raise DataError(f"cannot unpack {packed.name} ({exc})", where=str(packed),
+                                fix="replace it with a good copy, or put the uncompressed file beside it") from None
+
+
+def _have_raw_files(root: Path, folder: str = MNIST.folder) -> bool:
+    raw = root / folder / "raw"
     return all((raw / name).is_file() or (raw / f"{name}.gz").is_file() for name in IDX_FILES)
 
 
-def load_mnist(root: str | os.PathLike | None = None, split: str = "train", download: bool = True,
-               limit: int | None = None) -> ImageDataset:
-    """Load an MNIST split into memory: images uint8 ``[N, 1, 28, 28]``, labels int64 ``[N]``."""
-    from torchvision.datasets import MNIST  # imported here: torchvision is slow to import
+def load_idx_split(fmt: IDXFormat, root: str | os.PathLike | None = None, split: str = "train", download: bool = True,
+                   limit: int | None = None) -> ImageDataset:
+    """Load one split of an IDX-format dataset into memory: images uint8 ``[N, 1, H, W]``, labels
+    int64 ``[N]``; ``limit`` keeps the first N."""
+    import torchvision.datasets  # imported here: torchvision is slow to import
 
     base = resolve_root(root)
-    have = _have_raw_files(base)
+    have = _have_raw_files(base, fmt.folder)
+    raw = base / fmt.folder / "raw"
     if not have and not download:
         raise DataError(
-            f"MNIST not found under {base / 'MNIST' / 'raw'}",
+            f"{fmt.title} not found under {raw}",
             fix=f"put the four IDX files ({', '.join(IDX_FILES)}) there, set GENFW_DATA or dataset.root, "
             "or allow dataset.download",
         )
-    raw = base / "MNIST" / "raw"
     if have:
+        _unpack_gz(raw)
         _check_raw_files(raw)
     fetch = download and not have
     created = _missing_dirs(raw) if fetch else []
     try:
-        ds = MNIST(root=str(base), train=(split == "train"), download=fetch)
+        ds = getattr(torchvision.datasets, fmt.torchvision_class)(root=str(base), train=(split == "train"), download=fetch)
     except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # no network, a proxy, a read-only folder, a bad file
         for folder in created:  # leave no empty folders behind from a download that failed
             if folder.is_dir() and not any(folder.iterdir()):
@@ -116,24 +169,32 @@ def load_mnist(root: str | os.PathLike | None = None, split: str = "train", down
         first = " ".join(str(exc).split())[:240] or type(exc).__name__
         if fetch:
             raise DataError(
-                f"could not download MNIST into {raw} ({first})",
+                f"could not download {fmt.title} into {raw} ({first})",
                 fix=f"on a machine without network, copy the four IDX files ({', '.join(IDX_FILES)}) there "
-                "yourself, or point GENFW_DATA / dataset.root at a folder that has MNIST/raw/",
+                f"yourself, or point GENFW_DATA / dataset.root at a folder that has {fmt.folder}/raw/",
             ) from None
-        raise DataError(f"could not read MNIST from {raw} ({first})",
+        raise DataError(f"could not read {fmt.title} from {raw} ({first})",
                         fix="replace the IDX files there with good copies, or delete them so genfw downloads them again") from None
-    images = ds.data[:limit].unsqueeze(1).contiguous()  # [N, 28, 28] uint8 -> [N, 1, 28, 28]
-    return ImageDataset(
-        name=f"mnist-{split}",
-        images=images,
-        labels=ds.targets[:limit].long(),
-        class_names=tuple(str(d) for d in range(10)),
-    )
+    images = ds.data[:limit].unsqueeze(1).contiguous()  # [N, H, W] uint8 -> [N, 1, H, W]
+    return ImageDataset(name=f"{fmt.name}-{split}", images=images, labels=ds.targets[:limit].long(),
+                        class_names=fmt.class_names)
+
+
+def load_mnist(root: str | os.PathLike | None = None, split: str = "train", download: bool = True,
+               limit: int | None = None) -> ImageDataset:
+    """Load an MNIST split into memory: images uint8 ``[N, 1, 28, 28]``, labels int64 ``[N]``."""
+    return load_idx_split(MNIST, root, split, download, limit)
+
+
+def idx_dataset(fmt: IDXFormat, params: MNISTParams, ctx: DatasetContext) -> Dataset:
+    """The training split (limited for smoke tests, never for evaluation) and, when training on
+    the train split, the whole test split held out."""
+    limit = params.limit if ctx.purpose == "train" else None
+    train = load_idx_split(fmt, params.root, params.split, params.download, limit)
+    test = load_idx_split(fmt, params.root, "test", params.download) if params.split == "train" else None
+    return Dataset(train, test)
 
 
 def mnist_dataset(params: MNISTParams, ctx: DatasetContext) -> Dataset:
     """MNIST handwritten digits (torchvision), 1x28x28, in memory; the test split is held out."""
-    limit = params.limit if ctx.purpose == "train" else None
-    train = load_mnist(params.root, params.split, params.download, limit)
-    test = load_mnist(params.root, "test", params.download) if params.split == "train" else None
-    return Dataset(train, test)
+    return idx_dataset(MNIST, params, ctx)

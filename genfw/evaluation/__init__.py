@@ -4,6 +4,8 @@ Two kinds of measure:
 
 - generic ones, in this package, for every model: sample quality against the real data's floor
   in a reference classifier's feature space (when the dataset has labels), and class coverage;
+  disentanglement (MIG, DCI, SAP, FactorVAE score) of the codes a model predicts, when the
+  dataset has ground-truth factors;
 - the model's own sections (``Model.evaluate``): how well a predicting network reads codes
   off real images, a VAE's test ELBO, ...
 
@@ -24,13 +26,14 @@ import torch
 
 from genfw.atomic import atomic_write_json
 from genfw.components import build_dataset
+from genfw.evaluation import disentanglement as disentanglement_module
 from genfw.evaluation import sample_quality as sample_quality_module
 from genfw.evaluation.context import EvalContext
 from genfw.training.checkpoint import load_trained_model
 
 EVAL_FILE = "eval.json"
 #: Sections genfw itself writes; a model's section may not take these names.
-CORE_SECTIONS = ("run_dir", "reference_net", "samples", "seconds", "seed")
+CORE_SECTIONS = ("run_dir", "reference_net", "samples", "disentanglement", "seconds", "seed")
 #: The evaluation seed is the run's seed plus this (kept from genfw 0.1, so numbers compare).
 SEED_OFFSET = 1000
 
@@ -45,6 +48,8 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
     report["reference_net"] = ({"accuracy": ref.accuracy, "from_cache": ref.info["from_cache"]}
                                if not isinstance(ref, str) else {"skipped": ref})
     report["samples"] = sample_quality_module.sample_quality(ctx)
+    if disentanglement_module.has_factors(ctx):  # only datasets with ground-truth factors get the section
+        report["disentanglement"] = disentanglement_module.disentanglement(ctx)
     own = ctx.model.evaluate(ctx) or {}
     clash = sorted(set(own) & set(CORE_SECTIONS))
     if clash:
@@ -97,6 +102,8 @@ def format_report(report: dict[str, Any], model=None) -> str:
             else f"no reference net: {ref.get('skipped', 'unknown')}")
     lines = [f"evaluation of {report['run_dir']}  ({head})"]
     lines += sample_quality_module.describe(report["samples"])
+    if "disentanglement" in report:
+        lines += disentanglement_module.describe(report["disentanglement"])
     sections = {name: report[name] for name in report.get("model_sections", [])}
     if model is not None:
         lines += model.describe_evaluation(sections)
