@@ -11,6 +11,16 @@ from typing import Mapping
 
 import pytest
 
+# pytest-xdist runs the suite in one worker per core (pyproject's addopts): each worker, and every
+# genfw process it starts, gets its share of the cores, so torch's thread pools do not oversubscribe
+# them (tests that depend on a thread count set train.threads themselves).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _threads
+    import torch
+
+    torch.set_num_threads(int(_threads))
+
 #: The repository root (the folder holding pyproject.toml).
 REPO = Path(__file__).resolve().parents[1]
 

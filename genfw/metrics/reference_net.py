@@ -20,6 +20,8 @@ recipe never reuses stale weights.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -27,7 +29,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -263,6 +265,22 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
+@contextlib.contextmanager
+def _cache_entry_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` for as long as the block runs; the kernel drops it when
+    the process ends however it ends. A cache folder that cannot hold a lock file is used unlocked."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def load_or_train_reference_net(
     train_ds: ImageDataset,
     test_ds: ImageDataset,
@@ -290,18 +308,21 @@ def load_or_train_reference_net(
     weights, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
     test_digest = dataset_digest(test_ds)
 
-    model = _try_load(weights, shape, classes)
-    from_cache = model is not None
-    train_seconds = 0.0
-    if model is None:
-        t0 = time.perf_counter()
-        model = train_reference_net(train_ds, seed=seed, threads=threads, num_classes=classes)
-        train_seconds = time.perf_counter() - t0
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        atomic_torch_save(state, weights)
-        meta: dict[str, Any] = {}
-    else:
-        meta = _read_json(meta_path)
+    # One process trains a missing net while others that need the same one wait for it (parallel
+    # runs, evaluations or test workers), instead of each training its own copy.
+    with _cache_entry_lock(folder / f"{key}.lock"):
+        model = _try_load(weights, shape, classes)
+        from_cache = model is not None
+        train_seconds = 0.0
+        if model is None:
+            t0 = time.perf_counter()
+            model = train_reference_net(train_ds, seed=seed, threads=threads, num_classes=classes)
+            train_seconds = time.perf_counter() - t0
+            state = {k: v.contiguous() for k, v in model.state_dict().items()}
+            atomic_torch_save(state, weights)
+            meta: dict[str, Any] = {}
+        else:
+            meta = _read_json(meta_path)
 
     if meta.get("test_digest") == test_digest and isinstance(meta.get("accuracy"), float):
         acc = meta["accuracy"]
