@@ -11,22 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_mnist
 
 from genfw.data.base import ImageDataset
 from genfw.data.mnist import load_mnist
-from genfw.errors import DataError
 from genfw.metrics import frechet_distance
 from genfw.metrics import reference_net as rn
 
-DATA_ROOT = "/work/shared/data"
-
-
 @pytest.fixture(scope="module")
 def mnist() -> tuple[ImageDataset, ImageDataset]:
-    try:
-        return load_mnist(DATA_ROOT, "train", download=False), load_mnist(DATA_ROOT, "test", download=False)
-    except DataError as exc:
-        pytest.skip(f"MNIST not available: {exc}")
+    root = require_mnist()  # $GENFW_DATA; fails, never skips, when MNIST is missing
+    return load_mnist(root, "train", download=False), load_mnist(root, "test", download=False)
 
 
 @pytest.fixture(scope="module")
