@@ -227,12 +227,11 @@ def main() -> None:
                 times[name].append(next(it))
     ips = {name: args.steps * bs / statistics.median(t) for name, t in times.items()}
     recipe = "paper recipe" if args.paper_recipe else "shipped config"
-    from genfw.training.precision import cpu_flags
+    from genfw.cpu import cpu_flags, cpu_model_name, kernel_kind
 
-    model = next((ln.partition(":")[2].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                  if ln.startswith("model name")), "unknown") if Path("/proc/cpuinfo").exists() else "unknown"
     flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
-    print(f"CPU: {model}, {os.cpu_count()} cores, flags: {' '.join(flags) or 'none of avx2/avx512f/avx512_bf16/amx_bf16'}")
+    print(f"CPU: {cpu_model_name()}, {os.cpu_count()} cores, flags: "
+          f"{' '.join(flags) or 'none of avx2/avx512f/avx512_bf16/amx_bf16'}; kernels: {kernel_kind().name}")
     print(f"threads={args.threads} batch={bs} steps/window={args.steps} windows={args.windows} genfw precision={args.precision} ({recipe})")
     for name, v in ips.items():
         print(f"{name:>6}: {v:8.1f} images/s  (median; windows: {', '.join(f'{args.steps * bs / t:.0f}' for t in times[name])})")

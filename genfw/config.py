@@ -57,8 +57,8 @@ class TrainConfig(BaseModel):
     epochs: int = Field(1, ge=1, description="Passes over the dataset (an epoch = len(dataset) // batch_size steps)")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many steps (overrides epochs when smaller)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "fp32", description="auto: bf16 where the hardware has native bf16 (CUDA with bf16, CPUs with avx512_bf16 or "
-        "amx_bf16), else fp32; fp16 needs CUDA")
+        "auto", description="auto: bf16 where the hardware has native bf16 (CUDA with bf16, CPUs with avx512_bf16 or "
+        "amx_bf16), else fp32 (the run's first line says which and why); fp16 needs CUDA")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: cuda if available, else cpu")
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: all cores)")
     channels_last: bool = Field(False, description="Use channels-last memory format for conv layers")

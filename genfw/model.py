@@ -97,6 +97,11 @@ class Model(nn.Module, ABC):
             self.grad_scaler.step(optimizer)
         else:
             optimizer.step()
+        # Autocast keeps the low-precision copies of the weights it cast until its context ends;
+        # the trainer's context spans the whole train step, so after the weights move those
+        # copies are stale: a network called again in the same step (a second critic step, a
+        # generator step through D) must see its new weights.
+        torch.clear_autocast_cache()
 
     @abstractmethod
     def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:

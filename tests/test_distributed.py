@@ -12,7 +12,8 @@ import torch
 from conftest import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
 
 from genfw.artifacts import CHECKPOINT_FORMAT, safe_torch_load
-from genfw.training.precision import cpu_flags, resolve_precision
+from genfw.cpu import cpu_flags
+from genfw.training.precision import resolve_precision
 
 #: A model with no randomness at all, so one process and two must compute the same thing.
 AUTOENCODER = '''import torch
@@ -165,5 +166,8 @@ def test_auto_precision_follows_the_cpu_flags():
     assert resolve_precision("auto", cpu, {"avx2", "avx512f", "avx512_bf16"}) == ("bf16", "auto: the CPU has avx512_bf16")
     assert resolve_precision("auto", cpu, {"amx_bf16", "amx_tile"})[0] == "bf16"
     assert resolve_precision("fp32", cpu, {"amx_bf16"}) == ("fp32", "train.precision is fp32")
+    # ONEDNN_MAX_CPU_ISA below bf16 makes the CPU compute like an older one, where bf16 is slow
+    assert resolve_precision("auto", cpu, {"avx512f", "avx512_bf16"}, max_isa="AVX2")[0] == "fp32"
+    assert resolve_precision("auto", cpu, {"avx512f", "avx512_bf16"}, max_isa="AVX512_CORE_BF16")[0] == "bf16"
     assert cpu_flags("processor : 0\nflags : fpu avx2 avx512_bf16\n") == {"fpu", "avx2", "avx512_bf16"}
     assert cpu_flags("Features : fp asimd bf16\n") == {"fp", "asimd", "bf16"}

@@ -122,7 +122,7 @@ def test_a_short_run_trains_exports_and_evaluates(site, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert run_dir.parent == runs and run_dir.is_dir()
-    assert re.search(r"^run directory: .*\(model wae, 4 steps, 4 per epoch, fp32 on cpu\b", proc.stderr, re.M), proc.stderr
+    assert re.search(r"^run directory: .*\(model wae, 4 steps, 4 per epoch, (fp32|bf16) on cpu; auto: ", proc.stderr, re.M), proc.stderr
     assert re.search(r"epoch 1 \(step 4\): test_reconstruction=\S+ test_mmd=\S+", proc.stderr), proc.stderr
     assert re.search(r"^  WAE on 10000 held-out images: reconstruction \d+\.\d\d nats, squared error \d+\.\d\d; "
                      r"MMD to the prior -?\d\.\d{4} \(100 codes, seed 1021\)$", proc.stdout, re.M), proc.stdout

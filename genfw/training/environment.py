@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from genfw.training.precision import cpu_flags
+from genfw.cpu import cpu_flags, cpu_model_name, kernel_kind
 
 PACKAGES = ("genfw", "torch", "torchvision", "numpy", "pydantic", "pluggy", "onnx", "onnxruntime", "onnxscript", "h5py")
 
@@ -30,6 +30,8 @@ def describe_environment(device: torch.device, processes: int = 1) -> dict[str, 
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
         "processes": processes,
+        "cpu_model": cpu_model_name(),
+        "kernels": kernel_kind().to_json(),  # what floating-point results depend on (genfw.cpu)
         "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "fma", "neon", "asimd"}),
         "packages": versions,
     }

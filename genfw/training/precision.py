@@ -1,37 +1,31 @@
-"""Choosing the training precision: ``train.precision: "auto"`` picks bf16 where the hardware has
-native bf16 arithmetic, fp32 elsewhere.
+"""Choosing the training precision: ``train.precision: "auto"`` (the default) picks bf16 where the
+hardware has native bf16 arithmetic, fp32 elsewhere.
 
 Native bf16 means a CUDA device that supports it, or a CPU whose flags include ``avx512_bf16``
-or ``amx_bf16``. On CPUs without them (AVX2 only) bf16 is emulated and 20-70x slower than fp32,
-so "auto" must not pick it there.
+or ``amx_bf16`` (and whose oneDNN is not capped below them by ``ONEDNN_MAX_CPU_ISA``). On CPUs
+without them (AVX2 only) bf16 is emulated and 20-70x slower than fp32, so "auto" must not pick it
+there. Measured quality and speed of both: docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
+import os
 from typing import Callable
 
 import torch
 
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+from genfw.cpu import ONEDNN_ISAS, cpu_flags, native_bf16
+
+ISA_NAMES = [name for name, _ in ONEDNN_ISAS]
+#: oneDNN instruction sets with native bf16 arithmetic.
+BF16_ONEDNN_ISAS = tuple(name for name, needs in ONEDNN_ISAS if "avx512_bf16" in needs)
 
 
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty where it cannot be read)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return set()
-    for line in cpuinfo.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.partition(":")[2].split())
-    return set()
-
-
-def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None) -> tuple[str, str]:
-    """``(precision, why)`` for ``train.precision`` on ``device``: "auto" becomes bf16 or fp32."""
+def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None,
+                      max_isa: str | None = None) -> tuple[str, str]:
+    """``(precision, why)`` for ``train.precision`` on ``device``: "auto" becomes bf16 or fp32.
+    ``flags`` and ``max_isa`` default to this CPU's flags and ``$ONEDNN_MAX_CPU_ISA``."""
     if name != "auto":
         return name, f"train.precision is {name}"
     if device.type == "cuda":
@@ -39,10 +33,13 @@ def resolve_precision(name: str, device: torch.device, flags: set[str] | None = 
             return "bf16", f"auto: {torch.cuda.get_device_name(device)} has native bf16"
         return "fp32", "auto: this CUDA device has no native bf16"
     flags = cpu_flags() if flags is None else flags
-    native = [f for f in BF16_CPU_FLAGS if f in flags]
-    if native:
-        return "bf16", f"auto: the CPU has {' and '.join(native)}"
-    return "fp32", "auto: the CPU has no native bf16 (no avx512_bf16 or amx_bf16), where bf16 is far slower"
+    native = native_bf16(flags)
+    if not native:
+        return "fp32", "auto: the CPU has no native bf16 (no avx512_bf16 or amx_bf16), where bf16 is far slower"
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA", "") if max_isa is None else max_isa).lower()
+    if cap in ISA_NAMES and ISA_NAMES.index(cap) < ISA_NAMES.index(BF16_ONEDNN_ISAS[0]):
+        return "fp32", f"auto: ONEDNN_MAX_CPU_ISA caps oneDNN at {cap}, where bf16 is far slower"
+    return "bf16", f"auto: the CPU has {' and '.join(native)}"
 
 
 def precision_context(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
