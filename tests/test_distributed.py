@@ -82,7 +82,7 @@ def ae(tmp_path_factory):
            "model": {"type": "autoencoder"},
            "networks": {"encoder": {"type": "conv_encoder", "width": 8, "hidden": 16, "norm": "batch"},
                         "decoder": {"type": "conv_generator", "width": 8}},
-           "train": {"batch_size": 16, "max_steps": 3, "log_every": 1, "threads": 1}, "loggers": [],
+           "train": {"batch_size": 16, "max_steps": 3, "log_every": 1, "threads": 1, "precision": "fp32"}, "loggers": [],
            "eval": {"at_end": False}, "export": {"onnx": False}}
     return write_json(root / "ae.json", doc), plugins, root
 
