@@ -29,42 +29,43 @@ ONEDNN_ISAS: tuple[tuple[str, frozenset[str]], ...] = (
     ("avx512_core_amx", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
                                    "amx_tile", "amx_bf16", "amx_int8"})),
 )
+ONEDNN_ISA_NAMES = tuple(name for name, _ in ONEDNN_ISAS)
+#: The first oneDNN instruction set with native bf16 arithmetic.
+ONEDNN_BF16_ISA = "avx512_core_bf16"
 #: ATen's CPU capabilities in increasing order (``torch.backends.cpu.get_cpu_capability()``, lower case).
 ATEN_CAPABILITIES = ("default", "avx2", "avx512")
 #: Flags that mean bf16 arithmetic is native (not emulated 20-70x slower than fp32).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty where it cannot be read)."""
+def _cpuinfo_field(prefixes: tuple[str, ...], cpuinfo: str | None) -> str | None:
+    """The value of the first ``/proc/cpuinfo`` line starting with one of ``prefixes`` (None: no such line,
+    or the file cannot be read, e.g. off Linux)."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return set()
+            return None
     for line in cpuinfo.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.partition(":")[2].split())
-    return set()
+        if line.startswith(prefixes):
+            return line.partition(":")[2].strip()
+    return None
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty where it cannot be read)."""
+    return set((_cpuinfo_field(("flags", "Features"), cpuinfo) or "").split())
 
 
 def cpu_model_name(cpuinfo: str | None = None) -> str:
     """The CPU's model name ("unknown" where it cannot be read)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return "unknown"
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return "unknown"
+    return _cpuinfo_field(("model name",), cpuinfo) or "unknown"
 
 
 def onednn_isa(flags: set[str], max_isa: str | None = None) -> str:
     """The instruction set oneDNN uses on a CPU with ``flags``, capped by ``max_isa``
     (``ONEDNN_MAX_CPU_ISA``'s value; unknown values and "all"/"default" cap nothing)."""
-    names = [name for name, _ in ONEDNN_ISAS]
+    names = ONEDNN_ISA_NAMES
     best = "none"
     for name, needs in ONEDNN_ISAS:
         if needs <= flags:
@@ -96,7 +97,7 @@ class KernelKind:
 
     def can_imitate(self, other: "KernelKind") -> bool:
         """Whether a process on this kind can be made to compute like ``other`` (same or older sets)."""
-        isas = [name for name, _ in ONEDNN_ISAS]
+        isas = ONEDNN_ISA_NAMES
         if other.aten not in ATEN_CAPABILITIES or other.onednn not in isas:
             return False
         if self.aten not in ATEN_CAPABILITIES or self.onednn not in isas:

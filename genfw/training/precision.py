@@ -15,11 +15,7 @@ from typing import Callable
 
 import torch
 
-from genfw.cpu import ONEDNN_ISAS, cpu_flags, native_bf16
-
-ISA_NAMES = [name for name, _ in ONEDNN_ISAS]
-#: oneDNN instruction sets with native bf16 arithmetic.
-BF16_ONEDNN_ISAS = tuple(name for name, needs in ONEDNN_ISAS if "avx512_bf16" in needs)
+from genfw.cpu import ONEDNN_BF16_ISA, ONEDNN_ISA_NAMES, cpu_flags, native_bf16
 
 
 def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None,
@@ -37,7 +33,7 @@ def resolve_precision(name: str, device: torch.device, flags: set[str] | None = 
     if not native:
         return "fp32", "auto: the CPU has no native bf16 (no avx512_bf16 or amx_bf16), where bf16 is far slower"
     cap = (os.environ.get("ONEDNN_MAX_CPU_ISA", "") if max_isa is None else max_isa).lower()
-    if cap in ISA_NAMES and ISA_NAMES.index(cap) < ISA_NAMES.index(BF16_ONEDNN_ISAS[0]):
+    if cap in ONEDNN_ISA_NAMES and ONEDNN_ISA_NAMES.index(cap) < ONEDNN_ISA_NAMES.index(ONEDNN_BF16_ISA):
         return "fp32", f"auto: ONEDNN_MAX_CPU_ISA caps oneDNN at {cap}, where bf16 is far slower"
     return "bf16", f"auto: the CPU has {' and '.join(native)}"
 
