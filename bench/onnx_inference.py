@@ -41,11 +41,12 @@ def fresh_generator():
 
     from genfw.components import build_latent, build_network
     from genfw.config import load_config_and_plugins
+    from genfw.data.spec import DataSpec
 
     torch.manual_seed(0)
     _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json")
     latent = build_latent(rc)
-    g = build_network(rc, "generator", latent, (1, 28, 28))
+    g = build_network(rc, "generator", latent, DataSpec((1, 28, 28)))
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         g.train()

@@ -71,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import torch
+    from genfw_infogan.evaluation import code_consistency
 
     from genfw.components import build_dataset
     from genfw.evaluation import SEED_OFFSET, EvalContext
     from genfw.export import category_meanings, export_generator
     from genfw.training.checkpoint import load_trained_model
-    from genfw_infogan.evaluation import code_consistency
 
     torch.set_num_threads(args.threads)
     resolved, latent, model = load_trained_model(args.run)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for w in weights:
             report = export_generator(model.generator.cpu().float().eval(), latent, data.train.image_shape,
-                                      Path(tmp) / f"generator-{w}.onnx", weights=w, categories=category_meanings(args.run))
+                                      Path(tmp) / f"generator-{w}.onnx", weights=w, categories=category_meanings(args.run, type(model)))
             ctx = EvalContext(OnnxGenerated(Path(report["path"]), args.threads), latent, data, seed=seed, samples=samples,
                               _reference=reference)
             results[w] = {"bytes": report["bytes"], "max_abs_diff": report["max_abs_diff"],

@@ -2,7 +2,8 @@
 
 ``generator.pt`` holds only tensors and JSON-able values (no pickled objects), so it is read
 with ``torch.load(..., weights_only=True)``: the generator's state dict, the resolved config it
-was trained with, the latent spec and the image shape. Rebuilding the network needs the
+was trained with, the latent spec and what the training data provided (``genfw.data.spec``:
+image shape, class names and counts). Rebuilding the network needs the
 plugins that registered it, which are loaded the usual way.
 """
 
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from genfw.atomic import atomic_write_bytes
+from genfw.data.spec import DataSpec
 from genfw.errors import CheckpointError, warn
 from genfw.latent import LatentSpec
 
@@ -102,12 +104,28 @@ class LoadedGenerator:
 
     generator: nn.Module
     latent: LatentSpec
-    image_shape: tuple[int, int, int]
+    data: DataSpec  # what the training data provided
     config: dict[str, Any]  # the resolved config it was trained with
     source: Path
+    model_type: type  # the model class that trained it (for its hooks, e.g. category meanings)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.data.image_shape
 
 
-def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tuple[int, int, int], config: dict[str, Any],
+def recorded_data_spec(obj: dict[str, Any], path: Path) -> DataSpec:
+    """The data spec an artifact records (files from before data specs: their image shape only)."""
+    try:
+        if "data" in obj:
+            return DataSpec.from_json(json.loads(obj["data"]))
+        return DataSpec(tuple(int(x) for x in obj["image_shape"]))  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError("the file does not record its data spec (image shape, classes)", where=str(path),
+                              fix="pass a file written by genfw") from None
+
+
+def generator_payload(generator: nn.Module, latent: LatentSpec, data: DataSpec, config: dict[str, Any],
                       provenance: dict[str, str] | None = None) -> dict[str, Any]:
     """The content of ``generator.pt``."""
     return {
@@ -115,7 +133,7 @@ def generator_payload(generator: nn.Module, latent: LatentSpec, image_shape: tup
         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
         "config": json.dumps(config),
         "latent": json.dumps(latent.spec()),
-        "image_shape": list(image_shape),
+        "data": json.dumps(data.to_json()),
         "provenance": json.dumps(provenance or {}),
     }
 
@@ -163,15 +181,14 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = (), 
         raise CheckpointError("the file lacks its config or weights", where=str(path), fix="re-export it from the run") from None
     resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)", trust_recorded=trust_recorded)
     warn_if_plugins_changed(resolved, obj, path)
-    latent = build_latent(resolved)
-    image_shape = tuple(obj.get("image_shape") or config.get("image_shape") or ())
-    if len(image_shape) != 3:
-        raise CheckpointError("the file does not record the image shape", where=str(path))
-    generator = build_model(resolved, latent, image_shape).generator
+    data = recorded_data_spec(obj, path)
+    latent = build_latent(resolved, data)
+    model = build_model(resolved, latent, data)
+    generator = model.generator
     try:
         generator.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(f"weights do not fit the recorded network: {state_dict_mismatch(exc)}", where=str(path),
                               fix="the file's weights and its recorded config disagree; use the file as the run wrote it") from None
     generator.eval()
-    return LoadedGenerator(generator, latent, image_shape, config, path)
+    return LoadedGenerator(generator, latent, data, config, path, type(model))

@@ -10,15 +10,17 @@ then networks (config order), losses, augmentations, and the model.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
 from genfw.config import ResolvedComponent, ResolvedConfig
 from genfw.data.base import Dataset, DatasetContext
+from genfw.data.spec import DATA_NEEDS, DataSpec
 from genfw.errors import ConfigError, ConfigValueError, PluginError
 from genfw.latent import CodeContext, LatentSpec
 
@@ -35,14 +37,20 @@ __all__ = ["AugmentationContext", "CodeContext", "DatasetContext", "LoggerContex
 class NetworkContext:
     """What a network factory may size itself from.
 
+    ``data`` is what the dataset provides (``data.image_shape``, ``data.num_classes``).
     ``outputs`` is the width the model asks this role's network to produce
     (``Model.network_outputs``), or None when the model does not say (a generator, whose output
     is the image)."""
 
     latent: LatentSpec
-    image_shape: tuple[int, int, int]  # (C, H, W)
+    data: DataSpec
     role: str  # the role it is built for, e.g. "generator"
     outputs: int | None = None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the dataset's images."""
+        return self.data.image_shape
 
 
 @dataclass(frozen=True)
@@ -75,18 +83,25 @@ class LoggerContext:
 @dataclass(frozen=True)
 class ModelContext:
     """What a model factory receives: its built networks, losses and augmentations by role (only
-    the roles the config fills), the latent spec, the image shape and its optimizer settings."""
+    the roles the config fills), the latent spec, what the dataset provides (``data``) and its
+    optimizer settings. ``Model.__init__`` keeps what a model needs of it."""
 
     latent: LatentSpec
-    image_shape: tuple[int, int, int]
+    data: DataSpec
     networks: dict[str, nn.Module]
     losses: dict[str, Any] = field(default_factory=dict)
     augmentations: dict[str, Any] = field(default_factory=dict)
     optimizer_configs: dict[str, OptimizerConfig] = field(default_factory=dict)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the dataset's images."""
+        return self.data.image_shape
+
     def optimizer(self, role: str, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         """The optimizer the config describes for ``role`` (one of the model's
-        ``optimizer_defaults``), over ``parameters``."""
+        ``optimizer_defaults``), over ``parameters``; models call ``Model.optimizer``, which
+        also keeps it under its role."""
         from genfw.optim import build_optimizer
 
         if role not in self.optimizer_configs:
@@ -119,21 +134,42 @@ def _factory_errors_as_one_line(resolved: ResolvedConfig, path: str, rc: Resolve
                           fix="this is a bug in that plugin; report it to its author") from None
 
 
-def build_latent(resolved: ResolvedConfig) -> LatentSpec:
-    """Construct every latent code, in config order."""
+def build_latent(resolved: ResolvedConfig, data: DataSpec | None = None) -> LatentSpec:
+    """Construct every latent code, in config order; ``data`` is what the dataset provides (a
+    code fed by the labels takes its categories from it)."""
+    if data is not None:  # the model's needs first: they name the model, not a code, as the reason
+        check_model_needs(resolved, data)
     codes = []
     for i, (name, rc) in enumerate(resolved.latent):
         with _factory_errors_as_one_line(resolved, f"latent[{i}]", rc):
-            codes.append(rc.entry.factory(rc.params, CodeContext(name)))
-    return LatentSpec(codes)
+            codes.append(rc.entry.factory(rc.params, CodeContext(name, data)))
+    with _factory_errors_as_one_line(resolved, "latent", resolved.model):
+        return LatentSpec(codes)
 
 
-def check_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int]) -> None:
-    """The model's own requirements on the latent spec and the data (``Model.check``)."""
-    check = getattr(resolved.model.entry.factory, "check", None)
+def check_model_needs(resolved: ResolvedConfig, data: DataSpec) -> None:
+    """What the model needs from the data (``Model.needs``): one line when the dataset lacks it."""
+    model_cls = resolved.model.entry.factory
+    for need in getattr(model_cls, "needs", ()):
+        if need not in DATA_NEEDS:
+            raise PluginError(f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} "
+                              f"declares it needs {need!r}, which no dataset provides (known: {', '.join(DATA_NEEDS)})",
+                              where=f"{resolved.source}: model", fix="this is a bug in that plugin; report it to its author")
+        if not data.provides(need):
+            raise ConfigError(f"dataset {resolved.dataset.type!r} provides no {need} with this config; model "
+                              f"{resolved.model.type!r} needs them", where=f"{resolved.source}: dataset",
+                              fix=f"use a dataset with {need} (see docs/datasets.md), or a model that does not need them")
+
+
+def check_model(resolved: ResolvedConfig, latent: LatentSpec, data: DataSpec) -> None:
+    """What the model needs from the data (``Model.needs``), then its own requirements on the
+    latent spec and the data (``Model.check``)."""
+    check_model_needs(resolved, data)
+    model_cls = resolved.model.entry.factory
+    check = getattr(model_cls, "check", None)
     if check is not None:
         with _factory_errors_as_one_line(resolved, "model", resolved.model):
-            check(resolved.model.params, latent, image_shape)
+            check(resolved.model.params, latent, data)
 
 
 def build_dataset(resolved: ResolvedConfig, purpose: Literal["train", "evaluate"] = "train") -> Dataset:
@@ -156,10 +192,10 @@ def _network_outputs(resolved: ResolvedConfig, latent: LatentSpec) -> dict[str, 
         return dict(ask(resolved.model.params, latent))
 
 
-def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, image_shape: tuple[int, int, int]) -> nn.Module:
+def build_network(resolved: ResolvedConfig, role: str, latent: LatentSpec, data: DataSpec) -> nn.Module:
     """The network the config names for ``role`` (e.g. "generator"), freshly initialised."""
     rc = resolved.networks[role]
-    ctx = NetworkContext(latent, image_shape, role, _network_outputs(resolved, latent).get(role))
+    ctx = NetworkContext(latent, data, role, _network_outputs(resolved, latent).get(role))
     with _factory_errors_as_one_line(resolved, f"networks.{role}", rc):
         return rc.entry.factory(rc.params, ctx)
 
@@ -182,21 +218,27 @@ def build_augmentations(resolved: ResolvedConfig, image_shape: tuple[int, int, i
     return out
 
 
-def build_model(resolved: ResolvedConfig, latent: LatentSpec, image_shape: tuple[int, int, int], *,
+def build_model(resolved: ResolvedConfig, latent: LatentSpec, data: DataSpec, *,
                 adapt_network: Callable[[nn.Module], nn.Module] | None = None) -> Model:
     """Check the model's requirements, build networks, losses and augmentations, then the model
     that owns them. Parameters are initialised from torch's global generator, which the caller
     seeds (:func:`seeded_init`). ``adapt_network`` (the trainer's, e.g. synchronised BatchNorm
     across processes) is applied to every network before the model sees it, so the model's
     optimizers hold the final parameters."""
-    check_model(resolved, latent, image_shape)
-    networks = {role: build_network(resolved, role, latent, image_shape) for role in resolved.networks}
+    check_model(resolved, latent, data)
+    networks = {role: build_network(resolved, role, latent, data) for role in resolved.networks}
     if adapt_network is not None:
         networks = {role: adapt_network(net) for role, net in networks.items()}
-    ctx = ModelContext(latent, image_shape, networks, build_losses(resolved, latent),
-                       build_augmentations(resolved, image_shape), dict(resolved.optimizers))
+    ctx = ModelContext(latent, data, networks, build_losses(resolved, latent),
+                       build_augmentations(resolved, data.image_shape), dict(resolved.optimizers))
     with _factory_errors_as_one_line(resolved, "model", resolved.model):
-        return resolved.model.entry.factory(resolved.model.params, ctx)
+        model = resolved.model.entry.factory(resolved.model.params, ctx)
+    if not callable(getattr(model, "curves", None)):  # the contract before version 1 had an attribute
+        raise PluginError(f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} declares "
+                          "`curves` as an attribute; it is a method now (`def curves(self)`, see docs/writing-models.md: "
+                          "porting)", where=f"{resolved.source}: model",
+                          fix="this is a bug in that plugin; report it to its author")
+    return model
 
 
 def build_loggers(resolved: ResolvedConfig, ctx: LoggerContext) -> list[Any]:

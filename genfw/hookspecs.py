@@ -92,8 +92,10 @@ def register_datasets(register: RegisterDatasets) -> None:
     A ``Dataset`` holds a ``train`` split and an optional held-out ``test`` split, each an
     ``ImageDataset``: the images in memory as one uint8 tensor ``[N, C, H, W]``, optional int64
     ``labels`` ``[N]`` with ``class_names``, and optional ``factors`` (ground-truth generative
-    factors). Labels and factors are only ever used for evaluation. ``ctx.seed`` is the run's
-    seed, for a seeded held-out fraction. Raise ``genfw.errors.DataError`` with a one-line
+    factors). The trainer hands labels and factors to the model with every batch
+    (``genfw.batch.Batch``), models that need them say so (``Model.needs``, checked by ``genfw
+    validate`` against ``Dataset.spec``, a ``genfw.data.spec.DataSpec``), and evaluation
+    measures against them. ``ctx.seed`` is the run's seed, for a seeded held-out fraction. Raise ``genfw.errors.DataError`` with a one-line
     message saying where the data should be when it cannot be found.
     """
 
@@ -104,7 +106,9 @@ def register_latent_codes(register: RegisterLatentCodes) -> None:
 
     ``factory(params, ctx: genfw.components.CodeContext) -> genfw.latent.LatentCode``: usually
     the ``LatentCode`` subclass itself, whose ``__init__(self, params, ctx)`` the base class
-    provides (``ctx.name`` is the code's name in the config). A code defines its parameters
+    provides (``ctx.name`` is the code's name in the config; ``ctx.data``, a
+    ``genfw.data.spec.DataSpec`` or None, is what the training data provides, e.g. the classes
+    of a categorical code with ``from_labels``). A code defines its parameters
     (``dim``, ``sample``, ``prior``, ``traversal_range``), optionally how they are fed to a
     network (``encode``, ``input_dim``), and optionally how a prediction of them is scored
     (``prediction_dim``, ``nll``, ``predict``, ``entropy``), which any model's predicting
@@ -118,8 +122,9 @@ def register_networks(register: RegisterNetworks) -> None:
     """Register networks.
 
     ``factory(params, ctx: genfw.components.NetworkContext) -> torch.nn.Module``. The context
-    carries the run's ``latent`` spec, the dataset's ``image_shape`` (C, H, W), the ``role`` it
-    is built for and ``outputs``: the width the model asks this role's network to produce
+    carries the run's ``latent`` spec, what the dataset provides (``data``, a
+    ``genfw.data.spec.DataSpec``: ``ctx.image_shape`` (C, H, W) is ``data.image_shape``,
+    ``data.num_classes`` the class count), the ``role`` it is built for and ``outputs``: the width the model asks this role's network to produce
     (``Model.network_outputs``; e.g. a model may ask its discriminator for an auxiliary
     head of ``latent.prediction_dim`` outputs, a VAE its encoder for the same), or None. A network
     sizes itself from these instead of hard-coding widths. A network used as a generator maps
@@ -165,16 +170,20 @@ def register_models(register: RegisterModels) -> None:
     """Register models (training algorithms).
 
     ``factory(params, ctx: genfw.components.ModelContext) -> genfw.model.Model``, usually the
-    ``Model`` subclass itself. The context holds the built networks, losses and augmentations
-    by role, the latent spec, the image shape and ``optimizer(role, parameters)``, which builds
-    the optimizer the config's ``optimizers.<role>`` describes. The class declares the roles it
-    needs and can use (``network_roles``, ``loss_roles``, ``augmentation_roles``, each a
-    ``genfw.model.Roles``), its default optimizers (``optimizer_defaults``), and may check the
-    latent spec and dataset before anything is built (the classmethod ``check``, run by ``genfw
-    validate``). The model owns its optimizers, its ``train_step``, its ``generator`` (what is
-    exported) and, optionally, its per-epoch metrics, figures and evaluation sections; the
-    trainer owns devices, precision, the loop, checkpoints and logging. See ``genfw.model.Model``
-    and docs/writing-models.md.
+    ``Model`` subclass itself, whose ``__init__`` calls ``super().__init__(params, ctx)`` first.
+    The context holds the built networks, losses and augmentations by role, the latent spec and
+    what the dataset provides (``data``, a ``genfw.data.spec.DataSpec``); the model builds each
+    optimizer the config's ``optimizers.<role>`` describes with ``self.optimizer(role,
+    parameters)``. The class declares the roles it needs and can use (``network_roles``,
+    ``loss_roles``, ``augmentation_roles``, each a ``genfw.model.Roles``), its default optimizers
+    (``optimizer_defaults``), what it needs from the data (``needs``, e.g. ``("labels",)``), and
+    may check the latent spec and the data before anything is built (the classmethod
+    ``check(params, latent, data)``, run by ``genfw validate``). The model owns its optimizers,
+    its ``train_step(batch, rng)`` (a ``genfw.model.Batch``: images, and labels and factors when
+    the dataset has them), its ``generator`` (what is exported) and, optionally, its loss-curve
+    panels (``curves()``), per-epoch metrics, figures and evaluation sections; the trainer owns
+    devices, precision, the loop, learning-rate schedules, checkpoints and logging. See
+    ``genfw.model.Model`` and docs/writing-models.md.
     """
 
 

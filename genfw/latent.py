@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel
+
+from genfw.data.spec import DataSpec
 
 #: What a code is for: a *control* a user sets (and figures sweep), or *noise* to resample.
 CodeRole = Literal["control", "noise"]
@@ -32,9 +35,12 @@ CodeRole = Literal["control", "noise"]
 
 @dataclass(frozen=True)
 class CodeContext:
-    """What a latent-code factory receives besides its params: the code's name in the config."""
+    """What a latent-code factory receives besides its params: the code's name in the config and
+    what the training data provides (class names and counts, for a code fed by the labels; None
+    where no data is known, e.g. a code built on its own in a test)."""
 
     name: str
+    data: DataSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,23 @@ class LatentCode(ABC):
     def __init__(self, params: BaseModel, ctx: CodeContext):
         self.name = ctx.name
         self.params = params
+
+    # -- codes fed by the data's labels ----------------------------------------------------------
+    @property
+    def from_labels(self) -> bool:
+        """Whether the code's values during training are the data's labels (a class code): its
+        categories are the dataset's classes. Models that support it feed a labelled image's
+        class as this code's value; the trainer hands labels to the model in ``Batch.labels``."""
+        return False
+
+    def labelled_count(self, n_images: int) -> int:
+        """Of ``n_images`` training images, how many keep their label for training (semi-supervised
+        codes see only some); the trainer marks the others unlabelled (-1). Default: all."""
+        return n_images
+
+    def from_label_indices(self, labels: torch.Tensor) -> torch.Tensor:
+        """The code's parameters ``[n, dim]`` for class indices ``labels [n]`` (a code fed by the labels)."""
+        raise NotImplementedError(f"latent code type {self.type_name!r} does not take labels")
 
     # -- parameters ------------------------------------------------------------------------------
     @property
@@ -189,6 +212,10 @@ class LatentSpec:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate latent code names: {', '.join(dupes)}")
+        tied = [c.name for c in codes if c.from_labels]
+        if len(tied) > 1:
+            raise ValueError(f"codes {', '.join(tied)} are all fed by the labels; a run has one set of labels, so "
+                             "at most one code may take them")
         self.codes = list(codes)
 
     def __iter__(self) -> Iterator[LatentCode]:
@@ -230,6 +257,11 @@ class LatentSpec:
     @property
     def controls(self) -> list[LatentCode]:
         return [c for c in self.codes if c.role == "control"]
+
+    @property
+    def label_code(self) -> LatentCode | None:
+        """The code fed by the data's labels (``from_labels``), if any."""
+        return next((c for c in self.codes if c.from_labels), None)
 
     def first_categorical(self) -> LatentCode | None:
         """The first one-hot control code (figures give it a row per category), if any."""

@@ -1,27 +1,36 @@
 """The model contract: a training algorithm that owns its networks, optimizers and train step.
 
 The trainer, the figures, evaluation and export only ever talk to a model through this class,
-so a new model (a GAN, a β-VAE, yours) gets all of them without touching the
-core. What a subclass must write: ``train_step``, ``generator`` and ``optimizers``. What it may
-add: requirements checked at ``genfw validate`` (``check``), the widths it needs from its
-networks (``network_outputs``), per-epoch metrics, figures and sections of ``eval.json``.
+so a new model (a GAN, a β-VAE, a class-conditional GAN, yours) gets all of them without touching
+the core. What a subclass must write: ``__init__`` (calling ``super().__init__(params, ctx)`` and
+building its optimizers with :meth:`Model.optimizer`), ``train_step`` and ``generator``. What it
+may add: what it needs from the data (``needs``), requirements checked at ``genfw validate``
+(``check``), the widths it needs from its networks (``network_outputs``), the loss curve's
+panels (``curves``), per-epoch metrics, figures and sections of ``eval.json``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel
 from torch import nn
 
+from genfw.batch import Batch
+from genfw.data.spec import DataSpec
+from genfw.eval_mode import eval_mode
 from genfw.latent import LatentSpec
 
 if TYPE_CHECKING:
+    from genfw.components import ModelContext
     from genfw.evaluation.context import EvalContext
     from genfw.plots import ImageGrid
+
+__all__ = ["Batch", "DataSpec", "Model", "Roles", "eval_mode"]
 
 
 @dataclass(frozen=True)
@@ -40,47 +49,76 @@ class Roles:
 class Model(nn.Module, ABC):
     """A training algorithm (a GAN, a VAE, ...).
 
-    Constructed as ``Model(params, ctx)`` (``genfw.components.ModelContext``). The trainer
-    calls :meth:`train_step` once per batch inside its precision context and never looks
-    inside.
+    Constructed as ``Model(params, ctx)`` (``genfw.components.ModelContext``); a subclass calls
+    ``super().__init__(params, ctx)`` first, which keeps ``self.params``, ``self.latent`` and
+    ``self.data`` (what the dataset provides). The trainer calls :meth:`train_step` once per
+    batch inside its precision context and never looks inside.
     """
 
+    #: What the model needs from the data besides images: ``"labels"`` (a class-conditional
+    #: model), ``"factors"``. ``genfw validate`` rejects a dataset that lacks one, in one line.
+    needs: ClassVar[tuple[str, ...]] = ()
     #: The network roles the config must (and may) fill: ``"networks": {"<role>": {...}}``.
     network_roles: ClassVar[Roles] = Roles(required=("generator",))
     #: The loss roles: ``"losses": {"<role>": {...}}``.
     loss_roles: ClassVar[Roles] = Roles()
     #: The augmentation roles: ``"augmentations": {"<role>": {...}}``.
     augmentation_roles: ClassVar[Roles] = Roles()
-    #: The optimizer roles and their defaults (fields of ``genfw.optim.OptimizerConfig``); a
-    #: config's ``"optimizers": {"<role>": {...}}`` overrides fields. Build them with
-    #: ``ctx.optimizer(role, parameters)``.
+    #: The optimizer roles and their defaults (fields of ``genfw.optim.OptimizerConfig``,
+    #: including a learning-rate ``schedule``); a config's ``"optimizers": {"<role>": {...}}``
+    #: overrides fields. Build each with ``self.optimizer(role, parameters)``.
     optimizer_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
-    #: What ``loss_curve.png`` plots: ``{panel title: (keys of train_step's result or of the
-    #: per-epoch metrics, ...)}``. None: every key ``train_step`` returns, a panel each. A class
-    #: attribute, or a property when the keys depend on the run (e.g. on the code names).
-    curves: ClassVar[Mapping[str, tuple[str, ...]] | None] = None
     #: What the progress line shows. None: the first four keys ``train_step`` returns.
     progress_keys: ClassVar[tuple[str, ...] | None] = None
 
+    params: BaseModel
     latent: LatentSpec
+    data: DataSpec
+    #: The batches trained so far (``Batch.step`` of the next batch), kept up to date by the
+    #: trainer and restored on resume: for what a model computes outside ``train_step``.
+    global_step: int = 0
     #: Set by the trainer for fp16 (a torch.amp.GradScaler); models call backward()/step() below.
     grad_scaler: torch.amp.GradScaler | None = None
     #: Set by the trainer when several processes train together: averages an optimizer's
     #: gradients over them before it steps (see genfw.training.distributed).
     grad_sync: Callable[[torch.optim.Optimizer], None] | None = None
 
+    def __init__(self, params: BaseModel, ctx: ModelContext):
+        super().__init__()
+        self.params = params
+        self.latent = ctx.latent
+        self.data = ctx.data
+        self._context = ctx
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+
     # -- checks before anything is built -----------------------------------------------------------
     @classmethod
-    def check(cls, params: BaseModel, latent: LatentSpec, image_shape: tuple[int, int, int]) -> None:
+    def check(cls, params: BaseModel, latent: LatentSpec, data: DataSpec) -> None:
         """Reject a latent spec or dataset this model cannot train on, by raising
         ``genfw.errors.ConfigValueError(message, path=latent.path_of(name))``. ``genfw validate``
-        and ``genfw run`` call it before any network is built."""
+        and ``genfw run`` call it before any network is built, after checking :attr:`needs`.
+        ``data.image_shape`` is the images' (C, H, W)."""
 
     @classmethod
     def network_outputs(cls, params: BaseModel, latent: LatentSpec) -> dict[str, int]:
         """The output width this model needs from the network of each role (passed to the
         network factory as ``ctx.outputs``), e.g. ``{"encoder": latent.prediction_dim}``."""
         return {}
+
+    # -- optimizers --------------------------------------------------------------------------------
+    def optimizer(self, role: str, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """The optimizer the config describes for ``role`` (one of :attr:`optimizer_defaults`),
+        over ``parameters``; kept under its role for checkpoints and learning-rate schedules."""
+        if role in self._optimizers:
+            raise RuntimeError(f"the model built optimizer role {role!r} twice")
+        opt = self._context.optimizer(role, parameters)
+        self._optimizers[role] = opt
+        return opt
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers by role, as :meth:`optimizer` built them: what checkpoints save and
+        schedules step."""
+        return dict(self._optimizers)
 
     # -- training ----------------------------------------------------------------------------------
     def backward(self, loss: torch.Tensor) -> None:
@@ -104,12 +142,17 @@ class Model(nn.Module, ABC):
         torch.clear_autocast_cache()
 
     @abstractmethod
-    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
-        """One optimisation step on a batch of real images (float ``[n, C, H, W]`` in [0, 1]).
+    def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        """One training step on a batch: ``batch.images`` (float ``[n, C, H, W]`` in [0, 1]),
+        ``batch.labels`` and ``batch.factors`` when the dataset has them, ``batch.step`` and
+        ``batch.epoch``.
 
-        Draw every random number from ``rng``. Return scalar tensors to log (``d_loss``, ...);
-        do not call ``.item()``: the trainer reads them only when it logs, so the hot path
-        never waits for the device.
+        Take as many optimizer steps as the algorithm needs (a critic step every batch, a
+        generator step every 5th: ``if batch.step % 5 == 0``), each through :meth:`step`. Draw
+        every random number from ``rng``. Return scalar tensors to log (``d_loss``, ...); a key
+        returned on some steps only is averaged over the steps that returned it. Do not call
+        ``.item()``: the trainer reads them only when it logs, so the hot path never waits for
+        the device.
         """
 
     @property
@@ -120,22 +163,14 @@ class Model(nn.Module, ABC):
         It may be one network, a moving average of one, or several composed; its state dict is
         what ``generator.pt`` stores."""
 
-    @abstractmethod
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """The optimizers by name, so checkpoints can save and restore their state."""
-
     # -- using the trained model -------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Images for the given code parameters, with the generator in eval mode (BatchNorm uses
         its running statistics, so a sample does not depend on the rest of its batch)."""
         generator = self.generator
-        was_training = generator.training
-        generator.eval()
-        try:
+        with eval_mode(generator):
             return generator(self.latent.encode(codes)).float()
-        finally:
-            generator.train(was_training)
 
     def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """For models with a network that predicts codes from images (a GAN's auxiliary
@@ -145,6 +180,14 @@ class Model(nn.Module, ABC):
         return None
 
     # -- what the model adds to a run's record -----------------------------------------------------
+    def curves(self) -> Mapping[str, tuple[str, ...]] | None:
+        """What ``loss_curve.png`` plots: ``{panel title: (keys of train_step's result or of the
+        per-epoch metrics, ...)}``, for this run (keys may depend on the config, e.g. on the
+        code names). None: every key ``train_step`` returns, a panel each. ``genfw validate``
+        rejects a key the run never logs. The learning rates (``lr_<role>``) get a panel of
+        their own when a schedule changes them."""
+        return None
+
     def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:
         """Metrics logged at the end of every epoch (``metrics.jsonl``, event ``epoch_end``), e.g. how
         well a predicting network reads a code off held-out images. Keep them cheap: they run during training."""
@@ -160,7 +203,8 @@ class Model(nn.Module, ABC):
         JSON-able dict that records its own sample counts and seeds."""
         return {}
 
-    def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+    @classmethod
+    def describe_evaluation(cls, sections: dict[str, Any]) -> list[str]:
         """The lines ``genfw eval`` prints for the sections :meth:`evaluate` returned (default:
         each section's top-level numbers)."""
         lines = []
@@ -169,3 +213,12 @@ class Model(nn.Module, ABC):
             shown = "  ".join(f"{k} {v:.4g}" for k, v in numbers.items())
             lines.append(f"  {name}: {shown}" if shown else f"  {name}")
         return lines
+
+    @classmethod
+    def category_meanings(cls, sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """What the categories of unsupervised categorical codes came to mean, read from the
+        sections :meth:`evaluate` wrote (``eval.json``): ``{code: per_value}`` with
+        ``per_value["3"] = {"class": 8, "label": "8", "share": 0.99}``, one entry per category. ``genfw export`` labels the
+        exported code's categories with them (apps show "8 (99%)" instead of "3"). Codes fed
+        by the labels need none: their categories are the class names. Default: none."""
+        return {}

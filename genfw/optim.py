@@ -2,15 +2,19 @@
 
 A model declares its optimizer roles and their defaults (``Model.optimizer_defaults``); the
 config may override any field of a role. The resolved config records every field, so a run
-says exactly how it was optimised.
+says exactly how it was optimised. A role's ``schedule`` (:mod:`genfw.schedules`) changes its lr
+over the training steps.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated, Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from genfw.schedules import ScheduleConfig
 
 if TYPE_CHECKING:  # torch is imported when an optimizer is built: configs validate without it
     import torch
@@ -30,6 +34,8 @@ class OptimizerConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty (AdamW: decoupled weight decay)")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD/RMSprop momentum")
     fused: bool = Field(True, description="Adam/AdamW: torch's fused kernel (the same update, faster)")
+    schedule: ScheduleConfig | None = Field(None, description="How the learning rate changes over the training steps "
+                                            "(genfw.schedules); null: the constant lr")
 
     @field_validator("lr", "eps", "weight_decay", "momentum")
     @classmethod

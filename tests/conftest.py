@@ -121,12 +121,13 @@ def small_generator(seed: int = 0):
     import torch
 
     from genfw.components import build_latent, build_network
+    from genfw.data.spec import DataSpec
     from genfw.config import load_config_and_plugins
 
     torch.manual_seed(seed)
     _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", SMALL_GENERATOR)
     latent = build_latent(rc)
-    return rc, latent, build_network(rc, "generator", latent, (1, 28, 28)).eval()
+    return rc, latent, build_network(rc, "generator", latent, DataSpec((1, 28, 28))).eval()
 
 
 def base_config() -> dict:
@@ -160,6 +161,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import genfw
 from genfw.latent import LatentCode
+from genfw.model import DataSpec
 
 
 class {cls}Params(BaseModel):

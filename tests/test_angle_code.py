@@ -19,6 +19,7 @@ from conftest import SMALL_GENERATOR, base_config, error_line, require_mnist, ru
 from genfw.codes.angle import AngleCode, AngleParams
 from genfw.latent import CodeContext
 from genfw.metrics.circular import circular_linear_correlation
+from genfw.model import Batch, DataSpec
 
 REPO = Path(__file__).resolve().parents[1]
 ANGLE = {"name": "rot", "type": "angle"}
@@ -84,8 +85,8 @@ def test_an_infogan_with_an_angle_code_trains_and_predicts_it():
     assert latent.input_dim == 62 + 10 + 2 + 1 and latent.param_dim == 62 + 10 + 1 + 1
     assert latent.prediction_dim == 10 + 3 + 2
     torch.manual_seed(0)
-    model = build_model(resolved, latent, (1, 28, 28))
-    out = model.train_step(torch.rand(8, 1, 28, 28), torch.Generator().manual_seed(0))
+    model = build_model(resolved, latent, DataSpec((1, 28, 28)))
+    out = model.train_step(Batch(torch.rand(8, 1, 28, 28)), torch.Generator().manual_seed(0))
     assert torch.isfinite(out["info_rot"]) and all(torch.isfinite(v) for v in out.values())
     q = model.predict_codes(torch.rand(3, 1, 28, 28))
     assert q["rot"].shape == (3, 3) and latent["rot"].predict(q["rot"]).shape == (3, 1)
@@ -119,7 +120,7 @@ def test_continuous_effects_use_a_circular_statistic_for_periodic_codes():
                                           (f"latent[2]={json.dumps(ANGLE)}", "dataset.limit=256", *SMALL_GENERATOR))
     latent = build_latent(resolved)
     torch.manual_seed(0)
-    model = build_model(resolved, latent, (1, 28, 28))
+    model = build_model(resolved, latent, DataSpec((1, 28, 28)))
     ctx = EvalContext(model, latent, build_dataset(resolved, purpose="evaluate"), seed=0, samples=100)
     out = continuous_effects(ctx, n_styles=12, steps=6)
     rot, c2 = out["rot"], out["c2"]
@@ -143,9 +144,9 @@ def angle_run(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", (f"latent[2]={json.dumps(ANGLE)}", *SMALL_GENERATOR))
     latent = build_latent(rc)
-    g = build_network(rc, "generator", latent, (1, 28, 28)).eval()
+    g = build_network(rc, "generator", latent, DataSpec((1, 28, 28))).eval()
     run = tmp_path_factory.mktemp("angle_run")
-    atomic_torch_save(generator_payload(g, latent, (1, 28, 28), rc.to_json()), run / "generator.pt")
+    atomic_torch_save(generator_payload(g, latent, DataSpec((1, 28, 28)), rc.to_json()), run / "generator.pt")
     (run / "config.json").write_text(json.dumps(rc.to_json()))
     report = export_generator(g, latent, (1, 28, 28), run / "generator.onnx")
     assert report["max_abs_diff"] <= 1e-4

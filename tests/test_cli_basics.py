@@ -53,9 +53,10 @@ def test_schema_is_json_with_a_oneof_per_component_section():
 
     categorical = _variant(props["latent"]["items"], "categorical")
     assert categorical["properties"]["type"]["const"] == "categorical"
-    assert categorical["required"] == ["type", "name", "k"]
+    assert categorical["required"] == ["type", "name"]  # k may come from the dataset's classes (from_labels)
     assert categorical["additionalProperties"] is False
     assert categorical["properties"]["k"]["description"] == "Number of categories"
+    assert "from_labels" in categorical["properties"]
     assert "name" not in _variant(props["model"], "infogan")["properties"]
 
 

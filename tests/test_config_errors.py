@@ -47,7 +47,7 @@ def _set(path: list, value) -> Callable[[dict], None]:
 CASES = {
     "unknown top-level key": (edit(_set(["trian"], {"epochs": 1})), "trian", ["unknown key", "did you mean 'train'?"]),
     "unknown key in a section": (edit(_set(["train", "max_stepz"], 5)), "train.max_stepz", ["unknown key", "did you mean 'max_steps'?"]),
-    "unknown key in a component": (edit(_set(["latent", 1, "kk"], 10)), "latent[1].kk", ["unknown key", "did you mean 'k'?", "allowed keys: k, labels"]),
+    "unknown key in a component": (edit(_set(["latent", 1, "kk"], 10)), "latent[1].kk", ["unknown key", "did you mean 'k'?", "allowed keys: from_labels, k, labelled_count, labelled_fraction, labels"]),
     "unknown key in a model": (edit(_set(["model", "ema_decy"], 0.1)), "model.ema_decy",
                                ["unknown key", "did you mean 'ema_decay'?", "allowed keys: ema_decay, info_updates_trunk"]),
     "a model param that moved elsewhere": (edit(_set(["model", "translate_px"], 2)), "model.translate_px", ["unknown key"]),
@@ -70,7 +70,8 @@ CASES = {
     "duplicate code names": (edit(_set(["latent", 3, "name"], "c1")), "latent[3].name",
                              ["duplicate latent code name 'c1' (also latent[2])"]),
     "missing required section": (edit(_del(["networks"])), "networks", ["required key is missing"]),
-    "missing required param": (edit(_del(["latent", 1, "k"])), "latent[1].k", ["required key is missing"]),
+    "missing required param": (edit(_del(["latent", 0, "dim"])), "latent[0].dim", ["required key is missing"]),
+    "categorical without k or labels": (edit(_del(["latent", 1, "k"])), "latent[1]", ["k is required", "from_labels"]),
     "missing component type": (edit(_del(["dataset", "type"])), "dataset.type", ["required key is missing"]),
     "model missing a network role": (edit(_del(["networks", "discriminator"])), "networks",
                                      ["model 'infogan' needs networks roles 'discriminator'"]),
@@ -175,7 +176,8 @@ def test_set_overrides_apply_to_a_valid_config():
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["train"]["max_steps"] == 20
-    assert doc["latent"][1] == {"name": "digit", "type": "categorical", "k": 5, "labels": ["a", "b", "c", "d", "e"]}
+    assert doc["latent"][1] == {"name": "digit", "type": "categorical", "k": 5, "labels": ["a", "b", "c", "d", "e"],
+                                "from_labels": False, "labelled_count": None, "labelled_fraction": None}
 
 
 def test_run_with_a_bad_config_writes_no_run_directory(tmp_path):

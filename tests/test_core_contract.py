@@ -21,6 +21,7 @@ from genfw.figures import traversal_codes, traversal_grids
 from genfw.latent import CodeContext, LatentSpec
 from genfw.plugins import load_plugins
 from genfw.registry import Registry, Source, params_model_of
+from genfw.model import DataSpec
 
 SOURCE = Source(plugin="tests", origin="local")
 
@@ -168,9 +169,9 @@ def test_a_model_whose_generator_is_not_a_network_role_exports(tmp_path):
     _, resolved = load_config_and_plugins(REPO / "configs" / "betavae_mnist.json")
     latent = build_latent(resolved)
     with seeded_init(0):
-        model = build_model(resolved, latent, (1, 28, 28))
+        model = build_model(resolved, latent, DataSpec((1, 28, 28)))
     assert "generator" not in resolved.networks
-    atomic_torch_save(generator_payload(model.generator, latent, (1, 28, 28), resolved.to_json()), tmp_path / "generator.pt")
+    atomic_torch_save(generator_payload(model.generator, latent, DataSpec((1, 28, 28)), resolved.to_json()), tmp_path / "generator.pt")
     loaded = load_generator(tmp_path / "generator.pt")
     report = export_generator(loaded.generator, loaded.latent, loaded.image_shape, tmp_path / "g.onnx")
     assert report["max_abs_diff"] < 1e-4 and report["inputs"] == ["z"]
@@ -181,7 +182,7 @@ def test_traversal_figures_are_written_for_every_control_code():
     resolved = validate_config(base_config(), loaded.registries, source="cfg.json")
     latent = build_latent(resolved)
     with seeded_init(0):
-        model = build_model(resolved, latent, (1, 28, 28))
+        model = build_model(resolved, latent, DataSpec((1, 28, 28)))
     grids = traversal_grids(model, latent, seed=0, steps=5)
     assert set(grids) == {"digit", "c1", "c2"}  # not the noise
     assert grids["digit"].column_labels == [str(i) for i in range(10)]

@@ -7,10 +7,13 @@ import subprocess
 import sys
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
+from genfw.components import ModelContext
 from genfw.cpu import KernelKind, cpu_model_name, kernel_kind, onednn_isa
-from genfw.model import Model
+from genfw.latent import LatentSpec
+from genfw.model import DataSpec, Model
 
 AVX512_BF16_FLAGS = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}
 
@@ -46,21 +49,22 @@ def test_the_environment_of_an_older_kind_makes_a_new_process_compute_like_it():
     assert cpu_model_name() and isinstance(cpu_model_name(), str)
 
 
+class _NoParams(BaseModel):
+    pass
+
+
 class _OneLayer(Model):
     def __init__(self):
-        super().__init__()
+        super().__init__(_NoParams(), ModelContext(LatentSpec([]), DataSpec((1, 1, 8)), {}))
         self.net = nn.Linear(8, 8)
         self.opt = torch.optim.SGD(self.net.parameters(), lr=0.5)
 
-    def train_step(self, real, rng):
+    def train_step(self, batch, rng):
         return {}
 
     @property
     def generator(self):
         return self.net
-
-    def optimizers(self):
-        return {"generator": self.opt}
 
 
 def test_a_network_called_again_after_its_optimizer_step_sees_its_new_weights():

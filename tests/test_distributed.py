@@ -37,18 +37,16 @@ class Autoencoder(Model):
         return {"encoder": latent.prediction_dim}
 
     def __init__(self, params: AEParams, ctx):
-        super().__init__()
-        self.latent, self.encoder, self.decoder = ctx.latent, ctx.networks["encoder"], ctx.networks["decoder"]
-        self.opt = ctx.optimizer("ae", list(self.encoder.parameters()) + list(self.decoder.parameters()))
+        super().__init__(params, ctx)
+        self.encoder, self.decoder = ctx.networks["encoder"], ctx.networks["decoder"]
+        self.opt = self.optimizer("ae", list(self.encoder.parameters()) + list(self.decoder.parameters()))
 
     @property
     def generator(self):
         return self.decoder
 
-    def optimizers(self):
-        return {"ae": self.opt}
-
-    def train_step(self, real, rng):
+    def train_step(self, batch, rng):
+        real = batch.images
         z = self.encoder(real)[:, : self.latent.input_dim]
         loss = (self.decoder(z) - real).pow(2).mean()
         self.opt.zero_grad()

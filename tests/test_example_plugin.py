@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from genfw.model import Batch, DataSpec
 
 from conftest import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
 
@@ -283,8 +284,8 @@ def test_trains_an_infogan_step_with_a_bernoulli_code(bern):
     codes = latent.sample(4, torch.Generator().manual_seed(0))
     assert set(latent.encode(codes)[:, -2:].unique().tolist()) <= {-1.0, 1.0}  # the bits, encoded
     torch.manual_seed(0)
-    model = build_model(resolved, latent, (1, 28, 28))
-    out = model.train_step(torch.rand(4, 1, 28, 28), torch.Generator().manual_seed(0))
+    model = build_model(resolved, latent, DataSpec((1, 28, 28)))
+    out = model.train_step(Batch(torch.rand(4, 1, 28, 28)), torch.Generator().manual_seed(0))
     assert "info_style_bits" in out and torch.isfinite(out["info_style_bits"]) and "mi_style_bits" in out
     q = model.predict_codes(torch.rand(3, 1, 28, 28))
     assert tuple(q["style_bits"].shape) == (3, 2)

@@ -17,6 +17,7 @@ from genfw.config import load_config_and_plugins
 from genfw.errors import GenfwUsageError
 from genfw.export import ExportError, export_generator
 from genfw.export import onnx_export
+from genfw.model import DataSpec
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "infogan_mnist.json"
@@ -29,7 +30,7 @@ def build_generator(overrides=(), seed: int = 0):
     torch.manual_seed(seed)
     _, rc = load_config_and_plugins(CONFIG, overrides)
     latent = build_latent(rc)
-    g = build_network(rc, "generator", latent, IMAGE)
+    g = build_network(rc, "generator", latent, DataSpec(IMAGE))
     with torch.no_grad():
         for m in g.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -253,14 +254,19 @@ def test_a_variant_past_its_tolerance_is_never_written(paper, tmp_path, monkeypa
 
 
 def test_categories_are_labelled_from_the_evaluation(paper, exported, tmp_path):
+    """The model reads its own eval sections (Model.category_meanings); the core knows no section name."""
+    from genfw.model import Model
     from genfw.runtime import Generator
+    from genfw_infogan.model import InfoGAN
 
     run = tmp_path / "run"
     run.mkdir()
     per_value = {str(v): {"class": v % 9, "share": 0.995 if v else 0.5, "label": f"class{v % 9}"} for v in range(10)}
-    (run / "eval.json").write_text(json.dumps({"code_consistency": {"digit": {"accuracy": 0.9, "per_value": per_value}}}))
-    meanings = onnx_export.category_meanings(run)
-    assert meanings == {"digit": per_value} and onnx_export.category_meanings(tmp_path / "nowhere") == {}
+    (run / "eval.json").write_text(json.dumps({"model_sections": ["code_consistency"],
+                                               "code_consistency": {"digit": {"accuracy": 0.9, "per_value": per_value}}}))
+    meanings = onnx_export.category_meanings(run, InfoGAN)
+    assert meanings == {"digit": per_value} and onnx_export.category_meanings(tmp_path / "nowhere", InfoGAN) == {}
+    assert onnx_export.category_meanings(run, Model) == {}  # a model that reads no meanings: unlabelled
     path = run / "generator.onnx"
     export_generator(paper[0], paper[1], IMAGE, path, verify=False, categories=meanings)
     digit = json.loads(path.with_suffix(".json").read_text())["latent"]["codes"][1]
@@ -290,7 +296,7 @@ def test_export_cli_weights_int8(tmp_path):
     from genfw.artifacts import atomic_torch_save, generator_payload
 
     rc, latent, g = small_generator()
-    atomic_torch_save(generator_payload(g, latent, IMAGE, rc.to_json()), tmp_path / "generator.pt")
+    atomic_torch_save(generator_payload(g, latent, DataSpec(IMAGE), rc.to_json()), tmp_path / "generator.pt")
     proc = run_genfw("export", tmp_path, "--weights", "int8", "-o", tmp_path / "g8.onnx")
     assert proc.returncode == 0, proc.stderr
     assert "int8, opset 18, IR 8" in proc.stdout and "tolerance max_abs 0.25, mean_abs 0.01" in proc.stdout, proc.stdout

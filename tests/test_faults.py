@@ -140,23 +140,19 @@ class NanModel(Model):
     optimizer_defaults = {"g": {"lr": 0.001}}
 
     def __init__(self, params: NanParams, ctx):
-        super().__init__()
-        self.params, self.latent, self.G = params, ctx.latent, ctx.networks["generator"]
-        self.opt = ctx.optimizer("g", self.G.parameters())
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        super().__init__(params, ctx)
+        self.G = ctx.networks["generator"]
+        self.opt = self.optimizer("g", self.G.parameters())
 
     @property
     def generator(self):
         return self.G
 
-    def optimizers(self):
-        return {"g": self.opt}
-
-    def train_step(self, real, rng):
-        self.steps += 1
+    def train_step(self, batch, rng):
+        real = batch.images
         fake = self.G(self.latent.encode(self.latent.sample(real.shape[0], rng, real.device)))
         loss = (fake - real).pow(2).mean()
-        if int(self.steps) >= self.params.nan_at:  # (torch.where would leak NaN into earlier gradients)
+        if batch.step + 1 >= self.params.nan_at:  # (torch.where would leak NaN into earlier gradients)
             loss = loss * float("nan")
         self.opt.zero_grad()
         self.backward(loss)

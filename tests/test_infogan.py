@@ -13,6 +13,7 @@ from genfw.components import build_latent, build_model
 from genfw.config import validate_config
 from genfw.gan import frozen
 from genfw.plugins import load_plugins
+from genfw.model import Batch, DataSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,12 +31,12 @@ def make_model(registries, config: dict | None = None, seed: int = 0):
     resolved = validate_config(config or base_config(), registries)
     latent = build_latent(resolved)
     torch.manual_seed(seed)
-    return build_model(resolved, latent, (1, 28, 28))
+    return build_model(resolved, latent, DataSpec((1, 28, 28)))
 
 
 def test_batch_size_one_trains_a_step(registries):
     model = make_model(registries)
-    out = model.train_step(torch.rand(1, 1, 28, 28), torch.Generator().manual_seed(0))
+    out = model.train_step(Batch(torch.rand(1, 1, 28, 28)), torch.Generator().manual_seed(0))
     assert all(torch.isfinite(v) for v in out.values())
     assert {"d_loss", "g_loss", "info_loss", "info_digit", "info_c1", "info_c2"} <= set(out)
     assert all(v.dim() == 0 for v in out.values())
@@ -55,7 +56,7 @@ def test_many_codes_of_each_kind_train_a_step(registries):
     assert model.latent.input_dim == model.latent.param_dim == 4 + 16 + 10 + 1 + 2 + 1
     assert model.latent.prediction_dim == 4 + 10 + 2 + 4 + 1
     assert model.D.aux_head(model.D.trunk(torch.rand(2, 1, 28, 28))).shape == (2, model.latent.prediction_dim)
-    out = model.train_step(torch.rand(8, 1, 28, 28), torch.Generator().manual_seed(0))
+    out = model.train_step(Batch(torch.rand(8, 1, 28, 28)), torch.Generator().manual_seed(0))
     assert {"info_style", "info_digit", "info_a", "info_b", "info_c"} <= set(out)
     assert "info_z" not in out
     q = model.predict_codes(torch.rand(3, 1, 28, 28))
@@ -100,7 +101,7 @@ def test_info_loss_gradients(registries, updates_trunk):
         cfg["losses"]["info"]["lambda_categorical"] = lam
         cfg["losses"]["info"]["lambda_continuous"] = lam
         m = make_model(registries, cfg)
-        m.train_step(real, torch.Generator().manual_seed(1))
+        m.train_step(Batch(real), torch.Generator().manual_seed(1))
         return [p.detach().clone() for p in m.D.trunk.parameters()]
 
     moved = any(not torch.equal(a, b) for a, b in zip(trunk_after_step(0.0), trunk_after_step(1.0)))
@@ -110,7 +111,7 @@ def test_info_loss_gradients(registries, updates_trunk):
 def test_generate_is_batch_independent(registries):
     """Sampling uses G in eval mode: an image does not depend on the rest of its batch."""
     model = make_model(registries)
-    model.train_step(torch.rand(32, 1, 28, 28), torch.Generator().manual_seed(0))
+    model.train_step(Batch(torch.rand(32, 1, 28, 28)), torch.Generator().manual_seed(0))
     codes = model.latent.sample(5, torch.Generator().manual_seed(3))
     together = model.generate(codes)
     alone = model.generate({k: v[:1] for k, v in codes.items()})
@@ -156,7 +157,7 @@ def test_discriminator_augmentation_trains_a_step(registries):
         config["augmentations"] = augmentations
         model = make_model(registries, config)
         assert (model.augment is None) == (not augmentations)
-        return model.train_step(real, torch.Generator().manual_seed(0))
+        return model.train_step(Batch(real), torch.Generator().manual_seed(0))
 
     plain = step({})
     augmented = step({"discriminator": {"type": "translate", "max_px": 2}})
@@ -207,7 +208,7 @@ def test_invariance_loss_trains_trunk_in_d_step_and_q_head_in_g_step(registries)
         own_nll = model.info(model.D.aux_head(model.D.trunk(fake)), codes)[1]["digit"]
         assert torch.allclose(g_out["info_digit"], own_nll)  # each loss logs its own terms
     assert "invariance_digit" in g_out and "invariance_c1" not in g_out  # categorical codes only
-    out = model.train_step(real, torch.Generator().manual_seed(1))
+    out = model.train_step(Batch(real), torch.Generator().manual_seed(1))
     assert all(torch.isfinite(v) for v in out.values())
 
 
@@ -220,14 +221,14 @@ def test_ema_generator_averages_g_and_is_what_the_run_exports(registries):
     assert not any(p.requires_grad for p in average.parameters())
     before = [p.detach().clone() for p in average.parameters()]
     rng = torch.Generator().manual_seed(0)
-    model.train_step(torch.rand(8, 1, 28, 28), rng)
+    model.train_step(Batch(torch.rand(8, 1, 28, 28)), rng)
     # Step 1: the ramped decay is min(0.9, 2/11), so the average moves 9/11 of the way to G.
     for avg, old, new in zip(average.parameters(), before, model.G.parameters()):
         assert torch.allclose(avg, old + (new.detach() - old) * (9 / 11), atol=1e-6)
     for avg, b in zip(average.buffers(), model.G.buffers(), strict=True):
         assert torch.equal(avg, b)  # BatchNorm statistics copied
     for _ in range(3):
-        model.train_step(torch.rand(8, 1, 28, 28), rng)
+        model.train_step(Batch(torch.rand(8, 1, 28, 28)), rng)
     assert float(model.G_ema.updates) == 4
     assert not torch.equal(next(average.parameters()), next(model.G.parameters()))
     # The step count is in the state, so a resumed run continues the same average.

@@ -184,13 +184,14 @@ def test_check_names_the_first_code_without_a_continuous_prior(wae):
     from genfw.codes.categorical import CategoricalCode, CategoricalParams
     from genfw.codes.gaussian import GaussianCode, GaussianParams
     from genfw.codes.noise import NoiseCode, NoiseParams
+    from genfw.data.spec import DataSpec
 
     model, _ = wae
     ok = [GaussianCode(GaussianParams(dim=2, prior="uniform"), CodeContext("c")),
           NoiseCode(NoiseParams(dim=3), CodeContext("z"))]
-    model.WAE.check(model.WAEParams(), LatentSpec(ok), (1, 28, 28))
+    model.WAE.check(model.WAEParams(), LatentSpec(ok), DataSpec((1, 28, 28)))
     bad = LatentSpec([*ok, CategoricalCode(CategoricalParams(k=4), CodeContext("digit"))])
     with pytest.raises(ConfigValueError) as info:
-        model.WAE.check(model.WAEParams(), bad, (1, 28, 28))
+        model.WAE.check(model.WAEParams(), bad, DataSpec((1, 28, 28)))
     assert info.value.path == "latent[2].type" and "'digit' of type 'categorical'" in str(info.value)
     assert model.WAE.network_outputs(model.WAEParams(), LatentSpec(ok)) == {"encoder": 5}

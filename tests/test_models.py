@@ -14,6 +14,7 @@ from genfw.components import build_latent, build_model, check_model, seeded_init
 from genfw.config import load_config_and_plugins
 from genfw.errors import ConfigError
 from genfw.training.run import execute
+from genfw.model import Batch, DataSpec
 
 TINY_VAE = ["networks.encoder.width=8", "networks.encoder.hidden=32", "networks.decoder.width=8", "networks.decoder.hidden=32"]
 TINY_GAN = ["networks.generator.width=8", "networks.discriminator.width=8"]
@@ -23,12 +24,12 @@ def built(config: str, overrides=(), image_shape=(1, 28, 28)):
     _, resolved = load_config_and_plugins(REPO / "configs" / config, list(overrides))
     latent = build_latent(resolved)
     with seeded_init(0):
-        model = build_model(resolved, latent, image_shape)
+        model = build_model(resolved, latent, DataSpec(image_shape))
     return resolved, latent, model
 
 
 def batch(n=16, seed=0):
-    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+    return Batch(torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)))
 
 
 # -- β-VAE ------------------------------------------------------------------------------------------
@@ -64,7 +65,7 @@ def test_kl_is_zero_exactly_at_the_prior():
 def test_beta_vae_rejects_codes_it_cannot_use(override, path, words):
     _, resolved = load_config_and_plugins(REPO / "configs" / "betavae_mnist.json", [override])
     with pytest.raises(ConfigError) as err:
-        check_model(resolved, build_latent(resolved), (1, 28, 28))
+        check_model(resolved, build_latent(resolved), DataSpec((1, 28, 28)))
     assert f"configs/betavae_mnist.json: {path}: " in str(err.value) and words in str(err.value)
 
 
@@ -131,4 +132,4 @@ def test_conv_networks_fit_any_image_size_that_is_a_multiple_of_4():
         assert model.D(torch.rand(2, *shape)).shape == (2, 1)
     _, resolved = load_config_and_plugins(REPO / "configs" / "dcgan_mnist.json", TINY_GAN)
     with pytest.raises(ConfigError, match=r"networks.generator: dataset images are 30x30; these networks need sides"):
-        build_model(resolved, build_latent(resolved), (1, 30, 30))
+        build_model(resolved, build_latent(resolved), DataSpec((1, 30, 30)))

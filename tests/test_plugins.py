@@ -252,7 +252,7 @@ def test_plugins_table_lists_builtins_and_infogan():
         assert re.search(rf"^{kind}\s+{name}\s+genfw\.builtins\s+{re.escape(GENFW_DIST)}\s+\S", out, re.M), name
     for kind, name in INFOGAN:
         assert re.search(rf"^{kind}\s+{name}\s+infogan\s+{re.escape(GENFW_DIST)}\s+\S", out, re.M), name
-    assert re.search(r"^\s+k \(required\)\s+Number of categories", out, re.M)  # --params
+    assert re.search(r"^\s+k = null\s+Number of categories", out, re.M)  # --params (from_labels may set k)
 
 
 def test_empty_load_list_hides_infogan_and_validate_names_the_provider():

@@ -40,10 +40,11 @@ def usage_error(proc: subprocess.CompletedProcess) -> str:
 def run_dir(tmp_path_factory) -> Path:
     """A run directory as training leaves it (generator.pt + config.json), without training."""
     from genfw.artifacts import atomic_torch_save, generator_payload
+    from genfw.data.spec import DataSpec
 
     rc, latent, g = small_generator()
     run = tmp_path_factory.mktemp("run")
-    atomic_torch_save(generator_payload(g, latent, (1, 28, 28), rc.to_json()), run / "generator.pt")
+    atomic_torch_save(generator_payload(g, latent, DataSpec((1, 28, 28)), rc.to_json()), run / "generator.pt")
     (run / "config.json").write_text(json.dumps(rc.to_json()))
     return run
 

@@ -47,7 +47,8 @@ def test_short_run_writes_every_artifact(tmp_path):
     assert not (run_dir / "figures").exists() or not list((run_dir / "figures").iterdir())
 
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["latent"][1] == {"name": "digit", "type": "categorical", "k": 10, "labels": None}  # defaults filled in
+    assert config["latent"][1] == {"name": "digit", "type": "categorical", "k": 10, "labels": None, "from_labels": False,
+                                   "labelled_count": None, "labelled_fraction": None}  # defaults filled in
     env = json.loads((run_dir / "environment.json").read_text())
     assert env["device"] == "cpu" and env["packages"]["torch"]
 

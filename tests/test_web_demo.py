@@ -114,14 +114,16 @@ def browser_tools():
 def site(browser_tools, tmp_path_factory) -> Path:
     """`genfw demo RUN_DIR -o SITE`, for a run with an eval.json that says what each category means."""
     from genfw.artifacts import atomic_torch_save, generator_payload
+    from genfw.data.spec import DataSpec
 
     node_modules = _node_modules(tmp_path_factory.mktemp("npm"))
     rc, latent, g = small_generator()
     run = tmp_path_factory.mktemp("run")
-    atomic_torch_save(generator_payload(g, latent, (1, 28, 28), rc.to_json()), run / "generator.pt")
+    atomic_torch_save(generator_payload(g, latent, DataSpec((1, 28, 28)), rc.to_json()), run / "generator.pt")
     (run / "config.json").write_text(json.dumps(rc.to_json()))
     per_value = {str(v): {"class": (v + 1) % 10, "share": 0.5 + v / 20, "label": str((v + 1) % 10)} for v in range(10)}
-    (run / "eval.json").write_text(json.dumps({"code_consistency": {"digit": {"accuracy": 0.9, "per_value": per_value}}}))
+    (run / "eval.json").write_text(json.dumps({"model_sections": ["code_consistency"],
+                                               "code_consistency": {"digit": {"accuracy": 0.9, "per_value": per_value}}}))
     out = tmp_path_factory.mktemp("web") / "site"
     proc = subprocess.run([sys.executable, "-m", "genfw", "demo", str(run), "-o", str(out), "--ort-web", str(node_modules)],
                           cwd=str(REPO), capture_output=True, text=True, timeout=600)

@@ -36,7 +36,7 @@ def export_run(source: Path, output: Path | None = None, *, opset: int = 18, opt
     loaded = load_generator(source, plugins_dirs, trust_recorded=trust_recorded)
     return export_generator(loaded.generator, loaded.latent, loaded.image_shape, output or default_output(source),
                             opset=opset, optimize=optimize, verify=True, weights=weights,
-                            categories=category_meanings(run_dir_of(source)))
+                            categories=category_meanings(run_dir_of(source), loaded.model_type))
 
 
 @click.command()

@@ -8,6 +8,8 @@ from typing import Literal
 
 import torch
 
+from genfw.data.spec import DataSpec
+
 
 @dataclass(frozen=True)
 class DatasetContext:
@@ -26,10 +28,12 @@ class DatasetContext:
 class ImageDataset:
     """One split of an image dataset, held in memory.
 
-    ``images`` is uint8 ``[N, C, H, W]``. Optional annotations, only ever used for evaluation
-    (never to train an unsupervised model): ``labels`` int64 ``[N]`` with ``class_names``, and
-    ``factors`` ``[N, F]`` (the ground-truth generative factors of a synthetic dataset, one
-    column per factor, int64 indices into each factor's values) with ``factor_names``.
+    ``images`` is uint8 ``[N, C, H, W]``. Optional annotations: ``labels`` int64 ``[N]`` (class
+    indices) with ``class_names``, and ``factors`` ``[N, F]`` (the ground-truth generative
+    factors of a synthetic dataset, one column per factor, int64 indices into each factor's
+    values) with ``factor_names``. The trainer hands them to the model with every batch
+    (``genfw.batch.Batch``); evaluation measures against them. Models that need them say so
+    (``Model.needs``), and ``genfw validate`` checks the dataset has them (:meth:`spec`).
     """
 
     name: str
@@ -66,7 +70,19 @@ class ImageDataset:
             return len(self.class_names)
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
-    def head(self, n: int) -> "ImageDataset":
+    def spec(self) -> DataSpec:
+        """What this split provides: its image shape, class names with the images per class, and
+        factor names."""
+        counts = None
+        if self.labels is not None:
+            k = self.num_classes or 0
+            known = self.labels[self.labels >= 0]
+            counts = tuple(int(n) for n in torch.bincount(known, minlength=k)[:k]) if k else ()
+        names = self.class_names if self.class_names else (
+            tuple(str(i) for i in range(self.num_classes or 0)) if self.labels is not None else None)
+        return DataSpec(self.image_shape, names, counts, self.factor_names)
+
+    def head(self, n: int) -> ImageDataset:
         """The first ``n`` images (with their labels and factors)."""
         if n >= len(self):
             return self
@@ -96,7 +112,12 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         return self.train.image_shape
 
-    def held_out_limited(self, n: int | None) -> "Dataset":
+    @property
+    def spec(self) -> DataSpec:
+        """What the training split provides (what models and codes are checked against)."""
+        return self.train.spec()
+
+    def held_out_limited(self, n: int | None) -> Dataset:
         """The same data with at most ``n`` held-out images (None: all): quick smoke evaluations."""
         if n is None or self.test is None:
             return self

@@ -32,12 +32,13 @@ from genfw.evaluation.context import EvalContext
 from genfw.training.checkpoint import load_trained_model
 
 EVAL_FILE = "eval.json"
-#: Sections genfw itself writes; a model's section may not take these names.
-CORE_SECTIONS = ("run_dir", "reference_net", "samples", "disentanglement", "seconds", "seed")
+#: The top-level keys genfw itself writes into eval.json, in the order it writes them; a model's
+#: sections (``Model.evaluate``) may not take these names.
+RESERVED_SECTIONS = ("run_dir", "seed", "reference_net", "samples", "disentanglement", "model_sections", "seconds")
 #: The evaluation seed is the run's seed plus this (kept from genfw 0.1, so numbers compare).
 SEED_OFFSET = 1000
 
-__all__ = ["EVAL_FILE", "EvalContext", "evaluate_model", "evaluate_run", "format_report"]
+__all__ = ["EVAL_FILE", "RESERVED_SECTIONS", "EvalContext", "evaluate_model", "evaluate_run", "format_report"]
 
 
 def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
@@ -51,9 +52,13 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
     if disentanglement_module.has_factors(ctx):  # only datasets with ground-truth factors get the section
         report["disentanglement"] = disentanglement_module.disentanglement(ctx)
     own = ctx.model.evaluate(ctx) or {}
-    clash = sorted(set(own) & set(CORE_SECTIONS))
+    clash = sorted(set(own) & set(RESERVED_SECTIONS))
     if clash:
-        raise RuntimeError(f"the model's evaluation sections {clash} clash with genfw's own; rename them")
+        from genfw.errors import PluginError
+
+        raise PluginError(f"model {type(ctx.model).__name__}'s evaluate() returns section {clash[0]!r}, a name genfw's "
+                          f"own report uses (reserved: {', '.join(RESERVED_SECTIONS)})",
+                          fix="this is a bug in that plugin (rename the section); report it to its author")
     report["model_sections"] = list(own)
     report.update(own)
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -74,7 +79,7 @@ def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int |
     if (run_dir / "generator.onnx").is_file():
         from genfw.export import category_meanings, relabel_export
 
-        relabel_export(run_dir / "generator.onnx", category_meanings(run_dir))
+        relabel_export(run_dir / "generator.onnx", category_meanings(run_dir, type(model)))
     if not quiet:
         print(format_report(report, model))
     return report
@@ -105,10 +110,7 @@ def format_report(report: dict[str, Any], model=None) -> str:
     if "disentanglement" in report:
         lines += disentanglement_module.describe(report["disentanglement"])
     sections = {name: report[name] for name in report.get("model_sections", [])}
-    if model is not None:
-        lines += model.describe_evaluation(sections)
-    else:
-        from genfw.model import Model
+    from genfw.model import Model
 
-        lines += Model.describe_evaluation(None, sections)  # type: ignore[arg-type]
+    lines += (type(model) if model is not None else Model).describe_evaluation(sections)
     return "\n".join(lines)

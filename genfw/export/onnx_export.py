@@ -28,8 +28,9 @@ import math
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +38,8 @@ from torch import nn
 
 from genfw import __version__
 from genfw.atomic import atomic_write_bytes, atomic_write_json
-from genfw.errors import GenfwError, GenfwUsageError
+from genfw.errors import GenfwError, GenfwUsageError, warn
+from genfw.eval_mode import eval_mode
 from genfw.export.subpixel import rewrite_upsampling_chains
 from genfw.latent import LatentSpec
 
@@ -266,8 +268,7 @@ def _quiet(log: io.StringIO):
         try:
             yield
         finally:
-            for w in caught:
-                log.write(f"{w.category.__name__}: {w.message}\n")
+            log.writelines(f"{w.category.__name__}: {w.message}\n" for w in caught)
 
 
 def _reason(exc: BaseException) -> str:
@@ -309,20 +310,29 @@ def onnx_metadata(latent: LatentSpec, image_shape: Sequence[int], categories: di
 
 
 # -- category labels from an evaluation --------------------------------------------------------------
-def category_meanings(run_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """What each category of each categorical code came to mean, from ``RUN_DIR/eval.json``:
-    ``{code: per_value}`` as a ``code_consistency`` section writes it (``per_value["3"] =
-    {"class": 8, "share": 0.99, "label": "8"}``). Empty when the run has no such evaluation
-    (or an unreadable one: labels are a convenience, never a reason to fail an export)."""
+def category_meanings(run_dir: str | Path, model_type: Any) -> dict[str, dict[str, Any]]:
+    """What each category of each categorical code came to mean, as the model that trained the
+    run reads it from the sections it wrote into ``RUN_DIR/eval.json``
+    (``Model.category_meanings``): ``{code: per_value}`` with ``per_value["3"] = {"class": 8,
+    "share": 0.99, "label": "8"}``. Empty when the run has no evaluation, an unreadable one, or
+    the model reads none from it: labels are a convenience, never a reason to fail an export."""
     try:
         report = json.loads((Path(run_dir) / "eval.json").read_text(encoding="utf-8"))
-        section = report["code_consistency"]
+        names = report["model_sections"]
+        sections = {name: report[name] for name in names if isinstance(name, str) and name in report}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         return {}
-    if not isinstance(section, dict):
+    hook = getattr(model_type, "category_meanings", None)
+    try:
+        meanings = hook(sections) if hook is not None else {}
+    except Exception as exc:  # a plugin's hook failing costs the labels, not the export
+        warn(f"the categories are left unlabelled: model {getattr(model_type, '__name__', model_type)}'s "
+             f"category_meanings failed ({type(exc).__name__}: {exc})")
         return {}
-    return {name: entry["per_value"] for name, entry in section.items()
-            if isinstance(entry, dict) and isinstance(entry.get("per_value"), dict)}
+    if not isinstance(meanings, dict):
+        return {}
+    return {name: per_value for name, per_value in meanings.items()
+            if isinstance(name, str) and isinstance(per_value, dict)}
 
 
 def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
@@ -331,6 +341,8 @@ def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
     classifier read as it) and ``classes`` keeps the raw mapping ``[{"class", "label", "share"}]``
     in category order. Labels the config named are kept. False (nothing changed) when
     ``per_value`` does not fit the code."""
+    if code.get("from_labels"):  # its categories are the data's classes, named already
+        return False
     k = int(code.get("k", code.get("dim", 0)))
     try:
         rows = [per_value[str(v)] for v in range(k)]
@@ -471,9 +483,7 @@ def compare_onnx(model: str | Path | bytes, generator: nn.Module, latent: Latent
     options.log_severity_level = 3  # errors only
     session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"])
     worst, total, count = 0.0, 0.0, 0
-    was_training = generator.training
-    generator.eval()
-    try:
+    with eval_mode(generator):
         for i, n in enumerate(batches):
             inputs = sample_inputs(latent, n, seed=1000 + i)
             with torch.no_grad():
@@ -487,8 +497,6 @@ def compare_onnx(model: str | Path | bytes, generator: nn.Module, latent: Latent
             limit = (tolerance or {}).get("max_abs")
             if limit is not None and not diff <= limit:
                 raise ExportError(f"{what} differs from torch by {diff:.3g} (> {limit:g}) at batch {n}")
-    finally:
-        generator.train(was_training)
     mean = total / max(count, 1)
     limit = (tolerance or {}).get("mean_abs")
     if limit is not None and not mean <= limit:
@@ -521,9 +529,7 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
     log = io.StringIO()
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in [*generator.parameters(), *generator.buffers()] if t.is_floating_point()):
         generator = copy.deepcopy(generator).to("cpu", torch.float32)  # the contract is float32; verify on the CPU
-    was_training = generator.training
-    generator.eval()
-    try:
+    with eval_mode(generator):
         module, rewrites = generator, []
         if optimize:
             example = {c.name: x for c, x in zip(latent, sample_inputs(latent, 2))}
@@ -534,8 +540,6 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
             raise ExportError(f"ONNX export failed: {_reason(exc)}", log.getvalue()) from exc
         if optimize:
             rewrites += rewrite_upsampling_chains(model)
-    finally:
-        generator.train(was_training)
 
     written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if written != opset:

@@ -25,7 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from genfw.batch import Batch
 from genfw.errors import ConfigError
+from genfw.eval_mode import eval_mode
 
 #: Images the probing step trains on (BatchNorm needs more than one).
 PROBE_BATCH = 4
@@ -33,6 +35,13 @@ PROBE_BATCH = 4
 
 def _shape(shape: Any) -> str:
     return "x".join(str(int(v)) for v in shape)
+
+
+def probe_batch(split: Any, n: int) -> Batch:
+    """The first ``n`` images of a split as step 0's batch, with their labels and factors."""
+    return Batch(split.images[:n].float().div_(255.0), 0, 0,
+                 split.labels[:n] if split.labels is not None else None,
+                 split.factors[:n] if split.factors is not None else None)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -63,15 +72,11 @@ def check_networks_fit(resolved, model: nn.Module, networks: dict[str, nn.Module
     if isinstance(generator, nn.Module):
         inside = {type(m) for m in generator.modules()}
         role = next((r for r, net in networks.items() if type(net) in inside), None)
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            was_training = generator.training
-            generator.eval()
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), eval_mode(generator):
             try:
                 out = generator(latent.encode(latent.sample(2, torch.Generator().manual_seed(0))))
             except Exception:
                 out = None  # the training-step probe below names where it fails
-            finally:
-                generator.train(was_training)
         if isinstance(out, torch.Tensor) and out.dim() == 4 and tuple(out.shape[1:]) != image_shape:
             if role is not None:
                 fail(role, f"expects {_shape(out.shape[1:])} (it generates images of that shape)")
@@ -110,13 +115,13 @@ def _probe_step(model: nn.Module, networks: dict[str, nn.Module], data, fail) ->
             handles.append(sub.register_forward_pre_hook(enter(roles[0])))
             handles.append(sub.register_forward_hook(leave))
     n = min(PROBE_BATCH, len(data.train))
-    real = data.train.images[:n].float().div_(255.0)
+    batch = probe_batch(data.train, n)
     failure: tuple[str, BaseException] | None = None
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(0)
         twin.train()
         try:
-            twin.train_step(real, torch.Generator().manual_seed(0))
+            twin.train_step(batch, torch.Generator().manual_seed(0))
         except Exception as exc:
             if inside:
                 failure = (inside[-1], exc)

@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
-from genfw.artifacts import CHECKPOINT_FORMAT, atomic_torch_save, safe_torch_load, state_dict_mismatch, warn_if_plugins_changed
+from genfw.artifacts import (CHECKPOINT_FORMAT, atomic_torch_save, recorded_data_spec, safe_torch_load, state_dict_mismatch,
+                             warn_if_plugins_changed)
+from genfw.data.spec import DataSpec
 from genfw.errors import CheckpointError, DivergenceError
 from genfw.model import Model
 
@@ -25,9 +27,9 @@ def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
 
 
 def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator, config: dict[str, Any],
-                    image_shape: tuple[int, int, int], scaler: torch.amp.GradScaler | None = None,
+                    data: DataSpec, scaler: torch.amp.GradScaler | None = None,
                     train_seconds: float = 0.0, provenance: dict[str, str] | None = None,
-                    rank_rngs: list[torch.Tensor] | None = None) -> None:
+                    rank_rngs: list[torch.Tensor] | None = None, schedulers: dict[str, Any] | None = None) -> None:
     """Write a checkpoint, unless the weights are not finite: a diverged model never replaces the
     last good checkpoint (DivergenceError instead). ``rank_rngs``: every process's training-RNG
     state when several train together (rank 0's is also ``rng``)."""
@@ -41,11 +43,12 @@ def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator
         "step": step,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizers": {name: opt.state_dict() for name, opt in model.optimizers().items()},
+        "schedulers": {role: s.state_dict() for role, s in (schedulers or {}).items()},
         "rng": rng.get_state(),
         "rank_rngs": list(rank_rngs or []),
         "generator": {k: v.detach().cpu() for k, v in model.generator.state_dict().items()},
         "config": json.dumps(config),
-        "image_shape": list(image_shape),
+        "data": json.dumps(data.to_json()),
         "grad_scaler": scaler.state_dict() if scaler is not None else {},
         "train_seconds": float(train_seconds),
         "provenance": json.dumps(provenance or {}),
@@ -54,7 +57,7 @@ def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator
 
 
 def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torch.amp.GradScaler | None = None,
-                    rank: int = 0) -> tuple[int, float, bool]:
+                    rank: int = 0, schedulers: dict[str, Any] | None = None) -> tuple[int, float, bool]:
     """Restore ``model`` (weights, optimizers) and ``rng`` in place; returns the step to continue
     from, the training seconds spent so far and whether ``rng`` was restored: process ``rank``
     takes its own RNG state when the run was saved by at least that many processes (checkpoints
@@ -64,6 +67,8 @@ def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torc
         model.load_state_dict(obj["model"])
         for name, opt in model.optimizers().items():
             opt.load_state_dict(obj["optimizers"][name])
+        for role, scheduler in (schedulers or {}).items():  # after its optimizer: the lr lives in both
+            scheduler.load_state_dict(obj["schedulers"][role])
         states = obj.get("rank_rngs") or []
         restored = rank == 0 or rank < len(states)
         if restored:
@@ -95,18 +100,19 @@ def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = (), *, trust_
     ckpt = path / CHECKPOINT_DIR / LAST_CHECKPOINT if path.is_dir() else path
     obj = safe_torch_load(ckpt, expect_format=CHECKPOINT_FORMAT)
     try:
-        config, image_shape = json.loads(obj["config"]), tuple(int(x) for x in obj["image_shape"])
-        assert isinstance(config, dict) and len(image_shape) == 3
+        config = json.loads(obj["config"])
+        assert isinstance(config, dict)
     except (KeyError, TypeError, ValueError, AssertionError):
-        raise CheckpointError("the file lacks its config or image shape", where=str(ckpt),
-                              fix="pass a checkpoint written by genfw") from None
+        raise CheckpointError("the file lacks its config", where=str(ckpt), fix="pass a checkpoint written by genfw") from None
+    data = recorded_data_spec(obj, ckpt)
     resolved = validate_recorded_config(config, plugins_dirs, source=f"{ckpt} (recorded config)", trust_recorded=trust_recorded)
     warn_if_plugins_changed(resolved, obj, ckpt)
-    latent = build_latent(resolved)
-    model = build_model(resolved, latent, image_shape)
+    latent = build_latent(resolved, data)
+    model = build_model(resolved, latent, data)
     try:
         model.load_state_dict(obj["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"weights do not fit the recorded model: {state_dict_mismatch(exc)}", where=str(ckpt),
                               fix="the file's weights and its recorded config disagree; use the file as the run wrote it") from None
+    model.global_step = int(obj.get("step", 0))
     return resolved, latent, model.eval()

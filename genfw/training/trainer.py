@@ -14,22 +14,27 @@ import math
 import signal
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from genfw import plots
 from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, atomic_torch_save, generator_payload
+from genfw.batch import Batch
 from genfw.components import LoggerContext, build_dataset, build_latent, build_loggers, build_model, seeded_init
 from genfw.config import ResolvedConfig
 from genfw.data.base import Dataset
+from genfw.data.labelled import keep_labels
 from genfw.errors import ConfigError, DivergenceError
 from genfw.evaluation.context import EvalContext
 from genfw.figures import sample_grid, traversal_grids
 from genfw.model import Model
+from genfw.schedules import build_schedulers
 from genfw.training import distributed
 from genfw.training import precision as precision_module
 from genfw.training.checkpoint import load_checkpoint, save_checkpoint
@@ -72,6 +77,12 @@ def rank_seed(seed: int, rank: int, step: int = 0) -> int:
     return (seed + rank * 0x9E3779B97F4A7C15 + step * 0x632BE59BD9B4E019) % 2**63
 
 
+def total_steps(train_cfg: Any, n_images: int) -> int:
+    """How many batches a run trains: ``epochs`` full passes, or ``max_steps`` if fewer."""
+    total = train_cfg.epochs * (n_images // train_cfg.batch_size)
+    return min(total, train_cfg.max_steps) if train_cfg.max_steps else total
+
+
 def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     """The data order of one epoch: a function of (seed, epoch) only, so resuming needs no state."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -92,7 +103,7 @@ class _StopFlag:
         self.stop: str | None = None  # the signal's name, once one arrived
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> _StopFlag:
         for sig in self.SIGNALS:
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -150,13 +161,14 @@ class Trainer:
         if self.batch_size > len(self.dataset):
             raise ConfigError(f"train.batch_size {self.batch_size} is larger than the dataset ({len(self.dataset)})",
                               where=f"{resolved.source}: train.batch_size", fix="use a smaller batch")
-        self.latent = build_latent(resolved)
+        self.data_spec = self.data.spec
+        self.latent = build_latent(resolved, self.data_spec)
         distributed.init(self.dist, self.device)
         adapt = None
         if self.dist.enabled and self.train_cfg.sync_batchnorm:
             adapt = lambda net: distributed.convert_sync_batchnorm(net, self.device)  # noqa: E731
         with seeded_init(self.cfg.seed):
-            self.model: Model = build_model(resolved, self.latent, self.dataset.image_shape, adapt_network=adapt)
+            self.model: Model = build_model(resolved, self.latent, self.data_spec, adapt_network=adapt)
         self.model.to(self.device)
         if self.train_cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -167,9 +179,16 @@ class Trainer:
         self.model.grad_scaler = self.scaler
         self.rng = torch.Generator(device=self.device).manual_seed(rank_seed(self.cfg.seed, self.dist.rank))
         self.images = self.dataset.images.to(self.device)
+        self.labels = self._training_labels()
+        # Semi-supervised runs: where the kept labels are, for the per-step labelled batch.
+        self.labelled_index = None
+        if self.labels is not None and bool((self.labels < 0).any()):
+            self.labelled_index = (self.labels >= 0).nonzero().view(-1)
+        self.factors = self.dataset.factors.to(self.device) if self.dataset.factors is not None else None
         self.steps_per_epoch = len(self.dataset) // self.batch_size
-        total = self.train_cfg.epochs * self.steps_per_epoch
-        self.total_steps = min(total, self.train_cfg.max_steps) if self.train_cfg.max_steps else total
+        self.total_steps = total_steps(self.train_cfg, len(self.dataset))
+        self.schedulers = build_schedulers(dict(resolved.optimizers), self.model.optimizers(), self.total_steps,
+                                           resolved.source)
         self.step = 0
         self.train_seconds = 0.0  # wall-clock seconds in fit() so far, across resumes (time-to-quality)
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
@@ -181,6 +200,28 @@ class Trainer:
         if self.train_cfg.compile:
             for module in self.model.children():
                 module.compile()
+
+    def _step_schedulers(self) -> dict[str, float]:
+        """Step every schedule after a batch; returns the learning rates that batch used."""
+        used = {f"lr_{role}": float(s.optimizer.param_groups[0]["lr"]) for role, s in self.schedulers.items()}
+        with warnings.catch_warnings():
+            # A role a model does not step on the first batch (a generator every 5th critic
+            # step) makes torch warn that the schedule stepped first; that order is intended.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            for scheduler in self.schedulers.values():
+                scheduler.step()
+        return used
+
+    def _training_labels(self) -> torch.Tensor | None:
+        """The labels the model may see, on the device: the dataset's, with all but a seeded
+        subset marked unlabelled when the code fed by them keeps only some (semi-supervised)."""
+        labels = self.dataset.labels
+        if labels is None:
+            return None
+        code = self.latent.label_code
+        if code is not None:
+            labels = keep_labels(labels, code.labelled_count(len(labels)), self.cfg.seed)
+        return labels.to(self.device)
 
     def attach(self, run_dir: Path) -> None:
         """Write into ``run_dir`` (made once everything else was built without error)."""
@@ -198,7 +239,7 @@ class Trainer:
         states = distributed.gather_objects(self.rng.get_state()) if self.dist.enabled else None
         if self.dist.is_main:
             save_checkpoint(self.checkpoint_path, self.model, step=self.step, rng=self.rng, config=self.resolved.to_json(),
-                            image_shape=self.dataset.image_shape, scaler=self.scaler, train_seconds=self.train_seconds,
+                            data=self.data_spec, scaler=self.scaler, schedulers=self.schedulers, train_seconds=self.train_seconds,
                             provenance=self.resolved.provenance(), rank_rngs=states)
 
     def check_divergence(self, record: dict[str, Any] | None = None, *, everywhere: bool = True) -> None:
@@ -230,9 +271,10 @@ class Trainer:
     def resume(self) -> None:
         """Continue from ``checkpoints/last.pt``: weights, optimizers, RNG and step."""
         self.step, self.train_seconds, restored = load_checkpoint(self.checkpoint_path, self.model, self.rng, self.scaler,
-                                                                  rank=self.dist.rank)
+                                                                  rank=self.dist.rank, schedulers=self.schedulers)
         if not restored:  # a process the saved run did not have: a fresh stream of its own
             self.rng.manual_seed(rank_seed(self.cfg.seed, self.dist.rank, self.step))
+        self.model.global_step = self.step
         if self.dist.is_main:
             self.log.truncate_after(self.step)
 
@@ -269,18 +311,40 @@ class Trainer:
             logger.log_image(self.step, name, pixels)
 
     # -- the loop ------------------------------------------------------------------------------
-    def batch(self, order: torch.Tensor, index: int) -> torch.Tensor:
-        """This process's slice of global batch ``index`` of the epoch's order."""
+    def batch(self, order: torch.Tensor, index: int) -> Batch:
+        """This process's slice of global batch ``index`` of the epoch's order, with its labels
+        and factors when the dataset has them."""
         start = index * self.batch_size + self.dist.rank * self.local_batch
         idx = order[start:start + self.local_batch]
         x = self.images.index_select(0, idx).float().div_(255.0)
-        return x.contiguous(memory_format=torch.channels_last) if self.train_cfg.channels_last else x
+        if self.train_cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return Batch(x, self.step, self.step // self.steps_per_epoch,
+                     self.labels.index_select(0, idx) if self.labels is not None else None,
+                     self.factors.index_select(0, idx) if self.factors is not None else None,
+                     self.supervised_batch())
+
+    def supervised_batch(self) -> Batch | None:
+        """This step's batch of labelled images when the run keeps only some labels: drawn with
+        replacement from a generator seeded by (seed, rank, step) alone, so resuming needs no
+        state and the training RNG is untouched."""
+        if self.labelled_index is None or not len(self.labelled_index):
+            return None
+        g = torch.Generator().manual_seed(rank_seed(self.cfg.seed, self.dist.rank, self.step + 1) ^ 0x5EED)
+        pick = torch.randint(len(self.labelled_index), (self.local_batch,), generator=g).to(self.device)
+        idx = self.labelled_index.index_select(0, pick)
+        x = self.images.index_select(0, idx).float().div_(255.0)
+        if self.train_cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return Batch(x, self.step, self.step // self.steps_per_epoch, self.labels.index_select(0, idx),  # type: ignore[union-attr]
+                     self.factors.index_select(0, idx) if self.factors is not None else None)
 
     def fit(self) -> TrainResult:
         """Train until ``total_steps``; Ctrl-C stops after the current step with a checkpoint."""
         loggers = self.open_loggers()
         self.model.train()
         sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}  # steps that logged each key in the window
         window_start, window_steps = time.perf_counter(), 0
         fit_start, seconds_before = window_start, self.train_seconds
         stopped_by: str | None = None
@@ -291,13 +355,16 @@ class Trainer:
                 for i in range(self.step % self.steps_per_epoch, self.steps_per_epoch):
                     if self.step >= self.total_steps:
                         break
-                    x = self.batch(order, i)
+                    batch = self.batch(order, i)
+                    self.model.global_step = self.step
                     with self.autocast():
-                        out = self.train_step(x, self.rng)
+                        out = self.train_step(batch, self.rng)
                     if self.scaler is not None:
                         self.scaler.update()
                     for k, v in out.items():  # stays on the device: no host sync per step
                         sums[k] = sums[k] + v.float() if k in sums else v.float()
+                        counts[k] = counts.get(k, 0) + 1
+                    lrs = self._step_schedulers() if self.schedulers else {}
                     if out:
                         finite = torch.stack([v.detach().float().reshape(()) for v in out.values()]).isfinite().all()
                         self._first_bad_step = torch.where(finite | (self._first_bad_step >= 0), self._first_bad_step,
@@ -309,10 +376,11 @@ class Trainer:
                         logger.on_step(self.step)
                     if self.step % self.train_cfg.log_every == 0 or self.step == self.total_steps:
                         now = time.perf_counter()
-                        record = self._losses_record(sums, window_steps, now - window_start)
+                        record = self._losses_record(sums, counts, window_steps, now - window_start)
+                        record.update(lrs)  # the learning rates of the window's last batch
                         self._emit(record, "train")
                         self.check_divergence(record)
-                        sums, window_start, window_steps = {}, now, 0
+                        sums, counts, window_start, window_steps = {}, {}, now, 0
                     if self.step % self.train_cfg.checkpoint_every == 0:
                         self.save_checkpoint()
                     if self.dist.enabled:  # stop together: a signal may reach the processes at different steps
@@ -327,14 +395,16 @@ class Trainer:
             self.save_checkpoint()
         return TrainResult(self.run_dir, self.step, stopped_by)
 
-    def _losses_record(self, sums: dict[str, torch.Tensor], steps: int, seconds: float) -> dict[str, Any]:
+    def _losses_record(self, sums: dict[str, torch.Tensor], counts: dict[str, int], steps: int,
+                       seconds: float) -> dict[str, Any]:
+        """The window's log record: each key's mean over the steps that logged it."""
         record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
                                   "train_s": round(self.train_seconds, 2)}
         if self.dist.enabled and sums:  # the mean over the processes, i.e. over the global batch
             keys = sorted(sums)
             means = distributed.all_reduce_mean(torch.stack([sums[k] for k in keys]))
             sums = dict(zip(keys, means.unbind()))
-        record.update({k: _rounded(v.item() / max(steps, 1)) for k, v in sums.items()})
+        record.update({k: _rounded(v.item() / counts[k]) for k, v in sums.items()})
         record["images_per_s"] = round(steps * self.batch_size / seconds, 1) if seconds > 0 else None
         return record
 
@@ -380,7 +450,10 @@ class Trainer:
     def write_loss_curve(self) -> None:
         records = self.log.read()
         train = [r for r in records if "event" not in r]
-        groups = self.model.curves or plots.default_curve_groups(train)
+        lr_keys = tuple(f"lr_{role}" for role in self.schedulers)
+        groups = dict(self.model.curves() or {k: v for k, v in plots.default_curve_groups(train).items() if k not in lr_keys})
+        if lr_keys:
+            groups["learning rate"] = lr_keys
         pixels = plots.render_loss_curves(records, groups)
         self._figure("loss_curve", pixels, self.run_dir / "loss_curve.png")
 
@@ -388,7 +461,7 @@ class Trainer:
         """generator.pt, the final sample grid, traversals, the model's figures and the loss curve."""
         self.open_loggers()
         self.check_divergence(everywhere=False)
-        payload = generator_payload(self.model.generator, self.latent, self.dataset.image_shape, self.resolved.to_json(),
+        payload = generator_payload(self.model.generator, self.latent, self.data_spec, self.resolved.to_json(),
                                     self.resolved.provenance())
         atomic_torch_save(payload, self.run_dir / GENERATOR_FILE)
         self.write_sample_grid(self.run_dir / "samples" / "final.png", f"samples after step {self.step}")

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from genfw.evaluation.context import EvalContext
+from genfw.model import eval_mode
 from genfw.plots import ImageGrid
 
 ELBO_SEED, FIGURE_SEED = 10, 11
@@ -23,18 +24,14 @@ def _terms(model, ctx: EvalContext, images: torch.Tensor, seed_offset: int) -> d
     """Per-image reconstruction and KL terms and the posterior means over ``images`` (uint8), in
     eval mode, batched, one posterior sample per image drawn from a seeded generator."""
     rng = torch.Generator(device=ctx.device).manual_seed(ctx.seed + seed_offset)
-    was_training = model.training
-    model.eval()
     rec, kl_dims, means = [], [], []
-    try:
+    with eval_mode(model):
         for i in range(0, len(images), ctx.batch_size):
             x = images[i:i + ctx.batch_size].to(ctx.device).float().div_(255.0)
             terms = model.losses(x, rng)
             rec.append(terms["reconstruction"].float().cpu())
             kl_dims.append(terms["kl_dims"].float().cpu())
             means.append(torch.cat([m for m, _ in model.posterior(x).values()], dim=1).float().cpu())
-    finally:
-        model.train(was_training)
     return {"reconstruction": torch.cat(rec), "kl_dims": torch.cat(kl_dims), "means": torch.cat(means)}
 
 
@@ -77,13 +74,9 @@ def reconstructions(model, ctx: EvalContext, n: int = 10) -> ImageGrid:
     data = _held_out(ctx)
     pick = torch.randperm(len(data), generator=ctx.generator(FIGURE_SEED))[: 2 * n]
     x = data.images[pick].to(ctx.device).float().div_(255.0)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         codes = {name: mean for name, (mean, _) in model.posterior(x).items()}
         recon = model.generate(codes).cpu()
-    finally:
-        model.train(was_training)
     rows = []
     for r in range(2):
         rows += [x[r * n:(r + 1) * n].cpu(), recon[r * n:(r + 1) * n]]

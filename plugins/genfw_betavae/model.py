@@ -12,7 +12,7 @@ from torch import nn
 from genfw.components import ModelContext
 from genfw.errors import ConfigValueError
 from genfw.latent import LatentSpec
-from genfw.model import Model, Roles
+from genfw.model import Batch, DataSpec, Model, Roles, eval_mode
 
 if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
     from genfw.evaluation.context import EvalContext
@@ -57,7 +57,7 @@ class BetaVAE(Model):
     progress_keys: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "kl")
 
     @classmethod
-    def check(cls, params: BetaVAEParams, latent: LatentSpec, image_shape: tuple[int, int, int]) -> None:
+    def check(cls, params: BetaVAEParams, latent: LatentSpec, data: DataSpec) -> None:
         for code in latent:
             where = latent.path_of(code.name)
             if not callable(getattr(code, "mean_logvar", None)) or code.prediction_dim != 2 * code.dim:
@@ -73,17 +73,16 @@ class BetaVAE(Model):
     def network_outputs(cls, params: BetaVAEParams, latent: LatentSpec) -> dict[str, int]:
         return {"encoder": latent.prediction_dim}
 
+    params: BetaVAEParams
+
     def __init__(self, params: BetaVAEParams, ctx: ModelContext):
-        super().__init__()
-        self.params = params
-        self.latent = ctx.latent
+        super().__init__(params, ctx)
         self.encoder = ctx.networks["encoder"]
         self.decoder = ctx.networks["decoder"]
-        self.opt = ctx.optimizer("vae", list(self.encoder.parameters()) + list(self.decoder.parameters()))
+        self.opt = self.optimizer("vae", list(self.encoder.parameters()) + list(self.decoder.parameters()))
         self._slices = ctx.latent.prediction_slices()
 
-    @property
-    def curves(self) -> dict[str, tuple[str, ...]]:  # type: ignore[override]  (per run: the code names vary)
+    def curves(self) -> dict[str, tuple[str, ...]]:
         return {
             "loss (nats per image)": ("loss", "reconstruction", "kl"),
             "KL per latent dimension (nats)": tuple(self.kl_keys()),
@@ -97,9 +96,6 @@ class BetaVAE(Model):
     @property
     def generator(self) -> nn.Module:
         return _Probabilities(self.decoder) if self.params.decoder_output == "logits" else self.decoder
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"vae": self.opt}
 
     # -- the objective -----------------------------------------------------------------------------
     def posterior(self, images: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -128,8 +124,8 @@ class BetaVAE(Model):
         return {"reconstruction": self.reconstruction_nll(decoded, images), "kl_dims": kl_dims,
                 "kl": kl_dims.sum(1), "decoded": decoded}
 
-    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
-        terms = self.losses(real, rng)
+    def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        terms = self.losses(batch.images, rng)
         rec, kl = terms["reconstruction"].mean(), terms["kl"].mean()
         loss = rec + self.params.beta * kl
         self.opt.zero_grad(set_to_none=True)
@@ -143,12 +139,8 @@ class BetaVAE(Model):
     @torch.no_grad()
     def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The encoder's prediction per code (mean and log-variance), in eval mode."""
-        was_training = self.encoder.training
-        self.encoder.eval()
-        try:
+        with eval_mode(self.encoder):
             prediction = self.encoder(images).float()
-        finally:
-            self.encoder.train(was_training)
         return {name: prediction[:, s] for name, s in self._slices.items()}
 
     # -- what the β-VAE adds to a run's record -----------------------------------------------------
@@ -162,7 +154,8 @@ class BetaVAE(Model):
 
         return {"vae": evaluation.held_out_elbo(self, ctx)}
 
-    def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+    @classmethod
+    def describe_evaluation(cls, sections: dict[str, Any]) -> list[str]:
         from genfw_betavae import evaluation
 
         return evaluation.describe(sections)

@@ -11,7 +11,7 @@ from torch import nn
 from genfw.components import LossContext, ModelContext
 from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
 from genfw.gan.losses import NonSaturatingParams
-from genfw.model import Model, Roles
+from genfw.model import Batch, Model, Roles
 
 
 class DCGANParams(BaseModel):
@@ -32,31 +32,27 @@ class DCGAN(Model):
         "discriminator": {"type": "adam", "lr": 2e-4, "betas": (0.5, 0.999)},
         "generator": {"type": "adam", "lr": 2e-4, "betas": (0.5, 0.999)},
     }
-    curves: ClassVar[dict[str, tuple[str, ...]]] = {
-        "losses": ("d_loss", "g_loss"),
-        "D(x) on real and fake": ("d_real", "d_fake"),
-    }
     progress_keys: ClassVar[tuple[str, ...]] = ("d_loss", "g_loss", "d_real", "d_fake")
 
+    params: DCGANParams
+
     def __init__(self, params: DCGANParams, ctx: ModelContext):
-        super().__init__()
-        self.params = params
-        self.latent = ctx.latent
+        super().__init__(params, ctx)
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
             NonSaturatingParams(), LossContext(ctx.latent, "adversarial"))
         self.augment = ctx.augmentations.get("discriminator")
-        self.opt_d = ctx.optimizer("discriminator", self.D.parameters())
-        self.opt_g = ctx.optimizer("generator", self.G.parameters())
+        self.opt_d = self.optimizer("discriminator", self.D.parameters())
+        self.opt_g = self.optimizer("generator", self.G.parameters())
         self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
 
     @property
     def generator(self) -> nn.Module:
         return self.G_ema.average if self.G_ema is not None else self.G
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"d": self.opt_d, "g": self.opt_g}
+    def curves(self) -> dict[str, tuple[str, ...]]:
+        return {"losses": ("d_loss", "g_loss"), "D(x) on real and fake": ("d_real", "d_fake")}
 
     def _d(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """D's logits for images (augmented as D always sees them), ``[n]`` float32."""
@@ -64,7 +60,8 @@ class DCGAN(Model):
             images = self.augment(images, rng)
         return self.D(images).float().view(-1)
 
-    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        real = batch.images
         codes = self.latent.sample(real.shape[0], rng, real.device)
         fake = self.G(self.latent.encode(codes))
 

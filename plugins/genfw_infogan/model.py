@@ -12,7 +12,7 @@ from genfw.components import LossContext, ModelContext
 from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
 from genfw.gan.losses import NonSaturatingParams
 from genfw.latent import LatentSpec
-from genfw.model import Model, Roles
+from genfw.model import Batch, Model, Roles, eval_mode
 
 if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
     from genfw.evaluation.context import EvalContext
@@ -28,6 +28,11 @@ class InfoGANParams(BaseModel):
         0.0, ge=0, lt=1,
         description="Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and use it as "
         "the run's generator (samples, export, eval); 0: off",
+    )
+    label_weight: float = Field(
+        1.0, ge=0, le=1000,
+        description="With a categorical code fed by the labels (from_labels, e.g. semi-supervised with labelled_count): "
+        "the weight of Q's cross-entropy on labelled real images, which ties each category to its class",
     )
     invariance_steps: int | None = Field(
         None, gt=0, le=100_000_000,
@@ -47,6 +52,12 @@ class InfoGAN(Model):
     trunk learns features Q can read codes from; (2) the generator step minimises the
     adversarial generator loss plus lambda * L_I, updating G and the Q head. In (2) the trunk
     and D head are frozen, so their weights get no gradient there at all (and none is computed).
+
+    With a categorical code fed by the labels (``from_labels``), Q also reads the class of
+    labelled real images (``batch.supervised`` when only some are labelled, else the batch's own
+    labelled images): the D step adds ``label_weight`` times the cross-entropy, training the
+    trunk, and the G step adds it on the same (detached) features, training the Q head. G's info
+    loss then ties category 3 to whatever Q reads as class 3, without any matching.
 
     With an ``invariance`` loss (e.g. ``invariant_clustering``), the D step also feeds a warped
     copy of the real batch through the trunk and adds the loss between Q's outputs on the two
@@ -68,10 +79,10 @@ class InfoGAN(Model):
     def network_outputs(cls, params: InfoGANParams, latent: LatentSpec) -> dict[str, int]:
         return {"discriminator": latent.prediction_dim}  # the Q head: a prediction of every predictable code
 
+    params: InfoGANParams
+
     def __init__(self, params: InfoGANParams, ctx: ModelContext):
-        super().__init__()
-        self.params = params
-        self.latent = ctx.latent
+        super().__init__(params, ctx)
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
         for part in ("trunk", "d_head", "aux_head"):
@@ -84,41 +95,55 @@ class InfoGAN(Model):
             NonSaturatingParams(), LossContext(ctx.latent, "adversarial"))
         self.augment = ctx.augmentations.get("discriminator")
         self._views: tuple[torch.Tensor, torch.Tensor] | None = None  # trunk features, D step -> G step
+        self._labelled: tuple[torch.Tensor, torch.Tensor] | None = None  # (features, labels), D step -> G step
+        self.label_code = self.latent.label_code
         self._d_frozen = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
-        self.opt_d = ctx.optimizer("discriminator", self._d_frozen)
-        self.opt_g = ctx.optimizer("generator", list(self.G.parameters()) + list(self.D.aux_head.parameters()))
+        self.opt_d = self.optimizer("discriminator", self._d_frozen)
+        self.opt_g = self.optimizer("generator", list(self.G.parameters()) + list(self.D.aux_head.parameters()))
         # Only with EMA on, so the state dict of a run without it has no average in it.
         self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
         self._entropies = {c.name: c.entropy() for c in self.latent.predictable if c.entropy() is not None}
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # for schedules; saved with the model
 
-    @property
-    def curves(self) -> dict[str, tuple[str, ...]]:  # type: ignore[override]  (per run: the code names vary)
+    def curves(self) -> dict[str, tuple[str, ...]]:
         predictable = [c.name for c in self.latent.predictable]
-        return {
-            "discriminator": ("d_loss", "d_gan", "d_info", "d_invariance"),
-            "generator": ("g_loss", "g_gan", "info_loss", "q_invariance"),
+        invariance = self.invariance is not None
+        labels = self.label_code is not None
+        curves = {
+            "discriminator": ("d_loss", "d_gan", *(("d_info",) if self.params.info_updates_trunk else ()),
+                              *(("d_invariance",) if invariance else ()), *(("d_labels",) if labels else ())),
+            "generator": ("g_loss", "g_gan", "info_loss", *(("q_invariance",) if invariance else ()),
+                          *(("q_labels",) if labels else ())),
             "D(x) on real and fake": ("d_real", "d_fake"),
             "mutual information lower bound (nats)": tuple(f"mi_{n}" for n in predictable if n in self._entropies),
             "Q accuracy on held-out images (per epoch)": tuple(f"q_accuracy_{c.name}" for c in self.latent.predictable
-                                                               if c.one_hot),
+                                                               if c.one_hot and self.data.has_labels),
         }
+        return {title: keys for title, keys in curves.items() if keys}
 
     @property
     def generator(self) -> nn.Module:
         """G, or its moving average when ``ema_decay`` is set (what samples and the export use)."""
         return self.G_ema.average if self.G_ema is not None else self.G
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"d": self.opt_d, "g": self.opt_g}
-
     def _critic(self, x: torch.Tensor) -> torch.Tensor:
         return self.D.d_head(self.D.trunk(x)).float().view(-1)
 
     # The two objectives are methods of their own so tests can inspect where gradients go.
+    def label_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Q's mean cross-entropy against the labels of the labelled images among ``features``
+        (0 when none is labelled)."""
+        code = self.label_code
+        assert code is not None
+        prediction = self.D.aux_head(features)[:, self.latent.prediction_slices()[code.name]]
+        known = (labels >= 0).float()
+        nll = code.nll(prediction, code.from_label_indices(labels))
+        return (nll * known).sum() / known.sum().clamp(min=1.0)
+
     def d_step_losses(self, real: torch.Tensor, fake: torch.Tensor, codes: dict[str, torch.Tensor],
-                      warped: torch.Tensor | None = None, rng: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """The discriminator step's losses on real images and detached fakes."""
+                      warped: torch.Tensor | None = None, rng: torch.Generator | None = None,
+                      labelled: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The discriminator step's losses on real images and detached fakes (and, with a code
+        fed by the labels, Q's cross-entropy on ``labelled`` = (images, labels))."""
         # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
         feats_real = self.D.trunk(real)
         d_real = self.D.d_head(feats_real).float().view(-1)
@@ -139,6 +164,13 @@ class InfoGAN(Model):
             self._views = (feats_real.detach(), feats_warped.detach())
             out["d_invariance"] = inv
             total = total + inv
+        if labelled is not None and self.label_code is not None:
+            images, labels = labelled
+            feats = feats_real if images is real else self.D.trunk(images)
+            loss = self.label_loss(feats, labels)
+            self._labelled = (feats.detach(), labels)
+            out["d_labels"] = loss
+            total = total + self.params.label_weight * loss
         out["d_loss"] = total
         return out
 
@@ -156,27 +188,40 @@ class InfoGAN(Model):
             out["q_invariance"] = inv
             out["g_loss"] = out["g_loss"] + inv
             out.update({f"invariance_{name}": v for name, v in inv_per_code.items()})
+        if self._labelled is not None:
+            feats_labelled, labels = self._labelled
+            self._labelled = None
+            loss = self.label_loss(feats_labelled, labels)
+            out["q_labels"] = loss
+            out["g_loss"] = out["g_loss"] + self.params.label_weight * loss
         out.update({f"info_{name}": nll for name, nll in per_code.items()})
         # The variational lower bound on I(c; G(z, c)): H(c) - E[-log Q(c | x)], where H(c) is known.
         out.update({f"mi_{name}": self._entropies[name] - nll.detach() for name, nll in per_code.items()
                     if name in self._entropies})
         return out
 
-    def invariance_active(self) -> bool:
+    def invariance_active(self, step: int) -> bool:
         until = self.params.invariance_steps
-        return self.invariance is not None and (until is None or int(self.steps) < until)
+        return self.invariance is not None and (until is None or step < until)
 
-    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        real = batch.images
         codes = self.latent.sample(real.shape[0], rng, real.device)
         fake = self.G(self.latent.encode(codes))
-        warped = self.invariance.warp(real, rng) if self.invariance_active() else None
-        self.steps += 1
+        warped = self.invariance.warp(real, rng) if self.invariance_active(batch.step) else None
+        labelled = None
+        if self.label_code is not None:
+            source = batch.supervised if batch.supervised is not None else batch
+            if source.labels is not None:
+                labelled = (source.images, source.labels)
         if self.augment is not None:
             real = self.augment(real, rng)
             fake = self.augment(fake, rng)
+            if labelled is not None:
+                labelled = (real if labelled[0] is batch.images else self.augment(labelled[0], rng), labelled[1])
 
         self.opt_d.zero_grad(set_to_none=True)
-        d_out = self.d_step_losses(real, fake, codes, warped, rng)
+        d_out = self.d_step_losses(real, fake, codes, warped, rng, labelled)
         self.backward(d_out["d_loss"])
         self.step(self.opt_d)
 
@@ -192,12 +237,8 @@ class InfoGAN(Model):
     @torch.no_grad()
     def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Q's raw outputs per predictable code for images (eval mode, so batch-independent)."""
-        was_training = self.D.training
-        self.D.eval()
-        try:
+        with eval_mode(self.D):
             q_out = self.D.aux_head(self.D.trunk(images)).float()
-        finally:
-            self.D.train(was_training)
         return {name: q_out[:, s] for name, s in self.latent.prediction_slices().items()}
 
     # -- what InfoGAN adds to a run's record ---------------------------------------------------------
@@ -216,7 +257,17 @@ class InfoGAN(Model):
             "continuous_codes": evaluation.continuous_effects(ctx),
         }
 
-    def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+    @classmethod
+    def describe_evaluation(cls, sections: dict[str, Any]) -> list[str]:
         from genfw_infogan import evaluation
 
         return evaluation.describe(sections)
+
+    @classmethod
+    def category_meanings(cls, sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The class each category came to mean, from the ``code_consistency`` section."""
+        section = sections.get("code_consistency")
+        if not isinstance(section, dict):
+            return {}
+        return {name: entry["per_value"] for name, entry in section.items()
+                if isinstance(entry, dict) and isinstance(entry.get("per_value"), dict)}

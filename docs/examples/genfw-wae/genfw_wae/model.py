@@ -19,7 +19,7 @@ from genfw.components import ModelContext
 from genfw.errors import ConfigValueError
 from genfw.evaluation.context import EvalContext
 from genfw.latent import LatentSpec
-from genfw.model import Model, Roles
+from genfw.model import Batch, DataSpec, Model, Roles, eval_mode
 from genfw.plots import ImageGrid
 
 from .mmd import imq_mmd
@@ -51,16 +51,11 @@ class WAE(Model):
 
     network_roles: ClassVar[Roles] = Roles(required=("encoder", "decoder"))
     optimizer_defaults: ClassVar[dict[str, dict[str, Any]]] = {"autoencoder": {"type": "adam", "lr": 1e-3}}
-    curves: ClassVar[dict[str, tuple[str, ...]]] = {
-        "loss (nats per image)": ("loss", "reconstruction"),
-        "MMD to the prior": ("mmd", "test_mmd"),
-        "held-out reconstruction (per epoch)": ("test_reconstruction",),
-    }
     progress_keys: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "mmd")
 
     # -- before anything is built ------------------------------------------------------------------
     @classmethod
-    def check(cls, params: WAEParams, latent: LatentSpec, image_shape: tuple[int, int, int]) -> None:
+    def check(cls, params: WAEParams, latent: LatentSpec, data: DataSpec) -> None:
         for code in latent:
             kind = code.prior().get("kind")
             if kind not in ("normal", "uniform"):
@@ -73,20 +68,24 @@ class WAE(Model):
     def network_outputs(cls, params: WAEParams, latent: LatentSpec) -> dict[str, int]:
         return {"encoder": latent.param_dim}  # the parameters of every code, in config order
 
+    params: WAEParams
+
     def __init__(self, params: WAEParams, ctx: ModelContext):
-        super().__init__()
-        self.params = params
-        self.latent = ctx.latent
+        super().__init__(params, ctx)  # keeps params, latent and data
         self.encoder = ctx.networks["encoder"]
         self.decoder = ctx.networks["decoder"]
-        self.opt = ctx.optimizer("autoencoder", list(self.encoder.parameters()) + list(self.decoder.parameters()))
+        self.opt = self.optimizer("autoencoder", list(self.encoder.parameters()) + list(self.decoder.parameters()))
 
     @property
     def generator(self) -> nn.Module:
         return nn.Sequential(self.decoder, nn.Sigmoid())  # codes -> images in [0, 1]
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"autoencoder": self.opt}
+    def curves(self) -> dict[str, tuple[str, ...]]:
+        return {
+            "loss (nats per image)": ("loss", "reconstruction"),
+            "MMD to the prior": ("mmd", "test_mmd"),
+            "held-out reconstruction (per epoch)": ("test_reconstruction",),
+        }
 
     # -- the objective -----------------------------------------------------------------------------
     def codes(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -107,7 +106,8 @@ class WAE(Model):
         """``n`` draws of every code's parameters from the prior, concatenated like the encoder's output."""
         return torch.cat(list(self.latent.sample(n, rng, device).values()), dim=1)
 
-    def train_step(self, real: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        real = batch.images
         z, logits = self.reconstruct(real)
         reconstruction = self.reconstruction_nll(logits, real).mean()
         mmd = imq_mmd(z, self.prior_draws(real.shape[0], rng, real.device), self.params.kernel_scale)
@@ -122,18 +122,14 @@ class WAE(Model):
     def measure(self, ctx: EvalContext, images: torch.Tensor, seed_offset: int) -> dict[str, Any]:
         """Mean reconstruction NLL and squared error per image over ``images`` (uint8), and the MMD
         of their codes to as many prior draws (at most MMD_SAMPLES), in eval mode."""
-        was_training = self.training
-        self.eval()
         zs, nll, se = [], [], []
-        try:
+        with eval_mode(self):
             for i in range(0, len(images), ctx.batch_size):
                 x = images[i:i + ctx.batch_size].to(ctx.device).float().div_(255.0)
                 z, logits = self.reconstruct(x)
                 zs.append(z.cpu())
                 nll.append(self.reconstruction_nll(logits, x).cpu())
                 se.append((torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1).cpu())
-        finally:
-            self.train(was_training)
         n = min(len(images), MMD_SAMPLES, ctx.samples)
         mmd = imq_mmd(torch.cat(zs)[:n], self.prior_draws(n, ctx.generator(seed_offset)), self.params.kernel_scale)
         return {"reconstruction": float(torch.cat(nll).mean()), "squared_error": float(torch.cat(se).mean()),
@@ -154,7 +150,8 @@ class WAE(Model):
         section["units"] = "reconstruction: nats per image (Bernoulli); squared_error: summed over pixels"
         return {"wae": section}
 
-    def describe_evaluation(self, sections: dict[str, Any]) -> list[str]:
+    @classmethod
+    def describe_evaluation(cls, sections: dict[str, Any]) -> list[str]:
         w = sections["wae"]
         return [f"  WAE on {w['images']} {w['split']} images: reconstruction {w['reconstruction']:.2f} nats, "
                 f"squared error {w['squared_error']:.2f}; MMD to the prior {w['mmd']:.4f} "
@@ -165,12 +162,8 @@ class WAE(Model):
         data = self.held_out(ctx)
         pick = torch.randperm(len(data), generator=ctx.generator(FIGURE_SEED))[:10]
         x = data.images[pick].to(ctx.device).float().div_(255.0)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             recon = torch.sigmoid(self.reconstruct(x)[1])
-        finally:
-            self.train(was_training)
         grid = ImageGrid(torch.cat([x, recon]).cpu(), columns=10, title="held-out images and their reconstructions",
                          row_labels=["real", "decoded"])
         return {"reconstructions": grid}

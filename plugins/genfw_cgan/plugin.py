@@ -1,0 +1,13 @@
+"""The hook: what the conditional-GAN plugin registers."""
+
+from __future__ import annotations
+
+from genfw import hookimpl
+from genfw.hookspecs import RegisterModels
+from genfw_cgan.model import ConditionalGAN
+
+
+@hookimpl
+def register_models(register: RegisterModels) -> None:
+    register("cgan", ConditionalGAN,
+             description="A class-conditional GAN trained from the data's labels: projection discriminator or AC-GAN head")
