@@ -315,14 +315,7 @@ class Trainer:
         """This process's slice of global batch ``index`` of the epoch's order, with its labels
         and factors when the dataset has them."""
         start = index * self.batch_size + self.dist.rank * self.local_batch
-        idx = order[start:start + self.local_batch]
-        x = self.images.index_select(0, idx).float().div_(255.0)
-        if self.train_cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return Batch(x, self.step, self.step // self.steps_per_epoch,
-                     self.labels.index_select(0, idx) if self.labels is not None else None,
-                     self.factors.index_select(0, idx) if self.factors is not None else None,
-                     self.supervised_batch())
+        return self._gather(order[start:start + self.local_batch], self.supervised_batch())
 
     def supervised_batch(self) -> Batch | None:
         """This step's batch of labelled images when the run keeps only some labels: drawn with
@@ -332,12 +325,16 @@ class Trainer:
             return None
         g = torch.Generator().manual_seed(rank_seed(self.cfg.seed, self.dist.rank, self.step + 1) ^ 0x5EED)
         pick = torch.randint(len(self.labelled_index), (self.local_batch,), generator=g).to(self.device)
-        idx = self.labelled_index.index_select(0, pick)
+        return self._gather(self.labelled_index.index_select(0, pick))
+
+    def _gather(self, idx: torch.Tensor, supervised: Batch | None = None) -> Batch:
+        """The training images at ``idx`` (float in [0, 1]) with their labels and factors, as this step's batch."""
         x = self.images.index_select(0, idx).float().div_(255.0)
         if self.train_cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return Batch(x, self.step, self.step // self.steps_per_epoch, self.labels.index_select(0, idx),  # type: ignore[union-attr]
-                     self.factors.index_select(0, idx) if self.factors is not None else None)
+        return Batch(x, self.step, self.step // self.steps_per_epoch,
+                     self.labels.index_select(0, idx) if self.labels is not None else None,
+                     self.factors.index_select(0, idx) if self.factors is not None else None, supervised)
 
     def fit(self) -> TrainResult:
         """Train until ``total_steps``; Ctrl-C stops after the current step with a checkpoint."""
