@@ -21,7 +21,7 @@ from torch import nn
 from genfw.config import ResolvedComponent, ResolvedConfig
 from genfw.data.base import Dataset, DatasetContext
 from genfw.data.spec import DATA_NEEDS, DataSpec
-from genfw.errors import ConfigError, ConfigValueError, PluginError
+from genfw.errors import ConfigError, ConfigValueError, GenfwUsageError, PluginError
 from genfw.latent import CodeContext, LatentSpec
 
 if TYPE_CHECKING:
@@ -116,11 +116,15 @@ def _factory_errors_as_one_line(resolved: ResolvedConfig, path: str, rc: Resolve
     """A factory that rejects its parameters or context with ValueError (the documented way,
     see genfw.hookspecs) becomes a one-line config error naming the component's JSON path (or
     the path a ``ConfigValueError`` names); the factory's message says what is wrong and how to
-    fix it. Any other exception is a bug in the plugin: one line naming the plugin and where it
-    raised, not a traceback."""
+    fix it. A genfw error the factory raises (e.g. ``DataError`` on the user's files) already says
+    what is wrong and whose it is, and passes through. Any other exception is a bug in the plugin:
+    one line naming the plugin and where it raised, not a traceback."""
     try:
         yield
-    except ConfigError:
+    except GenfwUsageError as exc:  # a factory's own genfw error (a DataError on the user's files) says whose it is
+        if exc.where is not None and exc.where.split(".")[0].split("[")[0] == path.split(".")[0].split("[")[0]:
+            exc.where = f"{resolved.source}: {exc.where}"  # a JSON path of this component: name the config file too
+            exc.args = (exc.one_line(),)
         raise
     except ValueError as exc:
         at = exc.path if isinstance(exc, ConfigValueError) and exc.path else path

@@ -42,6 +42,11 @@ def data_root() -> Path:
     return Path(env).expanduser() if env else REPO.parent / "shared" / "data"
 
 
+# Configs in the tests name datasets without a root: genfw then reads GENFW_DATA, which points at the
+# same folder the helpers above check (so a missing MNIST fails the test, never starts a download).
+os.environ.setdefault("GENFW_DATA", str(data_root()))
+
+
 def require_mnist() -> Path:
     """The data root, after checking that MNIST's four IDX files are there (fails, never skips)."""
     root = data_root()

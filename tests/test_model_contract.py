@@ -141,6 +141,11 @@ def test_a_model_that_needs_labels_is_rejected_on_data_without_them(tmp_path):
     doc["dataset"] = {"type": "image_folder", "path": str(folder), "size": 28, "channels": 1}
     line = error_line(run_genfw("validate", write_json(tmp_path / "cgan.json", doc)))
     assert "dataset: dataset 'image_folder' provides no labels" in line and "model 'cgan' needs them" in line
+    # Asking the folder for class subfolders it does not have is the user's data, not a plugin's bug.
+    doc["dataset"]["labels"] = "folders"
+    line = error_line(run_genfw("validate", write_json(tmp_path / "cgan.json", doc)))
+    assert f"cgan.json: dataset.labels: labels come from class subfolders, but {folder}" in line
+    assert "bug" not in line
 
 
 def test_a_code_fed_by_labels_takes_the_classes_names_and_frequencies():

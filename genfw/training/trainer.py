@@ -30,7 +30,7 @@ from genfw.components import LoggerContext, build_dataset, build_latent, build_l
 from genfw.config import ResolvedConfig
 from genfw.data.base import Dataset
 from genfw.data.labelled import keep_labels
-from genfw.errors import ConfigError, DivergenceError
+from genfw.errors import ConfigError, DivergenceError, warn
 from genfw.evaluation.context import EvalContext
 from genfw.figures import sample_grid, traversal_grids
 from genfw.model import Model
@@ -448,6 +448,12 @@ class Trainer:
         records = self.log.read()
         train = [r for r in records if "event" not in r]
         lr_keys = tuple(f"lr_{role}" for role in self.schedulers)
+        logged = {k for r in records for k in r}
+        for title, keys in (self.model.curves() or {}).items():  # genfw validate rejects these; run only warns
+            for key in keys:
+                if key not in logged:
+                    warn(f"the loss curve's panel {title!r} plots {key!r}, which this run never logged (a bug in model "
+                         f"{self.resolved.model.type!r}'s curves(); `genfw validate` names it)")
         groups = dict(self.model.curves() or {k: v for k, v in plots.default_curve_groups(train).items() if k not in lr_keys})
         if lr_keys:
             groups["learning rate"] = lr_keys
