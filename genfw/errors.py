@@ -6,6 +6,8 @@ Every error a user can cause (a config, a file, a plugin, a checkpoint, a CLI ar
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class GenfwError(Exception):
     """Base class of genfw's own errors. ``exit_code`` is what the CLI exits with."""
@@ -32,7 +34,7 @@ class GenfwUsageError(GenfwError):
         text = f"{self.where}: {self.problem}" if self.where else self.problem
         if self.fix:
             text = f"{text} ({self.fix})"
-        return " ".join(text.split())  # one line, whatever the parts contained
+        return single_line(text)
 
 
 class ConfigError(GenfwUsageError):
@@ -87,8 +89,17 @@ class TerminatedError(GenfwError):
     exit_code = 143
 
 
+def single_line(message: object) -> str:
+    """``message`` as one printable line: whitespace runs become one space, and any other control
+    or format character (a terminal escape sequence, a bidi override) in a file name or label is
+    shown escaped (``\\x1b``), so nothing a file is called can drive the user's terminal."""
+    words = " ".join(str(message).split())
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Cf") else ch
+                   for ch in words)
+
+
 def warn(message: str) -> None:
     """One warning line on stderr (for things that do not stop a command)."""
     import sys
 
-    print(f"Warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    print(f"Warning: {single_line(message)}", file=sys.stderr, flush=True)

@@ -101,3 +101,13 @@ def test_run_refuses_a_config_and_resume_together(tmp_path):
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
     line = error_line(run_genfw("run", "--resume", tmp_path))
     assert f"{tmp_path}: not a run directory" in line
+
+
+def test_control_characters_in_a_name_are_printed_escaped(tmp_path):
+    # A file name can hold terminal escape sequences (clear screen, set title, colours) and bidi
+    # overrides; the one error line shows them escaped, so a name cannot drive the terminal.
+    name = tmp_path / "no\x1b[2Jsuch\x1b]0;title\x07\u202e.json"
+    proc = run_genfw("validate", name)
+    assert proc.returncode == 2
+    assert "\\x1b[2Jsuch\\x1b]0;title\\x07\\u202e.json: config file not found" in proc.stderr
+    assert not any(ch in proc.stderr for ch in "\x1b\x07\u202e")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import click
 
-from genfw.errors import GenfwError, GenfwUsageError
+from genfw.errors import GenfwError, GenfwUsageError, single_line
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -72,7 +72,7 @@ def fail(message: str, code: int = 2) -> None:
     """Print one line to stderr and exit. Under torchrun only rank 0 prints: every process fails
     the same way on the same input, and one line is what a person should read."""
     if is_main_process():
-        click.echo(f"Error: {' '.join(str(message).split())}", err=True)
+        click.echo(f"Error: {single_line(message)}", err=True)
     sys.exit(code)
 
 
