@@ -96,6 +96,10 @@ class EvalConfig(BaseModel):
     samples: int = Field(10000, ge=100, le=1_000_000, description="Generated samples for distance metrics (at least 100)")
     held_out: int | None = Field(None, ge=100, le=100_000_000, description="Measure on at most this many held-out "
                                  "images (smoke runs); null: the whole held-out split")
+    disentanglement: Literal["reference", "fast"] = Field(
+        "reference", description="Disentanglement metrics as the reference study computes them (disentanglement_lib: "
+        "DCI with gradient-boosted classifiers, SAP discrete), or 'fast' (DCI with regression trees, SAP continuous: "
+        "about 20x less CPU on dSprites, numbers not comparable with the literature)")
 
 
 class RunConfig(BaseModel):

@@ -112,7 +112,7 @@ def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tm
     run = run_dir_of(proc)
     proc = run_genfw("eval", run, "--samples", "300", "--seed", "5", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "disentanglement (5 factors, 405 held-out images): MIG" in proc.stdout
+    assert "disentanglement (reference settings, 5 factors, 405 held-out images): MIG" in proc.stdout
     section = json.loads((run / "eval.json").read_text())["disentanglement"]
     for metric in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "factor_vae_score"):
         assert 0.0 <= section[metric] <= 1.0, metric
@@ -122,7 +122,10 @@ def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tm
     d = section["details"]
     assert (d["mig"]["points"], d["mig"]["seed"]) == (300, 36)
     assert (d["dci"]["train_points"], d["dci"]["test_points"], d["dci"]["seed"]) == (270, 135, 37)
-    assert (d["sap"]["points"], d["sap"]["seed"]) == (270, 38)
+    assert (d["sap"]["points"], d["sap"]["seed"]) == (270 + 135, 38)
+    # disentanglement_lib's settings by default, named in the report
+    assert section["variant"]["name"] == "reference"
+    assert d["dci"]["predictor"] == "gbt_classifier" and d["sap"]["continuous"] is False
     fv = d["factor_vae"]
     assert (fv["train_votes"], fv["eval_votes"], fv["batch_size"], fv["variance_points"], fv["seed"]) == (300, 150, 64, 300, 39)
     # Evaluating again with the same seed gives the same numbers.

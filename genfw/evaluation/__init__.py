@@ -73,7 +73,8 @@ def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int |
     resolved, latent, model = load_trained_model(run_dir, plugins_dirs, trust_recorded=trust_recorded)
     data = build_dataset(resolved, purpose="evaluate").held_out_limited(resolved.config.eval.held_out)
     ctx = EvalContext(model, latent, data, seed=resolved.config.seed + SEED_OFFSET if seed is None else seed,
-                      samples=samples or resolved.config.eval.samples)
+                      samples=samples or resolved.config.eval.samples,
+                      disentanglement=resolved.config.eval.disentanglement)
     report = evaluate_model(ctx, str(run_dir))
     atomic_write_json(run_dir / EVAL_FILE, report)
     if (run_dir / "generator.onnx").is_file():

@@ -33,6 +33,7 @@ class EvalContext:
     data: Dataset
     seed: int
     samples: int = 10000
+    disentanglement: str = "reference"  # genfw.evaluation.disentanglement.VARIANTS: the metrics' settings
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     autocast: Callable[[], contextlib.AbstractContextManager] | None = None
     batch_size: int = 1000

@@ -9,7 +9,10 @@ metrics of :mod:`genfw.metrics.disentanglement` are measured on it, with disenta
 sizes scaled by ``ctx.samples`` (10,000 by default, as in disentanglement_lib):
 
 - MIG on ``samples`` points (20-bin histograms);
-- DCI (gradient-boosted trees) and SAP on ``samples`` training and ``samples / 2`` test points;
+- DCI and SAP on ``samples`` training and ``samples / 2`` test points, computed as the reference
+  study computes them (``eval.disentanglement: "reference"``: gradient-boosted classifiers, SAP's
+  discrete variant) or genfw's fast variant (``"fast"``: regression trees, SAP continuous), named
+  in the section as ``variant``;
 - the FactorVAE score from ``samples`` training and ``samples / 2`` evaluation votes, each a batch
   of 64 pool images sharing the value of one factor (drawn from the pool by the factor values the
   dataset gives, exactly the fixed-factor batches a ground-truth generator would render: for
@@ -22,6 +25,7 @@ Every entry records its point counts and its seed (the evaluation seed plus an o
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,8 +39,23 @@ POOL_OFFSET, MIG_OFFSET, DCI_OFFSET, SAP_OFFSET, FACTOR_VAE_OFFSET = 30, 31, 32,
 #: The pool of images whose representation is computed, as a multiple of ``ctx.samples``.
 POOL_MULTIPLE = 4
 FACTOR_VAE_BATCH = 64
-#: DCI's predictor (see genfw.metrics.disentanglement for why not disentanglement_lib's classifier).
-DCI_PREDICTOR = "gbt"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How DCI and SAP are computed (see genfw.metrics.disentanglement)."""
+
+    dci_predictor: metrics.Predictor
+    sap_continuous: bool
+    description: str
+
+
+#: ``eval.disentanglement``'s choices: the reference study's settings, and the fast ones.
+VARIANTS = {
+    "reference": Variant("gbt_classifier", False, "disentanglement_lib's settings (Locatello et al. 2019)"),
+    "fast": Variant("gbt_regressor", True, "genfw's fast variant (DCI regression trees, SAP continuous); "
+                    "not comparable with the literature"),
+}
 
 
 def _pool(ctx: EvalContext):
@@ -101,11 +120,12 @@ def disentanglement(ctx: EvalContext) -> dict[str, Any]:
         n_test = min(max(ctx.samples // 2, 1), n_pool - n_train)
         return order[:n_train], order[n_train:n_train + n_test], seed
 
+    variant = VARIANTS[ctx.disentanglement]
     tr, te, dci_seed = train_test(DCI_OFFSET)
     dci = metrics.dci(codes[tr], factors[tr], codes[te], factors[te], rng=np.random.default_rng(dci_seed),
-                      predictor=DCI_PREDICTOR)
+                      predictor=variant.dci_predictor)
     tr, te, sap_seed = train_test(SAP_OFFSET)
-    sap = metrics.sap(codes[tr], factors[tr], codes[te], factors[te])
+    sap = metrics.sap(codes[tr], factors[tr], codes[te], factors[te], continuous=variant.sap_continuous)
     fv_seed = ctx.seed + FACTOR_VAE_OFFSET
     fvae = metrics.factor_vae_score(codes, factors, rng=np.random.default_rng(fv_seed), batch_size=FACTOR_VAE_BATCH,
                                     num_train=ctx.samples, num_eval=max(ctx.samples // 2, 1), num_variance=ctx.samples)
@@ -116,6 +136,7 @@ def disentanglement(ctx: EvalContext) -> dict[str, Any]:
         "dci_informativeness": dci["informativeness_test"], "sap": sap["sap"],
         "factor_vae_score": fvae["eval_accuracy"],
         "factors": factor_names,
+        "variant": {"name": ctx.disentanglement, "description": variant.description},
         "representation": {"columns": columns, "pool": int(n_pool), "split": split_name, "seed": pool_seed},
         "details": {
             "mig": {"per_factor": dict(zip(factor_names, mig["per_factor"])), "points": mig["points"], "bins": mig["bins"],
@@ -137,7 +158,8 @@ def describe(section: dict[str, Any]) -> list[str]:
     if "skipped" in section:
         return [f"  disentanglement: skipped ({section['skipped']})"]
     s, d = section, section["details"]
-    return [f"  disentanglement ({len(s['factors'])} factors, {s['representation']['pool']} {s['representation']['split']} "
+    variant = s.get("variant", {}).get("name", "fast")  # eval.json written before variants were named: the fast settings
+    return [f"  disentanglement ({variant} settings, {len(s['factors'])} factors, {s['representation']['pool']} {s['representation']['split']} "
             f"images): MIG {s['mig']:.3f}  DCI disentanglement {s['dci_disentanglement']:.3f} completeness "
             f"{s['dci_completeness']:.3f} informativeness {s['dci_informativeness']:.3f}  SAP {s['sap']:.3f}  "
             f"FactorVAE {s['factor_vae_score']:.3f} (chance {d['factor_vae']['chance']:.2f})"]

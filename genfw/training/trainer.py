@@ -409,7 +409,8 @@ class Trainer:
         """The context the model's per-epoch metrics and figures are computed in."""
         return EvalContext(self.model, self.latent, self.data.held_out_limited(self.cfg.eval.held_out),
                            seed=self.cfg.seed + seed_offset,
-                           samples=self.cfg.eval.samples, device=self.device, autocast=self.autocast)
+                           samples=self.cfg.eval.samples, disentanglement=self.cfg.eval.disentanglement,
+                           device=self.device, autocast=self.autocast)
 
     def end_of_epoch(self, epoch: int) -> None:
         """Per-epoch sample grid and model metrics: off the hot path, from RNGs of their own (rank 0)."""
