@@ -15,6 +15,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO, base_config, genfw_env, require_mnist, run_genfw, write_json
@@ -493,3 +494,96 @@ def test_an_artifact_from_other_plugin_versions_loads_with_one_warning(run, tmp_
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("Warning: ")]
     assert len(warnings) == 1 and "model infogan from infogan (genfw 0.0.1) (now infogan (genfw" in warnings[0]
+
+
+def _one_line_or_success(result, context) -> None:
+    """A CLI outcome the fuzz accepts: exit 0, or exit 2 with one `Error:` line and no traceback."""
+    err = getattr(result, "stderr", "") or ""
+    assert result.exit_code in (0, 2), (context, result.exit_code, result.output, err, result.exception)
+    if result.exit_code == 2:
+        text = (err or result.output).strip()
+        assert "Traceback" not in text and len(text.splitlines()) == 1 and text.startswith("Error: "), (context, text)
+
+
+def _small_datasets(folder: Path) -> dict[str, dict]:
+    """Real, small files for the folder and HDF5 datasets, and each dataset's base parameters."""
+    import h5py
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (folder / "images" / split / cls).mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(folder / "images" / split / cls / f"{i}.png")
+    with h5py.File(folder / "data.h5", "w") as f:
+        f["images"] = rng.integers(0, 256, (40, 12, 12), dtype=np.uint8)
+        f["labels"] = rng.integers(0, 3, 40)
+        f["factors"] = rng.random((40, 2))
+    return {
+        "image_folder": {"type": "image_folder", "path": str(folder / "images"), "size": 12, "channels": 1},
+        "hdf5": {"type": "hdf5", "path": str(folder / "data.h5"), "layout": "NHW"},
+        "mnist": {"type": "mnist", "root": str(require_mnist()), "download": False, "limit": 256},
+    }
+
+
+def test_random_dataset_parameters_are_valid_or_one_line_errors(tmp_path):
+    """Random values for every parameter of the folder, HDF5 and MNIST datasets through
+    `genfw validate` (in-process): exit 0, or exit 2 with one line; never a traceback."""
+    from click.testing import CliRunner
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from genfw.cli import main
+    from genfw.plugins import load_plugins
+
+    bases = _small_datasets(tmp_path)
+    registries = load_plugins().registries
+    params = {name: sorted(registries.datasets.get(name).params.model_fields) for name in bases}
+    values = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=40),
+                       st.sampled_from(["auto", "folders", "none", "fraction", "NHWC", "NCHW", "/", "labels", "train",
+                                        "test", "..", "/etc/passwd", "images\x1b[2J"]),
+                       st.lists(st.one_of(st.integers(-3, 3), st.text(max_size=4)), max_size=4),
+                       st.dictionaries(st.text(max_size=6), st.integers(-3, 3), max_size=2))
+    doc = base_config()
+    runner = CliRunner()
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(sorted(bases)).flatmap(
+        lambda name: st.tuples(st.just(name), st.dictionaries(st.sampled_from(params[name]), values, max_size=3))))
+    def check(case):
+        name, edits = case
+        if name == "mnist":  # never download or write in the fuzz: the shared copy, read-only
+            edits = {k: v for k, v in edits.items() if k not in ("root", "download")}
+        dataset = {**bases[name], **edits}
+        cfg = write_json(tmp_path / "fuzz.json", {**doc, "dataset": dataset})
+        _one_line_or_success(runner.invoke(main, ["validate", str(cfg)]), dataset)
+
+    check()
+
+
+def test_random_code_values_are_samples_or_one_line_errors(run, tmp_path):
+    """Random `--code NAME=VALUE` strings for `genfw sample` (in-process): exit 0, or exit 2 with one line."""
+    from click.testing import CliRunner
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from genfw.cli import main
+
+    spec = json.loads((run / "generator.json").read_text())
+    names = [code["name"] for code in spec["latent"]["codes"]] + ["nosuch", ""]
+    numbers = st.one_of(st.integers(-2**70, 2**70), st.floats(), st.just(-0.0))
+    values = st.one_of(st.text(max_size=30), numbers.map(str), st.lists(numbers, max_size=12).map(json.dumps),
+                       st.sampled_from(["[]", "[[1]]", "{}", "null", "true", "NaN", "Infinity", "1e999", "0x10", " 3 ",
+                                        "[0.5, 0.5]", "[-5, 0, 0, 0, 0, 0, 0, 0, 0, 6]", "3 (41%)"]))
+    runner = CliRunner()
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.sampled_from(names), values), min_size=1, max_size=2))
+    def check(codes):
+        args = ["sample", str(run / "generator.onnx"), "--n", "2", "-o", str(tmp_path / "s.png")]
+        for name, value in codes:
+            args += ["--code", f"{name}={value}"]
+        _one_line_or_success(runner.invoke(main, args), codes)
+
+    check()
