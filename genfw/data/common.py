@@ -8,8 +8,10 @@ and the cache folder with its atomic array files.
   a resumed run) see the same split. Within each split the original order is kept.
 - **Cache.** ``$GENFW_CACHE`` (default ``~/.cache/genfw``); each dataset keeps its decoded or
   generated arrays in a folder of its own there, as ``.npy`` files (memory-mapped when read, so a
-  split is gathered straight from the file) with a ``.json`` description written after them. Both
-  are written atomically; a cache entry whose JSON is missing or does not match is rebuilt.
+  split is gathered straight from the file) with a ``.json`` description written after them,
+  which holds the ``.npy`` file's SHA-256. Both are written atomically; an entry whose JSON is
+  missing or does not match (shape, type or checksum) is rebuilt, with a warning when the bytes
+  changed. A cache folder that cannot be written costs a warning, never the dataset.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from genfw.atomic import atomic_write_json, atomic_write_via
-from genfw.errors import DataError
+from genfw.errors import DataError, GenfwError, warn
 
 #: The stream of the split's generator, so it is independent of every other use of the run's seed.
 SPLIT_STREAM = 0x5B117
@@ -83,33 +85,66 @@ def cache_root() -> Path:
     return Path(os.environ.get("GENFW_CACHE") or Path.home() / ".cache" / "genfw").expanduser()
 
 
-def save_array(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` as a ``.npy`` file atomically (no reader ever sees half of it)."""
+def save_array(path: Path, array: np.ndarray) -> str:
+    """Write ``array`` as a ``.npy`` file atomically (no reader ever sees half of it); returns the
+    file's SHA-256."""
+    from genfw.runtime import file_sha256
+
+    digest = []
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.save(f, array, allow_pickle=False)
+        digest.append(file_sha256(tmp))  # of the bytes as written, before anyone else can see them
 
     atomic_write_via(path, write, needed=array.nbytes + 4096)
+    return digest[0]
 
 
-def save_cache_entry(folder: Path, key: str, array: np.ndarray, meta: dict[str, Any]) -> None:
+def save_cache_entry(folder: Path, key: str, array: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
     """An array and its description under ``folder``: ``<key>.npy`` first, then ``<key>.json``
-    (which records the array's shape), so a reader that finds the JSON finds a whole array."""
-    save_array(folder / f"{key}.npy", array)
-    atomic_write_json(folder / f"{key}.json", {**meta, "shape": list(array.shape), "dtype": str(array.dtype)})
+    (the array's shape, type and the file's SHA-256), so a reader that finds the JSON finds a
+    whole array. Returns the entry memory-mapped (gather from it rather than hold the array twice),
+    or None after one warning when the cache cannot be written there: the caller runs uncached."""
+    array_path = folder / f"{key}.npy"
+    try:
+        digest = save_array(array_path, array)
+        atomic_write_json(folder / f"{key}.json", {**meta, "shape": list(array.shape), "dtype": str(array.dtype),
+                                                   "sha256": digest})
+        return np.load(array_path, mmap_mode="r", allow_pickle=False)
+    except (GenfwError, OSError) as exc:  # read-only, a file where the folder should be, a full disk
+        warn(f"cannot write the cache in {folder} ({_short_reason(exc)}); running without it (set $GENFW_CACHE to a "
+             "folder you can write to, or turn the dataset's cache off)")
+        return None
 
 
-def load_cache_entry(folder: Path, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+def _short_reason(exc: BaseException) -> str:
+    """The system's words for why a write failed ("Permission denied"), which genfw's own write
+    errors keep as their context; else the first clause of the error's message."""
+    os_error = exc if isinstance(exc, OSError) else exc.__context__
+    return getattr(os_error, "strerror", None) or str(exc).split(" (")[0]
+
+
+def load_cache_entry(folder: Path, key: str, what: str) -> tuple[np.ndarray, dict[str, Any]] | None:
     """The cached array (memory-mapped, read-only) and its description, or None when the entry is
-    missing, unreadable or does not match its description (then it is rebuilt)."""
+    missing, unreadable or does not match its description (then it is rebuilt). Bytes that do
+    not match the recorded SHA-256 (a damaged disk, a changed file) are also named in a warning
+    (``what`` says whose cache it is); an entry from before checksums is rebuilt quietly."""
+    from genfw.runtime import file_sha256
+
     meta_path, array_path = folder / f"{key}.json", folder / f"{key}.npy"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         array = np.load(array_path, mmap_mode="r", allow_pickle=False)
+        digest = file_sha256(array_path)
     except (OSError, ValueError):
         return None
-    if list(array.shape) != meta.get("shape") or str(array.dtype) != meta.get("dtype"):
+    if not isinstance(meta, dict) or list(array.shape) != meta.get("shape") or str(array.dtype) != meta.get("dtype"):
+        return None
+    if meta.get("sha256") != digest:
+        if "sha256" in meta:
+            warn(f"the cached {what} {array_path} does not match its SHA-256 (damaged or changed since it was "
+                 "written); rebuilding it")
         return None
     return array, meta
 

@@ -14,8 +14,10 @@ dSprites-like (same factors, sizes and layout), not pixel-identical to DeepMind'
 
 **Cache and memory.** The generated images are cached bit-packed (one bit per pixel, 512 bytes
 an image: 377 MB for the full set) under ``$GENFW_CACHE/dsprites/``, keyed by the generator
-version and the subset, and written atomically. In memory a dataset is uint8 ``[N, 1, 64, 64]``
-(the framework's contract; 4,096 bytes an image): the full set is 3.0 GB, unpacked from the
+version and the subset, written atomically with its SHA-256 (a cache whose bytes changed is
+regenerated with a warning; one that cannot be written leaves the run uncached, with a warning).
+In memory a dataset is uint8 ``[N, 1, 64, 64]`` (the framework's contract; 4,096 bytes an
+image): the full set is 3.0 GB, unpacked from the
 memory-mapped cache chunk by chunk straight into its place (the cache is never read whole and
 no second copy is made). The held-out and training splits are two slices of that one tensor,
 and building the same dataset again in the same process (a run's final evaluation) reuses it
@@ -154,12 +156,13 @@ def packed_images(subset: dict[str, list[int]] | None, grid: np.ndarray) -> np.n
     from the cache (memory-mapped) or generated and then cached."""
     folder = cache_root() / "dsprites"
     key = _cache_key(subset)
-    hit = load_cache_entry(folder, key)
+    hit = load_cache_entry(folder, key, "dSprites images")
     if hit is not None and hit[0].shape == (len(grid), SIZE * SIZE // 8):
         return hit[0]
     packed = np.empty((len(grid), SIZE * SIZE // 8), dtype=np.uint8)
     for i in range(0, len(grid), CHUNK):
         packed[i:i + CHUNK] = np.packbits(render(grid[i:i + CHUNK]).reshape(-1, SIZE * SIZE), axis=1)
+    # Unwritable cache: warned there, and this run goes on with the images just generated.
     save_cache_entry(folder, key, packed, {"version": GENERATOR_VERSION, "subset": subset, "images": len(grid)})
     return packed
 

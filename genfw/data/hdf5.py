@@ -14,6 +14,14 @@ same dataset names (``test_group``); without one, a seeded fraction (``held_out`
 
 The images are read ``chunk_mb`` at a time straight into the split they belong to (each row
 lands in the one tensor that keeps it), so the file's images are never in memory twice.
+
+**The file stays inside itself.** Every dataset is reached through hard and soft links only: an
+external link on the way, a dataset whose bytes are stored in other files (HDF5 external raw
+storage) and a virtual dataset (which maps datasets of other files) are refused in one line
+before anything is read, so a file cannot make genfw read another file. What is read is checked
+where it enters: the memory the read will take (against what is available, before any of it is
+allocated), labels (class indices ``0..K-1``, no class only in ``test_group``) and factors
+(finite numbers).
 """
 
 from __future__ import annotations
@@ -26,10 +34,18 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from genfw.data.base import Dataset, DatasetContext, ImageDataset
+from genfw.data.checks import check_finite_factors, check_memory_for, checked_labels
 from genfw.data.common import held_out_split, resolve_data_path
 from genfw.errors import DataError
 
 LAYOUTS = {"NHW": 3, "NHWC": 4, "NCHW": 4}
+#: Soft links followed on the way to one dataset before the path counts as a loop.
+MAX_SOFT_LINKS = 16
+#: Bytes per row a split's bookkeeping takes besides its data (the held-out mask and index arrays).
+BOOKKEEPING_PER_ROW = 24
+#: How to turn data stored outside the file into data stored in it.
+COPY_IN = ("store the data in the file itself, e.g. with h5py: data = f[name][()]; del f[name]; "
+           "f.create_dataset(name, data=data)")
 
 
 class HDF5Params(BaseModel):
@@ -77,6 +93,46 @@ def _inventory(f: Any) -> str:
     if not names:
         return "it has no datasets"
     return "it has " + ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+
+
+def _outside(file: Path, path: str, how: str) -> DataError:
+    return DataError(f"{path} in {file.name} is {how}: reading it would read another file, and genfw reads only "
+                     "what the file itself holds", where="dataset.path", fix=COPY_IN)
+
+
+def _reach(f: Any, path: str, file: Path, hops: int = 0) -> Any:
+    """The object at ``path``, reached through hard and soft links only (None when there is
+    none): an external link on the way is refused before h5py would open the file it names."""
+    import h5py
+
+    node = f["/"]
+    for part in (p for p in path.split("/") if p):
+        link = node.get(part, getlink=True) if isinstance(node, h5py.Group) else None
+        if link is None:
+            return None
+        if isinstance(link, h5py.ExternalLink):
+            raise _outside(file, f"{node.name.rstrip('/')}/{part}", f"an external link to {link.path} in {link.filename}")
+        if isinstance(link, h5py.SoftLink):
+            if hops >= MAX_SOFT_LINKS:
+                raise DataError(f"{path} in {file.name} goes through more than {MAX_SOFT_LINKS} soft links (a loop?)",
+                                where="dataset.path", fix="point the soft links at the datasets themselves")
+            target = link.path if link.path.startswith("/") else f"{node.name.rstrip('/')}/{link.path}"
+            node = _reach(f, target, file, hops + 1)
+            if node is None:
+                return None
+        else:
+            node = node[part]  # a hard link: an object of this file
+    return node
+
+
+def _check_stored_inside(ds: Any, file: Path) -> None:
+    """Refuse a dataset whose bytes live in other files (external raw storage, a virtual dataset)."""
+    if ds.external:
+        names = ", ".join(sorted({str(name) for name, _, _ in ds.external}))
+        raise _outside(file, ds.name, f"stored as external raw storage in {names}")
+    if ds.is_virtual:
+        names = ", ".join(sorted({source.file_name for source in ds.virtual_sources()}))
+        raise _outside(file, ds.name, f"a virtual dataset mapping datasets of {names}")
 
 
 class _Source:
@@ -127,14 +183,37 @@ class _Source:
     def _dataset(self, f: Any, path: str, what: str, required: bool) -> Any:
         import h5py
 
-        obj = f.get(path)
+        obj = _reach(f, path, self.file)
         if obj is None or not isinstance(obj, h5py.Dataset):
             if not required:
                 return None
             kind = "a group, not a dataset" if obj is not None else "missing"
             raise DataError(f"the {what} dataset {path} in {self.file.name} is {kind} ({_inventory(f)})", where=self.where,
                             fix=f"set dataset.{what} (and dataset.group) to where the {what} are")
+        _check_stored_inside(obj, self.file)
         return obj
+
+    def bytes_per_row(self) -> int:
+        """Memory one image row takes once read: its pixels."""
+        return int(np.prod(self.shape))
+
+    def annotation_bytes(self) -> int:
+        """Memory the labels and factors take once read whole (as stored, then as int64 indices),
+        with the split's bookkeeping."""
+        per_row = BOOKKEEPING_PER_ROW
+        for ds in (self.labels, self.factors):
+            if ds is not None:
+                per_row += (2 * ds.dtype.itemsize + 8) * int(np.prod(ds.shape[1:]))
+        return self.n * per_row
+
+    def read(self, what: str, read: Any) -> Any:
+        """``read()``, with an HDF5 read failure (a damaged file, a filter h5py lacks) as one line."""
+        try:
+            return read()
+        except (OSError, RuntimeError) as exc:
+            first = " ".join(str(exc).split())[:160]
+            raise DataError(f"cannot read {what} in {self.file.name} ({first})", where=self.where,
+                            fix="check the file (h5dump -H shows its structure), or write it again") from None
 
     def _optional(self, f: Any, group: str, name: str | None, default: str) -> Any:
         if name is None:  # the default name, when the file has it
@@ -152,7 +231,7 @@ class _Source:
         while filled < len(rows):
             lo = int(rows[filled])
             hi = min(lo + step, self.n)
-            block = self.images[lo:hi]  # a contiguous slab: h5py reads it in one go
+            block = self.read(self.path, lambda: self.images[lo:hi])  # a contiguous slab: h5py reads it in one go
             take = rows[filled:np.searchsorted(rows, hi)]
             block = block[take - lo]
             if self.layout == "NHW":
@@ -179,6 +258,77 @@ def _names(attr: Any) -> list[str] | None:
     return [a.decode() if isinstance(a, bytes) else str(a) for a in np.asarray(attr).reshape(-1)]
 
 
+def _check_memory(file: Path, train: _Source, test: _Source | None, params: HDF5Params, ctx: DatasetContext) -> None:
+    """What this build will hold, from the declared shapes, against the memory available: a
+    file declaring 2**40 images is one line before anything is allocated."""
+    held = test.n if test is not None else int(round(train.n * params.held_out))
+    trained = train.n - (0 if test is not None else held)
+    if ctx.purpose == "train" and params.limit is not None:
+        trained = min(trained, params.limit)
+    needed = (trained * train.bytes_per_row() + held * (test or train).bytes_per_row() + train.annotation_bytes()
+              + (test.annotation_bytes() if test is not None else 0))
+    images = f"{train.path} {list(train.images.shape)}" + (f" and {test.path} {list(test.images.shape)}" if test else "")
+    check_memory_for(needed, what=f"the images of {file.name} ({images} uint8)", where="dataset.path",
+                     fix="use a file with fewer or smaller images, or a machine with more memory")
+
+
+def _labels(train: _Source, test: _Source | None, class_names: list[str] | None,
+            file: Path) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
+    """Both splits' labels, checked (class indices 0..K-1, K = the class names' count or the
+    largest label + 1; no class only in the test group), and the class names."""
+    if test is not None and (train.labels is None) != (test.labels is None):
+        raise DataError("one split has labels and the other not", where="dataset.test_group",
+                        fix="store labels in both groups, or in neither")
+    if train.labels is None:
+        return None, None, None
+    fix = "store one class index 0..K-1 per image, and one class name per index if they are named"
+
+    def read(src: _Source) -> np.ndarray:
+        values = src.read(src.labels.name, lambda: src.labels[()])
+        return checked_labels(values, source=f"{src.labels.name} in {file.name}", where="dataset.path", fix=fix,
+                              num_classes=len(class_names) if class_names else None)
+
+    train_labels = read(train)
+    test_labels = read(test) if test is not None else None
+    if test_labels is not None:
+        only_test = ~np.isin(test_labels, train_labels)
+        if only_test.any():
+            i = int(np.flatnonzero(only_test)[0])
+            raise DataError(f"class {int(test_labels[i])} (index {i} of {test.labels.name} in {file.name}) has no "
+                            f"training images in {train.labels.name}", where="dataset.test_group",
+                            fix="give every class of the test group training images too")
+    if not class_names:  # unnamed: K from both splits, so both agree on it
+        top = max(int(x.max()) for x in (train_labels, test_labels) if x is not None and len(x))
+        class_names = [str(k) for k in range(top + 1)]
+    return train_labels, test_labels, class_names
+
+
+def _factors(train: _Source, test: _Source | None, factor_names: list[str] | None,
+             file: Path) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
+    """Both splits' factors as per-column value indices (over both splits), checked finite, and
+    the factor names."""
+    if test is not None and (train.factors is None) != (test.factors is None):
+        raise DataError("one split has factors and the other not", where="dataset.test_group",
+                        fix="store factors in both groups, or in neither")
+    if train.factors is None:
+        return None, None, None
+
+    def read(src: _Source) -> np.ndarray:
+        values = src.read(src.factors.name, lambda: src.factors[()])
+        check_finite_factors(values, source=f"{src.factors.name} in {file.name}", where="dataset.path",
+                             fix="store finite factor values, with no NaN or infinity")
+        return values.reshape(len(values), -1)
+
+    parts = [read(train)] + ([read(test)] if test is not None else [])
+    indices = _factor_indices(np.concatenate(parts))
+    if factor_names is not None and len(factor_names) != indices.shape[1]:
+        raise DataError(f"{len(factor_names)} factor names for {indices.shape[1]} factor columns", where="dataset.path",
+                        fix="give one name per column of the factors dataset")
+    n = len(parts[0])
+    return indices[:n], (indices[n:] if test is not None else None), factor_names or [
+        f"factor{j}" for j in range(indices.shape[1])]
+
+
 def hdf5_dataset(params: HDF5Params, ctx: DatasetContext) -> Dataset:
     """Images from an HDF5 file (uint8, NHW/NHWC/NCHW), optional labels and factors; read in chunks."""
     try:
@@ -203,6 +353,7 @@ def hdf5_dataset(params: HDF5Params, ctx: DatasetContext) -> Dataset:
             raise DataError(f"the test images ({test_src.path}) are {'x'.join(map(str, test_src.shape))}, the training "
                             f"images ({train_src.path}) {'x'.join(map(str, train_src.shape))}", where="dataset.test_group",
                             fix="store both splits at one size")
+        _check_memory(file, train_src, test_src, params, ctx)
         if test_src is None:
             test_rows, train_rows = held_out_split(train_src.n, params.held_out, ctx.seed)
         else:
@@ -213,49 +364,19 @@ def hdf5_dataset(params: HDF5Params, ctx: DatasetContext) -> Dataset:
             raise DataError(f"{train_src.path} in {file.name} has no training images", where=where,
                             fix="store some images, or lower dataset.held_out")
 
-        # Labels and factors are small: read whole, then split (factor indices over both splits).
-        def small(src: _Source | None, which: str) -> np.ndarray | None:
-            ds = getattr(src, which) if src is not None else None
-            return None if ds is None else ds[()]
-
-        train_labels, test_labels = small(train_src, "labels"), small(test_src, "labels")
-        train_factors, test_factors = small(train_src, "factors"), small(test_src, "factors")
+        # Labels and factors are small: read whole, checked, then split (factor indices over both splits).
         class_names = params.class_names or (_names(train_src.labels.attrs.get("class_names"))
                                              if train_src.labels is not None else None)
+        train_labels, test_labels, class_names = _labels(train_src, test_src, class_names, file)
         factor_names = params.factor_names or (_names(train_src.factors.attrs.get("names"))
                                                if train_src.factors is not None else None)
-        if test_src is not None and (train_labels is None) != (test_labels is None):
-            raise DataError("one split has labels and the other not", where="dataset.test_group",
-                            fix="store labels in both groups, or in neither")
-        if test_src is not None and (train_factors is None) != (test_factors is None):
-            raise DataError("one split has factors and the other not", where="dataset.test_group",
-                            fix="store factors in both groups, or in neither")
-        if train_labels is not None and class_names is not None:
-            top = max(int(train_labels.max()), int(test_labels.max()) if test_labels is not None and len(test_labels) else 0)
-            if top >= len(class_names) or int(train_labels.min()) < 0:
-                raise DataError(f"labels run from {int(train_labels.min())} to {top}, but {len(class_names)} class names "
-                                "are given", where=where, fix="give one class name per label value 0..K-1")
-        elif train_labels is not None and len(train_labels) and int(train_labels.min()) < 0:
-            raise DataError(f"{train_src.labels.name} in {file.name} has negative labels", where=where,
-                            fix="store class indices 0..K-1")
-
-        if train_factors is not None:
-            both = train_factors if test_factors is None else np.concatenate(
-                [train_factors.reshape(len(train_factors), -1), test_factors.reshape(len(test_factors), -1)])
-            indices = _factor_indices(both)
-            if factor_names is not None and len(factor_names) != indices.shape[1]:
-                raise DataError(f"{len(factor_names)} factor names for {indices.shape[1]} factor columns", where=where,
-                                fix="give one name per column of the factors dataset")
-            factor_names = factor_names or [f"factor{j}" for j in range(indices.shape[1])]
-            train_factor_idx, test_factor_idx = indices[:len(train_factors)], indices[len(train_factors):]
-        else:
-            train_factor_idx = test_factor_idx = None
+        train_factor_idx, test_factor_idx, factor_names = _factors(train_src, test_src, factor_names, file)
 
         def build(name: str, src: _Source, rows: np.ndarray, labels: np.ndarray | None,
                   factors: np.ndarray | None) -> ImageDataset:
             return ImageDataset(
                 name=f"{file.stem}-{name}", images=src.read_images(rows, params.chunk_mb),
-                labels=torch.from_numpy(labels[rows].astype(np.int64)) if labels is not None else None,
+                labels=torch.from_numpy(labels[rows]) if labels is not None else None,
                 class_names=tuple(class_names) if labels is not None and class_names else None,
                 factors=torch.from_numpy(factors[rows]) if factors is not None else None,
                 factor_names=tuple(factor_names) if factors is not None and factor_names else None)

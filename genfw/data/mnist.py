@@ -12,9 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from genfw.data.base import Dataset, DatasetContext, ImageDataset
+from genfw.data.checks import checked_labels
 from genfw.errors import DataError
 
 IDX_FILES = (
@@ -45,6 +48,8 @@ def resolve_root(root: str | os.PathLike | None) -> Path:
     return Path(os.environ.get("GENFW_DATA") or "data").expanduser()
 
 
+#: The prefix of each split's IDX files.
+SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 #: The IDX magic numbers: 0x0803 for image files (3 dimensions), 0x0801 for label files.
 IDX_MAGIC = {"images": 2051, "labels": 2049}
 
@@ -175,9 +180,21 @@ def load_idx_split(fmt: IDXFormat, root: str | os.PathLike | None = None, split:
             ) from None
         raise DataError(f"could not read {fmt.title} from {raw} ({first})",
                         fix="replace the IDX files there with good copies, or delete them so genfw downloads them again") from None
+    labels = _checked_labels(fmt, raw, split, ds.targets, len(ds.data))
     images = ds.data[:limit].unsqueeze(1).contiguous()  # [N, H, W] uint8 -> [N, 1, H, W]
-    return ImageDataset(name=f"{fmt.name}-{split}", images=images, labels=ds.targets[:limit].long(),
+    return ImageDataset(name=f"{fmt.name}-{split}", images=images, labels=torch.from_numpy(labels[:limit]),
                         class_names=fmt.class_names)
+
+
+def _checked_labels(fmt: IDXFormat, raw: Path, split: str, targets: torch.Tensor, images: int) -> np.ndarray:
+    """A split's labels, one per image and each one of the format's classes (a label file is
+    one byte a label: 200 is a valid byte, not a class), or one line naming the file and index."""
+    path = raw / f"{SPLIT_PREFIX[split]}-labels-idx1-ubyte"
+    fix = "replace it with a good copy, or delete it (and its .gz) so genfw downloads it again"
+    if len(targets) != images:
+        raise DataError(f"{path.name} holds {len(targets):,} labels for {images:,} images", where=str(path), fix=fix)
+    return checked_labels(targets.numpy(), source=path.name, where=str(path), fix=fix,
+                          num_classes=len(fmt.class_names))
 
 
 def load_mnist(root: str | os.PathLike | None = None, split: str = "train", download: bool = True,
