@@ -33,6 +33,10 @@ META_VERSION = "genfw.version"
 META_EXPORT = "genfw.export"
 OUTPUT_NAME = "image"
 PRIOR_KINDS = ("normal", "uniform", "categorical", "bernoulli")
+#: The pixel types :meth:`Generator.generate` returns.
+IMAGE_DTYPES = {"float32": np.float32, "uint8": np.uint8}
+#: How far from 1 a probability vector given for a categorical code may sum (typed by hand: 0.333 x 3).
+PROBABILITY_SUM_TOLERANCE = 0.01
 
 
 class RuntimeUsageError(GenfwUsageError, ValueError):
@@ -45,6 +49,10 @@ class GeneratorFileError(RuntimeUsageError):
 
 class CodeError(RuntimeUsageError):
     """A code name, value, category or shape that does not fit the generator's latent spec."""
+
+
+class MemoryNeedError(RuntimeUsageError):
+    """A request for more images than the memory this process has left can hold."""
 
 
 class Batch(NamedTuple):
@@ -84,64 +92,157 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _read_sidecar(path: Path) -> dict[str, Any] | None:
-    """The sidecar next to ``path`` if it is a genfw sidecar; None if there is none or it is
-    another kind of JSON file (an app may keep its own ``model.json`` next to ``model.onnx``)."""
-    sidecar = path.with_suffix(".json")
+#: The parts of a spec that the model's metadata and its sidecar both hold: they must be equal.
+#: Apps and the web page read the sidecar, so a sidecar edited by hand (other labels, ranges or
+#: sizes) would make them show and feed something other than what the model states about itself.
+PAIRED_KEYS = ("latent", "image", "version", "export")
+#: A sidecar is a few kilobytes (a large categorical code's labels: some hundreds); anything far
+#: bigger is not one, and is not read into memory.
+MAX_SIDECAR_BYTES = 16 << 20
+
+
+def verify_fix(unverified: str = "load it with verify=False") -> str:
+    """What to do about a file that cannot be verified; ``unverified`` says how to run it anyway
+    (``genfw sample`` says --no-verify)."""
+    return f"keep the .json exported with it next to it, or re-export both with `genfw export`; to run it unverified, {unverified}"
+
+
+class UnverifiedError(GeneratorFileError):
+    """The file cannot be checked against its sidecar (none, unreadable, or without a SHA-256)."""
+
+
+def sidecar_of(path: Path) -> Path:
+    """``generator.onnx`` -> ``generator.json``: where a model's sidecar is."""
+    return path.with_suffix(".json")
+
+
+def _read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The genfw sidecar next to ``path``, or None and what is wrong with it (``"is missing"``,
+    ``"is not valid JSON (...)"``, ...): an app may keep its own ``model.json`` next to ``model.onnx``."""
+    sidecar = sidecar_of(path)
     if not sidecar.is_file():
-        return None
+        return None, "is missing"
     try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            return None, f"is {sidecar.stat().st_size / 1e6:.0f} MB, too large for a sidecar"
         doc = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror})"
+    except UnicodeDecodeError:
+        return None, "is not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return None, f"is not valid JSON ({exc.msg} at char {exc.pos})"
+    if not isinstance(doc, dict) or not {"latent", "image"} <= set(doc):
+        return None, "is not a genfw sidecar (it has no latent and image)"
+    return doc, ""
+
+
+def _read_metadata(session: ort.InferenceSession, path: Path) -> dict[str, Any] | None:
+    """The spec the model states in its metadata_props, or None when it states none (then the
+    sidecar is all there is: what onnxruntime-web apps use)."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if META_LATENT not in meta and META_IMAGE not in meta:
         return None
-    return doc if isinstance(doc, dict) and {"latent", "image"} <= set(doc) else None
+    # The file claims to be a genfw generator: say exactly what is wrong with its metadata.
+    doc = {}
+    for key in (META_LATENT, META_IMAGE):
+        if key not in meta:
+            raise GeneratorFileError(f"it has no {key} metadata (a genfw generator has both {META_LATENT} and {META_IMAGE})",
+                                     where=str(path), fix="re-export it with `genfw export`")
+        try:
+            doc[key] = json.loads(meta[key])
+        except json.JSONDecodeError as exc:
+            raise GeneratorFileError(f"its {key} metadata is not valid JSON ({exc.msg} at char {exc.pos})",
+                                     where=str(path), fix="re-export it with `genfw export`") from None
+    try:
+        export = json.loads(meta[META_EXPORT]) if META_EXPORT in meta else None
+    except json.JSONDecodeError:
+        export = meta[META_EXPORT]  # kept as text: it must still equal the sidecar's
+    return {"latent": doc[META_LATENT], "image": doc[META_IMAGE], "version": parse_version(meta.get(META_VERSION)),
+            "export": export}
 
 
-def _check_pair(path: Path, sidecar: dict[str, Any] | None) -> str | None:
-    """The .onnx file's SHA-256 when its sidecar records one; refuses a sidecar that was written
-    for other bytes (a re-exported .onnx next to an old .json, or the other way round)."""
-    if sidecar is None or "sha256" not in sidecar:
-        return None  # no sidecar, or one written before genfw 0.2 recorded hashes
+def _spec_source(path: Path, meta: dict[str, Any] | None, sidecar: dict[str, Any] | None, why: str) -> tuple[dict[str, Any], str]:
+    """The spec to run the model with and where it comes from: the model's own metadata, else the sidecar."""
+    if meta is not None:
+        return meta, "metadata"
+    if sidecar is not None:
+        return {**{key: sidecar.get(key) for key in PAIRED_KEYS}, "version": parse_version(sidecar.get("version"))}, \
+            f"sidecar {sidecar_of(path).name}"
+    if why != "is missing":
+        raise GeneratorFileError(f"not a genfw generator: it has no {META_LATENT} metadata and its sidecar {why}",
+                                 where=str(sidecar_of(path)), fix="re-export it with `genfw export`")
+    raise GeneratorFileError(f"not a genfw generator (no {META_LATENT} metadata and no sidecar {sidecar_of(path).name})",
+                             where=str(path), fix="export one with `genfw export RUN_DIR`")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def first_difference(ours: Any, theirs: Any, where: str) -> str | None:
+    """The JSON path of the first place two JSON documents differ (with both values), or None."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        for key in sorted(set(ours) | set(theirs), key=str):
+            found = first_difference(ours.get(key), theirs.get(key), f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+        return next((found for i, (a, b) in enumerate(zip(ours, theirs))
+                     if (found := first_difference(a, b, f"{where}[{i}]"))), None)
+    same = ours == theirs and (type(ours) is type(theirs) or {type(ours), type(theirs)} <= {int, float})
+    return None if same else f"{where} ({_short(ours)} in the model, {_short(theirs)} in the sidecar)"
+
+
+def _verify_pair(path: Path, spec: dict[str, Any], sidecar: dict[str, Any] | None, why: str) -> str:
+    """The .onnx file's SHA-256, once it is the file its sidecar was written for and the sidecar
+    says what ``spec`` (the model's own metadata, where it has some) says; a file that cannot be
+    checked is refused."""
+    name = sidecar_of(path).name
+    if sidecar is None:
+        raise UnverifiedError(f"cannot verify it: its sidecar {name} {why}", where=str(path), fix=verify_fix())
+    recorded = sidecar.get("sha256")
+    if not isinstance(recorded, str) or not recorded:
+        raise UnverifiedError(f"cannot verify it: its sidecar {name} records no SHA-256 (written before genfw 0.2, or edited)",
+                              where=str(path), fix=verify_fix())
     digest = file_sha256(path)
-    if str(sidecar["sha256"]).lower() != digest:
-        raise GeneratorFileError(f"its sidecar {path.with_suffix('.json').name} was written for another file "
-                                 f"(SHA-256 {str(sidecar['sha256'])[:12]}..., this file {digest[:12]}...)", where=str(path),
+    if recorded.lower() != digest:
+        raise GeneratorFileError(f"its sidecar {name} was written for another file "
+                                 f"(SHA-256 {recorded[:12]}..., this file {digest[:12]}...)", where=str(path),
                                  fix="keep each .onnx with the .json exported with it, or re-export both with `genfw export`")
+    expected = {**{key: spec.get(key) for key in PAIRED_KEYS},
+                "inputs": [c["name"] for c in spec["latent"]["codes"]], "output": OUTPUT_NAME}
+    given = {**{key: sidecar.get(key) for key in PAIRED_KEYS}, "version": parse_version(sidecar.get("version")),
+             "inputs": sidecar.get("inputs", expected["inputs"]), "output": sidecar.get("output", OUTPUT_NAME)}
+    difference = first_difference(expected, given, "")
+    if difference:
+        raise GeneratorFileError(f"its sidecar does not match the model's own metadata at {difference.lstrip('.')}",
+                                 where=str(sidecar_of(path)),
+                                 fix=f"a sidecar is never edited by hand: copy the {name} exported with {path.name}, "
+                                     "or re-export both with `genfw export`")
     return digest
 
 
-def _read_spec(session: ort.InferenceSession, path: Path) -> dict[str, Any]:
-    """The generator spec from metadata_props, else from the sidecar JSON next to the file; a
-    sidecar that records the SHA-256 of other bytes is refused either way."""
-    meta = session.get_modelmeta().custom_metadata_map
-    sidecar = _read_sidecar(path)
-    digest = _check_pair(path, sidecar)
-    if META_LATENT in meta or META_IMAGE in meta:
-        # The file claims to be a genfw generator: say exactly what is wrong with its metadata.
-        doc = {}
-        for key in (META_LATENT, META_IMAGE):
-            if key not in meta:
-                raise GeneratorFileError(f"it has no {key} metadata (a genfw generator has both {META_LATENT} and {META_IMAGE})",
-                                         where=str(path), fix="re-export it with `genfw export`")
-            try:
-                doc[key] = json.loads(meta[key])
-            except json.JSONDecodeError as exc:
-                raise GeneratorFileError(f"its {key} metadata is not valid JSON ({exc.msg} at char {exc.pos})",
-                                         where=str(path), fix="re-export it with `genfw export`") from None
-        try:
-            export = json.loads(meta[META_EXPORT]) if META_EXPORT in meta else None
-        except json.JSONDecodeError:
-            export = None  # informational only
-        return {"latent": doc[META_LATENT], "image": doc[META_IMAGE], "version": parse_version(meta.get(META_VERSION)),
-                "export": export, "sha256": digest}
-    if path.with_suffix(".json").is_file():
-        if sidecar is None:
-            raise GeneratorFileError("its sidecar is not a genfw generator spec", where=str(path.with_suffix(".json")),
-                                     fix="re-export it with `genfw export`")
-        return {"latent": sidecar["latent"], "image": sidecar["image"], "version": parse_version(sidecar.get("version")),
-                "export": sidecar.get("export"), "sha256": digest}
-    raise GeneratorFileError(f"not a genfw generator (no {META_LATENT} metadata and no sidecar {path.with_suffix('.json').name})",
-                             where=str(path), fix="export one with `genfw export RUN_DIR`")
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(threads: Any, option: str = "threads") -> int | None:
+    """``threads`` as onnxruntime takes it: None (its choice) or 1..the usable CPUs (more only
+    makes threads wait for each other, and onnxruntime fails on numbers beyond a C int)."""
+    if threads is None:
+        return None
+    top = usable_cpus()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= top:
+        raise RuntimeUsageError(f"{option} must be an integer from 1 to {top} (the CPUs this process may use), not {threads!r}",
+                                fix=f"e.g. {option}{'=' if option == 'threads' else ' '}{top}")
+    return int(threads)
 
 
 class Generator:
@@ -150,58 +251,72 @@ class Generator:
     ``codes`` lists the latent code specs (``name``, ``type``, ``dim``, ``role``, ``prior``,
     ``range``; categorical codes also ``k`` and ``labels``) in input order; ``image_shape`` is
     ``(C, H, W)``; ``export`` how the file was exported (weights format, verification tolerance;
-    None for files from before genfw 0.2); ``sha256`` the file's hash when its sidecar records one.
+    None for files from before genfw 0.2); ``sha256`` the file's hash once it was verified against
+    its sidecar (None when loaded with ``verify=False``), ``verified`` whether it was.
     """
 
-    def __init__(self, session: ort.InferenceSession, spec: dict[str, Any], path: Path):
+    def __init__(self, session: ort.InferenceSession, spec: dict[str, Any], path: Path, source: str = "metadata"):
         self.session = session
         self.path = path
         self.version = spec.get("version")
         self.export: dict[str, Any] | None = spec.get("export") if isinstance(spec.get("export"), dict) else None
-        self.sha256: str | None = spec.get("sha256")
+        self.sha256: str | None = None  # set by load once the file is verified against its sidecar
         try:
             self.codes: list[dict[str, Any]] = list(spec["latent"]["codes"])
             image = spec["image"]
             self.image_spec: dict[str, Any] = dict(image)
-            self.image_shape = (int(image["channels"]), int(image["height"]), int(image["width"]))
+            self.image_shape = tuple(_positive_int(image[key]) for key in ("channels", "height", "width"))
             self._by_name = {c["name"]: c for c in self.codes}
             for c in self.codes:
-                c["dim"] = int(c["dim"])
-                if c["dim"] < 1:
-                    raise ValueError
+                c["dim"] = _positive_int(c["dim"])
         except (KeyError, TypeError, ValueError):
-            raise GeneratorFileError("its genfw metadata is incomplete", where=str(path), fix="re-export it with `genfw export`") from None
-        for c in self.codes:
-            problem = _prior_problem(c)
-            if problem:
-                raise GeneratorFileError(f"the prior of code {c['name']!r} in its metadata is damaged: {problem}",
-                                         where=str(path), fix="re-export it with `genfw export`")
-        inputs = {i.name for i in session.get_inputs()}
-        outputs = {o.name for o in session.get_outputs()}
-        if inputs != set(self._by_name) or OUTPUT_NAME not in outputs:
+            raise GeneratorFileError(f"its genfw {source} is incomplete", where=str(path), fix="re-export it with `genfw export`") from None
+        inputs = {i.name: i.shape for i in session.get_inputs()}
+        outputs = {o.name: o.shape for o in session.get_outputs()}
+        if set(inputs) != set(self._by_name) or len(self.codes) != len(inputs) or OUTPUT_NAME not in outputs:
             raise GeneratorFileError(f"its inputs {sorted(inputs)} / outputs {sorted(outputs)} do not match its latent spec",
                                      where=str(path), fix="re-export it with `genfw export`")
+        for c in self.codes:
+            for what, check in CODE_CHECKS:
+                problem = check(c, inputs[c["name"]])
+                if problem:
+                    raise GeneratorFileError(f"the {what} of code {c['name']!r} in its {source} is wrong: {problem}",
+                                             where=str(path), fix="re-export it with `genfw export`")
+        output = outputs[OUTPUT_NAME]
+        if len(output) != 4 or any(isinstance(d, int) and d != s for d, s in zip(output[1:], self.image_shape)):
+            raise GeneratorFileError(f"its {source} says images are {'x'.join(map(str, self.image_shape))} but the model's output "
+                                     f"{OUTPUT_NAME!r} has shape {_shape_text(output)}", where=str(path),
+                                     fix="re-export it with `genfw export`")
+
+    @property
+    def verified(self) -> bool:
+        """Whether the file was checked against its sidecar (hash and spec) when it was loaded."""
+        return self.sha256 is not None
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike, *, threads: int | None = None, spin: bool = False,
+    def load(cls, path: str | os.PathLike, *, threads: int | None = None, spin: bool = False, verify: bool = True,
              providers: Iterable[str] = ("CPUExecutionProvider",)) -> "Generator":
         """Open an exported generator (an .onnx file, or a folder holding ``generator.onnx``).
 
-        ``threads`` sets onnxruntime's intra-op threads (default: its own choice). ``spin=False``
-        lets idle worker threads sleep instead of busy-waiting: on a shared or busy machine
-        spinning threads fight other processes for the cores and throughput drops sharply; on
-        an idle machine ``spin=True`` can shave a little latency.
-        Raises :class:`GeneratorFileError` for anything that is not a genfw generator.
+        ``verify=True`` (the default) runs a file only once it is checked: its sidecar
+        (``generator.json``) must be there, record the file's SHA-256, match it, and say what the
+        model's own metadata says; anything else is a :class:`GeneratorFileError`.
+        ``verify=False`` skips these checks (the spec must still fit the model). ``threads`` sets
+        onnxruntime's intra-op threads (default: its own choice; at most the usable CPUs).
+        ``spin=False`` lets idle worker threads sleep instead of busy-waiting: on a shared or busy
+        machine spinning threads fight other processes for the cores and throughput drops
+        sharply; on an idle machine ``spin=True`` can shave a little latency.
         """
         path = Path(path)
         if path.is_dir():
             path = path / "generator.onnx"
+        threads = check_threads(threads)
         if not path.is_file():
             raise GeneratorFileError("file not found", where=str(path), fix="pass an .onnx file written by `genfw export`")
         options = ort.SessionOptions()
         if threads:
-            options.intra_op_num_threads = int(threads)
+            options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise here
@@ -211,7 +326,13 @@ class Generator:
             first = (str(exc).strip().splitlines() or [""])[0]
             raise GeneratorFileError(f"not a loadable ONNX model ({type(exc).__name__}: {first[:160]})", where=str(path),
                                      fix="pass an .onnx file written by `genfw export`") from None
-        return cls(session, _read_spec(session, path), path)
+        meta = _read_metadata(session, path)
+        sidecar, why = _read_sidecar(path)
+        spec, source = _spec_source(path, meta, sidecar, why)
+        generator = cls(session, spec, path, source)  # a spec that does not fit the model is refused first
+        if verify:
+            generator.sha256 = _verify_pair(path, spec, sidecar, why)
+        return generator
 
     @property
     def latent_spec(self) -> dict[str, Any]:
@@ -271,7 +392,7 @@ class Generator:
     def code_values(self, name: str, value: Any, n: int) -> np.ndarray:
         """``value`` for code ``name`` as the model input, float32 ``[n, dim]`` (see :meth:`sample_codes`)."""
         spec = self.code(name)
-        if spec.get("prior", {}).get("kind") == "categorical" or spec.get("type") == "categorical" or "k" in spec:
+        if _is_categorical(spec):
             return _categorical_values(spec, value, n)
         return _continuous_values(spec, value, n)
 
@@ -283,8 +404,12 @@ class Generator:
         ``codes`` gives values for some or all codes (e.g. from :meth:`sample_codes`), the
         keyword arguments fix codes by value (they win over ``codes``), and the rest are drawn
         with ``seed``. ``n`` defaults to the batch size of ``codes``, else 1. ``dtype="uint8"``
-        returns 0..255 pixels. Runs in chunks of ``batch_size`` to bound memory.
+        returns 0..255 pixels. Runs in chunks of ``batch_size``, each written into the result;
+        a batch that would not fit in the memory left is refused before any work
+        (:class:`MemoryNeedError`).
         """
+        if dtype not in IMAGE_DTYPES:
+            raise CodeError(f"dtype must be 'float32' or 'uint8', not {dtype!r}")
         given = dict(codes or {})
         for name in given:
             self.code(name)
@@ -293,13 +418,29 @@ class Generator:
             if len(sizes) > 1:
                 raise CodeError(f"the given codes have different batch sizes {sorted(sizes)}", fix="give every code the same first dimension")
             n = sizes.pop() if sizes else 1
+        n = self._check_n(n)
+        check_memory(self.memory_needed(n, np.dtype(dtype).itemsize), f"{n:,} images of {self.image_text} as {dtype},",
+                     fix=f"generate at most {self.max_images(np.dtype(dtype).itemsize):,} at once, in several calls")
         values = self._sample(n, seed, {**given, **fixed})
-        images = self.run(values, batch_size=batch_size)
-        if dtype == "uint8":
-            images = to_uint8(images)
-        elif dtype != "float32":
-            raise CodeError(f"dtype must be 'float32' or 'uint8', not {dtype!r}")
-        return Batch(images, values)
+        return Batch(self.run(values, batch_size=batch_size, dtype=dtype), values)
+
+    def memory_needed(self, n: int, bytes_per_pixel: int) -> int:
+        """Bytes that ``n`` images take at ``bytes_per_pixel``, with the codes drawn for them
+        (numpy draws in float64, then keeps float32: 12 bytes a number at the peak)."""
+        return n * self._bytes_per_image(bytes_per_pixel)
+
+    def max_images(self, bytes_per_pixel: int) -> int:
+        """How many images fit in the memory this process has left (:func:`available_memory`)."""
+        available = available_memory()
+        return max(1, (available if available is not None else 1 << 62) // self._bytes_per_image(bytes_per_pixel))
+
+    def _bytes_per_image(self, bytes_per_pixel: int) -> int:
+        return int(np.prod(self.image_shape)) * bytes_per_pixel + sum(c["dim"] for c in self.codes) * 12
+
+    @property
+    def image_text(self) -> str:
+        """The image size as people write it: ``1x28x28``."""
+        return "x".join(map(str, self.image_shape))
 
     def traverse(self, code_name: str, steps: int | None = None, seed: int | None = None, values: Iterable[Any] | None = None,
                  dtype: str = "float32", **fixed: Any) -> Batch:
@@ -323,18 +464,22 @@ class Generator:
         codes[code_name] = np.concatenate(rows, axis=0)
         return self.generate(codes=codes, dtype=dtype)
 
-    def run(self, codes: Mapping[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
-        """Run the model on complete codes ``{name: float32 [n, dim]}``: float32 images ``[n, C, H, W]``."""
+    def run(self, codes: Mapping[str, np.ndarray], batch_size: int = 256, dtype: str = "float32") -> np.ndarray:
+        """Run the model on complete codes ``{name: float32 [n, dim]}``: images ``[n, C, H, W]``,
+        float32 in [0, 1] or (``dtype="uint8"``) 0..255, computed ``batch_size`` at a time."""
         feed = {c["name"]: np.ascontiguousarray(codes[c["name"]], dtype=np.float32) for c in self.codes}
         n = next(iter(feed.values())).shape[0]
-        chunks = [self.session.run([OUTPUT_NAME], {k: v[i:i + batch_size] for k, v in feed.items()})[0]
-                  for i in range(0, n, max(1, int(batch_size)))]
-        return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, *self.image_shape), np.float32)
+        step = max(1, int(batch_size))
+        out = np.empty((n, *self.image_shape), IMAGE_DTYPES[dtype])
+        for i in range(0, n, step):  # each chunk goes straight into the result: no list of chunks to join
+            chunk = self.session.run([OUTPUT_NAME], {k: v[i:i + step] for k, v in feed.items()})[0]
+            out[i:i + step] = to_uint8(chunk) if dtype == "uint8" else chunk
+        return out
 
     # -- helpers ---------------------------------------------------------------------------------
     def _default_sweep(self, spec: dict[str, Any], steps: int | None) -> list[Any]:
-        if "k" in spec or spec.get("prior", {}).get("kind") == "categorical":
-            k = int(spec.get("k", spec["dim"]))
+        if _is_categorical(spec):
+            k = spec["dim"]  # k = dim: checked when the file was loaded
             return [i % k for i in range(k if steps is None else self._check_n(steps, "steps"))]
         steps = 9 if steps is None else self._check_n(steps, "steps")
         prior = spec.get("prior", {})
@@ -360,6 +505,75 @@ class Generator:
     def __repr__(self) -> str:
         codes = ", ".join(f"{c['name']}[{c['dim']}]" for c in self.codes)
         return f"Generator({str(self.path)!r}, codes=({codes}), image_shape={self.image_shape})"
+
+
+# -- memory ----------------------------------------------------------------------------------------
+def _read_kib(path: str, field: str) -> int | None:
+    """A ``Field:  123 kB`` value of a /proc file, in bytes."""
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None  # also "max": no limit
+
+
+def _cgroup_free() -> int | None:
+    """What the process's cgroup (v2) may still use: memory.max less memory.current."""
+    try:
+        line = next(x for x in Path("/proc/self/cgroup").read_text().splitlines() if x.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    folder = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+    limit, used = _read_int(folder / "memory.max"), _read_int(folder / "memory.current")
+    return None if limit is None or used is None else max(0, limit - used)
+
+
+def _address_space_free() -> int | None:
+    """What ``ulimit -v`` (RLIMIT_AS) leaves of the address space this process has mapped."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    mapped = _read_kib("/proc/self/status", "VmSize")
+    if soft == resource.RLIM_INFINITY or mapped is None:
+        return None
+    return max(0, soft - mapped)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate as far as the system says: the least of the
+    memory available (/proc/meminfo), what its cgroup's limit leaves and what its address-space
+    limit leaves; None where none of them is known (not Linux)."""
+    known = [x for x in (_read_kib("/proc/meminfo", "MemAvailable"), _cgroup_free(), _address_space_free()) if x is not None]
+    return min(known) if known else None
+
+
+def size_text(n: int) -> str:
+    """Bytes as people read them: 1.9 GB, 14.6 EB."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000
+    return f"{n:,.1f} EB"
+
+
+def check_memory(needed: int, what: str, fix: str) -> None:
+    """Refuse, before any work, something that would need more memory than is left."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise MemoryNeedError(f"{what} would take {size_text(needed)} of memory, and {size_text(available)} is available",
+                              fix=fix)
 
 
 # -- priors and values -----------------------------------------------------------------------------
@@ -402,6 +616,68 @@ def _prior_problem(spec: dict[str, Any]) -> str | None:
 def _is_range(r: Any) -> bool:
     """A spec's suggested range: two finite numbers, low < high."""
     return isinstance(r, (list, tuple)) and len(r) == 2 and _finite(r) and float(r[0]) < float(r[1])
+
+
+def _positive_int(value: Any) -> int:
+    """A size a spec states: a whole number >= 1 (JSON may write it as 10 or 10.0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(value)
+    return int(value)
+
+
+def _shape_text(shape: list[Any]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _is_categorical(spec: dict[str, Any]) -> bool:
+    """Whether a code takes categories (an index, a label, a probability vector)."""
+    prior = spec.get("prior")
+    return isinstance(prior, dict) and prior.get("kind") == "categorical" or spec.get("type") == "categorical" or "k" in spec
+
+
+def _dim_problem(spec: dict[str, Any], shape: list[Any]) -> str | None:
+    """The code's width against the model's input ``[batch, dim]``."""
+    if len(shape) != 2:
+        return f"the model's input {spec['name']!r} has shape {_shape_text(shape)}, not [batch, dim]"
+    if isinstance(shape[1], int) and shape[1] != spec["dim"]:
+        return f"it says {spec['dim']} but the model's input {spec['name']!r} is [batch, {shape[1]}]"
+    return None
+
+
+def _k_problem(spec: dict[str, Any], shape: list[Any]) -> str | None:
+    """A categorical code has one input per category: k = dim."""
+    if not _is_categorical(spec):
+        return None
+    k = spec.get("k", spec["dim"])
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or k != spec["dim"]:
+        return f"k = {_short(k)} but the model takes {spec['dim']} numbers for it (one per category)"
+    return None
+
+
+def _labels_problem(spec: dict[str, Any], shape: list[Any]) -> str | None:
+    """One label (and one ``classes`` entry) per category: they become the page's buttons."""
+    if not _is_categorical(spec):
+        return None
+    for key in ("labels", "classes"):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, list) or len(value) != spec["dim"]):
+            count = f"{len(value)} entries" if isinstance(value, list) else _short(value)
+            return f"{key} has {count} for {spec['dim']} categories"
+    if not all(isinstance(label, str) for label in spec.get("labels") or []):
+        return "labels must be text"
+    return None
+
+
+def _range_problem(spec: dict[str, Any], shape: list[Any]) -> str | None:
+    """A slider's range: two finite numbers, low < high."""
+    if "range" not in spec or _is_range(spec["range"]):
+        return None
+    return f"{_short(spec['range'])} is not [low, high] with finite low < high"
+
+
+#: What each code of a spec must satisfy to fit the model it came with, in the order reported.
+CODE_CHECKS = (("dim", _dim_problem), ("prior", lambda spec, shape: _prior_problem(spec)), ("k", _k_problem),
+               ("label list", _labels_problem), ("range", _range_problem))
 
 
 def _draw(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
@@ -447,7 +723,23 @@ def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
         if not 0 <= index < k:
             raise CodeError(f"category {index} is out of range for code {name!r}", fix=f"valid range: 0..{k - 1}")
         return np.repeat(np.eye(k, dtype=np.float32)[index][None], n, axis=0)
-    return _array_values(spec, value, n, what="a category index, a label, or a one-hot/probability vector")
+    probs = _array_values(spec, value, n, what="a category index, a label, or a one-hot/probability vector")
+    problem = _probability_problem(probs, per_sample=np.ndim(value) == 2 and n > 1)
+    if problem:
+        raise CodeError(f"code {name!r} takes a probability vector (k = {k} numbers >= 0 that sum to 1): {problem}",
+                        fix=f"e.g. {name}=3 for one category, or [0.5, 0.5, 0, ...] to blend two")
+    return probs
+
+
+def _probability_problem(rows: np.ndarray, per_sample: bool) -> str | None:
+    """What makes rows of a categorical code's values not probability vectors (finite is checked already)."""
+    if (rows < 0).any():
+        return f"it has a negative value ({float(rows.min()):g})"
+    sums = rows.sum(axis=1, dtype=np.float64)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    if abs(sums[worst] - 1.0) > PROBABILITY_SUM_TOLERANCE:
+        return f"it sums to {sums[worst]:g}" + (f" (row {worst})" if per_sample else "")
+    return None
 
 
 def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:

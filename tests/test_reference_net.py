@@ -99,3 +99,26 @@ def test_frechet_in_feature_space(trained, mnist) -> None:
     assert to_noise > 20 * within, (within, to_noise)
     # Float [0, 1] and uint8 inputs give the same features.
     np.testing.assert_allclose(rn.features(model, test.images[:10]), rn.features(model, test.images[:10].float() / 255))
+
+
+def test_a_cached_net_with_flipped_weights_is_trained_again(tmp_path, capsys) -> None:
+    """Weights whose bytes changed after they were cached (same size, still loadable) do not match
+    the SHA-256 recorded with them: trained again with a one-line warning, never used as they are."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=g)
+    train = ImageDataset("tiny", images, torch.arange(64) % 10)
+    test = ImageDataset("tiny-test", images[:20], torch.arange(20) % 10)
+    model, info = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    path, head = Path(info["path"]), model.state_dict()["head.weight"]
+    data = bytearray(path.read_bytes())
+    at = bytes(data).index(head.contiguous().numpy().tobytes()[:64])
+    data[at + 3] ^= 0x80  # the sign bit of head.weight[0, 0] (float32, little-endian)
+    path.write_bytes(bytes(data))
+    assert not torch.equal(torch.load(path, weights_only=True)["head.weight"], head)  # loads: only a checksum can tell
+    capsys.readouterr()
+    again, info2 = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert not info2["from_cache"] and err.count("\n") == 1, err
+    assert f"Warning: the cached reference network {path} does not match its checksum; training it again" in err
+    assert torch.equal(again.state_dict()["head.weight"], head)  # the same recipe gives the same weights
+    assert rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)[1]["from_cache"]

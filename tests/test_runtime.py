@@ -224,7 +224,7 @@ def test_bernoulli_and_unknown_priors(onnx_path, tmp_path):
         codes[2]["prior"] = {"kind": "laplace", "scale": 1.0}
         codes[3]["prior"] = {"kind": "bernoulli", "p": 0.3}
 
-    g = Generator.load(with_latent(onnx_path, tmp_path / "edited.onnx", edit))
+    g = Generator.load(with_latent(onnx_path, tmp_path / "edited.onnx", edit), verify=False)  # no sidecar
     with pytest.raises(CodeError, match="explicitly") as info:
         g.sample_codes(3)
     assert "c1" in one_line(info.value)
@@ -323,15 +323,137 @@ def test_a_sidecar_for_other_bytes_is_refused(onnx_path, tmp_path):
     with pytest.raises(GeneratorFileError, match="its sidecar generator.json was written for another file") as info:
         Generator.load(tmp_path / "generator.onnx")
     assert "keep each .onnx with the .json exported with it" in one_line(info.value)
-    sidecar = json.loads((tmp_path / "generator.json").read_text())
-    del sidecar["sha256"]  # a sidecar from before genfw recorded hashes: trusted as before
-    (tmp_path / "generator.json").write_text(json.dumps(sidecar))
-    assert Generator.load(tmp_path / "generator.onnx").sha256 is None
-    (tmp_path / "generator.json").write_text(json.dumps({"app": "settings"}))  # an app's own JSON: not a sidecar
-    assert Generator.load(tmp_path / "generator.onnx").code_names == ["z", "digit", "c1", "c2"]
     shutil.copy(onnx_path.with_suffix(".json"), tmp_path / "generator.json")
     (tmp_path / "generator.onnx").write_bytes(onnx_path.read_bytes())
-    assert Generator.load(tmp_path / "generator.onnx").sha256 == file_sha256(onnx_path)
+    g = Generator.load(tmp_path / "generator.onnx")
+    assert g.sha256 == file_sha256(onnx_path) and g.verified
+
+
+# -- issue #21: hash checks that cannot be skipped, sidecars checked against the model --------------
+def paired(src: Path, dst: Path, edit) -> Path:
+    """A copy of ``src`` whose genfw.latent metadata ``edit(codes)`` changed, with a sidecar that
+    says the same and records the new bytes' SHA-256: a pair that verifies, and a spec to judge."""
+    from genfw.export.onnx_export import write_pair
+
+    model = onnx.load(str(src))
+    sidecar = json.loads(src.with_suffix(".json").read_text())
+    latent = json.loads(next(p.value for p in model.metadata_props if p.key == "genfw.latent"))
+    edit(latent["codes"])
+    for prop in model.metadata_props:
+        if prop.key == "genfw.latent":
+            prop.value = json.dumps(latent)
+    write_pair(dst, model.SerializeToString(), {**sidecar, "latent": latent})
+    return dst
+
+
+def copy_pair(src: Path, folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / src.name).write_bytes(src.read_bytes())
+    (folder / src.with_suffix(".json").name).write_bytes(src.with_suffix(".json").read_bytes())
+    return folder / src.name
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda sidecar: sidecar.unlink(), "cannot verify it: its sidecar generator.json is missing"),
+    (lambda sidecar: sidecar.write_text("{not json"), "its sidecar generator.json is not valid JSON (Expecting property name"),
+    (lambda sidecar: sidecar.write_text(json.dumps({k: v for k, v in json.loads(sidecar.read_text()).items() if k != "sha256"})),
+     "its sidecar generator.json records no SHA-256"),
+    (lambda sidecar: sidecar.write_text(json.dumps({"app": "settings"})), "its sidecar generator.json is not a genfw sidecar"),
+], ids=["deleted", "not_json", "no_sha256", "not_a_sidecar"])
+def test_a_model_whose_sidecar_cannot_verify_it_is_refused_unless_verify_is_false(onnx_path, tmp_path, damage, needle):
+    model = copy_pair(onnx_path, tmp_path / "pair")
+    damage(model.with_suffix(".json"))
+    model.write_bytes(model.read_bytes()[:-1] + b"\x01")  # tampered: nothing may run it unchecked by accident
+    with pytest.raises(GeneratorFileError) as info:
+        Generator.load(model)
+    line = one_line(info.value)
+    assert line.startswith(f"{model}: ") and needle in line and line.endswith("to run it unverified, load it with verify=False)")
+    g = Generator.load(model, verify=False)  # the caller says so: it runs, and says it was not verified
+    assert g.sha256 is None and not g.verified and g.generate(2, seed=0).images.shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda codes: codes[1]["labels"].__setitem__(3, "7"), "latent.codes[1].labels[3] ('3' in the model, '7' in the sidecar)"),
+    (lambda codes: codes[2].__setitem__("range", [-5.0, 5.0]), "latent.codes[2].range[0] (-2.0 in the model, -5.0 in the sidecar)"),
+    (lambda codes: codes[0].__setitem__("dim", 64), "latent.codes[0].dim (62 in the model, 64 in the sidecar)"),
+    (lambda codes: codes[1]["prior"].__setitem__("probs", [1.0] + [0.0] * 9), "latent.codes[1].prior.probs[0]"),
+], ids=["labels", "range", "dim", "prior"])
+def test_a_sidecar_edited_by_hand_is_refused(onnx_path, tmp_path, edit, needle):
+    model = copy_pair(onnx_path, tmp_path / "pair")
+    sidecar = json.loads(model.with_suffix(".json").read_text())
+    edit(sidecar["latent"]["codes"])  # the SHA-256 still matches: only the spec was changed
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(GeneratorFileError) as info:
+        Generator.load(model)
+    line = one_line(info.value)
+    assert line.startswith(f"{model.with_suffix('.json')}: its sidecar does not match the model's own metadata at ") and needle in line
+    assert "a sidecar is never edited by hand" in line
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda codes: codes[1].__setitem__("k", 1e9),
+     "the k of code 'digit' in its metadata is wrong: k = 1000000000.0 but the model takes 10 numbers for it (one per category)"),
+    (lambda codes: codes[1].__setitem__("labels", [f"l{i}" for i in range(200_000)]),
+     "the label list of code 'digit' in its metadata is wrong: labels has 200000 entries for 10 categories"),
+    (lambda codes: codes[2].__setitem__("range", [2.0, -2.0]),
+     "the range of code 'c1' in its metadata is wrong: [2.0, -2.0] is not [low, high] with finite low < high"),
+    (lambda codes: codes[1].update(dim=12, k=12, labels=[str(i) for i in range(12)], prior={"kind": "categorical", "probs": [1 / 12] * 12}),
+     "the dim of code 'digit' in its metadata is wrong: it says 12 but the model's input 'digit' is [batch, 10]"),
+], ids=["k_1e9", "200000_labels", "range_2_-2", "dims"])
+def test_a_spec_that_does_not_fit_the_model_is_refused(onnx_path, tmp_path, edit, needle):
+    """A pair that verifies (the hash and the metadata agree) is still refused when its spec does
+    not fit the model: the page would draw nothing, make 200,000 buttons or a dead slider."""
+    model = paired(onnx_path, tmp_path / "generator.onnx", edit)
+    for verify in (True, False):
+        with pytest.raises(GeneratorFileError) as info:
+            Generator.load(model, verify=verify)
+        assert one_line(info.value) == f"{model}: {needle} (re-export it with `genfw export`)"
+
+
+def test_an_image_spec_that_does_not_fit_the_output_is_refused(onnx_path, tmp_path):
+    model = onnx.load(str(onnx_path))
+    for prop in model.metadata_props:
+        if prop.key == "genfw.image":
+            prop.value = json.dumps({"channels": 3, "height": 28, "width": 28, "range": [0, 1]})
+    onnx.save(model, str(tmp_path / "g.onnx"))
+    with pytest.raises(GeneratorFileError) as info:
+        Generator.load(tmp_path / "g.onnx", verify=False)
+    assert "its metadata says images are 3x28x28 but the model's output 'image' has shape [batch, 1, 28, 28]" in one_line(info.value)
+
+
+def test_categorical_values_must_be_probability_vectors(gen):
+    for bad, needle in [([-5, 0, 0, 0, 0, 0, 0, 0, 0, 6], "it has a negative value (-5)"),
+                        ([0.2] + [0.0] * 8 + [0.3], "it sums to 0.5"),
+                        (np.eye(10)[[1, 2]] * [[1.0], [3.0]], "it sums to 3 (row 1)")]:
+        with pytest.raises(CodeError) as info:
+            gen.sample_codes(2, digit=bad)
+        assert "code 'digit' takes a probability vector (k = 10 numbers >= 0 that sum to 1): " + needle in one_line(info.value)
+    thirds = [0.333, 0.333, 0.333] + [0.0] * 7  # typed by hand: within the tolerance
+    assert np.allclose(gen.sample_codes(2, digit=thirds)["digit"][0], thirds, atol=1e-6)
+
+
+def test_threads_beyond_the_cpus_are_refused_in_one_line(onnx_path):
+    from genfw.runtime import RuntimeUsageError, usable_cpus
+
+    for bad in (99999999999, 0, usable_cpus() + 1, True, 1.5):
+        with pytest.raises(RuntimeUsageError, match=f"threads must be an integer from 1 to {usable_cpus()}") as info:
+            Generator.load(onnx_path, threads=bad)
+        one_line(info.value)
+    assert Generator.load(onnx_path, threads=usable_cpus()).verified
+
+
+def test_more_images_than_memory_holds_are_refused_before_any_work(gen):
+    from genfw.runtime import MemoryNeedError, available_memory
+
+    with pytest.raises(MemoryNeedError) as info:
+        gen.generate(2**62, seed=0)
+    line = one_line(info.value)
+    assert line.startswith("4,611,686,018,427,387,904 images of 1x28x28 as float32, would take 18,557.4 EB of memory") and \
+        "generate at most" in line
+    assert available_memory() > 100 << 20
+    float_images = gen.generate(300, seed=1, batch_size=64).images  # in chunks, each written into the result
+    as_bytes = gen.generate(300, seed=1, batch_size=64, dtype="uint8").images
+    assert as_bytes.dtype == np.uint8 and np.array_equal(as_bytes, (np.clip(float_images, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
 def test_version_is_json_and_old_plain_text_still_reads(onnx_path, tmp_path):
@@ -345,7 +467,7 @@ def test_version_is_json_and_old_plain_text_still_reads(onnx_path, tmp_path):
             if p.key == "genfw.version":
                 p.value = stored
         onnx.save(model, str(tmp_path / "g.onnx"))
-        assert Generator.load(tmp_path / "g.onnx").version == expected
+        assert Generator.load(tmp_path / "g.onnx", verify=False).version == expected
 
 
 def test_default_sweeps_use_the_range_and_unknown_priors_are_never_guessed(onnx_path, tmp_path):
@@ -355,7 +477,7 @@ def test_default_sweeps_use_the_range_and_unknown_priors_are_never_guessed(onnx_
         codes[2]["range"] = [-3.0, 3.0]
         del codes[3]["range"]  # without a range: the prior's, U(-1, 1)
 
-    g = Generator.load(with_latent(onnx_path, tmp_path / "ranges.onnx", edit))
+    g = Generator.load(with_latent(onnx_path, tmp_path / "ranges.onnx", edit), verify=False)
     assert np.allclose(g.traverse("c1", steps=3, seed=0).codes["c1"].ravel(), [-3, 0, 3])
     assert np.allclose(g.traverse("c2", steps=3, seed=0).codes["c2"].ravel(), [-1, 0, 1])
     spec = {"name": "w", "dim": 2, "prior": {"kind": "laplace", "scale": 1.0}}

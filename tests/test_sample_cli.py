@@ -168,3 +168,81 @@ def test_export_default_output_is_in_the_run_dir(tmp_path):
     assert default_output(run) == run / "generator.onnx"
     assert default_output(run / "generator.pt") == run / "generator.onnx"
     assert default_output(run / "checkpoints" / "last.pt") == run / "generator.onnx"
+
+
+# -- issue #21: models that cannot be verified, requests that cannot be met --------------------------
+NO_VERIFY_FIX = ("(keep the .json exported with it next to it, or re-export both with `genfw export`; "
+                 "to run it unverified, pass --no-verify)")
+
+
+@pytest.mark.parametrize("sidecar, why", [(None, "is missing"), ("{not json", "is not valid JSON"),
+                                          ("hashless", "records no SHA-256")], ids=["deleted", "not_json", "no_sha256"])
+def test_sample_refuses_a_model_it_cannot_verify_unless_no_verify(run_dir, sampled_png, tmp_path, sidecar, why):
+    ok(sampled_png[1])
+    model = tmp_path / "generator.onnx"
+    model.write_bytes((run_dir / "generator.onnx").read_bytes())
+    if sidecar == "hashless":
+        doc = json.loads((run_dir / "generator.json").read_text())
+        sidecar = json.dumps({k: v for k, v in doc.items() if k != "sha256"})
+    if sidecar is not None:
+        (tmp_path / "generator.json").write_text(sidecar)
+    line = usage_error(genfw("sample", model, "-o", tmp_path / "x.png"))
+    assert line.startswith(f"Error: {model}: cannot verify it: its sidecar generator.json {why}") and line.endswith(NO_VERIFY_FIX)
+    assert not (tmp_path / "x.png").exists()
+    assert "wrote 64 images" in ok(genfw("sample", model, "--no-verify", "-o", tmp_path / "x.png"))
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--n", 2**62], "--n 4,611,686,018,427,387,904: images of 1x28x28 saved as PNG, would take 18,557.4 EB of memory"),
+    (["--threads", 99999999999], "--threads must be an integer from 1 to "),
+    (["--code", "digit=[-5, 0, 0, 0, 0, 0, 0, 0, 0, 6]"],
+     "code 'digit' takes a probability vector (k = 10 numbers >= 0 that sum to 1): it has a negative value (-5)"),
+    (["--code", "digit=[0.5, 0.2, 0, 0, 0, 0, 0, 0, 0, 0]"], "takes a probability vector (k = 10 numbers >= 0 that sum to 1): it sums to 0.7"),
+], ids=["n_2_62", "threads", "negative_probability", "probabilities_not_summing_to_1"])
+def test_sample_refuses_what_it_cannot_do_in_one_line(run_dir, sampled_png, tmp_path, args, needle):
+    ok(sampled_png[1])
+    assert needle in usage_error(genfw("sample", run_dir / "generator.onnx", *args, "-o", tmp_path / "x.png"))
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sample_n_beyond_a_memory_cap_is_refused_up_front(run_dir, sampled_png, tmp_path):
+    """Under `ulimit -v` (1.5 GB), --n 600000 needs 2.4 GB: refused before any work, saying what
+    it would take; a number that fits runs under the same cap."""
+    import resource
+
+    ok(sampled_png[1])
+    cap = 1536 << 20
+
+    def capped(*args) -> subprocess.CompletedProcess:
+        # One onnxruntime thread: on a many-core machine each thread's malloc arena reserves address space too.
+        return subprocess.run([sys.executable, "-m", "genfw", "sample", str(run_dir / "generator.onnx"), "--threads", "1",
+                               *map(str, args)],
+                              cwd=str(REPO), capture_output=True, text=True, timeout=600, check=False,
+                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)))
+
+    line = usage_error(capped("--n", 600_000, "-o", tmp_path / "s.h5"))
+    assert line.startswith("Error: --n 600,000: images of 1x28x28 saved as H5, would take 2.41 GB of memory, and ") and \
+        "ask for at most" in line, line
+    assert not (tmp_path / "s.h5").exists()
+    ok(capped("--n", 2000, "-o", tmp_path / "s.h5"))
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        assert f["images"].shape == (2000, 1, 28, 28)
+
+
+def test_sample_refuses_metadata_dims_that_do_not_match_the_model(run_dir, sampled_png, tmp_path):
+    import onnx
+
+    from genfw.export.onnx_export import write_pair
+
+    ok(sampled_png[1])
+    model = onnx.load(str(run_dir / "generator.onnx"))
+    sidecar = json.loads((run_dir / "generator.json").read_text())
+    latent = sidecar["latent"]
+    latent["codes"][2]["dim"] = 3  # c1: the model takes [batch, 1]
+    for prop in model.metadata_props:
+        if prop.key == "genfw.latent":
+            prop.value = json.dumps(latent)
+    write_pair(tmp_path / "g.onnx", model.SerializeToString(), sidecar)  # a pair that verifies
+    line = usage_error(genfw("sample", tmp_path / "g.onnx", "-o", tmp_path / "x.png"))
+    assert line == (f"Error: {tmp_path / 'g.onnx'}: the dim of code 'c1' in its metadata is wrong: it says 3 but the "
+                    "model's input 'c1' is [batch, 1] (re-export it with `genfw export`)")

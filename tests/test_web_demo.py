@@ -9,6 +9,7 @@ Skips only when node or Chromium is missing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,17 +31,24 @@ FIRST_GRID_S = 5.0
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
-DRIVER = r"""
+#: What every driver starts with: Chromium, headless, with a fresh profile; `args` are the driver's own.
+LAUNCH = r"""
 import { createRequire } from "node:module";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-const [nodeModules, chromium, url, shot, flags] = process.argv.slice(2);
+const [nodeModules, chromium, flags, ...args] = process.argv.slice(2);
 const { chromium: browserType } = createRequire(join(nodeModules, "noop.js"))("playwright-core");
 // A fresh profile every run: launchPersistentContext takes the user-data-dir playwright asks for.
 const context = await browserType.launchPersistentContext(mkdtempSync(join(tmpdir(), "genfw-chromium-")), {
   executablePath: chromium, headless: true, args: JSON.parse(flags) });
 const page = context.pages()[0] || await context.newPage();
+const settled = () => page.waitForFunction(() => window.genfwDemo && (window.genfwDemo.renders > 0 || window.genfwDemo.error),
+  null, { timeout: 60000 });
+"""
+
+DRIVER = LAUNCH + r"""
+const [url, shot] = args;
 const logs = [];
 page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
 page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
@@ -51,7 +60,7 @@ const pixels = () => page.evaluate(() => { const c = document.getElementById("gr
 const out = { logs };
 try {
   await page.goto(url);
-  await page.waitForFunction(() => window.genfwDemo && (window.genfwDemo.renders > 0 || window.genfwDemo.error), null, { timeout: 60000 });
+  await settled();
   out.first = await state();
   out.labels = await page.$$eval('button[data-code="digit"]', (bs) => bs.map((b) => b.textContent));
   out.sliders = await page.$$eval('input[type="range"]', (xs) => xs.map((x) => [x.dataset.code, Number(x.min), Number(x.max)]));
@@ -63,7 +72,7 @@ try {
   await page.screenshot({ path: shot, fullPage: true });
   // A model that is not the file its sidecar was written for is refused, in one line.
   await page.goto(url + "?model=tampered.onnx");
-  await page.waitForFunction(() => window.genfwDemo && (window.genfwDemo.renders > 0 || window.genfwDemo.error), null, { timeout: 60000 });
+  await settled();
   out.tampered = await state();
 } catch (err) {
   out.failure = String(err && err.stack || err);
@@ -140,6 +149,36 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Cors(_Quiet):
+    """A model host that lets any page fetch its files (what the page must not trust on its own)."""
+
+    def end_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+        super().end_headers()
+
+
+@contextlib.contextmanager
+def serve(folder: Path, handler: type = _Quiet) -> Iterator[str]:
+    """``folder`` on http://127.0.0.1:PORT/ (a port of its own: an origin of its own) while the block runs."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def drive(browser_tools: str, node_modules: Path, script: str, tmp_path: Path, *args: str) -> dict:
+    driver = tmp_path / "drive.mjs"
+    driver.write_text(script)
+    proc = subprocess.run([browser_tools, str(driver), str(node_modules), CHROMIUM, json.dumps(CHROMIUM_FLAGS), *args],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def test_demo_site_is_complete(site):
     names = sorted(p.name for p in site.iterdir())
     assert {"index.html", "genfw-web.js", "worker.js", "generator.onnx", "generator.json", "ort"} <= set(names)
@@ -156,21 +195,9 @@ def test_demo_site_is_complete(site):
 
 def test_the_page_renders_and_its_controls_change_the_images(site, browser_tools, tmp_path):
     node_modules = _node_modules(tmp_path)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        driver = tmp_path / "drive.mjs"
-        driver.write_text(DRIVER)
-        shot = tmp_path / "web_demo.png"
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        proc = subprocess.run([browser_tools, str(driver), str(node_modules), CHROMIUM, url, str(shot), json.dumps(CHROMIUM_FLAGS)],
-                              capture_output=True, text=True, timeout=300)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    shot = tmp_path / "web_demo.png"
+    with serve(site) as url:
+        out = drive(browser_tools, node_modules, DRIVER, tmp_path, url, str(shot))
     detail = json.dumps({k: v for k, v in out.items() if k not in ("before", "after")})[:3000]
     assert "failure" not in out, detail
     first = out["first"]
@@ -190,3 +217,109 @@ def test_the_page_renders_and_its_controls_change_the_images(site, browser_tools
     tampered = out["tampered"]
     assert tampered["renders"] == 0 and "does not match its sidecar" in (tampered["error"] or ""), detail
     print(f"first grid after {first['firstGridMs']:.0f} ms; screenshot {shot}")
+
+
+# -- issue #21: what the page refuses (real Chromium, real files, real servers) ------------------------
+CASES_DRIVER = LAUNCH + r"""
+const [home, urls] = args;
+const out = { cases: {} };
+try {
+  for (const url of JSON.parse(urls)) {
+    await page.goto(url);
+    await settled();
+    out.cases[url] = await page.evaluate(() => ({ ready: window.genfwDemo.ready, renders: window.genfwDemo.renders,
+      error: window.genfwDemo.error, verified: window.genfwDemo.verified, status: document.getElementById("status").textContent,
+      buttons: document.querySelectorAll("button[data-code]").length }));
+  }
+  // The SHA-256 the page computes without WebCrypto (plain http from another host) is the same.
+  await page.goto(home);
+  out.sha = await page.evaluate(async () => {
+    const web = await import("./genfw-web.js");
+    const bytes = new Uint8Array(await (await fetch("generator.onnx")).arrayBuffer());
+    return { js: web.sha256HexJs(bytes), webcrypto: await web.sha256Hex(bytes), sidecar: (await (await fetch("generator.json")).json()).sha256 };
+  });
+} catch (err) {
+  out.failure = String(err && err.stack || err);
+}
+console.log(JSON.stringify(out));
+await context.close();
+"""
+
+
+def _copy_with_sidecar(site: Path, name: str, sidecar: str | None) -> None:
+    """``NAME.onnx``: the site's model, with ``NAME.json`` holding ``sidecar`` (None: no sidecar)."""
+    (site / f"{name}.onnx").write_bytes((site / "generator.onnx").read_bytes())
+    if sidecar is not None:
+        (site / f"{name}.json").write_text(sidecar)
+
+
+def _pair_with_latent(site: Path, name: str, change) -> None:
+    """A pair that verifies (metadata, sidecar and hash agree) whose latent spec ``change(codes)`` made up."""
+    import onnx
+
+    from genfw.export.onnx_export import write_pair
+
+    model = onnx.load(str(site / "generator.onnx"))
+    sidecar = json.loads((site / "generator.json").read_text())
+    change(sidecar["latent"]["codes"])
+    for prop in model.metadata_props:
+        if prop.key == "genfw.latent":
+            prop.value = json.dumps(sidecar["latent"])
+    write_pair(site / f"{name}.onnx", model.SerializeToString(), sidecar)
+
+
+#: ?model= NAME -> the one line the page shows instead of images.
+REFUSED = {
+    "nosidecar": "nosidecar.onnx: cannot verify it: its sidecar nosidecar.json is missing",
+    "notjson": "notjson.onnx: cannot verify it: its sidecar notjson.json is not valid JSON",
+    "nohash": "nohash.onnx: cannot verify it: its sidecar nohash.json records no SHA-256",
+    "relabelled": "relabelled.json: its sidecar does not match the model's own metadata at latent.codes[1].labels[3] "
+                  "(\"4 (65%)\" in the model, \"7 (99%)\" in the sidecar)",
+    "k1e9": "k1e9.onnx: the k of code 'digit' in its metadata is wrong: k = 1000000000 but the model takes 10 numbers for it",
+    "labels200k": "labels200k.onnx: the label list of code 'digit' in its metadata is wrong: labels has 200000 entries for 10 categories",
+    "range": "range.onnx: the range of code 'c1' in its metadata is wrong: [2,-2] is not [low, high] with finite low < high",
+    "dims": "dims.onnx: the dim of code 'digit' in its metadata is wrong: it says 12 but the model's input 'digit' is [batch, 10]",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_models(site) -> Path:
+    """The site's model next to sidecars that cannot verify it, and pairs whose spec does not fit it."""
+    sidecar = json.loads((site / "generator.json").read_text())
+    _copy_with_sidecar(site, "nosidecar", None)
+    _copy_with_sidecar(site, "notjson", "{not json")
+    _copy_with_sidecar(site, "nohash", json.dumps({key: value for key, value in sidecar.items() if key != "sha256"}))
+    sidecar["latent"]["codes"][1]["labels"][3] = "7 (99%)"  # the hash still matches: only the spec was edited
+    _copy_with_sidecar(site, "relabelled", json.dumps(sidecar))
+    _pair_with_latent(site, "k1e9", lambda codes: codes[1].__setitem__("k", 1e9))
+    _pair_with_latent(site, "labels200k", lambda codes: codes[1].__setitem__("labels", [f"l{i}" for i in range(200_000)]))
+    _pair_with_latent(site, "range", lambda codes: codes[2].__setitem__("range", [2.0, -2.0]))
+    _pair_with_latent(site, "dims", lambda codes: codes[1].update(dim=12, k=12, labels=[str(i) for i in range(12)], classes=None,
+                                                                   prior={"kind": "categorical", "probs": [1 / 12] * 12}))
+    return site
+
+
+def test_the_page_refuses_models_it_cannot_verify_or_whose_spec_does_not_fit(bad_models, browser_tools, tmp_path):
+    """Each case is one line on the page, no image and never "SHA-256 verified"; a model on another
+    origin (which allows CORS) loads only into a page built to allow that origin (genfw-page.json)."""
+    allowing = tmp_path / "allowing"
+    shutil.copytree(bad_models, allowing)
+    with serve(bad_models) as home, serve(bad_models, _Cors) as elsewhere, serve(allowing) as allowing_home:
+        (allowing / "genfw-page.json").write_text(json.dumps({"allowOrigins": [elsewhere.rstrip("/")]}))
+        foreign = f"{elsewhere}generator.onnx"
+        urls = {name: f"{home}?model={name}.onnx" for name in REFUSED}
+        urls.update(foreign=f"{home}?model={foreign}", allowed=f"{allowing_home}?model={foreign}")
+        out = drive(browser_tools, _node_modules(tmp_path), CASES_DRIVER, tmp_path, home, json.dumps(list(urls.values())))
+    detail = json.dumps(out)[:4000]
+    assert "failure" not in out, detail
+    expected = {**{name: f"{home}{line}" for name, line in REFUSED.items()},
+                "foreign": f"{foreign}: this page loads models only from its own origin ({home.rstrip('/')}), not from "
+                           f"{elsewhere.rstrip('/')} (build the page with that origin allowed: allowOrigins in genfw-page.json)"}
+    for name, line in expected.items():
+        case = out["cases"][urls[name]]
+        assert case["renders"] == 0 and case.get("verified") is not True and "SHA-256 verified" not in case["status"], (name, case)
+        assert (case["error"] or "").startswith(line), (name, case["error"], line)
+        assert case["buttons"] == 0, (name, case)  # no control was built from a spec that was refused
+    allowed = out["cases"][urls["allowed"]]
+    assert allowed["ready"] and allowed["verified"] is True and allowed["renders"] >= 1 and allowed["error"] is None, allowed
+    assert out["sha"]["js"] == out["sha"]["webcrypto"] == out["sha"]["sidecar"], out["sha"]

@@ -1,10 +1,13 @@
 // genfw-web.js: run a genfw generator in the browser with onnxruntime-web.
 //
-// The JavaScript counterpart of genfw.runtime (docs/onnx.md): it reads the sidecar
-// (generator.json: onnxruntime-web cannot read ONNX metadata), checks that generator.onnx is the
-// file the sidecar was written for (SHA-256, WebCrypto), draws codes from their priors, runs the
-// model and draws image grids on a canvas. It does not import onnxruntime-web itself: pass the
-// `ort` module you loaded, so it works on the main thread or in a Web Worker with any ort build.
+// The JavaScript counterpart of genfw.runtime (docs/onnx.md): it reads the model's own metadata
+// and its inputs' shapes from the .onnx bytes (onnxruntime-web cannot read metadata), checks the
+// spec against the model, checks that generator.onnx is the file its sidecar (generator.json) was
+// written for (SHA-256) and that the sidecar says what the model says, draws codes from their
+// priors, runs the model and draws image grids on a canvas. Models load only from the page's own
+// origin unless the caller allows others (allowOrigins). It does not import onnxruntime-web
+// itself: pass the `ort` module you loaded, so it works on the main thread or in a Web Worker
+// with any ort build.
 //
 //   import * as ort from "./ort/ort.min.mjs";
 //   import { loadGenerator, drawGrid } from "./genfw-web.js";
@@ -28,16 +31,71 @@ export class GenfwError extends Error {
 
 /** The prior kinds this module draws (docs/onnx.md); any other must be given values. */
 export const PRIOR_KINDS = ["normal", "uniform", "categorical", "bernoulli"];
+/** The model's output: images [n, C, H, W] in [0, 1]. */
+export const OUTPUT_NAME = "image";
+/** What a sidecar repeats of the model's own metadata: each must be equal (a hand-edited sidecar
+ * would make the page show other labels, ranges or sizes than the model states about itself). */
+export const PAIRED_KEYS = ["latent", "image", "version", "export"];
+/** How far from 1 a probability vector given for a categorical code may sum (as genfw.runtime). */
+export const PROBABILITY_SUM_TOLERANCE = 0.01;
 
-/** Hex SHA-256 of bytes with WebCrypto, or null where it is unavailable (a page served over plain
- * http from another host than localhost is not a secure context and has no crypto.subtle). */
+// -- SHA-256 ----------------------------------------------------------------------------------------
+/** Hex SHA-256 of bytes: WebCrypto where the page is a secure context (https, localhost), else
+ * this module's own implementation (plain http from another host has no crypto.subtle), so the
+ * hash is checked everywhere. */
 export async function sha256Hex(bytes) {
   const subtle = globalThis.crypto && globalThis.crypto.subtle;
-  if (!subtle) return null;
+  if (!subtle) return sha256HexJs(bytes);
   const digest = await subtle.digest("SHA-256", bytes);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+const SHA256_K = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
+  0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
+  0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+  0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
+  0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]);
+
+function sha256Block(h, w, data, offset) {
+  const ror = (x, n) => (x >>> n) | (x << (32 - n));
+  for (let i = 0; i < 16; i++) {
+    const j = offset + 4 * i;
+    w[i] = (data[j] << 24) | (data[j + 1] << 16) | (data[j + 2] << 8) | data[j + 3];
+  }
+  for (let i = 16; i < 64; i++) {
+    const a = w[i - 15], b = w[i - 2];
+    w[i] = w[i - 16] + (ror(a, 7) ^ ror(a, 18) ^ (a >>> 3)) + w[i - 7] + (ror(b, 17) ^ ror(b, 19) ^ (b >>> 10));
+  }
+  let [a, b, c, d, e, f, g, k] = h;
+  for (let i = 0; i < 64; i++) {
+    const t1 = (k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + SHA256_K[i] + w[i]) | 0;
+    const t2 = ((ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    k = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+  }
+  h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k; // Uint32Array wraps
+}
+
+/** Hex SHA-256 of bytes in plain JavaScript (FIPS 180-4), for pages without WebCrypto. */
+export function sha256HexJs(bytes) {
+  const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const w = new Uint32Array(64);
+  const whole = bytes.length - (bytes.length % 64);
+  for (let offset = 0; offset < whole; offset += 64) sha256Block(h, w, bytes, offset);
+  // The rest, a 1 bit, zeros, and the length in bits (64-bit big-endian): one or two more blocks.
+  const tail = new Uint8Array(bytes.length % 64 < 56 ? 64 : 128);
+  tail.set(bytes.subarray(whole));
+  tail[bytes.length - whole] = 0x80;
+  const view = new DataView(tail.buffer);
+  view.setUint32(tail.length - 8, Math.floor(bytes.length / 2 ** 29));
+  view.setUint32(tail.length - 4, (bytes.length * 8) >>> 0);
+  for (let offset = 0; offset < tail.length; offset += 64) sha256Block(h, w, tail, offset);
+  return Array.from(h, (x) => x.toString(16).padStart(8, "0")).join("");
+}
+
+// -- fetching, and where from -------------------------------------------------------------------------
 async function fetchOk(url, what) {
   let response;
   try {
@@ -57,38 +115,332 @@ export function sidecarUrl(modelUrl) {
 }
 
 /**
- * Fetch a generator's sidecar and model, check the model's SHA-256 against the sidecar, and open
- * an onnxruntime-web session. options: {executionProviders: ["wasm"] | ["webgpu", "wasm"],
- * verify: true (refuse a file whose hash cannot be checked too), sessionOptions}.
- * Returns a Generator; its `verified` says whether the hash was checked.
+ * The absolute URL of a model, once it is from an origin the page allows: its own origin, and
+ * those in `allowOrigins` (scheme, host and port of each, as `location.origin` writes them; "*"
+ * allows any). A page's `?model=` would otherwise run (and call verified) a model and labels from
+ * any site that sends CORS headers. Outside a page (no `location`: Node) no origin is the page's,
+ * so none is refused.
  */
-export async function loadGenerator(ort, modelUrl, options = {}) {
-  const spec = await (await fetchOk(sidecarUrl(modelUrl), "sidecar")).json().catch(() => {
-    throw new GenfwError(`${sidecarUrl(modelUrl)}: the sidecar is not JSON`);
-  });
-  if (!spec || !spec.latent || !Array.isArray(spec.latent.codes) || !spec.image) {
-    throw new GenfwError(`${sidecarUrl(modelUrl)}: not a genfw sidecar (no latent codes or image spec)`);
+export function allowedModelUrl(modelUrl, allowOrigins = []) {
+  const here = globalThis.location;
+  const url = new URL(modelUrl, here ? here.href : undefined);
+  if (!here) return url.href;
+  const origin = (o) => {
+    try {
+      return o === "*" ? "*" : new URL(o).origin;
+    } catch {
+      throw new GenfwError(`allowOrigins: ${JSON.stringify(o)} is not an origin (scheme, host and port)`);
+    }
+  };
+  const allowed = new Set([here.origin, ...allowOrigins.map(origin)]);
+  if (!allowed.has(url.origin) && !allowed.has("*")) {
+    throw new GenfwError(`${url.href}: this page loads models only from its own origin (${here.origin}), not from ` +
+      `${url.origin} (build the page with that origin allowed: allowOrigins in genfw-page.json)`);
   }
-  const bytes = new Uint8Array(await (await fetchOk(modelUrl, "model")).arrayBuffer());
-  let verified = false;
-  if (spec.sha256) {
-    const digest = await sha256Hex(bytes);
-    if (digest === null) {
-      if (options.verify === true) throw new GenfwError("cannot check the model's SHA-256: WebCrypto needs a secure context (https or localhost)");
-      console.warn("genfw: the model's SHA-256 is not checked: WebCrypto needs a secure context (https or localhost)");
-    } else if (digest !== String(spec.sha256).toLowerCase()) {
-      throw new GenfwError(`${modelUrl} does not match its sidecar (SHA-256 ${digest.slice(0, 12)}..., the sidecar expects ` +
-        `${String(spec.sha256).slice(0, 12)}...): copy the .onnx and .json exported together`);
+  return url.href;
+}
+
+// -- reading the .onnx file itself (protobuf): its metadata and its inputs' and output's shapes ---------
+function readVarint(bytes, pos) {
+  let value = 0, scale = 1, byte;
+  do {
+    if (pos >= bytes.length) throw new Error("truncated");
+    byte = bytes[pos++];
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+  } while (byte & 0x80);
+  return [value, pos];
+}
+
+/** The fields of one protobuf message in bytes[start, end): {field, value} (varints) or {field, start, end}. */
+function* protoFields(bytes, start = 0, end = bytes.length) {
+  let pos = start;
+  while (pos < end) {
+    let key, value;
+    [key, pos] = readVarint(bytes, pos);
+    const field = Math.floor(key / 8), wire = key % 8;
+    if (wire === 0) {
+      [value, pos] = readVarint(bytes, pos);
+      yield { field, value };
+    } else if (wire === 2) {
+      [value, pos] = readVarint(bytes, pos);
+      if (pos + value > end) throw new Error("truncated");
+      yield { field, start: pos, end: pos + value };
+      pos += value;
+    } else if (wire === 1 || wire === 5) {
+      pos += wire === 1 ? 8 : 4;
     } else {
-      verified = true;
+      throw new Error(`wire type ${wire}`);
     }
   }
+  if (pos !== end) throw new Error("truncated");
+}
+
+function* nested(bytes, message, field) {
+  for (const f of protoFields(bytes, message.start, message.end)) if (f.field === field && f.start !== undefined) yield f;
+}
+
+const utf8 = (bytes, f) => new TextDecoder().decode(bytes.subarray(f.start, f.end));
+
+// ModelProto: graph = 7, metadata_props = 14 (key = 1, value = 2). GraphProto: input = 11,
+// output = 12; ValueInfoProto: name = 1, type = 2; TypeProto: tensor_type = 1; its shape = 2;
+// TensorShapeProto: dim = 1; Dimension: dim_value = 1, dim_param = 2 (onnx.proto).
+function valueInfo(bytes, info) {
+  let name = "", shape = null;
+  for (const f of protoFields(bytes, info.start, info.end)) {
+    if (f.field === 1 && f.start !== undefined) name = utf8(bytes, f);
+    if (f.field !== 2 || f.start === undefined) continue;
+    for (const tensor of nested(bytes, f, 1)) {
+      for (const dims of nested(bytes, tensor, 2)) {
+        shape = [];
+        for (const dim of nested(bytes, dims, 1)) {
+          let size = null;
+          for (const d of protoFields(bytes, dim.start, dim.end)) {
+            if (d.field === 1 && d.value !== undefined) size = d.value;
+            if (d.field === 2 && d.start !== undefined) size = utf8(bytes, d);
+          }
+          shape.push(size);
+        }
+      }
+    }
+  }
+  return [name, shape];
+}
+
+/** What an .onnx file says about itself: {metadata: {key: text}, inputs: {name: shape}, outputs:
+ * {name: shape}}, a shape being an array of numbers (fixed sizes) and names (symbolic ones, "batch"). */
+export function readOnnx(bytes) {
+  const out = { metadata: {}, inputs: {}, outputs: {} };
+  for (const f of protoFields(bytes)) {
+    if (f.field === 14 && f.start !== undefined) {
+      let key = "", value = "";
+      for (const e of protoFields(bytes, f.start, f.end)) {
+        if (e.field === 1 && e.start !== undefined) key = utf8(bytes, e);
+        if (e.field === 2 && e.start !== undefined) value = utf8(bytes, e);
+      }
+      out.metadata[key] = value;
+    } else if (f.field === 7 && f.start !== undefined) {
+      for (const g of protoFields(bytes, f.start, f.end)) {
+        if ((g.field === 11 || g.field === 12) && g.start !== undefined) {
+          const [name, shape] = valueInfo(bytes, g);
+          (g.field === 11 ? out.inputs : out.outputs)[name] = shape;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// -- the spec: where it comes from, whether it fits the model, whether the sidecar agrees -------------
+function parseVersion(text) {
+  try {
+    const value = JSON.parse(text);
+    return typeof value === "string" ? value : text;
+  } catch {
+    return text; // files before genfw 0.2 hold the plain text
+  }
+}
+
+/** The spec the model states in its metadata ({latent, image, version, export}), or null if none. */
+function metadataSpec(metadata, url) {
+  if (!("genfw.latent" in metadata) && !("genfw.image" in metadata)) return null;
+  const doc = {};
+  for (const key of ["latent", "image"]) {
+    if (!(`genfw.${key}` in metadata)) throw new GenfwError(`${url}: it has no genfw.${key} metadata (re-export it with \`genfw export\`)`);
+    try {
+      doc[key] = JSON.parse(metadata[`genfw.${key}`]);
+    } catch {
+      throw new GenfwError(`${url}: its genfw.${key} metadata is not valid JSON (re-export it with \`genfw export\`)`);
+    }
+  }
+  let exported = null;
+  if ("genfw.export" in metadata) {
+    try { exported = JSON.parse(metadata["genfw.export"]); } catch { exported = metadata["genfw.export"]; }
+  }
+  const version = "genfw.version" in metadata ? parseVersion(metadata["genfw.version"]) : null;
+  return { latent: doc.latent, image: doc.image, version, export: exported };
+}
+
+/** The sidecar ({doc}) or why there is none to use ({why}). */
+async function readSidecar(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    return { why: `could not be fetched (${err.message})` };
+  }
+  if (!response.ok) return { why: response.status === 404 ? "is missing" : `could not be fetched (HTTP ${response.status})` };
+  let doc;
+  try {
+    doc = JSON.parse(await response.text());
+  } catch (err) {
+    return { why: `is not valid JSON (${err.message})` };
+  }
+  if (!doc || typeof doc !== "object" || Array.isArray(doc) || !("latent" in doc) || !("image" in doc)) {
+    return { why: "is not a genfw sidecar (it has no latent and image)" };
+  }
+  return { doc };
+}
+
+const isCount = (x) => Number.isInteger(x) && x >= 1;
+const finite = (...xs) => xs.every((x) => typeof x === "number" && Number.isFinite(x));
+const short = (value) => { const t = JSON.stringify(value) ?? String(value); return t.length <= 40 ? t : `${t.slice(0, 37)}...`; };
+const shapeText = (shape) => `[${(shape || []).map((d) => d ?? "?").join(", ")}]`;
+
+function priorProblem(code) {
+  const p = code.prior;
+  if (!p || typeof p !== "object") return "it is not an object";
+  if (p.kind === "categorical" && p.probs !== undefined) {
+    const probs = p.probs;
+    if (!Array.isArray(probs) || probs.length !== code.dim || !finite(...probs) || probs.some((x) => x < 0) ||
+        !(probs.reduce((a, b) => a + b, 0) > 0)) return `probs must be ${code.dim} non-negative numbers with a positive sum`;
+  } else if (p.kind === "normal") {
+    if (!finite(p.mean ?? 0, p.std ?? 1) || (p.std ?? 1) < 0) return "mean and std must be finite, std >= 0";
+  } else if (p.kind === "uniform") {
+    if (!finite(p.low ?? -1, p.high ?? 1) || (p.low ?? -1) > (p.high ?? 1)) return "low and high must be finite, low <= high";
+  } else if (p.kind === "bernoulli") {
+    if (!finite(p.p ?? 0.5) || (p.p ?? 0.5) < 0 || (p.p ?? 0.5) > 1) return "p must be in [0, 1]";
+  }
+  return null;
+}
+
+/** What each code of a spec must satisfy to fit its model, in the order reported (as genfw.runtime). */
+const CODE_CHECKS = [
+  ["dim", (code, shape) => {
+    if (!shape || shape.length !== 2) return `the model's input '${code.name}' has shape ${shapeText(shape)}, not [batch, dim]`;
+    return typeof shape[1] === "number" && shape[1] !== code.dim ? `it says ${code.dim} but the model's input '${code.name}' is [batch, ${shape[1]}]` : null;
+  }],
+  ["prior", (code) => priorProblem(code)],
+  ["k", (code) => (isCategorical(code) && (code.k ?? code.dim) !== code.dim
+    ? `k = ${short(code.k)} but the model takes ${code.dim} numbers for it (one per category)` : null)],
+  ["label list", (code) => {
+    if (!isCategorical(code)) return null;
+    for (const key of ["labels", "classes"]) {
+      const value = code[key];
+      if (value !== undefined && value !== null && (!Array.isArray(value) || value.length !== code.dim)) {
+        return `${key} has ${Array.isArray(value) ? `${value.length} entries` : short(value)} for ${code.dim} categories`;
+      }
+    }
+    return (code.labels || []).every((label) => typeof label === "string") ? null : "labels must be text";
+  }],
+  ["range", (code) => (code.range === undefined || (Array.isArray(code.range) && code.range.length === 2 &&
+    finite(...code.range) && code.range[0] < code.range[1]) ? null : `${short(code.range)} is not [low, high] with finite low < high`)],
+];
+
+/** Refuse a spec that does not fit the model it came with (sizes, categories, labels, ranges,
+ * priors): a page would otherwise draw nothing, make a button per bogus label or a dead slider. */
+export function checkSpec(spec, model, url, source) {
+  const fail = (problem) => { throw new GenfwError(`${url}: ${problem} (re-export it with \`genfw export\`)`); };
+  const codes = spec.latent && spec.latent.codes;
+  const image = spec.image || {};
+  if (!Array.isArray(codes) || !codes.every((c) => c && typeof c.name === "string" && isCount(c.dim)) ||
+      !["channels", "height", "width"].every((key) => isCount(image[key]))) fail(`its genfw ${source} is incomplete`);
+  const inputs = Object.keys(model.inputs), outputs = Object.keys(model.outputs);
+  const names = new Set(codes.map((c) => c.name));
+  if (names.size !== codes.length || inputs.length !== codes.length || !inputs.every((n) => names.has(n)) || !outputs.includes(OUTPUT_NAME)) {
+    fail(`its inputs (${inputs.join(", ")}) / outputs (${outputs.join(", ")}) do not match its latent spec`);
+  }
+  for (const code of codes) {
+    for (const [what, check] of CODE_CHECKS) {
+      const problem = check(code, model.inputs[code.name]);
+      if (problem) fail(`the ${what} of code '${code.name}' in its ${source} is wrong: ${problem}`);
+    }
+  }
+  const out = model.outputs[OUTPUT_NAME] || [];
+  const size = [image.channels, image.height, image.width];
+  if (out.length !== 4 || out.slice(1).some((d, i) => typeof d === "number" && d !== size[i])) {
+    fail(`its ${source} says images are ${size.join("x")} but the model's output '${OUTPUT_NAME}' has shape ${shapeText(out)}`);
+  }
+}
+
+/** The JSON path of the first place two JSON documents differ (with both values), or null. */
+export function firstDifference(ours, theirs, where = "") {
+  const isObject = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
+  if (isObject(ours) && isObject(theirs)) {
+    for (const key of [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].sort()) {
+      const found = firstDifference(ours[key], theirs[key], where ? `${where}.${key}` : key);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (Array.isArray(ours) && Array.isArray(theirs) && ours.length === theirs.length) {
+    for (let i = 0; i < ours.length; i++) {
+      const found = firstDifference(ours[i], theirs[i], `${where}[${i}]`);
+      if (found) return found;
+    }
+    return null;
+  }
+  return (ours ?? null) === (theirs ?? null) ? null : `${where} (${short(ours ?? null)} in the model, ${short(theirs ?? null)} in the sidecar)`;
+}
+
+/** Check that the model is the file its sidecar was written for and that the sidecar says what
+ * the spec (the model's own metadata, where it has some) says; returns the SHA-256. */
+async function verifyPair(bytes, spec, sidecar, url, jsonUrl) {
+  const name = jsonUrl.split("/").pop();
+  const unverified = "keep the .json exported with it next to it, or re-export both with `genfw export`; " +
+    "to run it unverified, load it with verify: false";
+  if (!sidecar.doc) throw new GenfwError(`${url}: cannot verify it: its sidecar ${name} ${sidecar.why} (${unverified})`);
+  const recorded = sidecar.doc.sha256;
+  if (typeof recorded !== "string" || !recorded) {
+    throw new GenfwError(`${url}: cannot verify it: its sidecar ${name} records no SHA-256 (${unverified})`);
+  }
+  const digest = await sha256Hex(bytes);
+  if (digest !== recorded.toLowerCase()) {
+    throw new GenfwError(`${url} does not match its sidecar (SHA-256 ${digest.slice(0, 12)}..., the sidecar expects ` +
+      `${recorded.slice(0, 12)}...): copy the .onnx and .json exported together`);
+  }
+  const expected = { inputs: spec.latent.codes.map((c) => c.name), output: OUTPUT_NAME };
+  const given = { inputs: sidecar.doc.inputs ?? expected.inputs, output: sidecar.doc.output ?? OUTPUT_NAME };
+  for (const key of PAIRED_KEYS) {
+    expected[key] = spec[key] ?? null;
+    given[key] = key === "version" ? (sidecar.doc.version == null ? null : parseVersion(JSON.stringify(sidecar.doc.version))) : sidecar.doc[key] ?? null;
+  }
+  const difference = firstDifference(expected, given);
+  if (difference) {
+    throw new GenfwError(`${jsonUrl}: its sidecar does not match the model's own metadata at ${difference} ` +
+      `(a sidecar is never edited by hand: copy the ${name} exported with the model, or re-export both with \`genfw export\`)`);
+  }
+  return digest;
+}
+
+/**
+ * Fetch a generator (its .onnx file and its sidecar .json) and open an onnxruntime-web session.
+ * The spec comes from the model's own metadata (read from the file), else from the sidecar; a
+ * spec that does not fit the model is refused. With verify (the default) the model must be the
+ * file its sidecar was written for (SHA-256) and the sidecar must say what the model's metadata
+ * says; a missing, unreadable or hash-less sidecar is refused. options: {verify: true | false,
+ * allowOrigins: [origins besides the page's own], executionProviders: ["wasm"] | ["webgpu",
+ * "wasm"], sessionOptions}. Returns a Generator; its `verified` says whether it was checked.
+ */
+export async function loadGenerator(ort, modelUrl, options = {}) {
+  const verify = options.verify !== false;
+  const url = allowedModelUrl(modelUrl, options.allowOrigins || []);
+  const jsonUrl = sidecarUrl(url);
+  const [response, sidecar] = await Promise.all([fetchOk(url, "model"), readSidecar(jsonUrl)]);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  let model;
+  try {
+    model = readOnnx(bytes);
+  } catch (err) {
+    throw new GenfwError(`${url}: not an ONNX model (${err.message}): pass an .onnx file written by \`genfw export\``);
+  }
+  let spec = metadataSpec(model.metadata, url), source = "metadata";
+  if (!spec) {
+    if (!sidecar.doc) {
+      throw new GenfwError(`${url}: not a genfw generator (no genfw.latent metadata, and its sidecar ${sidecar.why})`);
+    }
+    spec = { latent: sidecar.doc.latent, image: sidecar.doc.image, version: sidecar.doc.version ?? null, export: sidecar.doc.export ?? null };
+    source = `sidecar ${jsonUrl.split("/").pop()}`;
+  }
+  checkSpec(spec, model, url, source);
+  const sha256 = verify ? await verifyPair(bytes, spec, sidecar, url, jsonUrl) : null;
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: options.executionProviders || ["wasm"],
     graphOptimizationLevel: "all",
     ...(options.sessionOptions || {}),
   });
-  return new Generator(ort, session, spec, { verified, bytes: bytes.byteLength });
+  const full = { ...spec, inputs: spec.latent.codes.map((c) => c.name), output: OUTPUT_NAME, sha256 };
+  return new Generator(ort, session, full, { verified: sha256 !== null, bytes: bytes.byteLength });
 }
 
 /** A small seeded generator of uniform numbers in [0, 1) (mulberry32): the same seed, the same draws. */
@@ -150,6 +502,20 @@ export function isCategorical(code) {
   return code.k !== undefined || (code.prior && code.prior.kind === "categorical");
 }
 
+/** A categorical code's values are probability vectors: k numbers >= 0 summing to 1 (as genfw.runtime). */
+function checkProbabilities(name, values, k) {
+  for (let row = 0; row < values.length; row += k) {
+    const probs = values.subarray(row, row + k);
+    const sum = probs.reduce((a, b) => a + b, 0);
+    const problem = probs.some((x) => x < 0) ? `it has a negative value (${Math.min(...probs)})`
+      : Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE ? `it sums to ${sum}` : null;
+    if (problem) {
+      throw new GenfwError(`code '${name}' takes a probability vector (k = ${k} numbers >= 0 that sum to 1): ${problem} ` +
+        `(e.g. ${name}=3 for one category, or [0.5, 0.5, 0, ...] to blend two)`);
+    }
+  }
+}
+
 export class Generator {
   constructor(ort, session, spec, info = {}) {
     this.ort = ort;
@@ -200,6 +566,7 @@ export class Generator {
       const angle = code.periodic ? `; '${name}' is an angle in radians, the model computes its cos and sin itself` : "";
       throw new GenfwError(`code '${name}' has dim ${dim}: got ${flat.length} numbers${angle} (give 1, ${dim} or ${n * dim})`);
     }
+    if (isCategorical(code)) checkProbabilities(name, out, dim);
     return out;
   }
 

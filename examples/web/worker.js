@@ -1,5 +1,5 @@
 // The generator runs here, off the main thread, so the page's sliders stay smooth while a grid
-// is computed. Messages: {type: "load", model, webgpu} -> {type: "ready", spec, ...};
+// is computed. Messages: {type: "load", model, webgpu, allowOrigins} -> {type: "ready", spec, ...};
 // {type: "run", id, codes: {name: Float32Array}} -> {type: "images", id, images, ms}.
 import { loadGenerator } from "./genfw-web.js";
 
@@ -31,8 +31,9 @@ self.onmessage = async (event) => {
         throw new Error(`onnxruntime-web is missing next to the page (ort/): ${err.message}. ` +
           "`genfw demo` copies it from node_modules/onnxruntime-web/dist when it finds one (npm install onnxruntime-web)");
       }
+      // The page says which other origins it may load models from (none unless it was built so).
       generator = await loadGenerator(ort, new URL(msg.model, self.location.href).href,
-        { executionProviders: msg.webgpu ? ["webgpu", "wasm"] : ["wasm"] });
+        { executionProviders: msg.webgpu ? ["webgpu", "wasm"] : ["wasm"], allowOrigins: msg.allowOrigins || [] });
       self.postMessage({ type: "ready", spec: generator.spec, verified: generator.verified, bytes: generator.bytes,
         loadMs: performance.now() - started });
     } else if (msg.type === "run") {

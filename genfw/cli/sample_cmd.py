@@ -16,6 +16,10 @@ import click
 from genfw.cli.common import SEED, handle_errors, plugins_dir_option, trust_option
 from genfw.errors import GenfwUsageError
 
+#: Memory a sampled image takes, per pixel, until it is written: its uint8 pixels, the PNG grid
+#: or the in-memory HDF5 file built from them, and that file's bytes as they are written.
+SAVE_BYTES_PER_PIXEL = 4
+
 
 def parse_code(text: str) -> tuple[str, Any]:
     """``digit=3`` / ``digit=seven`` / ``c1=0.5`` / ``z=[0.1, ...]``: the value as JSON, else a string (a label)."""
@@ -52,23 +56,36 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo, trust_record
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"), show_default=True,
               help="A .png grid, or an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`.")
 @click.option("--nrow", type=int, default=8, show_default=True, help="Images per row of the PNG grid.")
-@click.option("--threads", type=int, default=None, help="onnxruntime threads (default: its choice).")
+@click.option("--threads", type=int, default=None, help="onnxruntime threads (default: its choice; at most the usable CPUs).")
+@click.option("--no-verify", "no_verify", is_flag=True,
+              help="Run the .onnx file even when it cannot be checked against its sidecar (.json: missing, unreadable or "
+                   "without a SHA-256). A sidecar that disagrees with the file is refused either way.")
 @plugins_dir_option
 @trust_option
 @handle_errors
 def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path, nrow: int, threads: int | None,
-           plugins_dirs: tuple[str, ...], trust_recorded: bool) -> None:
+           no_verify: bool, plugins_dirs: tuple[str, ...], trust_recorded: bool) -> None:
     """Generate images from MODEL (an .onnx file or a run directory).
 
     \b
     genfw sample runs/mnist/generator.onnx --n 64 --code digit=3 --code c1=0.5 -o digit3.png
     genfw sample runs/mnist --n 1000 --seed 1 -o samples.h5
     """
-    from genfw.runtime import Generator, GeneratorFileError, save_grid, save_h5
+    from genfw.runtime import (
+        Generator,
+        GeneratorFileError,
+        UnverifiedError,
+        check_memory,
+        check_threads,
+        save_grid,
+        save_h5,
+        verify_fix,
+    )
 
-    for option, value in (("--n", n), ("--nrow", nrow), ("--threads", threads)):
-        if value is not None and value < 1:
+    for option, value in (("--n", n), ("--nrow", nrow)):
+        if value < 1:
             raise GenfwUsageError(f"{option} must be at least 1, not {value}")
+    check_threads(threads, "--threads")
     suffix = output.suffix.lower()
     if suffix not in (".png", ".h5", ".hdf5"):
         raise GenfwUsageError(f"unsupported output type {output.suffix or '(none)'!r}", where=str(output), fix="use a .png or .h5 file")
@@ -80,13 +97,18 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
         fixed[name] = value
     onnx_path = resolve_model(model, plugins_dirs, lambda m: click.echo(m, err=True), trust_recorded)
     try:
-        generator = Generator.load(onnx_path, threads=threads)
+        generator = Generator.load(onnx_path, threads=threads, verify=not no_verify)
+    except UnverifiedError as exc:
+        raise UnverifiedError(exc.problem, where=exc.where, fix=verify_fix("pass --no-verify")) from None
     except GeneratorFileError as exc:
         if not model.is_dir():
             raise
         raise GeneratorFileError(exc.problem, where=exc.where, fix=f"re-create it from the run with `genfw export {model}`") from None
     for name in fixed:
         generator.code(name)  # a wrong name fails before any work, listing the valid ones
+    check_memory(generator.memory_needed(n, SAVE_BYTES_PER_PIXEL), f"--n {n:,}: images of {generator.image_text} saved as "
+                 f"{suffix[1:].upper()},", fix=f"ask for at most {generator.max_images(SAVE_BYTES_PER_PIXEL):,} "
+                 "images at once, or sample in several runs with other --seed values")
     batch = generator.generate(n, seed=seed, codes=fixed, dtype="uint8")  # codes=: names like "n" stay codes
     if suffix == ".png":
         save_grid(batch.images, output, nrow=nrow)

@@ -15,7 +15,8 @@ random numbers. bf16 autocast is not used: on CPUs without native bf16 it is slo
 
 ``load_or_train_reference_net`` caches the trained weights under a key made of a sha256 of the
 training data and :data:`REFERENCE_NET_VERSION`, so a different training set or a changed
-recipe never reuses stale weights.
+recipe never reuses stale weights; the SHA-256 of the weights file is recorded next to it and
+checked on every load, so a damaged file is trained again (with a warning), never used.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -36,11 +37,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genfw.artifacts import atomic_torch_save
-from genfw.atomic import atomic_write_json
+from genfw.atomic import atomic_write_bytes, atomic_write_json
 from genfw.data.base import ImageDataset
-
-log = logging.getLogger(__name__)
+from genfw.errors import warn
 
 # Bump whenever the architecture or the training recipe changes: it is part of the cache key.
 REFERENCE_NET_VERSION = "refnet-v1:c16-bn-c32-bn-fc128:adam-onecycle-4e-3:e3:b128"
@@ -243,19 +242,38 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GENFW_CACHE") or Path.home() / ".cache" / "genfw").expanduser()
 
 
-def _try_load(path: Path, image_shape: tuple[int, int, int] = MNIST_SHAPE,
+def _try_load(path: Path, checksum: Any, image_shape: tuple[int, int, int] = MNIST_SHAPE,
               num_classes: int = MNIST_CLASSES) -> ReferenceNet | None:
-    """The cached model, or None when the file is missing or unreadable."""
+    """The cached model, or None (and a warning) when the file is missing, does not match the
+    SHA-256 recorded when it was written, or is unreadable: flipped bits in a weights file still
+    load, and would quietly move every Frechet distance measured with it."""
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
+        data = path.read_bytes()
+    except OSError as exc:
+        warn(f"the cached reference network {path} cannot be read ({exc.strerror}); training it again")
+        return None
+    if checksum != hashlib.sha256(data).hexdigest():
+        why = "does not match its checksum" if checksum else "has no checksum (cached by an older genfw)"
+        warn(f"the cached reference network {path} {why}; training it again (the same recipe gives the same weights)")
+        return None
+    try:
+        state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")  # the bytes just checked
         model = ReferenceNet(image_shape, num_classes)
         model.load_state_dict(state)
-    except Exception as exc:  # truncated, corrupted or foreign file: retrain instead of failing
-        log.warning("reference net cache %s is unreadable (%s); retraining", path, exc)
+    except Exception as exc:  # a foreign file that its checksum was recorded for: retrain instead of failing
+        warn(f"the cached reference network {path} is unreadable ({type(exc).__name__}); training it again")
         return None
     return model.to(memory_format=torch.channels_last).eval()
+
+
+def _save_weights(model: ReferenceNet, path: Path) -> str:
+    """Write the model's weights atomically; returns the SHA-256 of the bytes written."""
+    buf = io.BytesIO()
+    torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, buf)
+    atomic_write_bytes(path, buf.getbuffer())
+    return hashlib.sha256(buf.getbuffer()).hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -293,8 +311,9 @@ def load_or_train_reference_net(
 
     Returns ``(model, info)``; ``info`` has ``accuracy`` (fraction of ``test_ds`` classified
     correctly), ``from_cache`` (bool), ``train_seconds`` (0.0 when loaded), ``path`` (the weights
-    file) and ``key``. The weights go to ``<cache_dir>/reference_net/<key>.pt`` and the measured
-    accuracy to ``<key>.json`` next to them; a corrupted weights file is retrained.
+    file) and ``key``. The weights go to ``<cache_dir>/reference_net/<key>.pt`` and their SHA-256
+    and the measured accuracy to ``<key>.json`` next to them; weights that do not match their
+    SHA-256 (or have none recorded) are trained again, with a warning.
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     folder = root / "reference_net"
@@ -311,34 +330,33 @@ def load_or_train_reference_net(
     # One process trains a missing net while others that need the same one wait for it (parallel
     # runs, evaluations or test workers), instead of each training its own copy.
     with _cache_entry_lock(folder / f"{key}.lock"):
-        model = _try_load(weights, shape, classes)
+        meta = _read_json(meta_path)
+        model = _try_load(weights, meta.get("weights_sha256"), shape, classes)
         from_cache = model is not None
         train_seconds = 0.0
         if model is None:
             t0 = time.perf_counter()
             model = train_reference_net(train_ds, seed=seed, threads=threads, num_classes=classes)
             train_seconds = time.perf_counter() - t0
-            state = {k: v.contiguous() for k, v in model.state_dict().items()}
-            atomic_torch_save(state, weights)
-            meta: dict[str, Any] = {}
-        else:
-            meta = _read_json(meta_path)
+            meta = {"weights_sha256": _save_weights(model, weights)}
+            atomic_write_json(meta_path, meta)
 
-    if meta.get("test_digest") == test_digest and isinstance(meta.get("accuracy"), float):
-        acc = meta["accuracy"]
-    else:  # new weights, a different test set, or an unreadable JSON: measure again
-        acc = accuracy(model, test_ds)
-        meta = {
-            "version": recipe,
-            "seed": seed,
-            "train_name": train_ds.name,
-            "train_size": len(train_ds),
-            "test_name": test_ds.name,
-            "test_digest": test_digest,
-            "accuracy": acc,
-            "train_seconds": train_seconds or meta.get("train_seconds"),
-        }
-        atomic_write_json(meta_path, meta)
+        if meta.get("test_digest") == test_digest and isinstance(meta.get("accuracy"), float):
+            acc = meta["accuracy"]
+        else:  # new weights, a different test set, or an unreadable JSON: measure again
+            acc = accuracy(model, test_ds)
+            meta = {
+                "version": recipe,
+                "seed": seed,
+                "train_name": train_ds.name,
+                "train_size": len(train_ds),
+                "test_name": test_ds.name,
+                "test_digest": test_digest,
+                "accuracy": acc,
+                "train_seconds": train_seconds or meta.get("train_seconds"),
+                "weights_sha256": meta["weights_sha256"],
+            }
+            atomic_write_json(meta_path, meta)
     info = {"accuracy": acc, "from_cache": from_cache, "train_seconds": train_seconds, "path": str(weights), "key": key}
     return model, info
 
