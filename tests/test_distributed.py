@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,9 +65,9 @@ def register_models(register):
 '''
 
 
-def torchrun(nproc: int, *args, env=None, timeout: int = 900) -> subprocess.CompletedProcess:
+def torchrun(nproc: int, *args, env=None, timeout: int = 900, launcher_args=()) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-           "-m", "genfw", *map(str, args)]
+           *map(str, launcher_args), "-m", "genfw", *map(str, args)]
     return subprocess.run(cmd, cwd=REPO, env=genfw_env({"OMP_NUM_THREADS": "1", **(env or {})}), capture_output=True,
                           text=True, timeout=timeout)
 
@@ -150,11 +154,100 @@ def test_a_batch_that_does_not_split_is_one_line_before_any_process_starts(tmp_p
     assert "train.batch_size 15 does not split over 2 processes" in line and not list(tmp_path.iterdir())
 
 
-def test_under_torchrun_only_rank_0_reports_a_bad_config(tmp_path):
-    proc = torchrun(2, "run", "configs/infogan_mnist.json", "--set", "train.batch_size=0", "--set", f"output.dir={tmp_path}")
+def test_under_torchrun_only_rank_0_reports_a_bad_config_and_every_rank_records_it_for_torchrun(tmp_path):
+    proc = torchrun(2, "run", "configs/infogan_mnist.json", "--set", "train.batch_size=0", "--set", f"output.dir={tmp_path}",
+                    launcher_args=("--log-dir", tmp_path / "logs"))
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error: ")]
     assert len(errors) == 1 and "train.batch_size" in errors[0], proc.stderr
+    # torchrun's error file, in torch's format (its summary shows genfw's line), with genfw's exit code
+    files = sorted((tmp_path / "logs").rglob("error.json"))
+    assert len(files) == 2, proc.stderr
+    for path in files:
+        doc = json.loads(path.read_text())
+        assert doc["genfw"] == {"line": errors[0].removeprefix("Error: "), "exit_code": 2, "kind": "error"}
+        assert doc["message"]["message"] == doc["genfw"]["line"]
+    assert f"traceback : {doc['genfw']['line']}" in proc.stderr
+
+
+# -- genfw run --nproc: the launcher exits like one process ---------------------------------------
+def ae_on_two(cfg: Path, plugins: Path, *args, env=None) -> subprocess.CompletedProcess:
+    return run_genfw("run", cfg, "--plugins-dir", plugins, "--nproc", "2", *args, env=env)
+
+
+def test_a_usage_error_found_in_the_processes_is_one_line_and_exit_2_from_the_launcher(ae, tmp_path):
+    cfg, plugins, _ = ae
+    line = error_line(ae_on_two(cfg, plugins, "--set", "train.batch_size=1024", "--set", f"output.dir={tmp_path}"))
+    assert "train.batch_size 1024 is larger than the dataset (512)" in line
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    line = error_line(ae_on_two(cfg, plugins, "--set", f"output.dir={tmp_path}", env={"GENFW_DATA": str(empty)}))
+    assert "MNIST" in line and str(empty) in line and not list(tmp_path.glob("ae-*"))
+
+
+def test_a_run_in_use_is_one_line_and_exit_2_although_only_rank_0_finds_it(ae, tmp_path):
+    from genfw.training.lock import RunLock
+
+    cfg, plugins, _ = ae
+    assert run_genfw("run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={tmp_path}", "-q").returncode == 0
+    (run,) = list(tmp_path.iterdir())
+    with RunLock(run):  # as a `genfw run --resume` of it would
+        line = error_line(run_genfw("run", "--resume", run, "--plugins-dir", plugins, "--nproc", "2",
+                                    "--set", "train.max_steps=5"))
+    assert f"run directory {run} is in use by process {os.getpid()}" in line
+
+
+def start_long_run(cfg: Path, plugins: Path, out: Path) -> tuple[subprocess.Popen, Path]:
+    """``genfw run --nproc 2`` of a long run, once its first checkpoint is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "genfw", "run", str(cfg), "--plugins-dir", str(plugins), "--nproc", "2",
+                             "--set", f"output.dir={out}", "--set", "train.epochs=1000", "--set", "train.max_steps=100000",
+                             "--set", "train.checkpoint_every=2", "--set", "train.log_every=1000"],
+                            cwd=REPO, env=genfw_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/checkpoints/last.pt")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    (run,) = list(out.iterdir())
+    return proc, run
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def rank_of(pid: int) -> str:
+    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return next(v.split(b"=", 1)[1].decode() for v in env if v.startswith(b"RANK="))
+
+
+@pytest.mark.parametrize("sig,code,line", [(signal.SIGTERM, 143, "stopped by SIGTERM at step"),
+                                           (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_to_the_launcher_keeps_a_checkpoint_and_exits_like_one_process(ae, tmp_path, sig, code, line):
+    cfg, plugins, _ = ae
+    proc, run = start_long_run(cfg, plugins, tmp_path)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code and "Traceback" not in stderr, stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(errors) == 1 and line in errors[0], stderr
+    assert stderr.count(f"{sig.name}: saving a checkpoint") == 1  # said once, not by every process
+    stopped_at = int(re.search(r"stopped (?:by SIGTERM )?at step (\d+)", stderr).group(1))
+    ckpt = safe_torch_load(run / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)
+    assert ckpt["step"] == stopped_at and len(ckpt["rank_rngs"]) == 2  # saved at the step it stopped at
+
+
+def test_a_killed_process_is_one_line_naming_its_rank_and_the_kept_checkpoint(ae, tmp_path):
+    cfg, plugins, _ = ae
+    proc, run = start_long_run(cfg, plugins, tmp_path)
+    (rank_1,) = [pid for pid in children(proc.pid) if rank_of(pid) == "1"]
+    os.kill(rank_1, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(errors) == 1 and len(stderr.strip().splitlines()) == 2, stderr  # the run directory line, then this
+    assert f"training process 1 of 2 (pid {rank_1}) was killed by SIGKILL" in errors[0]
+    assert f"keeps its last checkpoint, {run / 'checkpoints' / 'last.pt'}; continue with: genfw run --resume {run}" in errors[0]
+    assert safe_torch_load(run / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)["step"] >= 2
 
 
 # -- precision: auto -------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ import functools
 import importlib
 import os
 import sys
+import traceback
 from typing import Any, Callable
 
 import click
 
 from genfw.errors import GenfwError, GenfwUsageError, single_line
+from genfw.training.launch import BUG, ERROR, LOST, ProcessesLostError, launcher_reports_errors, record_failure, started_by_torchrun
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -68,16 +70,36 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0") in ("0", "")
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print one line to stderr and exit. Under torchrun only rank 0 prints: every process fails
-    the same way on the same input, and one line is what a person should read."""
-    if is_main_process():
-        click.echo(f"Error: {single_line(message)}", err=True)
+def speaks_for_the_command() -> bool:
+    """Whether this process prints errors: alone, or rank 0 under torchrun (every process fails
+    the same way on the same input, and one line is what a person should read); under genfw's own
+    launcher none does, since the launcher prints the one line, whichever process found it."""
+    return is_main_process() and not launcher_reports_errors()
+
+
+def fail(message: str, code: int = 2, kind: str = ERROR) -> None:
+    """Print one line to stderr and exit. Under torchrun the line is also written to the process's
+    error file, where torchrun's agent (and genfw's launcher) read why a process stopped."""
+    line = single_line(message)
+    record_failure(line, code, kind)
+    if speaks_for_the_command():
+        click.echo(f"Error: {line}", err=True)
     sys.exit(code)
 
 
+def fail_with_traceback(exc: Exception) -> None:
+    """A bug in one of torchrun's processes: its traceback goes to the error file, and is printed
+    once (by rank 0, or by genfw's launcher), not once per process."""
+    details = traceback.format_exc()
+    record_failure(single_line(f"{type(exc).__name__}: {exc}"), 1, BUG, details)
+    if speaks_for_the_command():
+        sys.stderr.write(details)
+    sys.exit(1)
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn genfw's errors into one line and an exit code; anything else is a bug (exit 1)."""
+    """Turn genfw's errors into one line and an exit code; anything else is a bug (exit 1, with its
+    traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -85,12 +107,18 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except GenfwUsageError as exc:
             fail(exc.one_line(), 2)
+        except ProcessesLostError as exc:
+            fail(str(exc), exc.exit_code, LOST)
         except GenfwError as exc:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except MemoryError:
             fail("out of memory (ask for fewer images or a smaller batch)", 1)
+        except Exception as exc:
+            if not started_by_torchrun():
+                raise  # alone: Python prints the traceback, as for any bug
+            fail_with_traceback(exc)
 
     return wrapper
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -18,8 +18,8 @@ from genfw.cli.common import fail, handle_errors, is_main_process, plugins_dir_o
 @plugins_dir_option
 @trust_option
 @click.option("--nproc", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
-              help="Train with this many processes on this machine: runs `torchrun --standalone --nproc_per_node N "
-              "-m genfw run ...` (one per GPU, or CPU processes with gloo).")
+              help="Train with this many processes on this machine, started by torchrun's launcher (as `torchrun "
+              "--standalone --nproc_per_node N -m genfw run ...`; one per GPU, or CPU processes with gloo).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
 @handle_errors
 def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], plugins_dirs: tuple[str, ...],
@@ -42,17 +42,20 @@ def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], 
     else:
         _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)
     if nproc > 1:
-        _exec_torchrun(resolved, nproc, config, resume_dir, overrides, plugins_dirs, trust_recorded, quiet)
+        _run_on_processes(resolved, nproc, config, resume_dir, overrides, plugins_dirs, trust_recorded, quiet)
     run_dir = execute(resolved, resume_dir=Path(resume_dir) if resume_dir else None, quiet=quiet)
     if is_main_process():
         click.echo(str(run_dir))
 
 
-def _exec_torchrun(resolved, nproc: int, config, resume_dir, overrides, plugins_dirs, trust_recorded, quiet) -> None:
-    """Replace this process by torchrun starting ``nproc`` copies of the same command (without
-    ``--nproc``). The config was validated here first, so a bad one is one line, not one per
-    process; nothing else is done here: torchrun owns the processes."""
+def _run_on_processes(resolved, nproc: int, config, resume_dir, overrides, plugins_dirs, trust_recorded,
+                      quiet) -> NoReturn:
+    """Run the same command (without ``--nproc``) on ``nproc`` processes through torchrun's
+    launcher, and exit as one process would: one line and genfw's exit code, whichever process
+    failed (:mod:`genfw.training.launch`). The config was validated here first, so a bad one is
+    one line before any process starts."""
     from genfw.errors import ConfigError
+    from genfw.training.launch import launch
 
     batch = resolved.config.train.batch_size
     if batch % nproc:
@@ -65,10 +68,8 @@ def _exec_torchrun(resolved, nproc: int, config, resume_dir, overrides, plugins_
         args += ["--plugins-dir", folder]
     args += ["--trust-recorded-plugins"] if trust_recorded else []
     args += ["--quiet"] if quiet else []
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-           "-m", "genfw", "run", *map(str, args)]
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))  # and torchrun does not warn
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvpe(sys.executable, cmd, env)
+    verdict = launch(nproc, [str(a) for a in args])
+    sys.stderr.write(verdict.traceback)
+    if verdict.line is not None:
+        fail(verdict.line, verdict.exit_code)
+    sys.exit(verdict.exit_code)

@@ -28,15 +28,37 @@ models unaware of distribution, and cannot miss a parameter or sync a frozen one
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from genfw.training.launch import ProcessesLostError
+
 #: The environment torchrun sets for each process it starts.
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+_F = TypeVar("_F", bound=Callable)
+
+
+def collective(func: _F) -> _F:
+    """A collective's failure as what it means: another process is gone (killed, or stopped on
+    an error of its own). gloo and NCCL raise a RuntimeError (torch's DistError is one) naming a
+    socket; the process that left says why, and genfw's launcher prefers its word to this one."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as exc:
+            raise ProcessesLostError(f"lost contact with the other training processes (one stopped or was killed; "
+                                     f"its own message, or torchrun's summary, says why): {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -81,10 +103,16 @@ def init(info: Distributed, device: torch.device) -> None:
 
 
 def shutdown() -> None:
+    """Leave the process group. Called in ``finally`` blocks: when another process is gone this
+    may fail too, and must not hide the error that is on its way out."""
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.destroy_process_group()
+        except RuntimeError:
+            pass
 
 
+@collective
 def broadcast_state(module: nn.Module) -> None:
     """Copy rank 0's parameters and buffers to every rank."""
     with torch.no_grad():
@@ -99,6 +127,7 @@ class GradientAverager:
     def __init__(self, world_size: int):
         self.world_size = world_size
 
+    @collective
     @torch.no_grad()
     def __call__(self, optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
@@ -121,12 +150,14 @@ class _SumOverRanks(torch.autograd.Function):
     ranks with respect to each rank's part is the sum of the gradients every rank received."""
 
     @staticmethod
+    @collective
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         out = x.clone()
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         return out
 
     @staticmethod
+    @collective
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         out = grad.contiguous().clone()
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
@@ -187,6 +218,7 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     return out
 
 
+@collective
 def all_reduce_max(value: torch.Tensor) -> torch.Tensor:
     """The largest of a scalar over all ranks (e.g. a stop or divergence flag), on every rank."""
     out = value.clone()
@@ -194,12 +226,14 @@ def all_reduce_max(value: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@collective
 def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
     out = values.clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
     return out / dist.get_world_size()
 
 
+@collective
 def gather_objects(obj: object) -> list[object] | None:
     """Every rank's ``obj`` on rank 0 (None elsewhere)."""
     out = [None] * dist.get_world_size() if dist.get_rank() == 0 else None

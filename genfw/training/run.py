@@ -9,13 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT
+from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT
 from genfw.atomic import atomic_write_json, remove_stale_temp_files
 from genfw.config import ResolvedConfig
 from genfw.errors import CheckpointError, ConfigError, TerminatedError
 from genfw.jsonpath import format_path, parse_path
 from genfw.training import distributed
 from genfw.training.environment import describe_environment
+from genfw.training.launch import announce_run_dir
 from genfw.training.lock import RunLock
 from genfw.training.trainer import Trainer
 
@@ -24,6 +25,24 @@ from genfw.training.trainer import Trainer
 RESUMABLE_SETTINGS = (("train", "epochs"), ("train", "max_steps"), ("train", "log_every"), ("train", "checkpoint_every"),
                       ("train", "progress"), ("train", "sample_every_epoch"), ("train", "threads"), ("train", "device"),
                       ("train", "divergence_limit"), ("output",), ("export",), ("eval",), ("loggers",))
+
+#: What a run keeps in its folder, and whether each is a folder (True) or a file. A run writes
+#: into all of them as it goes, so one of the wrong kind (a folder called metrics.jsonl, a file
+#: called samples) is refused before training instead of failing half-way with a traceback.
+RUN_LAYOUT = {"config.json": False, "environment.json": False, "metrics.jsonl": False, "loss_curve.png": False,
+              GENERATOR_FILE: False, "generator.onnx": False, "generator.json": False, "eval.json": False,
+              CHECKPOINT_DIR: True, f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}": False, "samples": True, "traversals": True,
+              "figures": True}
+
+
+def check_run_layout(run_dir: Path) -> None:
+    """Refuse a run folder where something the run writes has the wrong kind (one line naming it)."""
+    for name, folder in RUN_LAYOUT.items():
+        path = run_dir / name
+        if path.exists() and path.is_dir() != folder:
+            found, wanted = ("file", "folder") if folder else ("folder", "file")
+            raise CheckpointError(f"is a {found}, where the run writes its {name} {wanted}", where=str(path),
+                                  fix=f"move the {found} out of the run folder {run_dir}, then run the command again")
 
 
 def create_run_dir(resolved: ResolvedConfig) -> tuple[Path, bool]:
@@ -41,6 +60,7 @@ def create_run_dir(resolved: ResolvedConfig) -> tuple[Path, bool]:
             if (path / "config.json").exists() or (path / CHECKPOINT_DIR).exists():
                 raise ConfigError(f"run directory {path} already holds a run", where=f"{resolved.source}: output.run_dir",
                                   fix=f"continue it with `genfw run --resume {path}` or choose another directory")
+            check_run_layout(path)
             return path, not existed
         parent = Path(out.dir)
         parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +79,7 @@ def create_run_dir(resolved: ResolvedConfig) -> tuple[Path, bool]:
 
 
 def read_run_config(run_dir: Path) -> dict:
+    check_run_layout(run_dir)
     path = run_dir / "config.json"
     if not (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file() or not path.is_file():
         raise CheckpointError("not a run directory with a checkpoint (config.json and checkpoints/last.pt)",
@@ -87,6 +108,7 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
     if resume_dir is not None:
         with RunLock(resume_dir) if main else contextlib.nullcontext():
             if main:
+                announce_run_dir(resume_dir)  # so genfw's launcher can name its checkpoint if a process is killed
                 removed = remove_stale_temp_files(resume_dir)  # a killed writer's leftovers; we hold the lock
                 if removed and not quiet:
                     echo(f"removed {len(removed)} unfinished temp file(s) a stopped process left in {resume_dir}")
@@ -103,6 +125,7 @@ def execute(resolved: ResolvedConfig, *, resume_dir: Path | None = None, quiet: 
         finally:
             distributed.shutdown()
     run_dir, created = create_run_dir(resolved)
+    announce_run_dir(run_dir)
     try:
         with RunLock(run_dir):
             trainer.attach(run_dir)

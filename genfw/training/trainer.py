@@ -99,7 +99,8 @@ class _StopFlag:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, announce: bool = True) -> None:
+        self.announce = announce  # say so at once (alone; under torchrun rank 0 says it when all agree to stop)
         self.stop: str | None = None  # the signal's name, once one arrived
         self._previous: dict[int, object] = {}
 
@@ -115,6 +116,10 @@ class _StopFlag:
         if self.stop:
             raise KeyboardInterrupt
         self.stop = signal.Signals(signum).name
+        if self.announce:
+            self.say()
+
+    def say(self) -> None:
         print(f"\n{self.stop}: saving a checkpoint after this step (again to abort)", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:
@@ -345,7 +350,7 @@ class Trainer:
         window_start, window_steps = time.perf_counter(), 0
         fit_start, seconds_before = window_start, self.train_seconds
         stopped_by: str | None = None
-        with _StopFlag() as flag:
+        with _StopFlag(announce=not self.dist.enabled) as flag:
             epoch = self.step // self.steps_per_epoch
             while self.step < self.total_steps and stopped_by is None:
                 order = epoch_order(len(self.dataset), self.cfg.seed, epoch, self.device)
@@ -385,6 +390,8 @@ class Trainer:
                         flag.stop = flag.stop or {v: k for k, v in STOP_CODES.items()}.get(int(code))
                     if flag.stop:
                         stopped_by = flag.stop
+                        if self.dist.enabled and self.dist.is_main:  # not before: a process killed meanwhile means no checkpoint
+                            flag.say()
                         break
                 if stopped_by is None and self.step % self.steps_per_epoch == 0:
                     self.end_of_epoch(epoch + 1)
