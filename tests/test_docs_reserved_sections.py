@@ -75,7 +75,9 @@ def light_evaluation(monkeypatch):
         from genfw.evaluation import evaluate_model
 
         model = SimpleNamespace(evaluate=lambda ctx: sections)
-        return evaluate_model(SimpleNamespace(seed=1, model=model, reference=lambda: "stubbed"), "run")
+        ctx = SimpleNamespace(seed=1, samples=100, held_out=None, disentanglement="reference", autocast=None,
+                              model=model, reference=lambda: "stubbed")
+        return evaluate_model(ctx, "run")
 
     return evaluate
 

@@ -29,12 +29,14 @@ from genfw.components import build_dataset
 from genfw.evaluation import disentanglement as disentanglement_module
 from genfw.evaluation import sample_quality as sample_quality_module
 from genfw.evaluation.context import EvalContext
+from genfw.evaluation.provenance import provenance
 from genfw.training.checkpoint import load_trained_model
 
 EVAL_FILE = "eval.json"
 #: The top-level keys genfw itself writes into eval.json, in the order it writes them; a model's
 #: sections (``Model.evaluate``) may not take these names.
-RESERVED_SECTIONS = ("run_dir", "seed", "reference_net", "samples", "disentanglement", "model_sections", "seconds")
+RESERVED_SECTIONS = ("run_dir", "seed", "provenance", "reference_net", "samples", "disentanglement", "model_sections",
+                     "seconds")
 #: The evaluation seed is the run's seed plus this (kept from genfw 0.1, so numbers compare).
 SEED_OFFSET = 1000
 
@@ -44,7 +46,7 @@ __all__ = ["EVAL_FILE", "RESERVED_SECTIONS", "EvalContext", "evaluate_model", "e
 def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
     """The whole report for a built model and its data: generic sections, then the model's."""
     started = time.perf_counter()
-    report: dict[str, Any] = {"run_dir": run_dir, "seed": ctx.seed}
+    report: dict[str, Any] = {"run_dir": run_dir, "seed": ctx.seed, "provenance": provenance(ctx)}
     ref = ctx.reference()
     report["reference_net"] = ({"accuracy": ref.accuracy, "from_cache": ref.info["from_cache"]}
                                if not isinstance(ref, str) else {"skipped": ref})

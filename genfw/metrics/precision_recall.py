@@ -44,7 +44,11 @@ def _inside(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, batch: i
     return inside
 
 
-def precision_recall(real: Any, fake: Any, *, k: int = 3) -> dict[str, float]:
+#: The neighbourhood size of the paper (Kynkäänniemi et al. 2019) and of its official code.
+DEFAULT_K = 3
+
+
+def precision_recall(real: Any, fake: Any, *, k: int = DEFAULT_K) -> dict[str, float]:
     """``{"precision", "recall"}`` in [0, 1] of feature sets ``real`` and ``fake`` (``[N, D]``
     each, rows are samples) with k-nearest-neighbour manifolds (the paper uses k = 3).
     Identical sets score 1 and 1; a generator that drops half of the real modes scores a recall
