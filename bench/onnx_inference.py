@@ -4,6 +4,8 @@
     python bench/onnx_inference.py runs/mnist-...       # a run directory, generator.pt or checkpoint
     python bench/onnx_inference.py --check              # exit 1 unless the floors below hold
     python bench/onnx_inference.py RUN --weights fp32 int8   # only some weight formats (default: all three)
+    python bench/onnx_inference.py --sizes                  # every shipped config: export size and speed
+    python bench/onnx_inference.py --sizes configs/dcgan_mnist.json   # some configs only
 
 Both engines get 2 threads (``torch.set_num_threads(2)``; onnxruntime ``intra_op_num_threads=2``)
 and the same inputs. Each repeat times both engines back to back, so a change in machine load
@@ -16,6 +18,14 @@ throughput on a busy machine; try ``OMP_WAIT_POLICY=PASSIVE``), so compare runs 
 Every weight format of ``genfw export --weights`` is exported and timed (fp32, fp16, int8; rows
 "onnxruntime fp16" etc.), with its file size; the ratios are against torch eager and against
 onnxruntime fp32. The floors apply to fp32.
+
+``--sizes`` is the table in docs/onnx.md "Export size and speed": each config's generator, built
+untrained from the config (BatchNorm statistics warmed up; sizes and speed do not depend on
+training), exported fp32 and int8 as ``genfw export`` does, with and without the sub-pixel
+rewrite (``export_generator(subpixel=False)``), and with the rewrite of whole chains that genfw
+applied before it was limited. Times are the CPU time of one onnxruntime thread per batch
+(``time.thread_time``, median of interleaved repeats): on a shared machine that is what a quiet
+core would take, where wall-clock times move with the other jobs.
 
 The last line is the batch-1 ceiling of this machine: the time numpy needs to read the largest
 fp32 weight matrix once (x @ W), which an fp32 engine pays per image at batch 1 (int8 weights
@@ -89,6 +99,116 @@ def weight_read_bound(onnx_path: Path, seconds: float) -> tuple[float, float]:
     return w.nbytes / 1e6, statistics.median(measure() for _ in range(5))
 
 
+# -- --sizes: every shipped config's export -----------------------------------------------------
+def stand_in_data(resolved):
+    """What the config's dataset would provide, without the data: its image shape, and MNIST's
+    ten classes or dSprites' factors where a model may ask for them."""
+    from genfw.data.dsprites import FACTOR_NAMES
+    from genfw.data.spec import DataSpec
+
+    dataset = resolved.dataset
+    classes = tuple(str(i) for i in range(10))
+    specs = {
+        "mnist": lambda: DataSpec((1, 28, 28), classes, (6000,) * 10),
+        "fashion_mnist": lambda: DataSpec((1, 28, 28), classes, (6000,) * 10),
+        "dsprites": lambda: DataSpec((1, 64, 64), factor_names=FACTOR_NAMES),
+        "image_folder": lambda: DataSpec((dataset.params.channels, dataset.params.size, dataset.params.size)),
+    }
+    return specs[dataset.type]()
+
+
+def config_generator(config: Path):
+    """The config's generator, untrained, with warmed-up BatchNorm statistics."""
+    import torch
+
+    from genfw.components import build_latent, build_model
+    from genfw.config import load_config_and_plugins
+
+    torch.manual_seed(0)
+    _, resolved = load_config_and_plugins(config)
+    data = stand_in_data(resolved)
+    latent = build_latent(resolved, data)
+    g = build_model(resolved, latent, data).generator
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        g.train()
+        for _ in range(3):
+            g(latent.encode(latent.sample(64, gen)))
+    return g.eval(), latent, data.image_shape
+
+
+def cpu_seconds_per_call(session, feed) -> float:
+    """CPU time of the calling thread per ``session.run`` (onnxruntime runs on it with 1 thread)."""
+    session.run(None, feed)
+    start = time.thread_time()
+    session.run(None, feed)
+    calls = max(3, int(0.25 / max(time.thread_time() - start, 1e-6)))
+    start = time.thread_time()
+    for _ in range(calls):
+        session.run(None, feed)
+    return (time.thread_time() - start) / calls
+
+
+def export_variants(g, latent, image_shape, folder: Path) -> dict[str, bytes]:
+    """The serialized exports: "rewrite"/"none" (with/without the sub-pixel rewrite where it
+    pays) and "chains" (every whole chain rewritten, as genfw did before), each fp32 and int8."""
+    import io
+
+    import onnx
+
+    from genfw.export import export_generator
+    from genfw.export.onnx_export import convert_weights
+    from genfw.export.subpixel import rewrite_upsampling_chains
+
+    out = {}
+    for name, subpixel in (("rewrite", True), ("none", False)):
+        for weights in ("fp32", "int8"):
+            report = export_generator(g, latent, image_shape, folder / f"{name}-{weights}.onnx", weights=weights,
+                                      subpixel=subpixel)
+            out[f"{name} {weights}"] = Path(report["path"]).read_bytes()
+    chains = onnx.load_from_string(out["none fp32"])
+    rewrite_upsampling_chains(chains, max_layers=len(chains.graph.node), max_growth=float("inf"))
+    out["chains fp32"] = chains.SerializeToString()
+    out["chains int8"] = convert_weights(chains, "int8", io.StringIO()).SerializeToString()
+    return out
+
+
+def size_table(configs: list[Path], repeats: int) -> None:
+    """Print docs/onnx.md's table: per config, file MB and ms per batch (1 and 64) of each export."""
+    import onnxruntime as ort
+    import torch
+
+    from genfw.export.onnx_export import sample_inputs
+
+    torch.set_num_threads(1)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    print("| config | generator | export | fp32 MB | int8 MB | fp32 ms b1 | fp32 ms b64 | int8 ms b1 | int8 ms b64 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for config in configs:
+        g, latent, image_shape = config_generator(config)
+        params = sum(p.numel() for p in g.parameters())
+        with tempfile.TemporaryDirectory() as tmp:
+            files = export_variants(g, latent, image_shape, Path(tmp))
+        sessions = {k: ort.InferenceSession(v, options, providers=["CPUExecutionProvider"]) for k, v in files.items()}
+        ms = {}
+        for n in (1, 64):
+            feed = {c.name: x.numpy() for c, x in zip(latent, sample_inputs(latent, n))}
+            samples = {k: [] for k in sessions}
+            for _ in range(repeats):  # interleaved, so a change in load hits every variant alike
+                for k, session in sessions.items():
+                    samples[k].append(cpu_seconds_per_call(session, feed))
+            ms.update({(k, n): statistics.median(v) * 1e3 for k, v in samples.items()})
+        shape = "x".join(map(str, image_shape))
+        for i, (variant, label) in enumerate((("rewrite", "as exported"), ("none", "no sub-pixel rewrite"),
+                                              ("chains", "whole chains (before)"))):
+            head = f"{config.name} | {shape}, {params / 1e6:.2f} M params ({params * 4 / 1e6:.2f} MB)" if i == 0 else " | "
+            cells = [f"{len(files[f'{variant} {w}']) / 1e6:.2f}" for w in ("fp32", "int8")]
+            cells += [f"{ms[(f'{variant} {w}', n)]:.2f}" for w in ("fp32", "int8") for n in (1, 64)]
+            print(f"| {head} | {label} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", nargs="?", help="run directory, generator.pt or checkpoint (default: a fresh generator)")
@@ -100,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", nargs="+", default=["fp32", "fp16", "int8"], choices=["fp32", "fp16", "int8"],
                         help="weight formats to export and time (fp32 is always included)")
     parser.add_argument("--check", action="store_true", help="exit 1 unless the floors hold")
+    parser.add_argument("--sizes", nargs="*", type=Path, metavar="CONFIG",
+                        help="export size and speed of these configs' generators (default: every config in configs/)")
     args = parser.parse_args(argv)
+    if args.sizes is not None:
+        size_table(args.sizes or sorted((REPO / "configs").glob("*.json")), args.repeats)
+        return 0
 
     import torch
 

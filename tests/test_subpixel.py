@@ -1,4 +1,5 @@
-"""The sub-pixel rewrite of ConvTranspose chains: same numbers as torch, in real onnxruntime."""
+"""The sub-pixel rewrite of ConvTranspose chains: same numbers as torch, in real onnxruntime, and
+applied only where the rewritten weights stay small (where it was measured to pay)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-from genfw.export.subpixel import rewrite_upsampling_chains
+from genfw.export.subpixel import MAX_WEIGHT_GROWTH, rewrite_upsampling_chains
+
+#: No limits: the arithmetic of the rewrite for any chain, whether or not it pays.
+UNLIMITED = {"max_layers": 99, "max_growth": float("inf")}
 
 
-def export_and_rewrite(module: nn.Module, channels: int, size: int):
+def export_and_rewrite(module: nn.Module, channels: int, size: int, **limits):
     module.eval()
     example = (torch.randn(2, channels, size, size),)
     program = torch.onnx.export(module, example, None, dynamo=True, input_names=["x"], output_names=["y"],
                                 dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False, report=False)
     model = program.model_proto
-    notes = rewrite_upsampling_chains(model)
+    notes = rewrite_upsampling_chains(model, **limits)
     return model, notes
 
 
@@ -42,9 +46,13 @@ def test_rewritten_chain_matches_torch(name):
     layers, channels, size = CHAINS[name]
     torch.manual_seed(0)
     module = nn.Sequential(*layers())
-    model, notes = export_and_rewrite(module, channels, size)
+    model, notes = export_and_rewrite(module, channels, size, **UNLIMITED)
     ops = [n.op_type for n in model.graph.node]
     assert len(notes) == 1 and "ConvTranspose" not in ops and ops.count("DepthToSpace") == 1
+    assert_matches_torch(model, module, channels, size)
+
+
+def assert_matches_torch(model, module: nn.Module, channels: int, size: int) -> None:
     for n in (1, 5):
         x = torch.randn(n, channels, size, size)
         with torch.no_grad():
@@ -52,6 +60,10 @@ def test_rewritten_chain_matches_torch(name):
         got = run(model, x)
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() < 1e-5
+
+
+def weight_count(model) -> int:
+    return sum(int(np.prod(t.dims)) for t in model.graph.initializer)
 
 
 def test_single_layers_and_other_ops_are_left_alone():
@@ -63,3 +75,29 @@ def test_single_layers_and_other_ops_are_left_alone():
     module = nn.Sequential(nn.ConvTranspose2d(4, 6, 3, 2, 1, output_padding=1), nn.ReLU(), nn.ConvTranspose2d(6, 2, 4, 2, 1))
     model, notes = export_and_rewrite(module, 4, 4)
     assert notes == []
+
+
+def test_a_pair_whose_weights_would_grow_past_the_limit_is_left_alone():
+    # Equal channels: the second layer would read a 2x2 phase stack through one 3x3 kernel for
+    # 4x4 phases (36x its weights): the 64x64 generators' case, 10x their file and slower.
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.ConvTranspose2d(8, 8, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(8, 8, 4, 2, 1))
+    model, notes = export_and_rewrite(module, 8, 4)
+    assert notes == [] and [n.op_type for n in model.graph.node].count("ConvTranspose") == 2
+    unlimited, notes = export_and_rewrite(module, 8, 4, **UNLIMITED)
+    assert len(notes) == 1 and weight_count(unlimited) > 10 * weight_count(model)
+
+
+def test_chains_are_rewritten_in_pairs_from_the_image_end_within_the_weight_limit():
+    # The MNIST generators' pair (128 -> 64 -> 1 channels) after one more layer: the pair at the
+    # image is rewritten (its weights about 1.3x), the first layer stays a ConvTranspose.
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.ConvTranspose2d(8, 128, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.ReLU(),
+                           nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid())
+    before, _ = export_and_rewrite(module, 8, 3, max_growth=0)
+    model, notes = export_and_rewrite(module, 8, 3)
+    ops = [n.op_type for n in model.graph.node]
+    assert len(notes) == 1 and notes[0].startswith("2 ConvTranspose layers -> Conv on a 4x4 sub-pixel grid"), notes
+    assert ops.count("ConvTranspose") == 1 and ops.index("ConvTranspose") < ops.index("DepthToSpace")
+    assert weight_count(model) <= MAX_WEIGHT_GROWTH * weight_count(before)
+    assert_matches_torch(model, module, 8, 3)

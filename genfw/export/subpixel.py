@@ -1,31 +1,51 @@
-"""Rewrite chains of upsampling ConvTranspose nodes as plain convolutions on a sub-pixel grid.
+"""Rewrite short runs of upsampling ConvTranspose nodes as plain convolutions on a sub-pixel grid.
 
-onnxruntime's CPU ConvTranspose is slow (a GEMM into a column buffer, then a scatter-add), and a
-DCGAN-style generator spends most of its large-batch time there. A ConvTranspose with stride s
-and kernel k = s + 2 * pad produces an image s times larger whose s x s *phases* (output pixels
-(s*i + a, s*j + b) for fixed a, b) are each an ordinary convolution of the input. So a chain
+onnxruntime's CPU ConvTranspose is a GEMM into a column buffer, then a scatter-add, once per
+image. A ConvTranspose with stride s and kernel k = s + 2 * pad produces an image s times larger
+whose s x s *phases* (output pixels (s*i + a, s*j + b) for fixed a, b) are each an ordinary
+convolution of the input. So a segment
 
-    ConvTranspose -> elementwise ops -> ConvTranspose -> ... -> elementwise ops
+    ConvTranspose -> elementwise ops -> ConvTranspose
 
-is computed here on the input's grid: each layer maps a stack of phases to a stack of finer
-phases with ordinary Conv nodes (which onnxruntime runs in its fast blocked layout), the
-elementwise ops between them (Relu, Sigmoid, ...) act on the stack unchanged, and one
-DepthToSpace at the end interleaves the final phases into the image. The weights of every new
-Conv are read off the original ConvTranspose weights (exact up to float rounding); the export
-still verifies the rewritten graph against torch.
+is computed here on the input's grid: the first layer maps the input to a stack of phases with
+ordinary Conv nodes (one per group of phases with the same footprint: exactly the original
+multiply-adds), the elementwise ops between (Relu, Sigmoid, ...) act on the stack unchanged, the
+last layer maps the stack to the finer phases with one Conv, and one DepthToSpace interleaves
+them into the image. The weights of every new Conv are read off the original ConvTranspose
+weights (exact up to float rounding); the export still verifies the rewritten graph against torch.
 
-Only chains of at least two such layers are rewritten: for a single layer the final interleave
-costs about what the rewrite saves.
+Where it pays (measured, see docs/onnx.md "Export size and speed"): the rewrite only pays when
+its new weights stay close to the original ones. Each layer after the first reads a stack of
+f x f phases and writes (f*s) x (f*s) of them through one dense kernel, so its weights grow about
+f^4 times (when whole chains were rewritten, the four stride-2 layers of a 64x64 generator became
+a 16x16 grid: its 1.7 MB of weights exported as 35.7 MB and ran 7-10x slower). Hence:
+
+- chains are cut into segments of at most :data:`MAX_SEGMENT_LAYERS` layers, counted from the
+  chain's end (the last layer of a segment is the costly one, and it is cheapest at the image,
+  where channels are fewest);
+- a segment is rewritten only where its weights are at most :data:`MAX_WEIGHT_GROWTH` times
+  the original ones (the 28x28 MNIST generators' pair: 1.3x, 7-19% faster at batch 64; the
+  64x64 generators' pairs are 1.5-18x and every one of them was slower);
+- a single layer is never rewritten: alone, its phases need the 3x3-footprint conv (2.25x the
+  weights and multiply-adds), which was 0.6x the speed of the ConvTranspose.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 # Ops that act on each element alone, so they commute with any re-arrangement of pixels.
 ELEMENTWISE = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus", "HardSigmoid", "Clip", "Identity"}
+#: The longest run of layers rewritten as one: a third layer would read a 4x4 phase stack through
+#: one dense kernel (16x the second layer's weights again); measured slower everywhere.
+MAX_SEGMENT_LAYERS = 2
+#: A segment is rewritten only where its new weights (and so the file) are at most this many
+#: times the original ones: 1.1-1.3x paid on 7x7 grids (MNIST: 1.07-1.3x faster); 1.5x paid 5%
+#: on a 7x7 grid and lost 10% on 16x16, 1.8x and more lost everywhere.
+MAX_WEIGHT_GROWTH = 1.4
 
 
 @dataclass
@@ -135,13 +155,12 @@ def _layer_convs(layer: _Upsampling, in_factor: tuple[int, int], in_layout: list
     return convs
 
 
-def rewrite_upsampling_chains(model) -> list[str]:
-    """Rewrite, in place, every chain of >= 2 upsampling ConvTranspose nodes joined by
-    elementwise ops (each output used once). Returns a note per chain rewritten."""
-    from onnx import helper, numpy_helper
+Chain = list[tuple[_Upsampling, list]]  # each layer with the elementwise ops that follow it in the chain
 
-    graph = model.graph
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+
+def _find_chains(graph, inits: dict[str, np.ndarray]) -> list[Chain]:
+    """Every maximal chain of upsampling ConvTranspose nodes joined by elementwise ops (each
+    output used once), in graph order."""
     consumers: dict[str, list] = {}
     for node in graph.node:
         for name in node.input:
@@ -167,70 +186,125 @@ def rewrite_upsampling_chains(model) -> list[str]:
             between.append(nxt)
             name = nxt.output[0]
 
-    notes, replaced, inserted, new_inits = [], set(), {}, []
-    starts_after = set()
-    chains = []
+    chains, inside = [], set()
     for node in graph.node:
         first = _as_upsampling(node, inits)
-        if first is None or id(node) in starts_after:
+        if first is None or node.output[0] in inside:
             continue
-        chain = [(first, [])]
+        chain: Chain = [(first, [])]
         while True:
             between, nxt = follow(chain[-1][0].node)
             if nxt is None:
                 break
             chain[-1] = (chain[-1][0], between)
             chain.append((nxt, []))
-            starts_after.add(id(nxt.node))
-        fy = int(np.prod([layer.stride[0] for layer, _ in chain]))
-        fx = int(np.prod([layer.stride[1] for layer, _ in chain]))
-        if len(chain) >= 2 and fy == fx:  # DepthToSpace needs square blocks
-            chains.append(chain)
+            inside.add(nxt.node.output[0])
+        chains.append(chain)
+    return chains
 
-    for n_chain, chain in enumerate(chains):
-        prefix = f"subpixel{n_chain}"
-        x = chain[0][0].node.input[0]
-        factor, layout = (1, 1), [(0, 0, c) for c in range(chain[0][0].weight.shape[0])]
-        new_nodes = []
-        for i, (layer, between) in enumerate(chain):
-            last = i == len(chain) - 1
-            parts = []
-            for g, (w, b, pads, out_layout) in enumerate(_layer_convs(layer, factor, layout, whole=last)):
-                wn, bn, yn = f"{prefix}_l{i}_g{g}_w", f"{prefix}_l{i}_g{g}_b", f"{prefix}_l{i}_g{g}"
-                new_inits += [numpy_helper.from_array(w, wn), numpy_helper.from_array(b, bn)]
-                kh, kw = w.shape[2:]
-                new_nodes.append(helper.make_node("Conv", [x, wn, bn], [yn], kernel_shape=[kh, kw], pads=pads, name=yn))
-                parts.append((yn, out_layout))
-            layout = [key for _, lay in parts for key in lay]
-            factor = (factor[0] * layer.stride[0], factor[1] * layer.stride[1])
-            if len(parts) > 1:
-                x = f"{prefix}_l{i}_stack"
-                new_nodes.append(helper.make_node("Concat", [p for p, _ in parts], [x], axis=1, name=x))
-            else:
-                x = parts[0][0]
-            if last:
-                new_nodes.append(helper.make_node("DepthToSpace", [x], [layer.node.output[0]], blocksize=factor[0],
-                                                  mode="CRD", name=f"{prefix}_interleave"))
-            else:
-                for op in between:  # elementwise: rewire onto the stack, keep the node as it is
-                    op.input[0] = x
-                    x = op.output[0]
-                    new_nodes.append(op)
-            replaced.add(id(layer.node))
-            replaced.update(id(op) for op in between)
-        inserted[id(chain[0][0].node)] = new_nodes
-        notes.append(f"{len(chain)} ConvTranspose layers -> Conv on a {factor[0]}x{factor[1]} sub-pixel grid + DepthToSpace")
 
-    if not chains:
-        return notes
+def _segments(chain: Chain, max_layers: int) -> list[Chain]:
+    """``chain`` cut into consecutive segments of at most ``max_layers`` layers, counted from its
+    end. A segment ends in its own DepthToSpace, so the ops after its last layer stay where they are."""
+    cuts = list(range(len(chain), 0, -max_layers)) + [0]
+    pieces = [chain[start:stop] for stop, start in pairwise(cuts)][::-1]
+    return [piece[:-1] + [(piece[-1][0], [])] for piece in pieces]
+
+
+def _factor(segment: Chain) -> tuple[int, int]:
+    return (int(np.prod([layer.stride[0] for layer, _ in segment])), int(np.prod([layer.stride[1] for layer, _ in segment])))
+
+
+def _segment_convs(segment: Chain) -> list[list[tuple]]:
+    """Per layer, the convolutions :func:`_layer_convs` computes it with on the segment's grid."""
+    factor, layout = (1, 1), [(0, 0, c) for c in range(segment[0][0].weight.shape[0])]
+    per_layer = []
+    for i, (layer, _) in enumerate(segment):
+        convs = _layer_convs(layer, factor, layout, whole=i == len(segment) - 1)
+        per_layer.append(convs)
+        layout = [key for *_, out_layout in convs for key in out_layout]
+        factor = (factor[0] * layer.stride[0], factor[1] * layer.stride[1])
+    return per_layer
+
+
+def _weight_growth(segment: Chain, per_layer: list[list[tuple]]) -> float:
+    """How many times the original weights (and biases) the rewritten ones are."""
+    before = sum(layer.weight.size + layer.bias.size for layer, _ in segment)
+    after = sum(w.size + b.size for convs in per_layer for w, b, *_ in convs)
+    return after / before
+
+
+def _segment_nodes(segment: Chain, per_layer: list[list[tuple]], prefix: str) -> tuple[list, list]:
+    """The nodes and initializers computing ``segment``; the elementwise ops inside it are
+    rewired onto the phase stacks and returned among the nodes."""
+    from onnx import helper, numpy_helper
+
+    x, nodes, inits = segment[0][0].node.input[0], [], []
+    for i, ((layer, between), convs) in enumerate(zip(segment, per_layer)):
+        parts = []
+        for g, (w, b, pads, _) in enumerate(convs):
+            wn, bn, yn = f"{prefix}_l{i}_g{g}_w", f"{prefix}_l{i}_g{g}_b", f"{prefix}_l{i}_g{g}"
+            inits += [numpy_helper.from_array(w, wn), numpy_helper.from_array(b, bn)]
+            nodes.append(helper.make_node("Conv", [x, wn, bn], [yn], kernel_shape=list(w.shape[2:]), pads=pads, name=yn))
+            parts.append(yn)
+        x = parts[0]
+        if len(parts) > 1:
+            x = f"{prefix}_l{i}_stack"
+            nodes.append(helper.make_node("Concat", parts, [x], axis=1, name=x))
+        for op in between:  # elementwise: rewire onto the stack, keep the node as it is
+            op.input[0] = x
+            x = op.output[0]
+            nodes.append(op)
+    last = segment[-1][0].node
+    nodes.append(helper.make_node("DepthToSpace", [x], [last.output[0]], blocksize=_factor(segment)[0], mode="CRD",
+                                  name=f"{prefix}_interleave"))
+    return nodes, inits
+
+
+def rewrite_upsampling_chains(model, max_layers: int = MAX_SEGMENT_LAYERS,
+                              max_growth: float = MAX_WEIGHT_GROWTH) -> list[str]:
+    """Rewrite, in place, the upsampling ConvTranspose chains (layers joined by elementwise ops,
+    each output used once) in segments of 2 to ``max_layers`` layers, each only where its new
+    weights are at most ``max_growth`` times the original ones. Returns a note per segment
+    rewritten."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    notes, replaced, inserted, new_inits, stale = [], set(), {}, [], set()
+    for segment in [s for chain in _find_chains(graph, inits) for s in _segments(chain, max_layers)]:
+        fy, fx = _factor(segment)
+        if len(segment) < 2 or fy != fx:  # DepthToSpace needs square blocks
+            continue
+        per_layer = _segment_convs(segment)
+        growth = _weight_growth(segment, per_layer)
+        if growth > max_growth:
+            continue
+        nodes, new = _segment_nodes(segment, per_layer, f"subpixel{len(notes)}")
+        inserted[segment[0][0].node.output[0]] = nodes
+        new_inits += new
+        replaced.update(layer.node.output[0] for layer, _ in segment)
+        replaced.update(op.output[0] for _, between in segment for op in between)
+        stale.update(name for _, between in segment for op in between for name in op.output)
+        notes.append(f"{len(segment)} ConvTranspose layers -> Conv on a {fy}x{fx} sub-pixel grid + DepthToSpace "
+                     f"(weights {growth:.2g}x)")
+    if notes:
+        _replace_nodes(graph, inserted, replaced, stale, new_inits)
+    return notes
+
+
+def _replace_nodes(graph, inserted: dict[str, list], replaced: set[str], stale: set[str], new_inits: list) -> None:
+    """Put each segment's nodes where its first layer was, drop the nodes they replace, the
+    initializers nothing reads any more and the value_info of tensors that now hold phase stacks.
+
+    Nodes are keyed by their first output's name (unique in a graph): ``id()`` of protobuf
+    wrappers is not, since a wrapper nothing holds any more is freed and its id reused."""
     order = []
     for node in graph.node:
-        if id(node) in inserted:
-            order += inserted[id(node)]
-        elif id(node) not in replaced:
+        if node.output[0] in inserted:
+            order += inserted[node.output[0]]
+        elif node.output[0] not in replaced:
             order.append(node)
-    # The elementwise ops now carry phase stacks: drop their recorded (image-shaped) value_info.
-    stale = {name for chain in chains for _, between in chain for op in between for name in op.output}
     infos = [v for v in graph.value_info if v.name not in stale]
     del graph.value_info[:]
     graph.value_info.extend(infos)
@@ -240,4 +314,3 @@ def rewrite_upsampling_chains(model) -> list[str]:
     graph.node.extend(order)
     del graph.initializer[:]
     graph.initializer.extend(keep_inits + new_inits)
-    return notes
