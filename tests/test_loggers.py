@@ -1,12 +1,15 @@
 """Loggers: the console logger's progress lines off a terminal, and TensorBoard event files that
-hold every scalar a run logs (read back with tensorboard's own event reader)."""
+hold every scalar a run logs (read back with tensorboard's own event reader). Loggers and runs
+write only inside the run folder: a path out of it is refused at validate, and a run folder where
+a file stands in for a folder (or the reverse) is one line on resume, not a traceback."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
-from conftest import REPO, require_mnist, run_genfw
+from conftest import REPO, error_line, require_mnist, run_genfw
 
 from genfw.config import load_config_and_plugins
 from genfw.training.run import execute
@@ -69,3 +72,63 @@ def test_a_logger_that_needs_a_missing_package_is_a_config_error(tmp_path):
     line = error_line(run_genfw("validate", "configs/dcgan_mnist.json", "--plugins-dir", folder,
                                 "--set", 'loggers=[{"type": "console"}, {"type": "needy"}]'))
     assert "loggers[1]: needs the package nope" in line
+
+
+@pytest.mark.parametrize("subdir, words", [
+    ("..", "'..' is not a folder name inside the run folder"),
+    ("/tmp/elsewhere", "'/tmp/elsewhere' is not a folder name inside the run folder"),
+    ("logs/../..", "is not a folder name inside the run folder"),
+    ("samples", "'samples' is where the run keeps its own samples"),
+])
+def test_a_tensorboard_folder_outside_the_run_folder_is_refused_at_validate(subdir, words):
+    require_mnist()
+    loggers = [{"type": "console"}, {"type": "tensorboard", "subdir": subdir}]
+    line = error_line(run_genfw("validate", "configs/dcgan_mnist.json", "--set", f"loggers={json.dumps(loggers)}"))
+    assert "configs/dcgan_mnist.json: loggers[1].subdir: " in line and words in line, line
+
+
+@pytest.fixture
+def tb_copy(tb_run, tmp_path):
+    """A copy of the TensorBoard run, to break."""
+    return shutil.copytree(tb_run, tmp_path / "run", symlinks=True)
+
+
+def resume(run_dir, *extra):
+    return run_genfw("run", "--resume", run_dir, "--set", "train.max_steps=14", "-q", *extra)
+
+
+def test_resume_refuses_a_tensorboard_folder_that_is_a_file_or_a_link_out_of_the_run(tb_copy, tmp_path):
+    shutil.rmtree(tb_copy / "tensorboard")
+    (tb_copy / "tensorboard").write_text("not a folder")
+    line = error_line(resume(tb_copy))
+    assert f"loggers[0]: {tb_copy / 'tensorboard'} is a file, where the logger writes its folder" in line, line
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tb_copy / "tensorboard").unlink()
+    (tb_copy / "tensorboard").symlink_to(outside)
+    line = error_line(resume(tb_copy))
+    assert f"{tb_copy / 'tensorboard'} is a symbolic link to {outside}, not a folder inside the run folder" in line, line
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, folder", [("metrics.jsonl", True), ("samples", False), ("traversals", False),
+                                          ("loss_curve.png", True), ("generator.pt", True), ("checkpoints/last.pt", True)])
+def test_resume_refuses_a_run_folder_where_a_file_stands_for_a_folder_or_the_reverse(tb_copy, name, folder):
+    path = tb_copy / name
+    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    path.mkdir() if folder else path.write_text("in the way")
+    found, wanted = ("folder", "file") if folder else ("file", "folder")
+    line = error_line(resume(tb_copy))
+    assert f"{path}: is a {found}, where the run writes its {name} {wanted}" in line, line
+    assert f"move the {found} out of the run folder {tb_copy}" in line, line
+
+
+def test_eval_of_a_run_without_its_checkpoint_suggests_commands_that_work(tb_copy):
+    shutil.rmtree(tb_copy / "checkpoints")
+    line = error_line(run_genfw("eval", tb_copy))
+    assert f"{tb_copy}: no checkpoints/last.pt here, and genfw eval needs it" in line, line
+    assert "pass a run directory, generator.pt" not in line, line  # eval cannot read generator.pt
+    assert f"`genfw sample {tb_copy}` draws from its generator.pt" in line, line
+    sample = run_genfw("sample", tb_copy, "--n", "4", "-o", tb_copy / "four.png")
+    assert sample.returncode == 0 and (tb_copy / "four.png").is_file(), sample.stderr

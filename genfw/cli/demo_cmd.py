@@ -5,16 +5,24 @@ exported generator and its sidecar (labels, ranges and SHA-256 included), the pa
 (``examples/web``: ``index.html``, the ``genfw-web.js`` module and its Web Worker) and the
 onnxruntime-web files it loads (``ort/``), copied from a local ``node_modules`` (genfw never
 downloads them; ``npm install onnxruntime-web`` does).
+
+The folder is the user's: genfw demo writes only into a new or empty folder, or one it wrote
+before (its manifest, ``.genfw-demo.json``, lists what it wrote and their SHA-256), and there
+replaces only its own files that nobody changed since, unless ``--force``. It never writes through
+a symbolic link out of the folder, and never into a run folder (whose ``generator.onnx`` is the
+run's verified export).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import click
 
+from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE
 from genfw.cli.common import handle_errors, plugins_dir_option, trust_option
 from genfw.errors import GenfwUsageError, warn
 
@@ -29,6 +37,12 @@ ORT_WEB_VERSION = "1.30.0"
 #: Files of a page folder that are copied (not its package.json, README or node_modules).
 PAGE_SUFFIXES = (".html", ".js", ".mjs", ".css", ".svg", ".png", ".ico")
 MODEL_NAME = "generator.onnx"
+#: The folder of the onnxruntime-web files inside the site.
+ORT_FOLDER = "ort"
+#: What genfw demo writes into the site to know it later: the files it wrote and their SHA-256.
+MANIFEST_NAME = ".genfw-demo.json"
+#: What makes a folder a run's own (what ``genfw export``/``sample`` accept as a run).
+RUN_MARKERS = (GENERATOR_FILE, CHECKPOINT_DIR)
 
 
 def default_page_dir() -> Path:
@@ -60,6 +74,118 @@ def _copy(src: Path, dst: Path) -> None:
     atomic_write_via(dst, lambda tmp: shutil.copyfile(src, tmp), needed=src.stat().st_size)
 
 
+def _listing(names: list[str], shown: int = 5) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def refuse_run_folder(site: Path) -> None:
+    """A run folder's files are the run's (its generator.onnx is the verified fp32 export that
+    apps and ``genfw eval`` use), so the site never goes there, even with --force."""
+    found = [name for name in RUN_MARKERS if (site / name).exists()]
+    if found:
+        raise GenfwUsageError(f"this is a run folder (it holds {', '.join(found)}), and genfw demo never writes into a "
+                              "run's own files", where=str(site),
+                              fix=f"write the site into a subfolder, e.g. -o {site / 'site'}")
+
+
+def read_manifest(path: Path) -> dict[str, str] | None:
+    """The files a manifest says genfw demo wrote (name -> SHA-256); None when it is missing or
+    is not one. Its names are only compared with the names genfw demo writes, never opened."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = doc["files"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    return dict(files)
+
+
+class SiteWriter:
+    """Writes the site's files into its folder and nowhere else.
+
+    Before anything is written, :meth:`check` refuses what would leave the folder or lose the
+    user's work: a symbolic link on the way out of the folder, a file where a folder goes (or the
+    reverse), and, unless ``force``, a file genfw demo did not write or that changed since. Each
+    file written is recorded in the manifest, so the next call knows it as genfw's.
+    """
+
+    def __init__(self, site: Path, *, force: bool):
+        self.site = site
+        self.root = Path(os.path.realpath(site))  # the folder the user named, even through a link
+        self.force = force
+        self.written: dict[str, str] = {}  # name -> SHA-256 of what genfw demo wrote
+
+    def path(self, name: str) -> Path:
+        """``site/name``, after checking that writing it stays inside the folder (the check is
+        repeated before every write: lstat/realpath, not what was true when the call began)."""
+        path = self.site / name
+        real = Path(os.path.realpath(path))
+        if real != self.root and self.root not in real.parents:
+            link = next((p for p in self._steps(name) if p.is_symlink()), path)
+            raise GenfwUsageError(f"{link} is a symbolic link to {os.path.realpath(link)}, outside the site folder, and "
+                                  "genfw demo never writes through a link out of its folder", where=str(self.site),
+                                  fix=f"remove the link {link}, or choose another folder for -o")
+        return path
+
+    def _steps(self, name: str) -> list[Path]:
+        """``site/a``, ``site/a/b``, ...: the paths a write of ``a/b/...`` goes through."""
+        parts = Path(name).parts
+        return [self.site.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)]
+
+    def check(self, names: list[str]) -> None:
+        """Refuse, before anything is written, whatever writing ``names`` would do wrong."""
+        for name in [MANIFEST_NAME, *names]:
+            self._check_kind(self.path(name), name)
+        recorded = read_manifest(self.path(MANIFEST_NAME))
+        if recorded is None:
+            self._refuse_foreign_folder(names)
+        else:
+            self._refuse_changed_files(names, recorded)
+            self.written = recorded
+
+    def _check_kind(self, path: Path, name: str) -> None:
+        folders = [p for p in self._steps(name)[:-1] if p.exists() and not p.is_dir()]
+        if folders or path.is_dir():
+            what = f"{folders[0]} is a file, where genfw demo makes a folder" if folders else \
+                f"{path} is a folder, where genfw demo writes a file"
+            raise GenfwUsageError(what, where=str(self.site), fix="move it out of the folder, or choose another folder for -o")
+
+    def _refuse_foreign_folder(self, names: list[str]) -> None:
+        held = sorted(entry.name for entry in os.scandir(self.site))
+        if held and not self.force:
+            replaced = [n for n in names if (self.site / n).exists()]
+            would = f"; it would replace {_listing(replaced)}" if replaced else ""
+            raise GenfwUsageError(f"the folder is not empty and genfw demo did not write it (it holds {_listing(held)}){would}",
+                                  where=str(self.site),
+                                  fix="choose a new or empty folder for -o, or pass --force to write genfw's files into it")
+
+    def _refuse_changed_files(self, names: list[str], recorded: dict[str, str]) -> None:
+        from genfw.runtime import file_sha256
+
+        def why(name: str) -> str:
+            return "changed since genfw demo wrote it" if name in recorded else "not written by genfw demo"
+
+        changed = [n for n in names if (self.site / n).is_file() and recorded.get(n) != file_sha256(self.site / n)]
+        if changed and not self.force:
+            raise GenfwUsageError(f"genfw demo would replace {_listing([f'{n} ({why(n)})' for n in changed])}",
+                                  where=str(self.site), fix="move your copies out of the folder, or pass --force to replace them")
+
+    def copy(self, src: Path, name: str) -> None:
+        _copy(src, self.path(name))
+        self.record(name)
+
+    def record(self, name: str) -> None:
+        """Note a file genfw demo just wrote in the manifest (written after every file, so a
+        stopped call leaves a folder that the next call still knows as genfw's)."""
+        from genfw.atomic import atomic_write_json
+        from genfw.runtime import file_sha256
+
+        self.written[name] = file_sha256(self.path(name))
+        atomic_write_json(self.path(MANIFEST_NAME), {"written_by": "genfw demo", "files": dict(sorted(self.written.items()))})
+
+
 def ort_web_version(dist: Path) -> str | None:
     try:
         return str(json.loads((dist.parent / "package.json").read_text(encoding="utf-8"))["version"])
@@ -68,10 +194,10 @@ def ort_web_version(dist: Path) -> str | None:
 
 
 def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Path | None = None, ort_web: Path | None = None,
-               webgpu: bool = False, plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False) -> dict:
-    """Write the demo site; returns a report (the export's, plus ``page``, ``ort_web``, ``missing``)."""
-    from genfw.cli.export_cmd import export_run
-
+               webgpu: bool = False, plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False,
+               force: bool = False) -> dict:
+    """Write the demo site; returns a report (the export's, plus ``page`` and ``ort_web``).
+    ``force``: also write into a folder genfw demo did not write, over files it did not write."""
     page_dir = page_dir or default_page_dir()
     page_files = sorted(p for p in page_dir.glob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES) if page_dir.is_dir() else []
     if not any(p.name == "index.html" for p in page_files):
@@ -86,19 +212,41 @@ def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Pat
         if missing_files:
             raise GenfwUsageError(f"this onnxruntime-web has no {', '.join(missing_files)}", where=str(dist),
                                   fix=f"install onnxruntime-web {ORT_WEB_VERSION} (npm install onnxruntime-web@{ORT_WEB_VERSION})")
+    refuse_run_folder(site)
+    created = not site.exists()
     try:
         site.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GenfwUsageError(f"cannot create the site folder ({exc.strerror})", where=str(site)) from None
-    report = export_run(source, site / MODEL_NAME, weights=weights, plugins_dirs=plugins_dirs, trust_recorded=trust_recorded)
-    for path in page_files:
-        _copy(path, site / path.name)
+    try:
+        return _write_site(source, SiteWriter(site, force=force), weights, page_files, dist,
+                           ort_files, plugins_dirs, trust_recorded)
+    except BaseException:
+        if created:  # nothing of a failed call is left in a folder it made
+            shutil.rmtree(site, ignore_errors=True)
+        raise
+
+
+def _write_site(source: Path, writer: SiteWriter, weights: str, page_files: list[Path], dist: Path | None,
+                ort_files: tuple[str, ...], plugins_dirs: tuple[str, ...], trust_recorded: bool) -> dict:
+    from genfw.cli.export_cmd import export_run
+    from genfw.export import sidecar_path
+
+    exported = [MODEL_NAME, sidecar_path(MODEL_NAME).name]
+    copies = {p.name: p for p in page_files}
+    if dist is not None:
+        copies.update({f"{ORT_FOLDER}/{name}": dist / name for name in ort_files})
+    writer.check(exported + list(copies))
+    writer.path(exported[1])  # the export writes the sidecar too: check it before it starts
+    report = export_run(source, writer.path(MODEL_NAME), weights=weights, plugins_dirs=plugins_dirs,
+                        trust_recorded=trust_recorded)
+    for name in exported:
+        writer.record(name)
+    for name, src in copies.items():
+        writer.copy(src, name)
     report["page"] = [p.name for p in page_files]
     report["ort_web"] = None
     if dist is not None:
-        (site / "ort").mkdir(exist_ok=True)
-        for name in ort_files:
-            _copy(dist / name, site / "ort" / name)
         report["ort_web"] = {"from": str(dist), "version": ort_web_version(dist), "files": list(ort_files)}
     return report
 
@@ -106,7 +254,8 @@ def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Pat
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="RUN_DIR_OR_CHECKPOINT")
 @click.option("-o", "--output", "site", type=click.Path(path_type=Path), required=True,
-              help="The folder to write the site to (created if needed; genfw's files in it are replaced).")
+              help="The folder to write the site to: new, empty, or written by genfw demo before (its files there "
+                   "are updated unless you changed them). Never a run folder.")
 @click.option("--weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="Weights of the exported generator (int8: about 4x smaller; see docs/onnx.md).")
 @click.option("--ort-web", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
@@ -115,10 +264,12 @@ def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Pat
 @click.option("--webgpu", is_flag=True, help="Also copy onnxruntime-web's WebGPU build (open the page with ?ep=webgpu).")
 @click.option("--page", "page_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A page folder to use instead of genfw's examples/web (e.g. your copy of it).")
+@click.option("--force", is_flag=True,
+              help="Also write into a folder genfw demo did not write, replacing files of the same names (yours too).")
 @plugins_dir_option
 @trust_option
 @handle_errors
-def demo(source: Path, site: Path, weights: str, ort_web: Path | None, webgpu: bool, page_dir: Path | None,
+def demo(source: Path, site: Path, weights: str, ort_web: Path | None, webgpu: bool, page_dir: Path | None, force: bool,
          plugins_dirs: tuple[str, ...], trust_recorded: bool) -> None:
     """Write a static web page that runs the generator in the browser (onnxruntime-web, WASM).
 
@@ -127,7 +278,7 @@ def demo(source: Path, site: Path, weights: str, ort_web: Path | None, webgpu: b
     python -m http.server -d site 8000      # then open http://localhost:8000/
     """
     report = build_site(source, site, weights=weights, page_dir=page_dir, ort_web=ort_web, webgpu=webgpu,
-                        plugins_dirs=plugins_dirs, trust_recorded=trust_recorded)
+                        plugins_dirs=plugins_dirs, trust_recorded=trust_recorded, force=force)
     click.echo(f"wrote {site}/: {MODEL_NAME} ({report['bytes'] / 1e6:.1f} MB, {weights}), {Path(report['sidecar']).name}, "
                f"{', '.join(report['page'])}" + (f", ort/ (onnxruntime-web {report['ort_web']['version'] or '?'})"
                                                   if report["ort_web"] else ""))

@@ -1,10 +1,45 @@
-"""The logger contract."""
+"""The logger contract, and the rule for loggers that write files: only inside the run folder."""
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+#: A folder a logger keeps in the run folder: one plain name ("tensorboard"), never a path, so
+#: not "..", "." or a hidden name, and no "/" (an absolute path or a way out of the run folder).
+FOLDER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
+
+
+def folder_name(value: str) -> str:
+    """Check a logger's folder parameter (use as a pydantic ``AfterValidator``): loggers write
+    only inside the run folder, so the parameter names one folder in it."""
+    from genfw.training.run import RUN_LAYOUT  # imported when called: genfw.training imports the loggers
+
+    if not FOLDER_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a folder name inside the run folder, and loggers write only inside it "
+                         "(use one name of letters, digits and _ . - such as \"tensorboard\": no / and not . or ..)")
+    if value in RUN_LAYOUT:
+        raise ValueError(f"{value!r} is where the run keeps its own {value}, not a logger's folder (use another name, "
+                         "such as \"tensorboard\")")
+    return value
+
+
+def folder_in_run(run_dir: Path, name: str) -> Path:
+    """``run_dir/name``, checked before a logger writes there: a file of that name, or a symbolic
+    link out of the run folder, is refused (``ValueError``: one line at the logger's JSON path)."""
+    path = run_dir / folder_name(name)
+    real, root = Path(os.path.realpath(path)), Path(os.path.realpath(run_dir))
+    if root not in real.parents:
+        raise ValueError(f"{path} is a symbolic link to {real}, not a folder inside the run folder, and loggers write "
+                         "only inside it (remove the link: the logger makes the folder itself)")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, where the logger writes its folder (move the file out of the run folder, "
+                         "or name another folder in the logger's parameters)")
+    return path
 
 
 class Logger:

@@ -7,20 +7,21 @@ Uses torch's ``torch.utils.tensorboard.SummaryWriter``, which needs the ``tensor
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from genfw.components import LoggerContext
-from genfw.loggers.base import Logger
+from genfw.loggers.base import FOLDER_NAME, Logger, folder_in_run, folder_name
 
 
 class TensorBoardParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subdir: str = Field("tensorboard", pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
-                        description="Folder inside the run directory for the event files")
+    subdir: Annotated[str, AfterValidator(folder_name)] = Field(
+        "tensorboard", description="Folder inside the run directory for the event files (one name, no path)",
+        json_schema_extra={"pattern": f"^{FOLDER_NAME.pattern}$"})
     flush_secs: int = Field(30, gt=0, le=3600, description="Seconds between flushes to disk")
 
 
@@ -34,7 +35,7 @@ class TensorBoardLogger(Logger):
             raise ValueError("the tensorboard logger needs the tensorboard package: pip install 'genfw[tensorboard]' "
                              "(or remove it from loggers)") from None
         self.params = params
-        self.path = ctx.run_dir / params.subdir
+        self.path = folder_in_run(ctx.run_dir, params.subdir)
         self._writer = None
 
     def start(self) -> None:
