@@ -125,6 +125,9 @@ def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tm
     assert (d["sap"]["points"], d["sap"]["seed"]) == (270 + 135, 38)
     # disentanglement_lib's settings by default, named in the report
     assert section["variant"]["name"] == "reference"
+    provenance = json.loads((run / "eval.json").read_text())["provenance"]
+    assert (provenance["seed"], provenance["samples"], provenance["disentanglement_variant"]) == (5, 300, "reference")
+    assert provenance["reference_split"]["images"] == 405 and all(provenance["libraries"].values())
     assert d["dci"]["predictor"] == "gbt_classifier" and d["sap"]["continuous"] is False
     fv = d["factor_vae"]
     assert (fv["train_votes"], fv["eval_votes"], fv["batch_size"], fv["variance_points"], fv["seed"]) == (300, 150, 64, 300, 39)

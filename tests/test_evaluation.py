@@ -80,3 +80,30 @@ def test_eval_held_out_limits_the_held_out_images_a_smoke_run_measures(tmp_path)
     report = json.loads((run_dir / "eval.json").read_text())
     assert report["q_on_real"]["digit"]["n"] == 300  # not the test split's 10,000
     assert report["samples"]["samples"] == 200
+
+
+def test_eval_compare_prints_two_reports_side_by_side_and_refuses_different_provenance(tmp_path):
+    from conftest import cli_in_process
+
+    provenance = {"seed": 1000, "samples": 10000, "reference_split": {"name": "mnist-test", "images": 10000},
+                  "reference_net": {"weights_sha256": "ab" * 32, "accuracy": 0.99}, "disentanglement_variant": "reference",
+                  "precision_recall_k": 3, "precision": "fp32", "libraries": {"torch": "2.14.1"}}
+
+    def report(folder: str, ratio: float, **changed) -> Path:
+        run = tmp_path / folder
+        run.mkdir()
+        doc = {"run_dir": str(run), "seed": 1000, "provenance": {**provenance, **changed},
+               "samples": {"frechet_ratio": ratio, "recall": 0.5, "samples": 10000}, "q": {"accuracy": 0.9}}
+        (run / "eval.json").write_text(json.dumps(doc))
+        return run
+
+    a, b = report("a", 4.0), report("b", 3.0, libraries={"torch": "2.15.0"})  # versions differ: shown, not refused
+    proc = cli_in_process("eval", a, "--compare", b)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:]}
+    assert rows["samples.frechet_ratio"] == ["4", "3", "-1"] and rows["q.accuracy"][:2] == ["0.9", "0.9"]
+    assert "samples.samples" not in rows  # a count, not a score
+    c = report("c", 3.0, samples=500)
+    proc = cli_in_process("eval", a, "--compare", c)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "do not compare: samples (10000 against 500)" in proc.stderr

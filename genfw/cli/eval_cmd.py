@@ -29,15 +29,26 @@ def require_checkpoint(run_dir: Path) -> None:
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--samples", type=click.IntRange(min=100), help="Generated samples for distances (default: the config's eval.samples).")
 @click.option("--seed", type=SEED, help="Seed of every draw (default: the run's seed + 1000).")
+@click.option("--compare", "other", type=click.Path(exists=True, path_type=Path), metavar="RUN_B",
+              help="Evaluate nothing: print RUN_DIR's eval.json and RUN_B's side by side (refused when their scores "
+                   "were made differently: seed, samples, reference classifier, metric settings).")
 @plugins_dir_option
 @trust_option
 @handle_errors
-def eval_(run_dir: Path, samples: int | None, seed: int | None, plugins_dirs: tuple[str, ...], trust_recorded: bool) -> None:
+def eval_(run_dir: Path, samples: int | None, seed: int | None, other: Path | None, plugins_dirs: tuple[str, ...],
+          trust_recorded: bool) -> None:
     """Evaluate the run in RUN_DIR into RUN_DIR/eval.json: for every model, Frechet classifier
     distance and KID of its samples against the real-vs-real floor and the entropy of their
     classes (when the dataset has labels), then the model's own sections (e.g. how well a
     network reads the codes off real images, a VAE's held-out ELBO). RUN_DIR is the folder of a
     run that saved a checkpoint (checkpoints/last.pt)."""
+    if other is not None:
+        from genfw.evaluation.compare import compare, format_rows, read_report, refuse_mismatched
+
+        a, b = read_report(run_dir), read_report(other)
+        refuse_mismatched(a, b, where=f"{run_dir} against {other}")
+        click.echo(format_rows(compare(a, b), (str(run_dir), str(other))))
+        return
     from genfw.evaluation import evaluate_run
 
     require_checkpoint(run_dir)
