@@ -11,7 +11,7 @@ from genfw.errors import CheckpointError
 
 
 def require_checkpoint(run_dir: Path) -> None:
-    """A model's own sections measure more than the generator (InfoGAN's Q head, a VAE's
+    """A model's own sections measure more than the generator (a network that reads codes off images, a VAE's
     encoder), so eval reads the whole model, which only the run's checkpoint holds: say so, and
     suggest commands that work, rather than the generic "pass generator.pt", which eval cannot use."""
     from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT
