@@ -26,12 +26,9 @@ import onnxruntime as ort
 
 from genfw.atomic import atomic_write_bytes, atomic_write_via, check_space
 from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw.errors import no torch)
+from genfw.export.contract import (MAX_SIDECAR_BYTES, META_EXPORT, META_IMAGE, META_LATENT, META_VERSION, MODEL_FILE,
+                                   OUTPUT_NAME, PAIRED_KEYS, input_names, sidecar_path)
 
-META_LATENT = "genfw.latent"
-META_IMAGE = "genfw.image"
-META_VERSION = "genfw.version"
-META_EXPORT = "genfw.export"
-OUTPUT_NAME = "image"
 PRIOR_KINDS = ("normal", "uniform", "categorical", "bernoulli")
 #: The pixel types :meth:`Generator.generate` returns.
 IMAGE_DTYPES = {"float32": np.float32, "uint8": np.uint8}
@@ -92,13 +89,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-#: The parts of a spec that the model's metadata and its sidecar both hold: they must be equal.
-#: Apps and the web page read the sidecar, so a sidecar edited by hand (other labels, ranges or
-#: sizes) would make them show and feed something other than what the model states about itself.
-PAIRED_KEYS = ("latent", "image", "version", "export")
-#: A sidecar is a few kilobytes (a large categorical code's labels: some hundreds); anything far
-#: bigger is not one, and is not read into memory.
-MAX_SIDECAR_BYTES = 16 << 20
 
 
 def verify_fix(unverified: str = "load it with verify=False") -> str:
@@ -111,9 +101,8 @@ class UnverifiedError(GeneratorFileError):
     """The file cannot be checked against its sidecar (none, unreadable, or without a SHA-256)."""
 
 
-def sidecar_of(path: Path) -> Path:
-    """``generator.onnx`` -> ``generator.json``: where a model's sidecar is."""
-    return path.with_suffix(".json")
+#: Where a model's sidecar is (kept under its old name for callers of genfw.runtime).
+sidecar_of = sidecar_path
 
 
 def _read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str]:
@@ -213,7 +202,7 @@ def _verify_pair(path: Path, spec: dict[str, Any], sidecar: dict[str, Any] | Non
                                  f"(SHA-256 {recorded[:12]}..., this file {digest[:12]}...)", where=str(path),
                                  fix="keep each .onnx with the .json exported with it, or re-export both with `genfw export`")
     expected = {**{key: spec.get(key) for key in PAIRED_KEYS},
-                "inputs": [c["name"] for c in spec["latent"]["codes"]], "output": OUTPUT_NAME}
+                "inputs": input_names(spec["latent"]), "output": OUTPUT_NAME}
     given = {**{key: sidecar.get(key) for key in PAIRED_KEYS}, "version": parse_version(sidecar.get("version")),
              "inputs": sidecar.get("inputs", expected["inputs"]), "output": sidecar.get("output", OUTPUT_NAME)}
     difference = first_difference(expected, given, "")
@@ -310,7 +299,7 @@ class Generator:
         """
         path = Path(path)
         if path.is_dir():
-            path = path / "generator.onnx"
+            path = path / MODEL_FILE
         threads = check_threads(threads)
         if not path.is_file():
             raise GeneratorFileError("file not found", where=str(path), fix="pass an .onnx file written by `genfw export`")

@@ -74,6 +74,23 @@ def test_import_and_use_never_import_torch(onnx_path, tmp_path):
     assert proc.stdout.startswith("CLEAN"), proc.stdout
 
 
+def test_the_contract_is_defined_once_and_torch_free():
+    """Exporter and runtime use the one definition of the contract's names (genfw.export.contract),
+    which imports neither torch nor the exporter."""
+    proc = subprocess.run([sys.executable, "-c", "import sys, genfw.export.contract, genfw.export; "
+                           "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('genfw.export.onnx')))"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    import genfw.export.onnx_export as exporter
+    import genfw.runtime as runtime
+    from genfw.export import contract
+
+    for name in ("OUTPUT_NAME", "META_LATENT", "META_IMAGE", "META_VERSION", "META_EXPORT", "sidecar_path"):
+        assert getattr(exporter, name) is getattr(contract, name) is getattr(runtime, name), name
+    assert runtime.PAIRED_KEYS is contract.PAIRED_KEYS and runtime.sidecar_of is contract.sidecar_path
+    assert contract.sidecar_path("a/model.onnx") == Path("a/model.json")
+
+
 def test_load_reads_the_spec(gen):
     assert gen.code_names == ["z", "digit", "c1", "c2"]
     assert [c["dim"] for c in gen.codes] == [62, 10, 1, 1]

@@ -25,6 +25,7 @@ import click
 from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE
 from genfw.cli.common import handle_errors, plugins_dir_option, trust_option
 from genfw.errors import GenfwUsageError, warn
+from genfw.export.contract import MODEL_FILE
 
 #: What the page loads from onnxruntime-web's dist/ folder: the WASM-only ES module and the
 #: WASM build it loads (14 MB; the page's first grid comes about twice as fast as with the
@@ -36,7 +37,7 @@ ORT_WEBGPU_FILES = ("ort.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-
 ORT_WEB_VERSION = "1.30.0"
 #: Files of a page folder that are copied (not its package.json, README or node_modules).
 PAGE_SUFFIXES = (".html", ".js", ".mjs", ".css", ".svg", ".png", ".ico")
-MODEL_NAME = "generator.onnx"
+MODEL_NAME = MODEL_FILE
 #: The folder of the onnxruntime-web files inside the site.
 ORT_FOLDER = "ort"
 #: What genfw demo writes into the site to know it later: the files it wrote and their SHA-256.
@@ -230,7 +231,7 @@ def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Pat
 def _write_site(source: Path, writer: SiteWriter, weights: str, page_files: list[Path], dist: Path | None,
                 ort_files: tuple[str, ...], plugins_dirs: tuple[str, ...], trust_recorded: bool) -> dict:
     from genfw.cli.export_cmd import export_run
-    from genfw.export import sidecar_path
+    from genfw.export.contract import sidecar_path
 
     exported = [MODEL_NAME, sidecar_path(MODEL_NAME).name]
     copies = {p.name: p for p in page_files}

@@ -15,6 +15,7 @@ import click
 
 from genfw.cli.common import SEED, handle_errors, plugins_dir_option, trust_option
 from genfw.errors import GenfwUsageError
+from genfw.export.contract import MODEL_FILE
 
 #: Memory a sampled image takes, per pixel, until it is written: its uint8 pixels, the PNG grid
 #: or the in-memory HDF5 file built from them, and that file's bytes as they are written.
@@ -37,7 +38,7 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo, trust_record
     """An .onnx file as given; a run directory's generator.onnx, exported first if missing."""
     if not model.is_dir():
         return model
-    onnx_path = model / "generator.onnx"
+    onnx_path = model / MODEL_FILE
     if not onnx_path.is_file():  # a run without its export: export it (torch) from its generator.pt/checkpoint
         from genfw.cli.export_cmd import export_run
 

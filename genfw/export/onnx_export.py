@@ -1,10 +1,10 @@
 """Export a trained generator to one self-contained ONNX file that apps can run without torch.
 
-The contract (see docs/onnx.md) is what downstream apps rely on, so it is fixed here in one
-place: one float32 input per latent code, named as in the config, ``[batch, dim]``; one output
-``image``, float32 ``[batch, C, H, W]`` in [0, 1]; a dynamic batch axis; metadata_props
-``genfw.latent`` / ``genfw.image`` / ``genfw.version``; and a sidecar JSON with the same
-content (onnxruntime-web cannot read metadata_props).
+The contract (see docs/onnx.md) is what downstream apps rely on: one float32 input per latent
+code, named as in the config, ``[batch, dim]``; one output ``image``, float32 ``[batch, C, H, W]``
+in [0, 1]; a dynamic batch axis; metadata_props ``genfw.latent`` / ``genfw.image`` /
+``genfw.version``; and a sidecar JSON with the same content (onnxruntime-web cannot read
+metadata_props). Its names are defined once, in the torch-free ``genfw.export.contract``.
 
 Why the rewrites (``optimize=True``): onnxruntime runs a BatchNorm that is folded into the
 layer before it for free, and a convolution that only ever sees a 1x1 input as the plain matrix
@@ -41,14 +41,11 @@ from genfw import __version__
 from genfw.atomic import atomic_write_bytes, atomic_write_json
 from genfw.errors import GenfwError, GenfwUsageError, warn
 from genfw.eval_mode import eval_mode
+from genfw.export.contract import (META_EXPORT, META_IMAGE, META_LATENT, META_VERSION, OUTPUT_NAME, input_names,
+                                   sidecar_path)
 from genfw.export.subpixel import rewrite_upsampling_chains
 from genfw.latent import LatentSpec
 
-OUTPUT_NAME = "image"
-META_LATENT = "genfw.latent"
-META_IMAGE = "genfw.image"
-META_VERSION = "genfw.version"
-META_EXPORT = "genfw.export"
 MIN_OPSET = 18
 VERIFY_BATCHES = (1, 7, 256)
 TOLERANCE = 1e-4
@@ -302,7 +299,7 @@ def onnx_metadata(latent: LatentSpec, image_shape: Sequence[int], categories: di
         "latent": spec,
         "image": {"channels": c, "height": h, "width": w, "range": [0, 1]},
         "version": __version__,
-        "inputs": [code.name for code in latent],
+        "inputs": input_names(spec),
         "output": OUTPUT_NAME,
     }
     if export is not None:
@@ -410,11 +407,6 @@ def convert_weights(model: Any, weights: str, log: io.StringIO) -> Any:
         finally:
             root.setLevel(level)
     raise GenfwUsageError(f"unknown weights format {weights!r}", fix=f"use one of {', '.join(WEIGHT_FORMATS)}")
-
-
-def sidecar_path(path: str | Path) -> Path:
-    """``generator.onnx`` -> ``generator.json`` (the same stem, next to it)."""
-    return Path(path).with_suffix(".json")
 
 
 def _check_destination(path: Path) -> None:
