@@ -26,8 +26,9 @@ import onnxruntime as ort
 
 from genfw.atomic import atomic_write_bytes, atomic_write_via, check_space
 from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw.errors import no torch)
-from genfw.export.contract import (MAX_SIDECAR_BYTES, META_EXPORT, META_IMAGE, META_LATENT, META_VERSION, MODEL_FILE,
-                                   OUTPUT_NAME, PAIRED_KEYS, input_names, sidecar_path)
+from genfw.export.contract import (MAX_SIDECAR_BYTES, META_EXPORT, META_IMAGE, META_LATENT, META_SPEC_VERSION, META_VERSION,
+                                   MODEL_FILE, OUTPUT_NAME, PAIRED_KEYS, SPEC_VERSION, input_names, sidecar_path,
+                                   spec_version_problem)
 
 PRIOR_KINDS = ("normal", "uniform", "categorical", "bernoulli")
 #: The pixel types :meth:`Generator.generate` returns.
@@ -148,7 +149,7 @@ def _read_metadata(session: ort.InferenceSession, path: Path) -> dict[str, Any] 
     except json.JSONDecodeError:
         export = meta[META_EXPORT]  # kept as text: it must still equal the sidecar's
     return {"latent": doc[META_LATENT], "image": doc[META_IMAGE], "version": parse_version(meta.get(META_VERSION)),
-            "export": export}
+            "export": export, "spec_version": parse_version(meta.get(META_SPEC_VERSION))}
 
 
 def _spec_source(path: Path, meta: dict[str, Any] | None, sidecar: dict[str, Any] | None, why: str) -> tuple[dict[str, Any], str]:
@@ -248,6 +249,8 @@ class Generator:
         self.session = session
         self.path = path
         self.version = spec.get("version")
+        #: The generator spec the file follows (``"1.0.0"``); None for files from before versioning (legacy 1.x).
+        self.spec_version: str | None = spec.get("spec_version")
         self.export: dict[str, Any] | None = spec.get("export") if isinstance(spec.get("export"), dict) else None
         self.sha256: str | None = None  # set by load once the file is verified against its sidecar
         try:
@@ -318,6 +321,10 @@ class Generator:
         meta = _read_metadata(session, path)
         sidecar, why = _read_sidecar(path)
         spec, source = _spec_source(path, meta, sidecar, why)
+        problem = spec_version_problem(spec.get("spec_version"))  # before anything else of a spec it may not understand
+        if problem:
+            raise GeneratorFileError(problem, where=str(path),
+                                     fix=f"upgrade genfw to read it, or export it with a genfw that writes spec {SPEC_VERSION}")
         generator = cls(session, spec, path, source)  # a spec that does not fit the model is refused first
         if verify:
             generator.sha256 = _verify_pair(path, spec, sidecar, why)

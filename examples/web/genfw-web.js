@@ -33,9 +33,26 @@ export class GenfwError extends Error {
 export const PRIOR_KINDS = ["normal", "uniform", "categorical", "bernoulli"];
 /** The model's output: images [n, C, H, W] in [0, 1]. */
 export const OUTPUT_NAME = "image";
+/** The model's metadata_props keys (JSON text each); the sidecar holds the same under the part after "genfw.". */
+export const META_KEYS = { latent: "genfw.latent", image: "genfw.image", version: "genfw.version", export: "genfw.export",
+  spec_version: "genfw.spec_version" };
 /** What a sidecar repeats of the model's own metadata: each must be equal (a hand-edited sidecar
  * would make the page show other labels, ranges or sizes than the model states about itself). */
-export const PAIRED_KEYS = ["latent", "image", "version", "export"];
+export const PAIRED_KEYS = ["latent", "image", "version", "export", "spec_version"];
+/** The generator spec this module reads (semver): it refuses files of a newer MAJOR version; a
+ * file without spec_version is from before versioning and reads as the legacy 1.x. */
+export const SPEC_VERSION = "1.0.0";
+
+/** Why a reader of SPEC_VERSION cannot read a file of `version`, or null when it can. */
+export function specVersionProblem(version) {
+  if (version === null || version === undefined) return null;
+  const parts = typeof version === "string" ? version.split(".") : [];
+  if (parts.length !== 3 || !parts.every((p) => /^[0-9]+$/.test(p))) {
+    return `its spec_version ${JSON.stringify(version)} is not a version (MAJOR.MINOR.PATCH)`;
+  }
+  const ours = Number(SPEC_VERSION.split(".")[0]);
+  return Number(parts[0]) > ours ? `it follows generator spec ${version}, newer than the ${ours}.x this genfw-web reads` : null;
+}
 /** How far from 1 a probability vector given for a categorical code may sum (as genfw.runtime). */
 export const PROBABILITY_SUM_TOLERANCE = 0.01;
 
@@ -241,24 +258,26 @@ function parseVersion(text) {
   }
 }
 
-/** The spec the model states in its metadata ({latent, image, version, export}), or null if none. */
+/** The spec the model states in its metadata ({latent, image, version, export, spec_version}), or null if none. */
 function metadataSpec(metadata, url) {
-  if (!("genfw.latent" in metadata) && !("genfw.image" in metadata)) return null;
+  const M = META_KEYS;
+  if (!(M.latent in metadata) && !(M.image in metadata)) return null;
   const doc = {};
   for (const key of ["latent", "image"]) {
-    if (!(`genfw.${key}` in metadata)) throw new GenfwError(`${url}: it has no genfw.${key} metadata (re-export it with \`genfw export\`)`);
+    if (!(M[key] in metadata)) throw new GenfwError(`${url}: it has no ${M[key]} metadata (re-export it with \`genfw export\`)`);
     try {
-      doc[key] = JSON.parse(metadata[`genfw.${key}`]);
+      doc[key] = JSON.parse(metadata[M[key]]);
     } catch {
-      throw new GenfwError(`${url}: its genfw.${key} metadata is not valid JSON (re-export it with \`genfw export\`)`);
+      throw new GenfwError(`${url}: its ${M[key]} metadata is not valid JSON (re-export it with \`genfw export\`)`);
     }
   }
   let exported = null;
-  if ("genfw.export" in metadata) {
-    try { exported = JSON.parse(metadata["genfw.export"]); } catch { exported = metadata["genfw.export"]; }
+  if (M.export in metadata) {
+    try { exported = JSON.parse(metadata[M.export]); } catch { exported = metadata[M.export]; }
   }
-  const version = "genfw.version" in metadata ? parseVersion(metadata["genfw.version"]) : null;
-  return { latent: doc.latent, image: doc.image, version, export: exported };
+  const version = M.version in metadata ? parseVersion(metadata[M.version]) : null;
+  const specVersion = M.spec_version in metadata ? parseVersion(metadata[M.spec_version]) : null;
+  return { latent: doc.latent, image: doc.image, version, export: exported, spec_version: specVersion };
 }
 
 /** The sidecar ({doc}) or why there is none to use ({why}). */
@@ -429,9 +448,12 @@ export async function loadGenerator(ort, modelUrl, options = {}) {
     if (!sidecar.doc) {
       throw new GenfwError(`${url}: not a genfw generator (no genfw.latent metadata, and its sidecar ${sidecar.why})`);
     }
-    spec = { latent: sidecar.doc.latent, image: sidecar.doc.image, version: sidecar.doc.version ?? null, export: sidecar.doc.export ?? null };
+    spec = { latent: sidecar.doc.latent, image: sidecar.doc.image, version: sidecar.doc.version ?? null, export: sidecar.doc.export ?? null,
+      spec_version: sidecar.doc.spec_version ?? null };
     source = `sidecar ${jsonUrl.split("/").pop()}`;
   }
+  const tooNew = specVersionProblem(spec.spec_version); // before anything else of a spec it may not understand
+  if (tooNew) throw new GenfwError(`${url}: ${tooNew} (use a newer genfw-web, or export it with a genfw that writes spec ${SPEC_VERSION})`);
   checkSpec(spec, model, url, source);
   const sha256 = verify ? await verifyPair(bytes, spec, sidecar, url, jsonUrl) : null;
   const session = await ort.InferenceSession.create(bytes, {

@@ -1,4 +1,5 @@
-"""``genfw schema``: the JSON Schema of run configs, for editors and validators."""
+"""``genfw schema``: the JSON Schema of run configs (for editors and validators), or with
+``--sidecar`` that of an exported generator's sidecar ``generator.json`` (docs/onnx.md)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ from genfw.cli.common import handle_errors, plugins_dir_option
 
 @click.command()
 @plugins_dir_option
+@click.option("--sidecar", is_flag=True,
+              help="Print the JSON Schema of an exported generator's sidecar (generator.json) instead of a run config's.")
 @handle_errors
-def schema(plugins_dirs: tuple[str, ...]) -> None:
-    """Print the JSON Schema of a run config, with each registered component's parameters."""
+def schema(plugins_dirs: tuple[str, ...], sidecar: bool) -> None:
+    """Print the JSON Schema of a run config, with each registered component's parameters (--sidecar: of a
+    generator's sidecar)."""
+    if sidecar:  # the same for every plugin set: the sidecar's shape is the ONNX contract's
+        from genfw.export.sidecar_schema import sidecar_json_schema
+
+        click.echo(json.dumps(sidecar_json_schema(), indent=2))
+        return
     from genfw.plugins import load_plugins
     from genfw.schema import run_config_schema
 

@@ -17,10 +17,20 @@ META_LATENT = "genfw.latent"
 META_IMAGE = "genfw.image"
 META_VERSION = "genfw.version"
 META_EXPORT = "genfw.export"
+META_SPEC_VERSION = "genfw.spec_version"
 #: The parts of a spec that the model's metadata and its sidecar both hold: they must be equal.
 #: Apps and the web page read the sidecar, so a sidecar edited by hand (other labels, ranges or
 #: sizes) would make them show and feed something other than what the model states about itself.
-PAIRED_KEYS = ("latent", "image", "version", "export")
+PAIRED_KEYS = ("latent", "image", "version", "export", "spec_version")
+
+#: The version of the contract itself (semver): MAJOR changes what an existing reader relies on
+#: (a reader refuses a newer MAJOR), MINOR adds what old readers may ignore. Files without one
+#: are from before versioning (genfw 0.2) and read as the legacy :data:`LEGACY_SPEC_VERSION`.
+SPEC_VERSION = "1.0.0"
+LEGACY_SPEC_VERSION = "1.0.0"
+#: The ``$schema`` a sidecar names: the ``$id`` of the schema ``genfw schema --sidecar`` prints (one
+#: per MAJOR version; a URN, since genfw publishes it with the package, not at an address).
+SIDECAR_SCHEMA_ID = "urn:genfw:generator-sidecar:1"
 
 #: The model file a run folder holds (``RUN_DIR/generator.onnx``) and whose sidecar is ``generator.json``.
 MODEL_FILE = "generator.onnx"
@@ -38,3 +48,24 @@ def input_names(latent: dict[str, Any]) -> list[str]:
     """The model's inputs: one per latent code, named as the code, in the spec's order."""
     return [code["name"] for code in latent["codes"]]
 
+
+def spec_major(version: Any) -> int | None:
+    """The MAJOR part of a ``spec_version`` (``"1.2.0"`` -> 1); None when it is not MAJOR.MINOR.PATCH text."""
+    if not isinstance(version, str):
+        return None
+    parts = version.split(".")
+    return int(parts[0]) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
+
+
+def spec_version_problem(version: Any) -> str | None:
+    """Why a reader of :data:`SPEC_VERSION` cannot read a file of ``version``, or None when it can.
+    A missing version (None) is a file from before versioning: the legacy 1.x, readable."""
+    if version is None:
+        return None
+    major = spec_major(version)
+    if major is None:
+        return f"its spec_version {version!r} is not a version (MAJOR.MINOR.PATCH)"
+    ours = spec_major(SPEC_VERSION)
+    if major > ours:
+        return f"it follows generator spec {version}, newer than the {ours}.x this genfw reads"
+    return None

@@ -41,8 +41,8 @@ from genfw import __version__
 from genfw.atomic import atomic_write_bytes, atomic_write_json
 from genfw.errors import GenfwError, GenfwUsageError, warn
 from genfw.eval_mode import eval_mode
-from genfw.export.contract import (META_EXPORT, META_IMAGE, META_LATENT, META_VERSION, OUTPUT_NAME, input_names,
-                                   sidecar_path)
+from genfw.export.contract import (META_EXPORT, META_IMAGE, META_LATENT, META_SPEC_VERSION, META_VERSION, OUTPUT_NAME,
+                                   SIDECAR_SCHEMA_ID, SPEC_VERSION, input_names, sidecar_path)
 from genfw.export.subpixel import rewrite_upsampling_chains
 from genfw.latent import LatentSpec
 
@@ -296,6 +296,8 @@ def onnx_metadata(latent: LatentSpec, image_shape: Sequence[int], categories: di
         if categories and code["name"] in categories:
             label_categories(code, categories[code["name"]])
     doc = {
+        "$schema": SIDECAR_SCHEMA_ID,
+        "spec_version": SPEC_VERSION,
         "latent": spec,
         "image": {"channels": c, "height": h, "width": w, "range": [0, 1]},
         "version": __version__,
@@ -445,7 +447,8 @@ def _add_metadata(model: Any, meta: dict[str, Any]) -> None:
     import onnx
 
     props = {META_LATENT: json.dumps(meta["latent"]), META_IMAGE: json.dumps(meta["image"]),
-             META_VERSION: json.dumps(meta["version"])}  # JSON, like the others (genfw.runtime.parse_version reads both)
+             META_VERSION: json.dumps(meta["version"]),  # JSON, like the others (genfw.runtime.parse_version reads both)
+             META_SPEC_VERSION: json.dumps(meta["spec_version"])}
     if "export" in meta:
         props[META_EXPORT] = json.dumps(meta["export"])
     keep = [p for p in model.metadata_props if p.key not in props]
