@@ -29,6 +29,7 @@ from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw
 from genfw.export.contract import (MAX_SIDECAR_BYTES, META_EXPORT, META_IMAGE, META_LATENT, META_SPEC_VERSION, META_VERSION,
                                    MODEL_FILE, OUTPUT_NAME, PAIRED_KEYS, SPEC_VERSION, input_names, sidecar_path,
                                    spec_version_problem)
+from genfw.export.seeds import check_seed, draw_prior
 
 PRIOR_KINDS = ("normal", "uniform", "categorical", "bernoulli")
 #: The pixel types :meth:`Generator.generate` returns.
@@ -352,9 +353,11 @@ class Generator:
     def sample_codes(self, n: int, seed: int | None = None, **fixed: Any) -> dict[str, np.ndarray]:
         """Draw ``n`` values of every code from its prior, ``{name: float32 [n, dim]}``.
 
-        Draws use ``numpy.random.default_rng(seed)``, one code after another in input order,
-        and a fixed code is still drawn (then overwritten), so fixing ``digit`` keeps the same
-        ``z`` and ``c1`` for the same seed: that is what makes style grids line up. Fixed values
+        Draws use the portable generator of the contract (:mod:`genfw.export.seeds`: the same
+        seed gives the same codes in genfw-web.js and any app that implements it), one stream
+        per code, so fixing ``digit`` keeps the same ``z`` and ``c1`` for the same seed (that is
+        what makes style grids line up), and sample ``i`` is the same whatever ``n`` is. A seed
+        is an integer 0 .. 2^64 - 1; None draws a fresh one. Fixed values
         are code *parameters* (an angle code takes theta in radians; its encoding is inside the
         model): a categorical code takes an index, a label or a length-k (probability / blend)
         vector, or ``[n, k]``; a continuous code of dim d takes a number (every dimension of
@@ -370,20 +373,12 @@ class Generator:
         n = self._check_n(n)
         for name in fixed:
             self.code(name)
-        rng = np.random.default_rng(seed)
-        out = {}
-        for spec in self.codes:
-            name = spec["name"]
-            kind = (spec.get("prior") or {}).get("kind")
-            if kind not in PRIOR_KINDS:
-                if name not in fixed:
-                    raise CodeError(f"code {name!r} has a prior of kind {kind!r} that genfw.runtime cannot sample",
-                                    fix=f"pass its values explicitly, e.g. {name}=<[n, {spec['dim']}] array>")
-                drawn = None
-            else:
-                drawn = _draw(spec, n, rng)
-            out[name] = self.code_values(name, fixed[name], n) if name in fixed else drawn
-        return out
+        try:
+            seed = check_seed(seed)
+        except ValueError as exc:
+            raise CodeError(str(exc), fix="e.g. seed=0") from None
+        return {spec["name"]: self.code_values(spec["name"], fixed[spec["name"]], n) if spec["name"] in fixed
+                else _draw(spec, n, seed, position) for position, spec in enumerate(self.codes)}
 
     def code_values(self, name: str, value: Any, n: int) -> np.ndarray:
         """``value`` for code ``name`` as the model input, float32 ``[n, dim]`` (see :meth:`sample_codes`)."""
@@ -590,6 +585,8 @@ def _prior_problem(spec: dict[str, Any]) -> str | None:
     if not isinstance(prior, dict):
         return "it is not an object"
     kind = prior.get("kind")
+    if kind in PRIOR_KINDS and any(np.ndim(prior.get(field, 0.0)) for field in ("low", "high", "mean", "std", "p")):
+        return "low, high, mean, std and p are numbers (the same for every dimension)"
     if kind == "categorical":
         probs = prior.get("probs")
         if probs is not None:
@@ -676,22 +673,12 @@ CODE_CHECKS = (("dim", _dim_problem), ("prior", lambda spec, shape: _prior_probl
                ("label list", _labels_problem), ("range", _range_problem))
 
 
-def _draw(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
-    prior, dim = spec["prior"], spec["dim"]
-    kind = prior["kind"]
-    if kind == "normal":
-        x = np.asarray(prior.get("mean", 0.0)) + np.asarray(prior.get("std", 1.0)) * rng.standard_normal((n, dim))
-    elif kind == "uniform":
-        x = rng.uniform(np.asarray(prior.get("low", -1.0)), np.asarray(prior.get("high", 1.0)), (n, dim))
-    elif kind == "bernoulli":
-        x = rng.random((n, dim)) < np.asarray(prior.get("p", 0.5))
-    elif kind == "categorical":  # one-hot
-        probs = np.asarray(prior.get("probs") or [1.0 / dim] * dim, np.float64)
-        x = np.eye(dim)[rng.choice(dim, size=n, p=probs / probs.sum())]
-    else:  # never drawn as something else: a kind this runtime does not know needs explicit values
-        raise CodeError(f"code {spec['name']!r} has a prior of kind {kind!r} that genfw.runtime cannot sample",
-                        fix=f"pass its values explicitly, e.g. {spec['name']}=<[n, {dim}] array>")
-    return np.asarray(x, np.float32)
+def _draw(spec: dict[str, Any], n: int, seed: int, position: int) -> np.ndarray:
+    """``n`` draws of a code from its prior with the portable generator (genfw.export.seeds)."""
+    if (spec.get("prior") or {}).get("kind") not in PRIOR_KINDS:  # never drawn as something else: give its values
+        raise CodeError(f"code {spec['name']!r} has a prior of kind {(spec.get('prior') or {}).get('kind')!r} that "
+                        "genfw.runtime cannot sample", fix=f"pass its values explicitly, e.g. {spec['name']}=<[n, {spec['dim']}] array>")
+    return draw_prior(spec["prior"], spec["dim"], n, seed, position)
 
 
 def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:

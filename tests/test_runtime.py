@@ -499,5 +499,80 @@ def test_default_sweeps_use_the_range_and_unknown_priors_are_never_guessed(onnx_
     assert np.allclose(g.traverse("c2", steps=3, seed=0).codes["c2"].ravel(), [-1, 0, 1])
     spec = {"name": "w", "dim": 2, "prior": {"kind": "laplace", "scale": 1.0}}
     with pytest.raises(CodeError, match="prior of kind 'laplace' that genfw.runtime cannot sample") as info:
-        rt._draw(spec, 3, np.random.default_rng(0))  # was drawn as categorical before
+        rt._draw(spec, 3, 0, 0)  # was drawn as categorical before
     one_line(info.value)
+
+
+# -- issue #23: portable seeds (genfw.export.seeds and genfw-web.js draw the same codes) -------------
+WEB_LIBRARY = REPO / "examples" / "web" / "genfw-web.js"
+ALL_PRIORS = [
+    {"name": "u", "dim": 5, "prior": {"kind": "uniform", "low": -1.5, "high": 0.25}},
+    {"name": "cat", "dim": 10, "k": 10, "prior": {"kind": "categorical", "probs": [0.1] * 10}},
+    {"name": "normal", "dim": 3, "prior": {"kind": "normal", "mean": 0.5, "std": 2.0}},
+    {"name": "bits", "dim": 4, "prior": {"kind": "bernoulli", "p": 0.3}},
+    {"name": "skewed", "dim": 3, "k": 3, "prior": {"kind": "categorical", "probs": [0.7, 0.2, 0.1]}},
+    {"name": "default_normal", "dim": 2, "prior": {"kind": "normal"}},
+]
+SEEDS = [0, 1, 42, 2**53 - 1, 2**64 - 1]
+
+
+def node_draws(codes: list[dict], n: int, seeds: list[int], tmp_path: Path) -> dict[int, dict[str, np.ndarray]]:
+    """genfw-web.js's drawCodes(codes, n, seed) for each seed, run in Node."""
+    library = tmp_path / "genfw-web.mjs"  # an ES module by its name, wherever it lives
+    library.write_bytes(WEB_LIBRARY.read_bytes())
+    script = textwrap.dedent("""
+        const [library, codes, n, seeds] = process.argv.slice(1);
+        const { drawCodes } = await import(library);
+        const out = {};
+        for (const seed of JSON.parse(seeds)) out[seed] = Object.fromEntries(
+          Object.entries(drawCodes(JSON.parse(codes), Number(n), BigInt(seed))).map(([k, v]) => [k, Array.from(v)]));
+        console.log(JSON.stringify(out));
+    """)
+    proc = subprocess.run(["node", "--input-type=module", "-e", script, str(library), json.dumps(codes), str(n),
+                           json.dumps([str(s) for s in seeds])], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return {int(seed): {name: np.asarray(v, np.float32).reshape(n, -1) for name, v in drawn.items()}
+            for seed, drawn in json.loads(proc.stdout).items()}
+
+
+def test_a_seed_gives_the_same_codes_in_python_and_in_node(gen, tmp_path):
+    from genfw.export.seeds import draw_prior, splitmix64
+
+    # SplitMix64's published sequence for seed 1234567 (the generator every port starts from).
+    assert splitmix64(1234567, np.arange(2, dtype=np.uint64)).tolist() == [6457827717110365317, 3203168211198807973]
+    for codes, n in ((ALL_PRIORS, 40), (gen.codes, 9)):
+        js = node_draws(codes, n, SEEDS, tmp_path)
+        for seed in SEEDS:
+            ours = {c["name"]: draw_prior(c["prior"], c["dim"], n, seed, j) for j, c in enumerate(codes)}
+            for name, values in ours.items():
+                assert values.dtype == np.float32 and np.array_equal(values, js[seed][name]), (seed, name)
+    for seed in SEEDS:  # and the runtime's own sample_codes is that stream
+        drawn = gen.sample_codes(9, seed=seed)
+        js = node_draws(gen.codes, 9, [seed], tmp_path)[seed]
+        assert all(np.array_equal(drawn[name], js[name]) for name in drawn), seed
+
+
+def test_seeded_draws_follow_the_priors_and_do_not_depend_on_n_or_fixed_codes():
+    from genfw.export.seeds import draw_prior
+
+    (u, cat, normal, bits, skewed, _) = [draw_prior(c["prior"], c["dim"], 20000, 7, j) for j, c in enumerate(ALL_PRIORS)]
+    assert -1.5 <= u.min() and u.max() < 0.25 and abs(u.mean() - (-0.625)) < 0.01
+    assert np.all(cat.sum(1) == 1) and np.allclose(cat.mean(0), 0.1, atol=0.01)
+    assert abs(normal.mean() - 0.5) < 0.05 and abs(normal.std() - 2.0) < 0.05
+    assert set(np.unique(bits)) == {0.0, 1.0} and abs(bits.mean() - 0.3) < 0.01
+    assert np.allclose(skewed.mean(0), [0.7, 0.2, 0.1], atol=0.01)
+    few = draw_prior(ALL_PRIORS[0]["prior"], 5, 16, 7, 0)
+    assert np.array_equal(few, u[:16])  # sample i is the same whatever n is
+    assert not np.array_equal(few, draw_prior(ALL_PRIORS[0]["prior"], 5, 16, 8, 0))
+    assert not np.array_equal(few, draw_prior(ALL_PRIORS[0]["prior"], 5, 16, 7, 1))  # each code its own stream
+
+
+def test_the_runtime_seeds_codes_portably(gen):
+    a, b = gen.sample_codes(64, seed=5), gen.sample_codes(16, seed=5)
+    assert all(np.array_equal(a[name][:16], b[name]) for name in a)
+    fixed = gen.sample_codes(16, seed=5, digit=2)
+    assert all(np.array_equal(fixed[name], b[name]) for name in b if name != "digit")
+    assert not np.array_equal(gen.sample_codes(16)["z"], gen.sample_codes(16)["z"])  # no seed: a fresh one each time
+    for bad in (-1, 2**64, 1.5, True, "3"):
+        with pytest.raises(CodeError, match="a seed is an integer from 0 to 2"):
+            gen.sample_codes(2, seed=bad)

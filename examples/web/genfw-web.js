@@ -17,6 +17,8 @@
 //   const images = await g.run(codes);                         // Float32Array [16, C, H, W] in [0, 1]
 //   drawGrid(canvas, images, g.imageShape, { columns: 4, scale: 3 });
 //
+// Seeds are portable: sampleCodes(n, seed) gives the codes genfw.runtime gives for the same seed.
+//
 // Values are code *parameters*, exactly as genfw.runtime takes them: a categorical code takes an
 // index, a label or a length-k vector; a continuous code of dim d a number, a vector of length d,
 // or n*d numbers; an angle code the angle in radians (its cos/sin encoding is inside the model).
@@ -465,49 +467,65 @@ export async function loadGenerator(ort, modelUrl, options = {}) {
   return new Generator(ort, session, full, { verified: sha256 !== null, bytes: bytes.byteLength });
 }
 
-/** A small seeded generator of uniform numbers in [0, 1) (mulberry32): the same seed, the same draws. */
-export function seededRandom(seed) {
-  let a = (Number(seed) >>> 0) || 0x9e3779b9;
-  return function random() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+// -- portable seeds: the contract's random draws (docs/onnx.md, "Seeds"; genfw/export/seeds.py) ---------
+// SplitMix64, counter-based, in BigInt arithmetic modulo 2^64: the same seed gives the same codes
+// here, in genfw.runtime (numpy) and in any app that implements these few lines.
+const MASK64 = (1n << 64n) - 1n;
+const GAMMA = 0x9e3779b97f4a7c15n, MIX1 = 0xbf58476d1ce4e5b9n, MIX2 = 0x94d049bb133111ebn;
+const UNIT = 2 ** -53;
+
+/** Output number `counter` (from 0) of SplitMix64 seeded with `seed` (BigInts): mix64(seed + GAMMA * (counter + 1)). */
+export function splitmix64(seed, counter) {
+  let z = (seed + GAMMA * (counter + 1n)) & MASK64;
+  z = ((z ^ (z >> 30n)) * MIX1) & MASK64;
+  z = ((z ^ (z >> 27n)) * MIX2) & MASK64;
+  return z ^ (z >> 31n);
 }
 
-function standardNormal(random) {
-  const u = 1 - random(); // (0, 1]
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+/** A seed as a BigInt 0 .. 2^64 - 1 (from a Number that is a safe integer >= 0, or a BigInt). */
+export function checkSeed(seed) {
+  const ok = typeof seed === "bigint" ? seed >= 0n && seed <= MASK64 : Number.isSafeInteger(seed) && seed >= 0;
+  if (!ok) throw new GenfwError(`a seed is an integer from 0 to 2^64 - 1 (a Number up to 2^53 - 1, or a BigInt), not ${String(seed)}`);
+  return BigInt(seed);
 }
 
-/** n draws of one code from its prior: Float32Array [n * dim]. */
-export function drawCode(code, n, random) {
+/** n draws of one code from its prior: Float32Array [n * dim]; the code at input `position` has its
+ * own stream (key = splitmix64(seed, position)), and draw c is u(c) = (splitmix64(key, c) >> 11) * 2^-53. */
+export function drawCode(code, n, seed, position) {
+  const key = splitmix64(checkSeed(seed), BigInt(position));
+  const u = (c) => Number(splitmix64(key, BigInt(c)) >> 11n) * UNIT;
   const p = code.prior || {};
   const dim = code.dim;
   const out = new Float32Array(n * dim);
   if (p.kind === "uniform") {
     const low = p.low ?? -1, high = p.high ?? 1;
-    for (let i = 0; i < out.length; i++) out[i] = low + (high - low) * random();
-  } else if (p.kind === "normal") {
+    for (let m = 0; m < out.length; m++) out[m] = low + (high - low) * u(m);
+  } else if (p.kind === "normal") { // Box-Muller: sqrt(-2 ln(1 - u(2m))) cos(2 pi u(2m + 1))
     const mean = p.mean ?? 0, std = p.std ?? 1;
-    for (let i = 0; i < out.length; i++) out[i] = mean + std * standardNormal(random);
+    for (let m = 0; m < out.length; m++) out[m] = mean + std * (Math.sqrt(-2 * Math.log(1 - u(2 * m))) * Math.cos(2 * Math.PI * u(2 * m + 1)));
   } else if (p.kind === "bernoulli") {
     const prob = p.p ?? 0.5;
-    for (let i = 0; i < out.length; i++) out[i] = random() < prob ? 1 : 0;
-  } else if (p.kind === "categorical") {
+    for (let m = 0; m < out.length; m++) out[m] = u(m) < prob ? 1 : 0;
+  } else if (p.kind === "categorical") { // the first k with u(i) * total < (running sum of probs up to k)
     const probs = p.probs || new Array(dim).fill(1 / dim);
-    const total = probs.reduce((a, b) => a + b, 0);
+    const cum = [];
+    let total = 0;
+    for (const q of probs) cum.push(total += q);
     for (let i = 0; i < n; i++) {
-      let u = random() * total, k = 0;
-      while (k < dim - 1 && u >= probs[k]) u -= probs[k++];
+      const t = u(i) * total;
+      let k = 0;
+      while (k < dim - 1 && !(t < cum[k])) k++;
       out[i * dim + k] = 1;
     }
   } else {
     throw new GenfwError(`code '${code.name}' has a prior of kind '${p.kind}' that genfw-web.js cannot sample: give its values`);
   }
   return out;
+}
+
+/** Every code of a spec's `codes` for n samples, drawn from its prior with `seed`: {name: Float32Array [n * dim]}. */
+export function drawCodes(codes, n, seed) {
+  return Object.fromEntries(codes.map((code, position) => [code.name, drawCode(code, n, seed, position)]));
 }
 
 /** The suggested slider range of a continuous code: the spec's `range`, else from its prior. */
@@ -592,20 +610,15 @@ export class Generator {
     return out;
   }
 
-  /** Every code for n samples: draws from the priors (seeded), overwritten by `fixed` values. */
+  /** Every code for n samples: `fixed` values, the rest drawn from their priors with `seed` (the same
+   * codes as genfw.runtime's sample_codes(n, seed, **fixed); each code has its own stream). */
   sampleCodes(n, seed = 0, fixed = {}) {
     for (const name of Object.keys(fixed)) this.code(name);
-    const random = seededRandom(seed);
+    checkSeed(seed);
     const out = {};
-    for (const code of this.codes) {
-      const drawable = PRIOR_KINDS.includes((code.prior || {}).kind);
-      if (code.name in fixed) {
-        if (drawable) drawCode(code, n, random); // still drawn, so fixing one code keeps the others' draws
-        out[code.name] = this.codeValues(code.name, fixed[code.name], n);
-      } else {
-        out[code.name] = drawCode(code, n, random);
-      }
-    }
+    this.codes.forEach((code, position) => {
+      out[code.name] = code.name in fixed ? this.codeValues(code.name, fixed[code.name], n) : drawCode(code, n, seed, position);
+    });
     return out;
   }
 
