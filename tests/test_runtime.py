@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -504,7 +505,8 @@ def test_default_sweeps_use_the_range_and_unknown_priors_are_never_guessed(onnx_
 
 
 # -- issue #23: portable seeds (genfw.export.seeds and genfw-web.js draw the same codes) -------------
-WEB_LIBRARY = REPO / "examples" / "web" / "genfw-web.js"
+WEB_PACKAGE = REPO / "web" / "genfw-web"
+WEB_LIBRARY = WEB_PACKAGE / "genfw-web.js"
 ALL_PRIORS = [
     {"name": "u", "dim": 5, "prior": {"kind": "uniform", "low": -1.5, "high": 0.25}},
     {"name": "cat", "dim": 10, "k": 10, "prior": {"kind": "categorical", "probs": [0.1] * 10}},
@@ -518,8 +520,7 @@ SEEDS = [0, 1, 42, 2**53 - 1, 2**64 - 1]
 
 def node_draws(codes: list[dict], n: int, seeds: list[int], tmp_path: Path) -> dict[int, dict[str, np.ndarray]]:
     """genfw-web.js's drawCodes(codes, n, seed) for each seed, run in Node."""
-    library = tmp_path / "genfw-web.mjs"  # an ES module by its name, wherever it lives
-    library.write_bytes(WEB_LIBRARY.read_bytes())
+    library = WEB_LIBRARY  # an ES module: its package.json says "type": "module"
     script = textwrap.dedent("""
         const [library, codes, n, seeds] = process.argv.slice(1);
         const { drawCodes } = await import(library);
@@ -576,3 +577,85 @@ def test_the_runtime_seeds_codes_portably(gen):
     for bad in (-1, 2**64, 1.5, True, "3"):
         with pytest.raises(CodeError, match="a seed is an integer from 0 to 2"):
             gen.sample_codes(2, seed=bad)
+
+
+# -- issue #23: genfw-web as an npm package, in Node ------------------------------------------------
+def web_node_modules() -> Path:
+    """The node_modules folder holding onnxruntime-web (GENFW_WEB_NODE_MODULES, as for the browser test)."""
+    folder = Path(os.environ.get("GENFW_WEB_NODE_MODULES", REPO / "examples" / "web" / "node_modules"))
+    assert (folder / "onnxruntime-web" / "package.json").is_file(), (
+        f"onnxruntime-web is not in {folder}: set GENFW_WEB_NODE_MODULES to a node_modules folder holding it "
+        "(npm install onnxruntime-web@1.30.0)")
+    return folder
+
+
+NODE_APP = r"""
+import * as ort from "onnxruntime-web";
+import { loadGenerator, specVersionProblem, SPEC_VERSION, OUTPUT_NAME, META_KEYS, PAIRED_KEYS } from "genfw-web";
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+ort.env.wasm.numThreads = 1;
+const [model, newer, tampered] = process.argv.slice(2);
+const out = { constants: { SPEC_VERSION, OUTPUT_NAME, META_KEYS, PAIRED_KEYS }, errors: {} };
+const byPath = await loadGenerator(ort, model);                                   // a file path
+const byUrl = await loadGenerator(ort, pathToFileURL(model));                     // a file: URL
+const byBytes = await loadGenerator(ort, readFileSync(model), { sidecar: JSON.parse(readFileSync(model.replace(/\.onnx$/, ".json"), "utf8")) });
+out.verified = [byPath.verified, byUrl.verified, byBytes.verified];
+const codes = byBytes.sampleCodes(6, 3, { digit: 2 });
+out.codes = Object.fromEntries(Object.entries(codes).map(([k, v]) => [k, Array.from(v)]));
+out.images = Array.from(await byPath.run(codes));
+for (const [name, load] of [["newer", () => loadGenerator(ort, newer)], ["tampered", () => loadGenerator(ort, tampered)],
+                            ["bytes_without_sidecar", () => loadGenerator(ort, readFileSync(model))],
+                            ["missing", () => loadGenerator(ort, model + ".nothing.onnx")]]) {
+  try { await load(); out.errors[name] = null; } catch (err) { out.errors[name] = `${err.name}: ${err.message}`; }
+}
+out.versionProblems = [specVersionProblem(null), specVersionProblem("1.9.0"), specVersionProblem("2.0.0")];
+console.log(JSON.stringify(out));
+"""
+
+
+def test_the_npm_package_runs_a_generator_in_node_as_python_does(onnx_path, tmp_path):
+    """web/genfw-web imports in Node as a package and runs an exported generator with onnxruntime-web
+    (WASM): loaded from a path, a file: URL and bytes, verified, the same codes and images as
+    genfw.runtime; a newer MAJOR spec and a tampered file refused in one line."""
+    from genfw.export.contract import META_EXPORT, META_IMAGE, META_LATENT, META_SPEC_VERSION, META_VERSION, OUTPUT_NAME, \
+        PAIRED_KEYS, SPEC_VERSION
+    from genfw.export.onnx_export import write_pair
+
+    package = json.loads((WEB_PACKAGE / "package.json").read_text())
+    assert package["type"] == "module" and package["exports"]["."]["types"] == "./genfw-web.d.ts"
+    assert all((WEB_PACKAGE / name).is_file() for name in package["files"])
+    app = tmp_path / "app"
+    (app / "node_modules").mkdir(parents=True)  # an app that installed both packages
+    (app / "node_modules" / "genfw-web").symlink_to(WEB_PACKAGE)
+    (app / "node_modules" / "onnxruntime-web").symlink_to(web_node_modules() / "onnxruntime-web")
+    (app / "main.mjs").write_text(NODE_APP)
+    model = onnx.load(str(onnx_path))
+    for prop in model.metadata_props:
+        if prop.key == META_SPEC_VERSION:
+            prop.value = json.dumps("2.0.0")
+    write_pair(tmp_path / "newer.onnx", model.SerializeToString(),
+               {**json.loads(onnx_path.with_suffix(".json").read_text()), "spec_version": "2.0.0"})
+    tampered = copy_pair(onnx_path, tmp_path / "tampered")
+    tampered.write_bytes(tampered.read_bytes()[:-1] + b"\x01")
+    proc = subprocess.run(["node", "main.mjs", str(onnx_path), str(tmp_path / "newer.onnx"), str(tampered)], cwd=app,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["constants"] == {"SPEC_VERSION": SPEC_VERSION, "OUTPUT_NAME": OUTPUT_NAME, "PAIRED_KEYS": list(PAIRED_KEYS),
+                                "META_KEYS": {"latent": META_LATENT, "image": META_IMAGE, "version": META_VERSION,
+                                              "export": META_EXPORT, "spec_version": META_SPEC_VERSION}}
+    assert out["verified"] == [True, True, True]
+    g = Generator.load(onnx_path)
+    ours = g.generate(6, seed=3, digit=2)
+    assert all(np.array_equal(ours.codes[name], np.asarray(v, np.float32).reshape(6, -1)) for name, v in out["codes"].items())
+    theirs = np.asarray(out["images"], np.float32).reshape(ours.images.shape)
+    assert np.abs(theirs - ours.images).max() < 1e-5  # onnxruntime-web's WASM kernels vs onnxruntime's CPU ones
+    errors = out["errors"]
+    assert errors["newer"] == f"GenfwError: {tmp_path / 'newer.onnx'}: it follows generator spec 2.0.0, newer than the 1.x " \
+                              f"this genfw-web reads (use a newer genfw-web, or export it with a genfw that writes spec {SPEC_VERSION})"
+    assert errors["tampered"].startswith(f"GenfwError: {tampered} does not match its sidecar (SHA-256")
+    assert "its sidecar generator.json was not given (pass it with the bytes as options.sidecar)" in errors["bytes_without_sidecar"]
+    assert errors["missing"].endswith("could not read the model (ENOENT): pass an .onnx file written by `genfw export`")
+    assert all("\n" not in e for e in errors.values())
+    assert out["versionProblems"][:2] == [None, None] and "newer than the 1.x" in out["versionProblems"][2]

@@ -2,7 +2,8 @@
 
 The folder holds everything the page needs and works offline from any static server: the
 exported generator and its sidecar (labels, ranges and SHA-256 included), the page
-(``examples/web``: ``index.html``, the ``genfw-web.js`` module and its Web Worker) and the
+(``examples/web``: ``index.html`` and its Web Worker), the ``genfw-web.js`` module of the npm
+package ``web/genfw-web`` (the page's own copy if its folder has one), and the
 onnxruntime-web files it loads (``ort/``), copied from a local ``node_modules`` (genfw never
 downloads them; ``npm install onnxruntime-web`` does).
 
@@ -49,6 +50,12 @@ RUN_MARKERS = (GENERATOR_FILE, CHECKPOINT_DIR)
 def default_page_dir() -> Path:
     """examples/web of the source tree genfw runs from (a checkout or an editable install)."""
     return Path(__file__).resolve().parents[2] / "examples" / "web"
+
+
+def web_library() -> Path:
+    """genfw-web.js of the npm package in the source tree (web/genfw-web): the page imports it,
+    and the site gets this file, so the package is its one source."""
+    return default_page_dir().parents[1] / "web" / "genfw-web" / "genfw-web.js"
 
 
 def find_ort_web(explicit: Path | None, page_dir: Path) -> Path | None:
@@ -204,6 +211,8 @@ def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Pat
     if not any(p.name == "index.html" for p in page_files):
         raise GenfwUsageError("no web page there (index.html)", where=str(page_dir),
                               fix="pass --page with a folder like genfw's examples/web (the page ships with genfw's source tree)")
+    if not any(p.name == web_library().name for p in page_files):  # a page folder with its own copy keeps it
+        page_files.append(web_library())
     if site.exists() and not site.is_dir():
         raise GenfwUsageError("the site folder is a file", where=str(site), fix="choose a folder for -o")
     dist = find_ort_web(ort_web, page_dir)

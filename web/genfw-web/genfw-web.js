@@ -1,4 +1,4 @@
-// genfw-web.js: run a genfw generator in the browser with onnxruntime-web.
+// genfw-web: run a genfw generator with onnxruntime-web, in the browser or in Node.
 //
 // The JavaScript counterpart of genfw.runtime (docs/onnx.md): it reads the model's own metadata
 // and its inputs' shapes from the .onnx bytes (onnxruntime-web cannot read metadata), checks the
@@ -6,13 +6,14 @@
 // written for (SHA-256) and that the sidecar says what the model says, draws codes from their
 // priors, runs the model and draws image grids on a canvas. Models load only from the page's own
 // origin unless the caller allows others (allowOrigins). It does not import onnxruntime-web
-// itself: pass the `ort` module you loaded, so it works on the main thread or in a Web Worker
-// with any ort build.
+// itself: pass the `ort` module you loaded, so it works on the main thread, in a Web Worker or in
+// Node, with any ort build. No dependencies; the package is web/genfw-web in genfw's repository
+// (types: genfw-web.d.ts).
 //
-//   import * as ort from "./ort/ort.min.mjs";
+//   import * as ort from "./ort/ort.wasm.min.mjs";      // Node: import * as ort from "onnxruntime-web";
 //   import { loadGenerator, drawGrid } from "./genfw-web.js";
 //   ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;  // serve the .wasm yourself
-//   const g = await loadGenerator(ort, "generator.onnx");
+//   const g = await loadGenerator(ort, "generator.onnx");     // a URL; in Node also a path; or bytes
 //   const codes = g.sampleCodes(16, 1, { digit: 3 });         // fix codes by index, label or value
 //   const images = await g.run(codes);                         // Float32Array [16, C, H, W] in [0, 1]
 //   drawGrid(canvas, images, g.imageShape, { columns: 4, scale: 3 });
@@ -282,7 +283,21 @@ function metadataSpec(metadata, url) {
   return { latent: doc.latent, image: doc.image, version, export: exported, spec_version: specVersion };
 }
 
-/** The sidecar ({doc}) or why there is none to use ({why}). */
+/** A sidecar's text as {doc}, or why it is none to use ({why}). */
+function sidecarFromText(text) {
+  let doc;
+  try {
+    doc = typeof text === "string" ? JSON.parse(text) : text;
+  } catch (err) {
+    return { why: `is not valid JSON (${err.message})` };
+  }
+  if (!doc || typeof doc !== "object" || Array.isArray(doc) || !("latent" in doc) || !("image" in doc)) {
+    return { why: "is not a genfw sidecar (it has no latent and image)" };
+  }
+  return { doc };
+}
+
+/** The sidecar at a URL ({doc}) or why there is none to use ({why}). */
 async function readSidecar(url) {
   let response;
   try {
@@ -291,16 +306,64 @@ async function readSidecar(url) {
     return { why: `could not be fetched (${err.message})` };
   }
   if (!response.ok) return { why: response.status === 404 ? "is missing" : `could not be fetched (HTTP ${response.status})` };
-  let doc;
+  return sidecarFromText(await response.text());
+}
+
+// -- where a generator comes from: a URL, a file (Node), or bytes in memory ---------------------------
+const inNode = () => !globalThis.location && typeof process !== "undefined" && Boolean(process.versions && process.versions.node);
+
+/** Whether a string names a file rather than a URL: in Node, anything without a scheme (a
+ * relative or absolute path, "C:\\models\\g.onnx") and file: URLs. */
+function isFilePath(text) {
+  return inNode() && (/^file:/i.test(text) || /^[a-zA-Z]:[\\/]/.test(text) || !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(text));
+}
+
+/** A model file and its sidecar, read with Node's fs: {bytes, sidecar, label, jsonLabel}. */
+async function readFiles(text) {
+  const [{ readFile }, { fileURLToPath }] = await Promise.all([import("node:fs/promises"), import("node:url")]);
+  const path = /^file:/i.test(text) ? fileURLToPath(text) : text;
+  const jsonPath = path.replace(/\.onnx$/i, "") + ".json";
+  let bytes;
   try {
-    doc = JSON.parse(await response.text());
+    bytes = new Uint8Array(await readFile(path));
   } catch (err) {
-    return { why: `is not valid JSON (${err.message})` };
+    throw new GenfwError(`${path}: could not read the model (${err.code || err.message}): pass an .onnx file written by \`genfw export\``);
   }
-  if (!doc || typeof doc !== "object" || Array.isArray(doc) || !("latent" in doc) || !("image" in doc)) {
-    return { why: "is not a genfw sidecar (it has no latent and image)" };
+  let sidecar;
+  try {
+    sidecar = sidecarFromText(await readFile(jsonPath, "utf8"));
+  } catch (err) {
+    sidecar = { why: err.code === "ENOENT" ? "is missing" : `could not be read (${err.code || err.message})` };
   }
-  return { doc };
+  return { bytes, sidecar, label: path, jsonLabel: jsonPath };
+}
+
+/** A model at a URL and its sidecar, fetched: {bytes, sidecar, label, jsonLabel}. */
+async function fetchFiles(text, allowOrigins) {
+  const url = allowedModelUrl(text, allowOrigins);
+  const jsonUrl = sidecarUrl(url);
+  const [response, sidecar] = await Promise.all([fetchOk(url, "model"), readSidecar(jsonUrl)]);
+  return { bytes: new Uint8Array(await response.arrayBuffer()), sidecar, label: url, jsonLabel: jsonUrl };
+}
+
+/** Model bytes given by the caller, with the sidecar given as options.sidecar (an object or JSON text). */
+function givenBytes(source, options) {
+  const bytes = source instanceof ArrayBuffer ? new Uint8Array(source)
+    : new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  const sidecar = options.sidecar === undefined || options.sidecar === null
+    ? { why: "was not given (pass it with the bytes as options.sidecar)" } : sidecarFromText(options.sidecar);
+  const name = options.name || "generator.onnx";
+  return { bytes, sidecar, label: options.name || "the model bytes", jsonLabel: `${name.replace(/\.onnx$/i, "")}.json` };
+}
+
+/** The model's bytes and its sidecar, from whatever the caller passed as the source. */
+async function readSource(source, options) {
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return givenBytes(source, options);
+  const text = source instanceof URL ? source.href : source;
+  if (typeof text !== "string") {
+    throw new GenfwError(`loadGenerator: the source is a URL, a file path (Node) or the model's bytes, not ${short(source)}`);
+  }
+  return isFilePath(text) ? readFiles(text) : fetchFiles(text, options.allowOrigins || []);
 }
 
 const isCount = (x) => Number.isInteger(x) && x >= 1;
@@ -397,7 +460,7 @@ export function firstDifference(ours, theirs, where = "") {
 /** Check that the model is the file its sidecar was written for and that the sidecar says what
  * the spec (the model's own metadata, where it has some) says; returns the SHA-256. */
 async function verifyPair(bytes, spec, sidecar, url, jsonUrl) {
-  const name = jsonUrl.split("/").pop();
+  const name = jsonUrl.split(/[\\/]/).pop();
   const unverified = "keep the .json exported with it next to it, or re-export both with `genfw export`; " +
     "to run it unverified, load it with verify: false";
   if (!sidecar.doc) throw new GenfwError(`${url}: cannot verify it: its sidecar ${name} ${sidecar.why} (${unverified})`);
@@ -425,38 +488,40 @@ async function verifyPair(bytes, spec, sidecar, url, jsonUrl) {
 }
 
 /**
- * Fetch a generator (its .onnx file and its sidecar .json) and open an onnxruntime-web session.
+ * Load a generator (its .onnx file and its sidecar .json) and open an onnxruntime session.
+ * `source` is a URL (fetched, with its sidecar next to it: generator.onnx -> generator.json), in
+ * Node also a file path or a file: URL (read from disk, its sidecar next to it), or the model's
+ * bytes (a Uint8Array or ArrayBuffer) with the sidecar as options.sidecar (the parsed object or
+ * its JSON text) and options.name for messages.
  * The spec comes from the model's own metadata (read from the file), else from the sidecar; a
- * spec that does not fit the model is refused. With verify (the default) the model must be the
- * file its sidecar was written for (SHA-256) and the sidecar must say what the model's metadata
- * says; a missing, unreadable or hash-less sidecar is refused. options: {verify: true | false,
- * allowOrigins: [origins besides the page's own], executionProviders: ["wasm"] | ["webgpu",
- * "wasm"], sessionOptions}. Returns a Generator; its `verified` says whether it was checked.
+ * spec of a newer MAJOR spec_version, or one that does not fit the model, is refused. With verify
+ * (the default) the model must be the file its sidecar was written for (SHA-256) and the sidecar
+ * must say what the model's metadata says; a missing, unreadable or hash-less sidecar is refused.
+ * options: {verify: true | false, allowOrigins: [origins besides the page's own], sidecar, name,
+ * executionProviders: ["wasm"] | ["webgpu", "wasm"], sessionOptions}. Returns a Generator; its
+ * `verified` says whether it was checked.
  */
-export async function loadGenerator(ort, modelUrl, options = {}) {
+export async function loadGenerator(ort, source, options = {}) {
   const verify = options.verify !== false;
-  const url = allowedModelUrl(modelUrl, options.allowOrigins || []);
-  const jsonUrl = sidecarUrl(url);
-  const [response, sidecar] = await Promise.all([fetchOk(url, "model"), readSidecar(jsonUrl)]);
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  const { bytes, sidecar, label: url, jsonLabel: jsonUrl } = await readSource(source, options);
   let model;
   try {
     model = readOnnx(bytes);
   } catch (err) {
     throw new GenfwError(`${url}: not an ONNX model (${err.message}): pass an .onnx file written by \`genfw export\``);
   }
-  let spec = metadataSpec(model.metadata, url), source = "metadata";
+  let spec = metadataSpec(model.metadata, url), from = "metadata";
   if (!spec) {
     if (!sidecar.doc) {
       throw new GenfwError(`${url}: not a genfw generator (no genfw.latent metadata, and its sidecar ${sidecar.why})`);
     }
     spec = { latent: sidecar.doc.latent, image: sidecar.doc.image, version: sidecar.doc.version ?? null, export: sidecar.doc.export ?? null,
       spec_version: sidecar.doc.spec_version ?? null };
-    source = `sidecar ${jsonUrl.split("/").pop()}`;
+    from = `sidecar ${jsonUrl.split(/[\\/]/).pop()}`;
   }
   const tooNew = specVersionProblem(spec.spec_version); // before anything else of a spec it may not understand
   if (tooNew) throw new GenfwError(`${url}: ${tooNew} (use a newer genfw-web, or export it with a genfw that writes spec ${SPEC_VERSION})`);
-  checkSpec(spec, model, url, source);
+  checkSpec(spec, model, url, from);
   const sha256 = verify ? await verifyPair(bytes, spec, sidecar, url, jsonUrl) : null;
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: options.executionProviders || ["wasm"],

@@ -1,0 +1,169 @@
+// Types of genfw-web (genfw-web.js): the JavaScript API of genfw's generator contract, spec 1.x
+// (docs/onnx.md in genfw's repository).
+
+/** The onnxruntime module the caller loaded (onnxruntime-web, or onnxruntime-node): only what genfw-web uses. */
+export interface OrtModule {
+  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: new (type: "float32", data: Float32Array, dims: readonly number[]) => unknown;
+}
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  run(feeds: Record<string, unknown>): Promise<Record<string, { data: Float32Array | unknown }>>;
+}
+
+export type PriorKind = "uniform" | "normal" | "categorical" | "bernoulli";
+export interface UniformPrior { kind: "uniform"; low?: number; high?: number }
+export interface NormalPrior { kind: "normal"; mean?: number; std?: number }
+export interface CategoricalPrior { kind: "categorical"; probs?: number[] }
+export interface BernoulliPrior { kind: "bernoulli"; p?: number }
+/** A kind this spec does not name: such a code must be given values. */
+export interface OtherPrior { kind: string; [field: string]: unknown }
+export type Prior = UniformPrior | NormalPrior | CategoricalPrior | BernoulliPrior | OtherPrior;
+
+/** What a category came to mean (from `genfw eval`). */
+export interface CategoryMeaning { class: number; label: string; share: number }
+
+/** One latent code: one model input [batch, dim] of its parameters. */
+export interface CodeSpec {
+  name: string;
+  type: string;
+  dim: number;
+  role?: "control" | "noise";
+  prior: Prior;
+  /** The suggested slider range of every parameter: [low, high]. */
+  range?: [number, number];
+  /** An angle: low and high are the same angle (wrap the slider). */
+  periodic?: boolean;
+  encoding?: string;
+  k?: number;
+  labels?: string[];
+  classes?: CategoryMeaning[];
+  from_labels?: boolean;
+  [field: string]: unknown;
+}
+
+export interface ImageSpec { channels: number; height: number; width: number; range: [number, number] }
+
+export interface ExportInfo {
+  weights: "fp32" | "fp16" | "int8";
+  tolerance: Record<string, number>;
+  opset: number;
+  ir_version: number;
+  max_abs_diff?: number;
+  mean_abs_diff?: number;
+  verified_batches?: number[];
+}
+
+/** generator.json: the sidecar (`genfw schema --sidecar` prints its JSON Schema). */
+export interface Sidecar {
+  $schema?: string;
+  /** MAJOR.MINOR.PATCH; missing in files from before versioning (the legacy 1.x). */
+  spec_version?: string;
+  latent: { codes: CodeSpec[] };
+  image: ImageSpec;
+  version?: string;
+  export?: ExportInfo;
+  inputs: string[];
+  output: "image";
+  sha256?: string;
+}
+
+/** A loaded generator's spec: the sidecar's fields, sha256 null when not verified. */
+export interface GeneratorSpec {
+  latent: { codes: CodeSpec[] };
+  image: ImageSpec;
+  version: string | null;
+  export: ExportInfo | string | null;
+  spec_version: string | null;
+  inputs: string[];
+  output: "image";
+  sha256: string | null;
+}
+
+/** Codes as the model takes them: {name: Float32Array [n * dim]} (one-hot for categorical codes). */
+export type Codes = Record<string, Float32Array>;
+/** A value for one code: an index or a label (categorical), a number, or numbers (1, dim or n * dim of them). */
+export type CodeValue = number | string | ArrayLike<number>;
+/** A seed: an integer 0 .. 2^64 - 1 (a Number up to 2^53 - 1, or a BigInt). */
+export type Seed = number | bigint;
+
+export interface LoadOptions {
+  /** Check the model against its sidecar (SHA-256, metadata); default true. */
+  verify?: boolean;
+  /** Origins besides the page's own that may serve models (browser); "*" allows any. */
+  allowOrigins?: string[];
+  /** With bytes as the source: the sidecar, parsed or as JSON text. */
+  sidecar?: Sidecar | string;
+  /** With bytes as the source: a name for messages. */
+  name?: string;
+  executionProviders?: string[];
+  sessionOptions?: Record<string, unknown>;
+}
+
+/** A URL (string or URL), in Node also a file path or file: URL, or the model's bytes (with options.sidecar). */
+export type GeneratorSource = string | URL | Uint8Array | ArrayBuffer;
+
+/** An error the caller caused (a bad file, code name or value): one line. */
+export class GenfwError extends Error {}
+
+export class Generator {
+  readonly ort: OrtModule;
+  readonly session: OrtSession;
+  readonly spec: GeneratorSpec;
+  readonly codes: CodeSpec[];
+  readonly image: ImageSpec;
+  /** [C, H, W] */
+  readonly imageShape: [number, number, number];
+  /** Whether the file was checked against its sidecar. */
+  readonly verified: boolean;
+  /** The model file's size in bytes. */
+  readonly bytes: number;
+  /** The spec of one code; a GenfwError naming the valid codes if there is none. */
+  code(name: string): CodeSpec;
+  /** `value` for code `name` as the model input: Float32Array [n * dim]. */
+  codeValues(name: string, value: CodeValue, n: number): Float32Array;
+  /** `fixed` values, the rest drawn with `seed`: the codes genfw.runtime's sample_codes(n, seed, **fixed) gives. */
+  sampleCodes(n: number, seed?: Seed, fixed?: Record<string, CodeValue>): Codes;
+  /** Images for complete codes: Float32Array [n, C, H, W] in [0, 1]. */
+  run(codes: Codes): Promise<Float32Array>;
+}
+
+export function loadGenerator(ort: OrtModule, source: GeneratorSource, options?: LoadOptions): Promise<Generator>;
+
+export const PRIOR_KINDS: PriorKind[];
+export const OUTPUT_NAME: "image";
+export const META_KEYS: { latent: string; image: string; version: string; export: string; spec_version: string };
+export const PAIRED_KEYS: string[];
+/** The generator spec this module reads; files of a newer MAJOR are refused. */
+export const SPEC_VERSION: string;
+export const PROBABILITY_SUM_TOLERANCE: number;
+/** Why a file of `version` cannot be read (a newer MAJOR, not a version), or null. */
+export function specVersionProblem(version: string | null | undefined): string | null;
+
+/** SplitMix64 output number `counter` for `seed` (BigInts modulo 2^64). */
+export function splitmix64(seed: bigint, counter: bigint): bigint;
+export function checkSeed(seed: Seed): bigint;
+/** n draws of the code at input `position` from its prior: Float32Array [n * dim]. */
+export function drawCode(code: CodeSpec, n: number, seed: Seed, position: number): Float32Array;
+/** Every code of `codes` drawn with `seed`: {name: Float32Array [n * dim]}. */
+export function drawCodes(codes: CodeSpec[], n: number, seed: Seed): Codes;
+export function suggestedRange(code: CodeSpec): [number, number] | null;
+export function isCategorical(code: CodeSpec): boolean;
+
+export function sha256Hex(bytes: Uint8Array): Promise<string>;
+export function sha256HexJs(bytes: Uint8Array): string;
+export function sidecarUrl(modelUrl: string): string;
+export function allowedModelUrl(modelUrl: string, allowOrigins?: string[]): string;
+export interface OnnxFacts {
+  metadata: Record<string, string>;
+  inputs: Record<string, (number | string | null)[] | null>;
+  outputs: Record<string, (number | string | null)[] | null>;
+}
+export function readOnnx(bytes: Uint8Array): OnnxFacts;
+export function checkSpec(spec: GeneratorSpec, model: OnnxFacts, url: string, source: string): void;
+export function firstDifference(ours: unknown, theirs: unknown, where?: string): string | null;
+
+export interface GridOptions { columns?: number; scale?: number; padding?: number; background?: string }
+/** Draw images [n, C, H, W] in [0, 1] on a canvas (browser). */
+export function drawGrid(canvas: HTMLCanvasElement | OffscreenCanvas, images: Float32Array,
+  imageShape: readonly [number, number, number] | number[], options?: GridOptions): void;
