@@ -65,6 +65,21 @@ def register_models(register):
 '''
 
 
+#: A deterministic model that trains on the labels (needs = ("labels",)): an autoencoder whose
+#: encoder also classifies the digit. If a process paired its images with another shard's labels,
+#: two processes would no longer train like one.
+LABELLED_AUTOENCODER = AUTOENCODER.replace(
+    'network_roles = Roles(required=("encoder", "decoder"))',
+    'network_roles = Roles(required=("encoder", "decoder"))\n    needs = ("labels",)',
+).replace(
+    'return {"encoder": latent.prediction_dim}', 'return {"encoder": latent.prediction_dim + 10}',
+).replace(
+    'loss = (self.decoder(z) - real).pow(2).mean()',
+    'ce = torch.nn.functional.cross_entropy(self.encoder(real)[:, -10:], batch.labels)\n'
+    '        loss = (self.decoder(z) - real).pow(2).mean() + ce',
+).replace('register("autoencoder", Autoencoder)', 'register("labelled_autoencoder", Autoencoder)')
+
+
 def torchrun(nproc: int, *args, env=None, timeout: int = 900, launcher_args=()) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            *map(str, launcher_args), "-m", "genfw", *map(str, args)]
@@ -113,6 +128,27 @@ def test_two_processes_train_like_one_with_the_global_batch(ae):
     assert [r["step"] for r in m2] == [1, 2, 3]  # written once, by rank 0
     assert [r["mse"] for r in m1] == pytest.approx([r["mse"] for r in m2], rel=1e-4)
     assert two.stdout.strip() == str(run2)  # one line on stdout: the run directory
+
+
+def test_a_model_that_needs_labels_trains_on_two_processes_like_on_one(ae):
+    cfg, _, root = ae
+    plugins = root / "labelled_plugins"
+    plugins.mkdir()
+    assert LABELLED_AUTOENCODER.count("cross_entropy") == 1 and "needs" in LABELLED_AUTOENCODER
+    (plugins / "labelled_autoencoder.py").write_text(LABELLED_AUTOENCODER)
+    args = ("run", cfg, "--plugins-dir", plugins, "--set", "model.type=labelled_autoencoder")
+    one = run_genfw(*args, "--set", f"output.dir={root / 'labelled_one'}")
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, *args, "--set", f"output.dir={root / 'labelled_two'}")
+    assert two.returncode == 0, two.stderr
+    (run1,), (run2,) = list((root / "labelled_one").iterdir()), list((root / "labelled_two").iterdir())
+    p1, p2 = params_of(run1), params_of(run2)
+    for key in p1:
+        if p1[key].is_floating_point():
+            assert torch.allclose(p1[key], p2[key], rtol=1e-4, atol=1e-5), key
+    m1 = [json.loads(x)["mse"] for x in (run1 / "metrics.jsonl").read_text().splitlines()]
+    m2 = [json.loads(x)["mse"] for x in (run2 / "metrics.jsonl").read_text().splitlines()]
+    assert m1 == pytest.approx(m2, rel=1e-4)
 
 
 def test_a_two_process_run_resumes_on_one_and_on_four_processes(ae, tmp_path):
