@@ -136,6 +136,27 @@ def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tm
     assert again.returncode == 0 and json.loads((run / "eval.json").read_text())["disentanglement"]["mig"] == section["mig"]
 
 
+def test_the_fast_disentanglement_variant_is_the_one_used_and_named_and_not_compared_with_the_reference(tmp_path, env):
+    subset = json.dumps({"orientation": [0, 20], "x": [0, 16, 31], "y": [0, 16, 31]})
+    runs = {}
+    for variant in ("fast", "reference"):
+        proc = run_genfw("run", "configs/betavae_dsprites.json", *sets(
+            f"dataset.subset={subset}", "dataset.held_out=0.3", "train.max_steps=5", "train.batch_size=32",
+            "networks.encoder.width=8", "networks.decoder.width=8", f"output.dir={tmp_path / variant}",
+            "eval.samples=200", f"eval.disentanglement={variant}", "export.onnx=false"), env=env)
+        runs[variant] = run_dir_of(proc)
+    report = json.loads((runs["fast"] / "eval.json").read_text())
+    section = report["disentanglement"]
+    assert section["variant"]["name"] == "fast" and "not comparable" in section["variant"]["description"]
+    assert section["details"]["dci"]["predictor"] == "gbt_regressor" and section["details"]["sap"]["continuous"] is True
+    assert report["provenance"]["disentanglement_variant"] == "fast"
+    for metric in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "factor_vae_score"):
+        assert 0.0 <= section[metric] <= 1.0, metric
+    # Scores made with different settings are not put side by side.
+    proc = run_genfw("eval", runs["fast"], "--compare", runs["reference"], env=env)
+    assert proc.returncode == 2 and "disentanglement" in proc.stderr and "Traceback" not in proc.stderr
+
+
 FIXED_NETS = textwrap.dedent('''
     """Networks made for 1x28x28 images only."""
     import torch
