@@ -5,11 +5,12 @@ Two uses:
 
     # train genfw's conv_generator / conv_discriminator (built from the config) with the plain
     # loop (BCE, Adam, one D step and one G step per batch, no EMA, no augmentation) and score G
-    python bench/dcgan_plain_loop.py --steps 2340 --threads 1 [--init dcgan] [--bf16]
+    python bench/dcgan_plain_loop.py --steps 2340 --threads 1 [--init dcgan] [--bf16] \
+        [--set networks.discriminator.hidden=1024 ...]
 
     # score the generators inside a finished run's checkpoint: the moving average as shipped,
     # G itself, each in eval mode (running BatchNorm statistics) and with re-estimated statistics
-    python bench/dcgan_plain_loop.py --run runs/dcgan_mnist-...
+    python bench/dcgan_plain_loop.py --run runs/dcgan_mnist-... [--quick]
 
 Scores are what ``genfw eval`` writes in eval.json's ``samples`` section (10,000 samples, the
 evaluation seed is the run's seed + 1000), one line per generator.
