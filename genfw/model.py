@@ -26,8 +26,8 @@ from genfw.eval_mode import eval_mode
 from genfw.latent import LatentSpec
 
 if TYPE_CHECKING:
-    from genfw.components import ModelContext
-    from genfw.evaluation.context import EvalContext
+    from genfw.contexts import ModelContext
+    from genfw.contexts import EvalContext
     from genfw.plots import ImageGrid
 
 __all__ = ["Batch", "DataSpec", "Model", "Roles", "eval_mode"]
