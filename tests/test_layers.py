@@ -17,17 +17,21 @@ import siblings by their own module path instead.
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "genfw"
 
 #: Old module paths kept importable for one release (each re-exports its names and warns once,
-#: naming genfw.api). genfw's own code imports the new places, never these.
+#: naming the new place). genfw's own code imports the new places, never these; nor the names
+#: the packages ``genfw`` and ``genfw.config`` forward.
 DEPRECATED_SHIMS = frozenset({
-    "genfw.artifacts", "genfw.builtins", "genfw.components", "genfw.hookspecs", "genfw.latent", "genfw.model",
-    "genfw.plots", "genfw.plugins", "genfw.registry", "genfw.evaluation.context",
+    "genfw", "genfw.components", "genfw.config", "genfw.evaluation.context", "genfw.hookspecs", "genfw.plugins",
+    "genfw.registry",
 })
 
 #: The one module plugin authors import from; it sits above everything, so genfw imports it nowhere.
@@ -147,6 +151,79 @@ def test_no_genfw_module_imports_a_deprecated_shim_or_the_facade():
     offenders = sorted(f"{m} imports {t}" for m, targets in graph.items() for t in targets
                        if (t in DEPRECATED_SHIMS or t == FACADE) and m not in DEPRECATED_SHIMS and m != FACADE)
     assert not offenders, "genfw's own code imports a deprecated path or genfw.api:\n" + "\n".join(offenders)
+
+
+#: Code written as a plugin author writes it: it may import genfw.api and nothing else of genfw.
+PLUGIN_CODE = ("plugins", "docs/examples", "examples")
+
+
+def test_plugins_and_examples_import_only_genfw_api():
+    offenders = []
+    for folder in PLUGIN_CODE:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            name = module_name(path)
+            for target in imports_of(path, name, set()):
+                if target != FACADE:
+                    offenders.append(f"{path.relative_to(REPO)} imports {target}")
+    assert not offenders, "plugin code imports genfw's inside instead of genfw.api:\n" + "\n".join(offenders)
+
+
+def test_old_paths_still_import_with_one_warning_naming_the_new_place():
+    """A plugin written against the old module paths keeps working for one release: each old path
+    warns once (one DeprecationWarning, one line), naming where to import from now."""
+    script = textwrap.dedent("""
+        import json, warnings
+        out = {}
+        for old in ("genfw.components", "genfw.hookspecs", "genfw.registry", "genfw.plugins",
+                    "genfw.evaluation.context"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                exec(f"import {old}")  # as plugin code imports it
+            out[old] = [(w.category.__name__, str(w.message), w.filename) for w in caught
+                        if issubclass(w.category, DeprecationWarning)]
+        import genfw, genfw.config
+        for owner, name in ((genfw, "hookimpl"), (genfw.config, "load_config_and_plugins")):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                getattr(owner, name)
+            out[f"{owner.__name__}.{name}"] = [(w.category.__name__, str(w.message), w.filename) for w in caught]
+        from genfw.components import NetworkContext
+        from genfw.api import NetworkContext as new
+        out["same"] = NetworkContext is new
+        print(json.dumps(out))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found.pop("same") is True
+    expected_place = {"genfw.components": "genfw.api", "genfw.hookspecs": "genfw.api", "genfw.registry": "genfw.plugin.registry",
+                      "genfw.plugins": "genfw.plugin.loading", "genfw.evaluation.context": "genfw.api",
+                      "genfw.hookimpl": "genfw.api.hookimpl", "genfw.config.load_config_and_plugins": "genfw.session"}
+    for old, warnings_seen in found.items():
+        assert len(warnings_seen) == 1, (old, warnings_seen)
+        category, message, filename = warnings_seen[0]
+        assert category == "DeprecationWarning" and "\n" not in message, (old, message)
+        assert message.startswith(f"{old} is deprecated") and expected_place[old] in message, (old, message)
+        assert filename == "<string>", (old, filename)  # it points at the importing code, not at genfw
+
+
+def test_genfw_api_is_cheap_to_import():
+    """genfw.api pulls in torch, pydantic and pluggy, never what only some commands need."""
+    script = ("import sys, genfw.api\n"
+              "print(sorted(m for m in ('onnx', 'onnxruntime', 'matplotlib', 'scipy', 'sklearn', 'torchvision', 'h5py')"
+              " if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_genfw_api_lists_what_it_exports():
+    import genfw.api
+
+    missing = [name for name in genfw.api.__all__ if getattr(genfw.api, name, None) is None]
+    assert not missing
+    undocumented = [name for name in genfw.api.__all__ if f"``{name}``" not in (genfw.api.__doc__ or "")]
+    assert not undocumented, f"genfw.api's docstring is its reference list; it lacks {undocumented}"
 
 
 def test_the_graph_reader_sees_delayed_and_type_only_imports(tmp_path):

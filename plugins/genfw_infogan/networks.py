@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import NetworkContext
+from genfw.api import NetworkContext
 
 
 class GeneratorParams(BaseModel):
