@@ -1,11 +1,12 @@
 """The hooks a genfw plugin can implement. Each docstring here is the reference for plugin authors.
 
-A plugin is a module (or an object) with functions decorated by ``genfw.hookimpl``::
+A plugin is a module (or an object) with functions decorated by ``hookimpl``; a plugin imports
+it, and everything else it needs of genfw, from :mod:`genfw.api`::
 
-    import genfw
+    from genfw.api import RegisterLatentCodes, hookimpl
 
-    @genfw.hookimpl
-    def register_latent_codes(register: genfw.RegisterLatentCodes) -> None:
+    @hookimpl
+    def register_latent_codes(register: RegisterLatentCodes) -> None:
         register("bernoulli", BernoulliCode)
 
 Every ``register_<kind>`` hook receives one argument, ``register``, a callable typed by a
