@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, RUN_LAYOUT
+from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT, RUN_LAYOUT
 from genfw.atomic import atomic_write_json, remove_stale_temp_files
 from genfw.config.resolution import ResolvedConfig
 from genfw.errors import CheckpointError, ConfigError, TerminatedError
