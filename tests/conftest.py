@@ -125,9 +125,9 @@ def small_generator(seed: int = 0):
     small, untrained generator."""
     import torch
 
-    from genfw.components import build_latent, build_network
+    from genfw.building import build_latent, build_network
     from genfw.data.spec import DataSpec
-    from genfw.config import load_config_and_plugins
+    from genfw.session import load_config_and_plugins
 
     torch.manual_seed(seed)
     _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", SMALL_GENERATOR)

@@ -74,9 +74,9 @@ def test_von_mises_likelihood():
 
 
 def test_an_infogan_with_an_angle_code_trains_and_predicts_it():
-    from genfw.components import build_latent, build_model
-    from genfw.config import validate_config
-    from genfw.plugins import load_plugins
+    from genfw.building import build_latent, build_model
+    from genfw.config.resolution import validate_config
+    from genfw.plugin.loading import load_plugins
 
     config = base_config()
     config["latent"][2] = ANGLE
@@ -111,9 +111,9 @@ def test_circular_linear_correlation():
 
 def test_continuous_effects_use_a_circular_statistic_for_periodic_codes():
     require_mnist()
-    from genfw.components import build_dataset, build_latent, build_model
-    from genfw.config import load_config_and_plugins
-    from genfw.evaluation.context import EvalContext
+    from genfw.building import build_dataset, build_latent, build_model
+    from genfw.session import load_config_and_plugins
+    from genfw.contexts import EvalContext
     from genfw_infogan.evaluation import continuous_effects, describe
 
     _, resolved = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json",
@@ -137,8 +137,8 @@ def test_continuous_effects_use_a_circular_statistic_for_periodic_codes():
 def angle_run(tmp_path_factory) -> Path:
     """A run directory with an angle code (its generator untrained), exported."""
     from genfw.artifacts import atomic_torch_save, generator_payload
-    from genfw.components import build_latent, build_network
-    from genfw.config import load_config_and_plugins
+    from genfw.building import build_latent, build_network
+    from genfw.session import load_config_and_plugins
     from genfw.export import export_generator
 
     torch.manual_seed(0)
@@ -164,7 +164,7 @@ def test_the_onnx_input_is_the_angle_and_the_graph_encodes_it(angle_run):
 
 
 def test_runtime_draws_fixes_and_sweeps_the_angle(angle_run):
-    from genfw.artifacts import load_generator
+    from genfw.rebuild import load_generator
     from genfw.runtime import CodeError, Generator
 
     g = Generator.load(angle_run, threads=1)

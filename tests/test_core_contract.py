@@ -14,13 +14,14 @@ from pydantic import BaseModel, ConfigDict
 
 from genfw import plots
 from genfw.codes.gaussian import GaussianCode, GaussianParams
-from genfw.components import build_latent, build_model, seeded_init
-from genfw.config import load_config_and_plugins, validate_config
+from genfw.building import build_latent, build_model, seeded_init
+from genfw.config.resolution import validate_config
+from genfw.session import load_config_and_plugins
 from genfw.errors import PluginError, UnknownComponentTypeError
 from genfw.figures import traversal_codes, traversal_grids
 from genfw.latent import CodeContext, LatentSpec
-from genfw.plugins import load_plugins
-from genfw.registry import Registry, Source, params_model_of
+from genfw.plugin.loading import load_plugins
+from genfw.plugin.registry import Registry, Source, params_model_of
 from genfw.model import DataSpec
 
 SOURCE = Source(plugin="tests", origin="local")
@@ -163,7 +164,8 @@ def test_loss_curves_plot_whatever_keys_a_model_logs():
 def test_a_model_whose_generator_is_not_a_network_role_exports(tmp_path):
     """The β-VAE's generator is its decoder followed by a sigmoid: export asks the model for it."""
     require_mnist()
-    from genfw.artifacts import generator_payload, load_generator, atomic_torch_save
+    from genfw.artifacts import atomic_torch_save, generator_payload
+    from genfw.rebuild import load_generator
     from genfw.export import export_generator
 
     _, resolved = load_config_and_plugins(REPO / "configs" / "betavae_mnist.json")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from genfw.components import build_latent, build_network
-from genfw.config import load_config_and_plugins
+from genfw.building import build_latent, build_network
+from genfw.session import load_config_and_plugins
 from genfw.errors import GenfwUsageError
 from genfw.export import ExportError, export_generator
 from genfw.export import onnx_export
@@ -307,7 +307,7 @@ def dsprites_generator(tmp_path: Path):
     """configs/infogan_dsprites.json's 64x64 generator (431k parameters), untrained, saved as a
     run's generator.pt: ``(generator, latent, parameter bytes)``."""
     from genfw.artifacts import atomic_torch_save, generator_payload
-    from genfw.components import build_model
+    from genfw.building import build_model
     from genfw.data.dsprites import FACTOR_NAMES
 
     torch.manual_seed(0)

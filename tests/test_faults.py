@@ -535,7 +535,7 @@ def test_random_dataset_parameters_are_valid_or_one_line_errors(tmp_path):
     from hypothesis import strategies as st
 
     from genfw.cli import main
-    from genfw.plugins import load_plugins
+    from genfw.plugin.loading import load_plugins
 
     bases = _small_datasets(tmp_path)
     registries = load_plugins().registries

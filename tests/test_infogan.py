@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from genfw.components import build_latent, build_model
-from genfw.config import validate_config
+from genfw.building import build_latent, build_model
+from genfw.config.resolution import validate_config
 from genfw.gan import frozen
-from genfw.plugins import load_plugins
+from genfw.plugin.loading import load_plugins
 from genfw.model import Batch, DataSpec
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from conftest import REPO, error_line, require_mnist, run_genfw
 
-from genfw.config import load_config_and_plugins
+from genfw.session import load_config_and_plugins
 from genfw.training.run import execute
 
 

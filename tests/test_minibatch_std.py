@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from conftest import REPO, cli_in_process, error_line
-from genfw.components import build_latent, build_network
-from genfw.config import load_config_and_plugins
+from genfw.building import build_latent, build_network
 from genfw.data.spec import DataSpec
 from genfw.networks.minibatch_std import MinibatchStdDev, group_size_for, minibatch_stddev
+from genfw.session import load_config_and_plugins
 
 
 def test_each_sample_gets_the_mean_standard_deviation_of_its_own_group():

@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import REPO, require_mnist
 
-from genfw.components import build_latent, build_model, check_model, seeded_init
-from genfw.config import load_config_and_plugins
+from genfw.building import build_latent, build_model, check_model, seeded_init
+from genfw.session import load_config_and_plugins
 from genfw.errors import ConfigError
 from genfw.training.run import execute
 from genfw.model import Batch, DataSpec

@@ -33,7 +33,7 @@ import pytest
 import torch
 from conftest import REPO, genfw_env, require_mnist
 
-from genfw.config import load_config_and_plugins
+from genfw.session import load_config_and_plugins
 from genfw.cpu import KernelKind, kernel_kind, native_bf16
 from genfw.training.trainer import Trainer
 

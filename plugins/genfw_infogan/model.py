@@ -8,14 +8,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import LossContext, ModelContext
-from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
-from genfw.gan.losses import NonSaturatingParams
-from genfw.latent import LatentSpec
-from genfw.model import Batch, Model, Roles, eval_mode
+from genfw.api import (AdversarialLoss, Batch, ExponentialMovingAverage, LatentSpec, LossContext, Model, ModelContext,
+                       NonSaturatingLoss, NonSaturatingParams, Roles, eval_mode, frozen)
 
 if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
-    from genfw.evaluation.context import EvalContext
+    from genfw.api import EvalContext
 
 
 class InfoGANParams(BaseModel):

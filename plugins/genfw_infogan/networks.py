@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from genfw.components import NetworkContext
-from genfw.networks.minibatch_std import minibatch_stddev
+from genfw.api import NetworkContext, minibatch_stddev
 
 
 class GeneratorParams(BaseModel):
