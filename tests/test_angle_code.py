@@ -14,14 +14,13 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import SMALL_GENERATOR, base_config, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, SMALL_GENERATOR, base_config, error_line, require_mnist, run_genfw
 
 from genfw.codes.angle import AngleCode, AngleParams
 from genfw.latent import CodeContext
 from genfw.metrics.circular import circular_linear_correlation
 from genfw.model import Batch, DataSpec
 
-REPO = Path(__file__).resolve().parents[1]
 ANGLE = {"name": "rot", "type": "angle"}
 
 

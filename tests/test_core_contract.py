@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import REPO, base_config, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, base_config, error_line, require_mnist, run_genfw
 from pydantic import BaseModel, ConfigDict
 
 from genfw import plots

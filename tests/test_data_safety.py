@@ -24,14 +24,13 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, error_line, run_genfw, write_json
+from genfw_testing import REPO, error_line, run_genfw, write_idx, write_json, write_shapes
 from genfw.data import dsprites as ds
 from genfw.data import image_folder as imf
 from genfw.data.base import DatasetContext
 from genfw.data.fashion_mnist import FashionMNISTParams, fashion_mnist_dataset
 from genfw.data.hdf5 import HDF5Params, hdf5_dataset
 from genfw.errors import DataError
-from test_datasets import write_idx, write_shapes
 
 TRAIN = DatasetContext(seed=0, purpose="train")
 SUBSET = {"orientation": [0, 10], "x": [0, 10, 20, 31], "y": [0, 15, 31]}  # 432 dSprites images

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import error_line, run_genfw, small_generator
+from genfw_testing import error_line, run_genfw, small_generator
 
 from genfw.cli.demo_cmd import MANIFEST_NAME, ORT_FILES
 

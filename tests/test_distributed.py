@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
+from genfw_testing import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
 
 from genfw.artifacts import CHECKPOINT_FORMAT, safe_torch_load
 from genfw.cpu import cpu_flags

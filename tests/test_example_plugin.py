@@ -19,7 +19,7 @@ import pytest
 import torch
 from genfw.model import Batch, DataSpec
 
-from conftest import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
+from genfw_testing import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
 
 EXAMPLE = REPO / "docs" / "examples" / "genfw-bernoulli"
 EXAMPLE_CONFIG = EXAMPLE / "infogan_mnist_bernoulli.json"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, base_config, genfw_env, require_mnist, run_genfw, write_json
+from genfw_testing import REPO, base_config, genfw_env, require_mnist, run_genfw, write_json
 
 from genfw.artifacts import CHECKPOINT_FORMAT, GENERATOR_FORMAT, atomic_torch_save, safe_torch_load
 

@@ -9,7 +9,7 @@ import json
 import shutil
 
 import pytest
-from conftest import REPO, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, error_line, require_mnist, run_genfw
 
 from genfw.config import load_config_and_plugins
 from genfw.training.run import execute
@@ -66,7 +66,7 @@ def test_a_logger_that_needs_a_missing_package_is_a_config_error(tmp_path):
         "class Needy:\n    def __init__(self, params: P, ctx):\n"
         "        raise ValueError('needs the package nope: pip install nope')\n\n\n"
         "@genfw.hookimpl\ndef register_loggers(register):\n    register('needy', Needy)\n")
-    from conftest import error_line
+    from genfw_testing import error_line
 
     require_mnist()
     line = error_line(run_genfw("validate", "configs/dcgan_mnist.json", "--plugins-dir", folder,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cli_in_process, error_line, require_mnist, run_genfw, write_json
+from genfw_testing import cli_in_process, error_line, require_mnist, run_genfw, write_json
 
 from genfw.batch import UNLABELLED
 from genfw.data.labelled import keep_labels

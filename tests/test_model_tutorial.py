@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
+from genfw_testing import REPO, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
 
 EXAMPLE = REPO / "docs" / "examples" / "genfw-wae"
 CONFIG = EXAMPLE / "wae_mnist.json"

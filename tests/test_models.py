@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import REPO, require_mnist
+from genfw_testing import REPO, require_mnist
 
 from genfw.components import build_latent, build_model, check_model, seeded_init
 from genfw.config import load_config_and_plugins

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, genfw_env, require_mnist
+from genfw_testing import REPO, genfw_env, require_mnist
 
 from genfw.config import load_config_and_plugins
 from genfw.cpu import KernelKind, kernel_kind, native_bf16
