@@ -35,6 +35,7 @@ def test_plugins_json_lists_the_new_datasets():
     assert {"subset", "limit", "held_out", "cache"} <= set(datasets["dsprites"]["params"])
 
 
+@pytest.mark.slow
 def test_a_folder_of_pngs_trains_20_steps_and_exports_and_names_a_corrupt_file(tmp_path):
     root = write_shapes(tmp_path / "pictures", per_class=150)  # 300 files, sizes 24..80, grey and RGB
     (root / "square" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR broken")
@@ -78,6 +79,7 @@ def infogan_h5_config(tmp_path: Path, h5: Path) -> Path:
     return write_json(tmp_path / "infogan_h5.json", doc)
 
 
+@pytest.mark.slow
 def test_an_hdf5_file_with_labels_trains_and_evaluates(tmp_path):
     cfg = infogan_h5_config(tmp_path, write_labelled_h5(tmp_path / "sides.h5"))
     run = run_dir_of(run_genfw("run", cfg))
@@ -93,6 +95,7 @@ def test_an_hdf5_file_with_labels_trains_and_evaluates(tmp_path):
     assert "disentanglement" not in report  # no factors in this file
 
 
+@pytest.mark.slow
 def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tmp_path):
     subset = json.dumps({"orientation": [0, 13, 26], "x": [0, 8, 16, 24, 31], "y": [0, 8, 16, 24, 31]})
     proc = run_genfw("run", "configs/betavae_dsprites.json", *sets(

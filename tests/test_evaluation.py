@@ -20,6 +20,7 @@ def tiny_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_eval_writes_every_figure(tiny_run):
     r = cli_in_process("eval", str(tiny_run), "--samples", "500", "--seed", "7")
     assert r.returncode == 0, r.stderr
@@ -58,6 +59,7 @@ def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_eval_held_out_limits_the_held_out_images_a_smoke_run_measures(tmp_path):
     run_dir = tmp_path / "run"
     r = cli_in_process("run", "configs/infogan_mnist.json", "--set", "dataset.limit=256", "--set", "train.batch_size=64",

@@ -18,7 +18,7 @@ from genfw.errors import GenfwUsageError
 from genfw.export import ExportError, export_generator
 from genfw.export import onnx_export
 from genfw.model import DataSpec
-from genfw_testing import INFOGAN_CONFIG, SMALL_GENERATOR, run_genfw, small_generator
+from genfw_testing import INFOGAN_CONFIG, SMALL_GENERATOR, cli_in_process, small_generator
 
 IMAGE = (1, 28, 28)
 
@@ -294,7 +294,7 @@ def test_export_cli_weights_int8(tmp_path):
 
     rc, latent, g = small_generator()
     atomic_torch_save(generator_payload(g, latent, DataSpec(IMAGE), rc.to_json()), tmp_path / "generator.pt")
-    proc = run_genfw("export", tmp_path, "--weights", "int8", "-o", tmp_path / "g8.onnx")
+    proc = cli_in_process("export", tmp_path, "--weights", "int8", "-o", tmp_path / "g8.onnx")
     assert proc.returncode == 0, proc.stderr
     assert "int8, opset 18, IR 8" in proc.stdout and "tolerance max_abs 0.25, mean_abs 0.01" in proc.stdout, proc.stdout
     assert json.loads((tmp_path / "g8.json").read_text())["export"]["weights"] == "int8"
@@ -324,7 +324,7 @@ def test_a_64x64_generator_exports_about_the_size_of_its_weights(tmp_path, weigh
 
     g, latent, param_bytes = dsprites_generator(tmp_path)
     out = tmp_path / f"g-{weights}.onnx"
-    proc = run_genfw("export", tmp_path, "--weights", weights, "-o", out)
+    proc = cli_in_process("export", tmp_path, "--weights", weights, "-o", out)
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size <= 1.5 * param_bytes, (out.stat().st_size, param_bytes)
     model = onnx.load(str(out))

@@ -89,6 +89,7 @@ def vae_run(tmp_path_factory):
     return execute(resolved, quiet=True)
 
 
+@pytest.mark.slow
 def test_a_beta_vae_run_writes_its_own_eval_section_figures_and_curves(vae_run):
     report = json.loads((vae_run / "eval.json").read_text())
     assert report["model_sections"] == ["vae"]

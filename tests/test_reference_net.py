@@ -33,6 +33,7 @@ def trained(mnist, session_cache) -> tuple[rn.ReferenceNet, dict, Path]:
     return model, info, session_cache
 
 
+@pytest.mark.slow
 def test_trains_to_99_percent(trained, mnist) -> None:
     model, info, _ = trained
     how = "loaded from the session's cache" if info["from_cache"] else f"trained in {info['train_seconds']:.1f} s"
@@ -45,6 +46,7 @@ def test_trains_to_99_percent(trained, mnist) -> None:
     assert measured >= 0.99 and measured == pytest.approx(info["accuracy"], abs=1e-3)  # loaded nets run channels-last
 
 
+@pytest.mark.slow
 def test_second_call_loads_from_cache(trained, mnist, monkeypatch) -> None:
     model, info, cache = trained
     train, test = mnist
@@ -69,6 +71,7 @@ def test_different_data_gets_different_key(mnist) -> None:
     assert rn.dataset_digest(small) == rn.dataset_digest(ImageDataset("copy", train.images[:100].clone(), train.labels[:100].clone()))
 
 
+@pytest.mark.slow
 def test_corrupted_cache_is_retrained(tmp_path, mnist, trained, monkeypatch) -> None:
     model, info, _ = trained
     train, test = mnist
@@ -90,6 +93,7 @@ def test_corrupted_cache_is_retrained(tmp_path, mnist, trained, monkeypatch) -> 
     assert set(state) == set(model.state_dict())
 
 
+@pytest.mark.slow
 def test_frechet_in_feature_space(trained, mnist) -> None:
     model, _, _ = trained
     _, test = mnist
@@ -105,6 +109,7 @@ def test_frechet_in_feature_space(trained, mnist) -> None:
     np.testing.assert_allclose(rn.features(model, test.images[:10]), rn.features(model, test.images[:10].float() / 255))
 
 
+@pytest.mark.slow
 def test_a_cached_net_with_flipped_weights_is_trained_again(tmp_path, capsys) -> None:
     """Weights whose bytes changed after they were cached (same size, still loadable) do not match
     the SHA-256 recorded with them: trained again with a one-line warning, never used as they are."""

@@ -125,6 +125,7 @@ _native_runs: dict[str, dict[str, list[float]]] = {}
 
 
 @pytest.mark.parametrize(("path", "exact"), comparisons())
+@pytest.mark.slow
 def test_first_100_steps_log_the_recorded_losses(path: Path, exact: bool):
     require_mnist()
     record = load_record(path)

@@ -21,6 +21,7 @@ def _need_mnist():
     require_mnist()
 
 
+@pytest.mark.slow
 def test_short_run_writes_every_artifact(tmp_path):
     run_dir = tmp_path / "run"
     r = run_genfw("run", str(CONFIG), *SMALL, "--set", "train.epochs=2", "--set", f"output.run_dir={run_dir}")
@@ -56,6 +57,7 @@ def test_short_run_writes_every_artifact(tmp_path):
     assert [c["name"] for c in spec["codes"]] == ["z", "digit", "c1", "c2"]
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical(tmp_path):
     whole, half = tmp_path / "whole", tmp_path / "half"
     common = [*SMALL, "--set", "train.epochs=2", "--set", "train.sample_every_epoch=false", "-q"]
@@ -84,6 +86,7 @@ def test_resume_rejects_a_folder_that_is_not_a_run(tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "genfw", "run", str(CONFIG), *SMALL, "--set", "train.epochs=1000",

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from genfw_testing import REPO, USER_CACHE, small_generator
 
+pytestmark = pytest.mark.slow  # npm packages and a headless Chromium
+
 CHROMIUM = os.environ.get("GENFW_CHROMIUM", "/usr/bin/chromium")
 #: The versions the page is tested with (examples/web/package.json pins onnxruntime-web).
 NPM_PACKAGES = ("onnxruntime-web@1.30.0", "playwright-core@1.57.0")  # the same as .ci/run
