@@ -18,7 +18,7 @@ from genfw.errors import GenfwUsageError
 from genfw.export import ExportError, export_generator
 from genfw.export import onnx_export
 from genfw.model import DataSpec
-from genfw_testing import INFOGAN_CONFIG, SMALL_GENERATOR, cli_in_process, small_generator
+from genfw_testing import INFOGAN_CONFIG, REPO, SMALL_GENERATOR, cli_in_process, small_generator
 
 IMAGE = (1, 28, 28)
 
