@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import SMALL_GENERATOR, base_config, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, SMALL_GENERATOR, base_config, cli_in_process, error_line, require_mnist
 
 from genfw.codes.angle import AngleCode, AngleParams
 from genfw.latent import CodeContext
 from genfw.metrics.circular import circular_linear_correlation
 from genfw.model import Batch, DataSpec
 
-REPO = Path(__file__).resolve().parents[1]
 ANGLE = {"name": "rot", "type": "angle"}
 
 
@@ -193,13 +190,14 @@ def test_sample_cli_takes_theta_and_refuses_other_widths(angle_run, tmp_path):
     import h5py
 
     out = tmp_path / "rot.h5"
-    proc = run_genfw("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=0.5", "-o", out)
+    proc = cli_in_process("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=0.5", "-o", out)
     assert proc.returncode == 0, proc.stderr
     with h5py.File(out, "r") as f:
         assert (f["codes"]["rot"][()] == 0.5).all() and f["codes"]["rot"].shape == (5, 1)
         assert json.loads(f.attrs["genfw.version"])  # JSON like the other attributes
-    line = error_line(run_genfw("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=[0.87, 0.48]", "-o", tmp_path / "x.png"))
+    line = error_line(cli_in_process("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=[0.87, 0.48]",
+                                     "-o", tmp_path / "x.png"))
     assert "code 'rot' has dim 1: got a vector of length 2" in line and "5 numbers (one per sample)" in line
     assert not (tmp_path / "x.png").exists()
-    proc = subprocess.run([sys.executable, "-m", "genfw", "plugins"], capture_output=True, text=True, cwd=str(REPO), timeout=300)
+    proc = cli_in_process("plugins")
     assert "angle" in proc.stdout

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import REPO, base_config, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, base_config, cli_in_process, error_line, require_mnist
 from pydantic import BaseModel, ConfigDict
 
 from genfw import plots
@@ -92,7 +92,7 @@ def test_an_unknown_component_lists_what_each_plugin_provides():
 
 
 def test_plugins_not_loaded_are_named_when_a_component_is_missing():
-    line = error_line(run_genfw("validate", "configs/betavae_mnist.json", env={"GENFW_LOAD_PLUGINS": "infogan"}))
+    line = error_line(cli_in_process("validate", "configs/betavae_mnist.json", env={"GENFW_LOAD_PLUGINS": "infogan"}))
     assert "unknown model 'beta_vae'" in line and "installed but not loaded: beta_vae" in line
     assert "GENFW_LOAD_PLUGINS" in line
 
@@ -100,7 +100,7 @@ def test_plugins_not_loaded_are_named_when_a_component_is_missing():
 # -- models declare what they need; validate checks it ------------------------------------------------
 def test_validate_checks_the_models_requirements_at_the_codes_json_path(tmp_path):
     require_mnist()
-    line = error_line(run_genfw("validate", "configs/betavae_mnist.json", "--set", 'latent[0].prior="uniform"'))
+    line = error_line(cli_in_process("validate", "configs/betavae_mnist.json", "--set", 'latent[0].prior="uniform"'))
     assert line.startswith("Error: configs/betavae_mnist.json: latent[0].prior: ")
     assert "N(0, 1)" in line and '"prior": "normal"' in line
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
+from genfw_testing import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
 
 from genfw.artifacts import CHECKPOINT_FORMAT, safe_torch_load
 from genfw.cpu import cpu_flags
@@ -108,6 +108,7 @@ def params_of(run_dir: Path) -> dict[str, torch.Tensor]:
     return safe_torch_load(run_dir / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)["model"]
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_with_the_global_batch(ae):
     cfg, plugins, root = ae
     one = run_genfw("run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={root / 'one'}")
@@ -130,6 +131,7 @@ def test_two_processes_train_like_one_with_the_global_batch(ae):
     assert two.stdout.strip() == str(run2)  # one line on stdout: the run directory
 
 
+@pytest.mark.slow
 def test_a_model_that_needs_labels_trains_on_two_processes_like_on_one(ae):
     cfg, _, root = ae
     plugins = root / "labelled_plugins"
@@ -151,6 +153,7 @@ def test_a_model_that_needs_labels_trains_on_two_processes_like_on_one(ae):
     assert m1 == pytest.approx(m2, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_two_process_run_resumes_on_one_and_on_four_processes(ae, tmp_path):
     cfg, plugins, root = ae
     two = torchrun(2, "run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={tmp_path}")
@@ -167,6 +170,7 @@ def test_a_two_process_run_resumes_on_one_and_on_four_processes(ae, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6, 7]
 
 
+@pytest.mark.slow
 def test_infogan_on_two_processes_writes_one_run(tmp_path):
     require_mnist()
     proc = run_genfw("run", "configs/infogan_mnist.json", "--nproc", "2", "--set", "train.max_steps=4",
@@ -190,6 +194,7 @@ def test_a_batch_that_does_not_split_is_one_line_before_any_process_starts(tmp_p
     assert "train.batch_size 15 does not split over 2 processes" in line and not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_under_torchrun_only_rank_0_reports_a_bad_config_and_every_rank_records_it_for_torchrun(tmp_path):
     proc = torchrun(2, "run", "configs/infogan_mnist.json", "--set", "train.batch_size=0", "--set", f"output.dir={tmp_path}",
                     launcher_args=("--log-dir", tmp_path / "logs"))
@@ -211,6 +216,7 @@ def ae_on_two(cfg: Path, plugins: Path, *args, env=None) -> subprocess.Completed
     return run_genfw("run", cfg, "--plugins-dir", plugins, "--nproc", "2", *args, env=env)
 
 
+@pytest.mark.slow
 def test_a_usage_error_found_in_the_processes_is_one_line_and_exit_2_from_the_launcher(ae, tmp_path):
     cfg, plugins, _ = ae
     line = error_line(ae_on_two(cfg, plugins, "--set", "train.batch_size=1024", "--set", f"output.dir={tmp_path}"))
@@ -221,6 +227,7 @@ def test_a_usage_error_found_in_the_processes_is_one_line_and_exit_2_from_the_la
     assert "MNIST" in line and str(empty) in line and not list(tmp_path.glob("ae-*"))
 
 
+@pytest.mark.slow
 def test_a_run_in_use_is_one_line_and_exit_2_although_only_rank_0_finds_it(ae, tmp_path):
     from genfw.training.lock import RunLock
 
@@ -258,6 +265,7 @@ def rank_of(pid: int) -> str:
 
 @pytest.mark.parametrize("sig,code,line", [(signal.SIGTERM, 143, "stopped by SIGTERM at step"),
                                            (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.slow
 def test_a_signal_to_the_launcher_keeps_a_checkpoint_and_exits_like_one_process(ae, tmp_path, sig, code, line):
     cfg, plugins, _ = ae
     proc, run = start_long_run(cfg, plugins, tmp_path)
@@ -272,6 +280,7 @@ def test_a_signal_to_the_launcher_keeps_a_checkpoint_and_exits_like_one_process(
     assert ckpt["step"] == stopped_at and len(ckpt["rank_rngs"]) == 2  # saved at the step it stopped at
 
 
+@pytest.mark.slow
 def test_a_killed_process_is_one_line_naming_its_rank_and_the_kept_checkpoint(ae, tmp_path):
     cfg, plugins, _ = ae
     proc, run = start_long_run(cfg, plugins, tmp_path)

@@ -19,7 +19,7 @@ import pytest
 import torch
 from genfw.model import Batch, DataSpec
 
-from conftest import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
+from genfw_testing import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
 
 EXAMPLE = REPO / "docs" / "examples" / "genfw-bernoulli"
 EXAMPLE_CONFIG = EXAMPLE / "infogan_mnist_bernoulli.json"
@@ -77,6 +77,7 @@ def bern():
 
 
 # -- installed, through the CLI ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_plugins_lists_bernoulli_from_its_distribution(site, doc):
     env = with_pythonpath(site)
     proc = run_genfw("plugins", "--json", env=env)
@@ -97,6 +98,7 @@ def test_plugins_lists_bernoulli_from_its_distribution(site, doc):
     assert line in console_block(doc, "genfw plugins")  # the row the tutorial shows
 
 
+@pytest.mark.slow
 def test_example_config_validates(site, doc):
     env = with_pythonpath(site)
     proc = run_genfw("validate", CONFIG_ARG, env=env)
@@ -122,6 +124,7 @@ def test_example_config_is_the_mnist_config_with_a_bernoulli_code():
         assert example[key] == original[key], key
 
 
+@pytest.mark.slow
 def test_bad_bernoulli_params_are_config_errors_as_the_tutorial_shows(site, doc):
     env = with_pythonpath(site)
     for override, expected in (("latent[3].p=1.5", "latent[3].p: Input should be less than 1"),
@@ -131,12 +134,14 @@ def test_bad_bernoulli_params_are_config_errors_as_the_tutorial_shows(site, doc)
         assert console_block(doc, f"genfw validate {CONFIG_ARG} --set '{override}'") == [line]
 
 
+@pytest.mark.slow
 def test_without_the_plugin_bernoulli_is_unknown(site):
     for env in ({}, {**with_pythonpath(site), "GENFW_DISABLE_PLUGINS": "bernoulli"}):
         line = error_line(run_genfw("validate", EXAMPLE_CONFIG, env=env))
         assert f"{EXAMPLE_CONFIG}: latent[3].type: unknown latent code type 'bernoulli'" in line
 
 
+@pytest.mark.slow
 def test_two_steps_on_real_mnist(site, tmp_path):
     data = require_mnist()
     runs = tmp_path / "runs"
@@ -346,6 +351,7 @@ def test_the_other_kinds_examples_load_and_work(tmp_path):
 
 
 # -- as a local plugin folder ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_run_records_its_local_plugin_folder(tmp_path):
     """Trained with --plugins-dir, the run records the folder; export and resume load it again
     only when told (--trust-recorded-plugins or --plugins-dir), as the tutorial says; test files

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +13,8 @@ from genfw.config.resolution import validate_config
 from genfw.gan import frozen
 from genfw.plugin.loading import load_plugins
 from genfw.model import Batch, DataSpec
+from genfw_testing import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import REPO, cli_in_process, error_line
+from genfw_testing import REPO, cli_in_process, error_line
 from genfw.building import build_latent, build_network
 from genfw.data.spec import DataSpec
 from genfw.networks.minibatch_std import MinibatchStdDev, group_size_for, minibatch_stddev
@@ -65,6 +65,7 @@ def test_a_group_of_one_is_a_config_error(tmp_path):
     assert "networks.discriminator.minibatch_std" in line and "no spread" in line
 
 
+@pytest.mark.slow
 def test_infogan_trains_with_it(tmp_path):
     run = tmp_path / "run"
     proc = cli_in_process("run", REPO / "configs" / "infogan_mnist.json", "-q",

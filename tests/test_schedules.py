@@ -10,7 +10,7 @@ import math
 
 import pytest
 import torch
-from conftest import base_config
+from genfw_testing import base_config
 from pydantic import ValidationError
 
 from genfw.optim import OptimizerConfig, build_optimizer
