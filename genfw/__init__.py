@@ -1,21 +1,28 @@
 """genfw: a plugin-based generative modeling framework.
 
 The package is import-light on purpose: ``import genfw`` pulls in neither torch nor the plugins,
-so ``genfw.runtime`` (numpy + onnxruntime only) can live in the same distribution.
+so ``genfw.runtime`` (numpy + onnxruntime only) can live in the same distribution. Plugin
+authors import from :mod:`genfw.api`; ``genfw.hookimpl`` and the ``genfw.Register*`` types are
+forwarded there for one release, with a DeprecationWarning.
 """
 
-__version__ = "0.2.0"
+from __future__ import annotations
 
-from genfw.hookspecs import (  # noqa: E402  (light: pluggy and typing only)
-    RegisterAugmentations,
-    RegisterDatasets,
-    RegisterLatentCodes,
-    RegisterLoggers,
-    RegisterLosses,
-    RegisterModels,
-    RegisterNetworks,
-    hookimpl,
-)
+from typing import Any
 
-__all__ = ["__version__", "hookimpl", "RegisterAugmentations", "RegisterDatasets", "RegisterLatentCodes",
-           "RegisterLoggers", "RegisterLosses", "RegisterModels", "RegisterNetworks"]
+from genfw.version import __version__
+
+__all__ = ["__version__"]
+
+_MOVED_TO_API = frozenset({"hookimpl", "RegisterAugmentations", "RegisterDatasets", "RegisterLatentCodes",
+                           "RegisterLoggers", "RegisterLosses", "RegisterModels", "RegisterNetworks"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED_TO_API:
+        raise AttributeError(f"module 'genfw' has no attribute {name!r}")
+    from genfw.deprecation import warn_moved
+    from genfw.plugin import hookspecs
+
+    warn_moved(f"genfw.{name}", f"use genfw.api.{name} (from genfw.api import {name})")
+    return getattr(hookspecs, name)

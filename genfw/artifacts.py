@@ -3,8 +3,8 @@
 ``generator.pt`` holds only tensors and JSON-able values (no pickled objects), so it is read
 with ``torch.load(..., weights_only=True)``: the generator's state dict, the resolved config it
 was trained with, the latent spec and what the training data provided (``genfw.data.spec``:
-image shape, class names and counts). Rebuilding the network needs the
-plugins that registered it, which are loaded the usual way.
+image shape, class names and counts). This module is the file format only: rebuilding a model
+from a file needs its plugins, and is ``genfw.rebuild``'s work, a layer above.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,14 @@ OLD_FORMATS = ("genfw.generator/1", "genfw.checkpoint/1")
 GENERATOR_FILE = "generator.pt"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
+
+#: What a run keeps in its folder, and whether each is a folder (True) or a file. A run writes
+#: into all of them as it goes, so one of the wrong kind (a folder called metrics.jsonl, a file
+#: called samples) is refused before training instead of failing half-way with a traceback.
+RUN_LAYOUT = {"config.json": False, "environment.json": False, "metrics.jsonl": False, "loss_curve.png": False,
+              GENERATOR_FILE: False, "generator.onnx": False, "generator.json": False, "eval.json": False,
+              CHECKPOINT_DIR: True, f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}": False, "samples": True, "traversals": True,
+              "figures": True}
 
 
 def content_digest(obj: Any) -> str:
@@ -98,22 +105,6 @@ def safe_torch_load(path: str | os.PathLike, *, expect_format: str | tuple[str, 
     return obj
 
 
-@dataclass
-class LoadedGenerator:
-    """A generator rebuilt from a run, in eval mode on the CPU."""
-
-    generator: nn.Module
-    latent: LatentSpec
-    data: DataSpec  # what the training data provided
-    config: dict[str, Any]  # the resolved config it was trained with
-    source: Path
-    model_type: type  # the model class that trained it (for its hooks, e.g. category meanings)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.data.image_shape
-
-
 def recorded_data_spec(obj: dict[str, Any], path: Path) -> DataSpec:
     """The data spec an artifact records (files from before data specs: their image shape only)."""
     try:
@@ -153,42 +144,3 @@ def state_dict_mismatch(exc: BaseException) -> str:
     """torch's load_state_dict error is a header line plus one line per problem: the first problem."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return (lines[1] if len(lines) > 1 else lines[0] if lines else "unknown")[:240]
-
-
-def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = (), *, trust_recorded: bool = False) -> LoadedGenerator:
-    """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint.
-
-    The model is rebuilt from the recorded config and asked for its generator (whatever that is
-    built from: one network, a moving average of one, several composed), into which the stored
-    generator weights are loaded.
-    """
-    from genfw.components import build_latent, build_model
-    from genfw.config import validate_recorded_config
-
-    path = Path(path)
-    if path.is_dir():
-        candidates = [path / GENERATOR_FILE, path / CHECKPOINT_DIR / LAST_CHECKPOINT]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            raise CheckpointError("not a genfw run directory: it has no generator.pt or checkpoints/last.pt", where=str(path),
-                                  fix="pass a directory written by `genfw run` that finished or saved a checkpoint")
-        path = found
-    obj = safe_torch_load(path, expect_format=(GENERATOR_FORMAT, CHECKPOINT_FORMAT))
-    try:
-        config = json.loads(obj["config"])
-        state = obj["state_dict"] if obj["format"] == GENERATOR_FORMAT else obj["generator"]
-    except (KeyError, TypeError, json.JSONDecodeError):
-        raise CheckpointError("the file lacks its config or weights", where=str(path), fix="re-export it from the run") from None
-    resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)", trust_recorded=trust_recorded)
-    warn_if_plugins_changed(resolved, obj, path)
-    data = recorded_data_spec(obj, path)
-    latent = build_latent(resolved, data)
-    model = build_model(resolved, latent, data)
-    generator = model.generator
-    try:
-        generator.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"weights do not fit the recorded network: {state_dict_mismatch(exc)}", where=str(path),
-                              fix="the file's weights and its recorded config disagree; use the file as the run wrote it") from None
-    generator.eval()
-    return LoadedGenerator(generator, latent, data, config, path, type(model))

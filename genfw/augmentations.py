@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from genfw.components import AugmentationContext
+from genfw.contexts import AugmentationContext
 
 
 class Augmentation(Protocol):

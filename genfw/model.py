@@ -26,8 +26,8 @@ from genfw.eval_mode import eval_mode
 from genfw.latent import LatentSpec
 
 if TYPE_CHECKING:
-    from genfw.components import ModelContext
-    from genfw.evaluation.context import EvalContext
+    from genfw.contexts import ModelContext
+    from genfw.contexts import EvalContext
     from genfw.plots import ImageGrid
 
 __all__ = ["Batch", "DataSpec", "Model", "Roles", "eval_mode"]
@@ -49,7 +49,7 @@ class Roles:
 class Model(nn.Module, ABC):
     """A training algorithm (a GAN, a VAE, ...).
 
-    Constructed as ``Model(params, ctx)`` (``genfw.components.ModelContext``); a subclass calls
+    Constructed as ``Model(params, ctx)`` (``genfw.api.ModelContext``); a subclass calls
     ``super().__init__(params, ctx)`` first, which keeps ``self.params``, ``self.latent`` and
     ``self.data`` (what the dataset provides). The trainer calls :meth:`train_step` once per
     batch inside its precision context and never looks inside.

@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import SMALL_GENERATOR, base_config, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, SMALL_GENERATOR, base_config, cli_in_process, error_line, require_mnist
 
 from genfw.codes.angle import AngleCode, AngleParams
 from genfw.latent import CodeContext
 from genfw.metrics.circular import circular_linear_correlation
 from genfw.model import Batch, DataSpec
 
-REPO = Path(__file__).resolve().parents[1]
 ANGLE = {"name": "rot", "type": "angle"}
 
 
@@ -74,9 +71,9 @@ def test_von_mises_likelihood():
 
 
 def test_an_infogan_with_an_angle_code_trains_and_predicts_it():
-    from genfw.components import build_latent, build_model
-    from genfw.config import validate_config
-    from genfw.plugins import load_plugins
+    from genfw.building import build_latent, build_model
+    from genfw.config.resolution import validate_config
+    from genfw.plugin.loading import load_plugins
 
     config = base_config()
     config["latent"][2] = ANGLE
@@ -111,9 +108,9 @@ def test_circular_linear_correlation():
 
 def test_continuous_effects_use_a_circular_statistic_for_periodic_codes():
     require_mnist()
-    from genfw.components import build_dataset, build_latent, build_model
-    from genfw.config import load_config_and_plugins
-    from genfw.evaluation.context import EvalContext
+    from genfw.building import build_dataset, build_latent, build_model
+    from genfw.session import load_config_and_plugins
+    from genfw.contexts import EvalContext
     from genfw_infogan.evaluation import continuous_effects, describe
 
     _, resolved = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json",
@@ -137,8 +134,8 @@ def test_continuous_effects_use_a_circular_statistic_for_periodic_codes():
 def angle_run(tmp_path_factory) -> Path:
     """A run directory with an angle code (its generator untrained), exported."""
     from genfw.artifacts import atomic_torch_save, generator_payload
-    from genfw.components import build_latent, build_network
-    from genfw.config import load_config_and_plugins
+    from genfw.building import build_latent, build_network
+    from genfw.session import load_config_and_plugins
     from genfw.export import export_generator
 
     torch.manual_seed(0)
@@ -164,7 +161,7 @@ def test_the_onnx_input_is_the_angle_and_the_graph_encodes_it(angle_run):
 
 
 def test_runtime_draws_fixes_and_sweeps_the_angle(angle_run):
-    from genfw.artifacts import load_generator
+    from genfw.rebuild import load_generator
     from genfw.runtime import CodeError, Generator
 
     g = Generator.load(angle_run, threads=1)
@@ -193,13 +190,14 @@ def test_sample_cli_takes_theta_and_refuses_other_widths(angle_run, tmp_path):
     import h5py
 
     out = tmp_path / "rot.h5"
-    proc = run_genfw("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=0.5", "-o", out)
+    proc = cli_in_process("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=0.5", "-o", out)
     assert proc.returncode == 0, proc.stderr
     with h5py.File(out, "r") as f:
         assert (f["codes"]["rot"][()] == 0.5).all() and f["codes"]["rot"].shape == (5, 1)
         assert json.loads(f.attrs["genfw.version"])  # JSON like the other attributes
-    line = error_line(run_genfw("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=[0.87, 0.48]", "-o", tmp_path / "x.png"))
+    line = error_line(cli_in_process("sample", angle_run / "generator.onnx", "--n", 5, "--code", "rot=[0.87, 0.48]",
+                                     "-o", tmp_path / "x.png"))
     assert "code 'rot' has dim 1: got a vector of length 2" in line and "5 numbers (one per sample)" in line
     assert not (tmp_path / "x.png").exists()
-    proc = subprocess.run([sys.executable, "-m", "genfw", "plugins"], capture_output=True, text=True, cwd=str(REPO), timeout=300)
+    proc = cli_in_process("plugins")
     assert "angle" in proc.stdout

@@ -1,4 +1,6 @@
-"""The CLI's basics through real subprocesses: --version, --help, schema, and `run`'s argument checks."""
+"""The CLI's basics: --version, --help, schema, and `run`'s argument checks. In this process
+(click's runner) where only the output matters; --version (exit 0) and `genfw run` with no config
+(exit 2, one line) run as real processes, so the exit codes a shell sees stay tested."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import json
 import re
 
 import genfw
-from conftest import base_config, error_line, latent_code_plugin_source, run_genfw
+from genfw_testing import base_config, cli_in_process, error_line, latent_code_plugin_source, run_genfw
 
 
 def test_version():
@@ -16,7 +18,7 @@ def test_version():
 
 
 def test_help_lists_the_commands():
-    proc = run_genfw("--help")
+    proc = cli_in_process("--help")
     assert proc.returncode == 0, proc.stderr
     for command in ("run", "validate", "plugins", "schema"):
         assert f"  {command} " in proc.stdout
@@ -32,7 +34,7 @@ def _variant(component_schema: dict, name: str) -> dict:
 
 
 def test_schema_is_json_with_a_oneof_per_component_section():
-    proc = run_genfw("schema")
+    proc = cli_in_process("schema")
     assert proc.returncode == 0, proc.stderr
     schema = json.loads(proc.stdout)
     assert schema["$schema"].startswith("https://json-schema.org/")
@@ -63,7 +65,7 @@ def test_schema_is_json_with_a_oneof_per_component_section():
 def test_the_shipped_config_fits_the_schema():
     """A small structural check (no jsonschema dependency): every component of the shipped config
     matches the variant its type selects: required keys present, no keys the variant lacks."""
-    props = json.loads(run_genfw("schema").stdout)["properties"]
+    props = json.loads(cli_in_process("schema").stdout)["properties"]
     doc = base_config()
     sections = [(props["dataset"], doc["dataset"]), (props["model"], doc["model"])]
     sections += [(props["latent"]["items"], c) for c in doc["latent"]]
@@ -81,7 +83,7 @@ def test_the_shipped_config_fits_the_schema():
 
 def test_schema_includes_local_plugins(tmp_path):
     (tmp_path / "localbits.py").write_text(latent_code_plugin_source("local_bits"))
-    proc = run_genfw("schema", "--plugins-dir", tmp_path)
+    proc = cli_in_process("schema", "--plugins-dir", tmp_path)
     assert proc.returncode == 0, proc.stderr
     latent_items = json.loads(proc.stdout)["properties"]["latent"]["items"]
     assert _variant(latent_items, "local_bits")["properties"]["dim"]["default"] == 1
@@ -93,13 +95,13 @@ def test_run_needs_a_config_or_resume():
 
 
 def test_run_refuses_a_config_and_resume_together(tmp_path):
-    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--resume", tmp_path))
+    line = error_line(cli_in_process("run", "configs/infogan_mnist.json", "--resume", tmp_path))
     assert "give a CONFIG to start a run, or --resume RUN_DIR to continue one" in line
     assert list(tmp_path.iterdir()) == []
 
 
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
-    line = error_line(run_genfw("run", "--resume", tmp_path))
+    line = error_line(cli_in_process("run", "--resume", tmp_path))
     assert f"{tmp_path}: not a run directory" in line
 
 
@@ -107,7 +109,7 @@ def test_control_characters_in_a_name_are_printed_escaped(tmp_path):
     # A file name can hold terminal escape sequences (clear screen, set title, colours) and bidi
     # overrides; the one error line shows them escaped, so a name cannot drive the terminal.
     name = tmp_path / "no\x1b[2Jsuch\x1b]0;title\x07\u202e.json"
-    proc = run_genfw("validate", name)
+    proc = cli_in_process("validate", name)
     assert proc.returncode == 2
     assert "\\x1b[2Jsuch\\x1b]0;title\\x07\\u202e.json: config file not found" in proc.stderr
     assert not any(ch in proc.stderr for ch in "\x1b\x07\u202e")

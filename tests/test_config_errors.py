@@ -1,6 +1,7 @@
-"""Broken configs, each through a real `genfw validate` subprocess: exit code 2, exactly one line on
-stderr, no traceback, naming the file and the JSON path. Plus: a failed `genfw run` writes
-nothing, and a resolved config round-trips."""
+"""Broken configs, each through `genfw validate` (the CLI's own entry point and error handling, in
+this process): exit code 2, exactly one line on stderr, no traceback, naming the file and the JSON
+path. Plus: a failed `genfw run` writes nothing, and a resolved config round-trips. The exit code of
+a real process is test_cli_basics.py's."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from typing import Callable
 import pytest
 
 import genfw
-
-from conftest import base_config, cli_in_process, error_line, run_genfw, write_json
+from genfw_testing import base_config, cli_in_process, error_line, require_mnist, write_json
 
 
 def edit(fn: Callable[[dict], None]) -> Callable[[], dict]:
@@ -120,7 +120,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_broken_config_is_one_line_naming_file_and_path(tmp_path, case):
     """In-process through the CLI's own entry point and error handling (a subprocess per case would
-    add minutes and nothing else; the real-subprocess tests below cover exit codes and stderr)."""
+    add minutes and nothing else; test_cli_basics.py's real subprocess covers the exit code)."""
     make, path, expected = CASES[case]
     cfg = write_json(tmp_path / "broken.json", make())
     line = error_line(cli_in_process("validate", cfg))
@@ -132,19 +132,19 @@ def test_broken_config_is_one_line_naming_file_and_path(tmp_path, case):
 def test_bad_json_names_line_and_column(tmp_path):
     cfg = tmp_path / "bad.json"
     cfg.write_text('{\n  "name": "x",\n  "seed": 0,,\n  "latent": []\n}\n')
-    line = error_line(run_genfw("validate", cfg))
+    line = error_line(cli_in_process("validate", cfg))
     assert f"{cfg}: invalid JSON at line 3, column 13" in line
 
 
 def test_top_level_must_be_an_object(tmp_path):
     cfg = tmp_path / "list.json"
     cfg.write_text("[1, 2]")
-    assert f"{cfg}: the config must be a JSON object" in error_line(run_genfw("validate", cfg))
+    assert f"{cfg}: the config must be a JSON object" in error_line(cli_in_process("validate", cfg))
 
 
 def test_missing_file(tmp_path):
     cfg = tmp_path / "nope" / "missing.json"
-    assert f"{cfg}: config file not found" in error_line(run_genfw("validate", cfg))
+    assert f"{cfg}: config file not found" in error_line(cli_in_process("validate", cfg))
 
 
 @pytest.mark.parametrize(
@@ -158,21 +158,21 @@ def test_missing_file(tmp_path):
     ids=["index out of range", "malformed", "through a scalar", "no value"],
 )
 def test_bad_set_path(override, expected):
-    line = error_line(run_genfw("validate", "configs/infogan_mnist.json", "--set", override))
+    line = error_line(cli_in_process("validate", "configs/infogan_mnist.json", "--set", override))
     assert "configs/infogan_mnist.json: --set " in line
     assert expected in line
 
 
 def test_set_to_an_unknown_key_or_bad_value_is_a_config_error():
-    line = error_line(run_genfw("validate", "configs/infogan_mnist.json", "--set", "train.max_stepz=20"))
+    line = error_line(cli_in_process("validate", "configs/infogan_mnist.json", "--set", "train.max_stepz=20"))
     assert "configs/infogan_mnist.json: train.max_stepz: unknown key (did you mean 'max_steps'?" in line
-    line = error_line(run_genfw("validate", "configs/infogan_mnist.json", "--set", "latent[0].dim=0"))
+    line = error_line(cli_in_process("validate", "configs/infogan_mnist.json", "--set", "latent[0].dim=0"))
     assert "configs/infogan_mnist.json: latent[0].dim: Input should be greater than 0 (got 0)" in line
 
 
 def test_set_overrides_apply_to_a_valid_config():
-    proc = run_genfw("validate", "configs/infogan_mnist.json", "--print", "--set", "train.max_steps=20",
-                     "--set", "latent[1].k=5", "--set", 'latent[1].labels=["a","b","c","d","e"]')
+    proc = cli_in_process("validate", "configs/infogan_mnist.json", "--print", "--set", "train.max_steps=20",
+                          "--set", "latent[1].k=5", "--set", 'latent[1].labels=["a","b","c","d","e"]')
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["train"]["max_steps"] == 20
@@ -185,10 +185,10 @@ def test_run_with_a_bad_config_writes_no_run_directory(tmp_path):
     doc["latent"][0]["dim"] = -1
     cfg = write_json(tmp_path / "bad.json", doc)
     runs = tmp_path / "runs"
-    line = error_line(run_genfw("run", cfg, "--set", f"output.dir={runs}"))
+    line = error_line(cli_in_process("run", cfg, "--set", f"output.dir={runs}"))
     assert f"{cfg}: latent[0].dim" in line
     exact = tmp_path / "exact-run"
-    error_line(run_genfw("run", cfg, "--set", f"output.run_dir={exact}"))
+    error_line(cli_in_process("run", cfg, "--set", f"output.run_dir={exact}"))
     assert not runs.exists() and not exact.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
 
@@ -197,41 +197,37 @@ def test_run_whose_data_is_missing_writes_no_run_directory(tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
     runs = tmp_path / "runs"
-    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--set", f"dataset.root={empty}",
-                                "--set", "dataset.download=false", "--set", f"output.dir={runs}",
-                                "--set", "train.max_steps=1"))
+    line = error_line(cli_in_process("run", "configs/infogan_mnist.json", "--set", f"dataset.root={empty}",
+                                     "--set", "dataset.download=false", "--set", f"output.dir={runs}",
+                                     "--set", "train.max_steps=1"))
     assert f"MNIST not found under {empty / 'MNIST' / 'raw'}" in line
     assert not runs.exists()
 
 
 def test_run_into_a_folder_that_cannot_be_one_is_a_config_error(tmp_path):
-    from conftest import require_mnist
-
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--set", f"dataset.root={require_mnist()}",
-                                "--set", "dataset.download=false", "--set", f"output.dir={blocker}",
-                                "--set", "train.max_steps=1"))
+    line = error_line(cli_in_process("run", "configs/infogan_mnist.json", "--set", f"dataset.root={require_mnist()}",
+                                     "--set", "dataset.download=false", "--set", f"output.dir={blocker}",
+                                     "--set", "train.max_steps=1"))
     assert "configs/infogan_mnist.json: output.dir: cannot create the run directory" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
 def test_truncated_mnist_file_is_named(tmp_path):
-    from conftest import require_mnist
-
     raw = tmp_path / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for f in sorted((require_mnist() / "MNIST" / "raw").iterdir()):
         (raw / f.name).write_bytes(f.read_bytes()[:5000] if f.name.startswith("train-images") else f.read_bytes())
-    line = error_line(run_genfw("run", "configs/infogan_mnist.json", "--set", f"dataset.root={tmp_path / 'data'}",
-                                "--set", "dataset.download=false", "--set", f"output.dir={tmp_path / 'runs'}",
-                                "--set", "train.max_steps=1"))
+    line = error_line(cli_in_process("run", "configs/infogan_mnist.json", "--set", f"dataset.root={tmp_path / 'data'}",
+                                     "--set", "dataset.download=false", "--set", f"output.dir={tmp_path / 'runs'}",
+                                     "--set", "train.max_steps=1"))
     assert "train-images-idx3-ubyte is truncated or damaged (5,000 bytes, expected 47,040,016)" in line
     assert not (tmp_path / "runs").exists()
 
 
 def test_valid_config_round_trips_through_validate_print(tmp_path):
-    first = run_genfw("validate", "configs/infogan_mnist.json", "--print")
+    first = cli_in_process("validate", "configs/infogan_mnist.json", "--print")
     assert first.returncode == 0, first.stderr
     resolved = json.loads(first.stdout)
     # Every default is written out.
@@ -240,18 +236,18 @@ def test_valid_config_round_trips_through_validate_print(tmp_path):
                                      "fixed_std": False, "min_logvar": -5.0, "max_logvar": 5.0}
     assert resolved["dataset"]["download"] is True and resolved["plugins_dirs"] == []
     again = write_json(tmp_path / "resolved.json", resolved)
-    second = run_genfw("validate", again, "--print")
+    second = cli_in_process("validate", again, "--print")
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout) == resolved
     assert second.stdout == first.stdout
-    plain = run_genfw("validate", again)
+    plain = cli_in_process("validate", again)
     assert plain.returncode == 0 and f"{again}: valid (model infogan, dataset mnist" in plain.stdout
 
 
 def test_a_validators_own_message_is_not_padded(tmp_path):
     """A params validator's ValueError already says what is wrong: no '(got dict) (fix the value)'."""
     cfg = write_json(tmp_path / "labels.json", edit(_set(["latent", 1, "labels"], ["zero", "one"]))())
-    line = error_line(run_genfw("validate", cfg))
+    line = error_line(cli_in_process("validate", cfg))
     assert line.endswith("latent[1]: labels has 2 names but k is 10"), line
 
 
@@ -259,5 +255,5 @@ def test_duplicate_keys_are_an_error(tmp_path):
     cfg = tmp_path / "dup.json"
     text = json.dumps(base_config())
     cfg.write_text(text[:-1] + ', "seed": 5}')
-    line = error_line(run_genfw("validate", cfg))
+    line = error_line(cli_in_process("validate", cfg))
     assert f"{cfg}: the key 'seed' appears twice in one object" in line

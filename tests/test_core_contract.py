@@ -9,18 +9,19 @@ import subprocess
 
 import pytest
 import torch
-from conftest import REPO, base_config, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, base_config, cli_in_process, error_line, require_mnist
 from pydantic import BaseModel, ConfigDict
 
 from genfw import plots
 from genfw.codes.gaussian import GaussianCode, GaussianParams
-from genfw.components import build_latent, build_model, seeded_init
-from genfw.config import load_config_and_plugins, validate_config
+from genfw.building import build_latent, build_model, seeded_init
+from genfw.config.resolution import validate_config
+from genfw.session import load_config_and_plugins
 from genfw.errors import PluginError, UnknownComponentTypeError
 from genfw.figures import traversal_codes, traversal_grids
 from genfw.latent import CodeContext, LatentSpec
-from genfw.plugins import load_plugins
-from genfw.registry import Registry, Source, params_model_of
+from genfw.plugin.loading import load_plugins
+from genfw.plugin.registry import Registry, Source, params_model_of
 from genfw.model import DataSpec
 
 SOURCE = Source(plugin="tests", origin="local")
@@ -91,7 +92,7 @@ def test_an_unknown_component_lists_what_each_plugin_provides():
 
 
 def test_plugins_not_loaded_are_named_when_a_component_is_missing():
-    line = error_line(run_genfw("validate", "configs/betavae_mnist.json", env={"GENFW_LOAD_PLUGINS": "infogan"}))
+    line = error_line(cli_in_process("validate", "configs/betavae_mnist.json", env={"GENFW_LOAD_PLUGINS": "infogan"}))
     assert "unknown model 'beta_vae'" in line and "installed but not loaded: beta_vae" in line
     assert "GENFW_LOAD_PLUGINS" in line
 
@@ -99,7 +100,7 @@ def test_plugins_not_loaded_are_named_when_a_component_is_missing():
 # -- models declare what they need; validate checks it ------------------------------------------------
 def test_validate_checks_the_models_requirements_at_the_codes_json_path(tmp_path):
     require_mnist()
-    line = error_line(run_genfw("validate", "configs/betavae_mnist.json", "--set", 'latent[0].prior="uniform"'))
+    line = error_line(cli_in_process("validate", "configs/betavae_mnist.json", "--set", 'latent[0].prior="uniform"'))
     assert line.startswith("Error: configs/betavae_mnist.json: latent[0].prior: ")
     assert "N(0, 1)" in line and '"prior": "normal"' in line
 
@@ -163,7 +164,8 @@ def test_loss_curves_plot_whatever_keys_a_model_logs():
 def test_a_model_whose_generator_is_not_a_network_role_exports(tmp_path):
     """The β-VAE's generator is its decoder followed by a sigmoid: export asks the model for it."""
     require_mnist()
-    from genfw.artifacts import generator_payload, load_generator, atomic_torch_save
+    from genfw.artifacts import atomic_torch_save, generator_payload
+    from genfw.rebuild import load_generator
     from genfw.export import export_generator
 
     _, resolved = load_config_and_plugins(REPO / "configs" / "betavae_mnist.json")

@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from genfw.components import ModelContext
+from genfw.contexts import ModelContext
 from genfw.cpu import KernelKind, cpu_model_name, kernel_kind, onednn_isa
 from genfw.latent import LatentSpec
 from genfw.model import DataSpec, Model

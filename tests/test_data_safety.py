@@ -24,14 +24,13 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, error_line, run_genfw, write_json
+from genfw_testing import REPO, cli_in_process, error_line, run_genfw, write_idx, write_json, write_shapes
 from genfw.data import dsprites as ds
 from genfw.data import image_folder as imf
 from genfw.data.base import DatasetContext
 from genfw.data.fashion_mnist import FashionMNISTParams, fashion_mnist_dataset
 from genfw.data.hdf5 import HDF5Params, hdf5_dataset
 from genfw.errors import DataError
-from test_datasets import write_idx, write_shapes
 
 TRAIN = DatasetContext(seed=0, purpose="train")
 SUBSET = {"orientation": [0, 10], "x": [0, 10, 20, 31], "y": [0, 15, 31]}  # 432 dSprites images
@@ -139,7 +138,7 @@ def test_hdf5_a_huge_declared_shape_is_refused_up_front_with_the_memory_it_would
         f.create_dataset("images", shape=(2**40, 8, 8), dtype=np.uint8, chunks=(1, 8, 8))
     cfg = json.loads((REPO / "configs" / "dcgan_image_folder.json").read_text())
     cfg["dataset"] = {"type": "hdf5", "path": str(path), "layout": "NHW"}
-    line = error_line(run_genfw("validate", write_json(tmp_path / "c.json", cfg)))
+    line = error_line(cli_in_process("validate", write_json(tmp_path / "c.json", cfg)))
     assert "dataset.path: the images of huge.h5 (/images [1099511627776, 8, 8] uint8) would take" in line
     assert " TB of memory (genfw holds a dataset in memory), and " in line and " is available" in line
     assert "MemoryError" not in line and "bug" not in line
@@ -200,7 +199,7 @@ def test_bad_hdf5_labels_are_one_line_at_validate_not_a_crash_after_training(tmp
     path = write_labelled(tmp_path / "neg.h5", np.array([0, 1] * 10), np.array([0, 1, -5, 1]))
     cfg = json.loads((REPO / "configs" / "dcgan_image_folder.json").read_text())
     cfg["dataset"] = {"type": "hdf5", "path": str(path), "layout": "NHW", "group": "train", "test_group": "test"}
-    line = error_line(run_genfw("validate", write_json(tmp_path / "c.json", cfg)))
+    line = error_line(cli_in_process("validate", write_json(tmp_path / "c.json", cfg)))
     assert line == (f"Error: {tmp_path / 'c.json'}: dataset.path: label -5 at index 2 of /test/labels in neg.h5 is "
                     "negative (store one class index 0..K-1 per image, and one class name per index if they are named)")
 
@@ -320,7 +319,7 @@ def test_escape_sequences_in_file_names_are_shown_escaped(tmp_path):
     (root / "circle" / "\x1b]0;owned\x07\n\x1b[2J.png").write_bytes(b"not an image")
     cfg = json.loads((REPO / "configs" / "dcgan_image_folder.json").read_text())
     cfg["dataset"].update(path=str(root), size=16)
-    proc = run_genfw("validate", write_json(tmp_path / "c.json", cfg))
+    proc = cli_in_process("validate", write_json(tmp_path / "c.json", cfg))
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr
     warning, = warnings_in(proc.stderr)

@@ -4,7 +4,6 @@ test writes; nothing is downloaded) and dsprites (a small subset of the factor g
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import time
@@ -23,6 +22,7 @@ from genfw.data.common import held_out_split
 from genfw.data.fashion_mnist import FASHION_MNIST, FashionMNISTParams, fashion_mnist_dataset
 from genfw.data.hdf5 import HDF5Params, hdf5_dataset
 from genfw.errors import DataError
+from genfw_testing import synthetic_images, write_idx, write_shapes
 
 TRAIN, EVAL = DatasetContext(seed=0, purpose="train"), DatasetContext(seed=0, purpose="evaluate")
 
@@ -34,25 +34,6 @@ def private_cache(tmp_path, monkeypatch):
 
 
 # -- image_folder ---------------------------------------------------------------------------------
-def write_shapes(root: Path, per_class: int = 150, classes=("circle", "square"), seed: int = 0) -> Path:
-    """PNG and JPEG files of random sizes, grey and RGB: a filled circle or square per image."""
-    rng = np.random.default_rng(seed)
-    for cls in classes:
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            w, h = int(rng.integers(24, 80)), int(rng.integers(24, 80))
-            mode = "RGB" if i % 2 else "L"
-            im = Image.new(mode, (w, h), 0)
-            c = int(rng.integers(120, 256))
-            r = min(w, h) // 3
-            box = [w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r]
-            fill = (c, 255 - c // 2, c // 2) if mode == "RGB" else c
-            draw = ImageDraw.Draw(im)
-            (draw.ellipse if cls == "circle" else draw.rectangle)(box, fill=fill)
-            im.save(root / cls / f"{i:03d}.{'jpg' if i % 5 == 0 else 'png'}")
-    return root
-
-
 @pytest.fixture(scope="module")
 def shapes_folder(tmp_path_factory) -> Path:
     return write_shapes(tmp_path_factory.mktemp("images") / "shapes")
@@ -167,16 +148,6 @@ def test_a_relative_path_is_found_under_genfw_data(tmp_path, monkeypatch, shapes
 
 
 # -- hdf5 -----------------------------------------------------------------------------------------
-def synthetic_images(n: int, c: int = 3, h: int = 16, w: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 [n, c, h, w] images of two classes (a bright left or right half) and their labels."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n)
-    x = rng.integers(0, 60, (n, c, h, w)).astype(np.uint8)
-    for i, y in enumerate(labels):
-        x[i, :, :, (w // 2) * y:(w // 2) * (y + 1)] += 150
-    return x, labels
-
-
 def write_h5(path: Path, images: np.ndarray, layout: str, **extra) -> Path:
     stored = {"NCHW": images, "NHWC": images.transpose(0, 2, 3, 1), "NHW": images[:, 0]}[layout]
     with h5py.File(path, "w") as f:
@@ -249,23 +220,6 @@ def test_hdf5_problems_name_the_dataset_inside_the_file(tmp_path):
 
 
 # -- fashion_mnist --------------------------------------------------------------------------------
-def write_idx(raw: Path, n_train: int = 60, n_test: int = 20, gz: bool = False) -> None:
-    """Small IDX files in torchvision's layout (magic, big-endian sizes, then the bytes)."""
-    rng = np.random.default_rng(0)
-    raw.mkdir(parents=True, exist_ok=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
-        labels = (np.arange(n) % 10).astype(np.uint8)
-        files = {f"{prefix}-images-idx3-ubyte": (2051, (n, 28, 28), images),
-                 f"{prefix}-labels-idx1-ubyte": (2049, (n,), labels)}
-        for name, (magic, dims, data) in files.items():
-            blob = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + data.tobytes()
-            if gz:
-                (raw / f"{name}.gz").write_bytes(gzip.compress(blob))
-            else:
-                (raw / name).write_bytes(blob)
-
-
 def test_fashion_mnist_reads_idx_files_in_torchvisions_layout(tmp_path, monkeypatch):
     write_idx(tmp_path / "FashionMNIST" / "raw")
     monkeypatch.setenv("GENFW_DATA", str(tmp_path))

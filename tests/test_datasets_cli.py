@@ -14,20 +14,10 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO, error_line, run_genfw, write_json
-from test_datasets import synthetic_images, write_shapes
+from genfw_testing import REPO, cli_in_process, error_line, run_genfw, sets, synthetic_images, write_json, write_shapes
 
 SMALL_CONV = ("networks.generator.width=8", "networks.generator.max_channels=32",
               "networks.discriminator.width=8", "networks.discriminator.max_channels=32")
-
-
-def sets(*items: str) -> list[str]:
-    return [arg for item in items for arg in ("--set", item)]
-
-
-@pytest.fixture
-def env(tmp_path) -> dict[str, str]:
-    return {"GENFW_CACHE": str(tmp_path / "cache")}
 
 
 def run_dir_of(proc) -> Path:
@@ -36,7 +26,7 @@ def run_dir_of(proc) -> Path:
 
 
 def test_plugins_json_lists_the_new_datasets():
-    proc = run_genfw("plugins", "--json")
+    proc = cli_in_process("plugins", "--json")
     assert proc.returncode == 0, proc.stderr
     datasets = {c["name"]: c for c in json.loads(proc.stdout)["components"] if c["kind"] == "dataset"}
     assert {"mnist", "image_folder", "hdf5", "fashion_mnist", "dsprites"} <= set(datasets)
@@ -45,12 +35,13 @@ def test_plugins_json_lists_the_new_datasets():
     assert {"subset", "limit", "held_out", "cache"} <= set(datasets["dsprites"]["params"])
 
 
-def test_a_folder_of_pngs_trains_20_steps_and_exports_and_names_a_corrupt_file(tmp_path, env):
+@pytest.mark.slow
+def test_a_folder_of_pngs_trains_20_steps_and_exports_and_names_a_corrupt_file(tmp_path):
     root = write_shapes(tmp_path / "pictures", per_class=150)  # 300 files, sizes 24..80, grey and RGB
     (root / "square" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR broken")
     proc = run_genfw("run", "configs/dcgan_image_folder.json", *sets(
         f"dataset.path={root}", "dataset.size=32", "train.max_steps=20", "train.batch_size=32",
-        f"output.dir={tmp_path / 'runs'}", "eval.at_end=false", *SMALL_CONV), env=env)
+        f"output.dir={tmp_path / 'runs'}", "eval.at_end=false", *SMALL_CONV))
     run = run_dir_of(proc)
     assert (run / "generator.onnx").is_file() and (run / "checkpoints" / "last.pt").is_file()
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("Warning:")]
@@ -88,9 +79,10 @@ def infogan_h5_config(tmp_path: Path, h5: Path) -> Path:
     return write_json(tmp_path / "infogan_h5.json", doc)
 
 
-def test_an_hdf5_file_with_labels_trains_and_evaluates(tmp_path, env):
+@pytest.mark.slow
+def test_an_hdf5_file_with_labels_trains_and_evaluates(tmp_path):
     cfg = infogan_h5_config(tmp_path, write_labelled_h5(tmp_path / "sides.h5"))
-    run = run_dir_of(run_genfw("run", cfg, env=env))
+    run = run_dir_of(run_genfw("run", cfg))
     report = json.loads((run / "eval.json").read_text())
     ref, samples = report["reference_net"], report["samples"]
     assert ref["accuracy"] > 0.9  # the generalised classifier (3x16x16, 2 classes) reads the two sides
@@ -103,14 +95,15 @@ def test_an_hdf5_file_with_labels_trains_and_evaluates(tmp_path, env):
     assert "disentanglement" not in report  # no factors in this file
 
 
-def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tmp_path, env):
+@pytest.mark.slow
+def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tmp_path):
     subset = json.dumps({"orientation": [0, 13, 26], "x": [0, 8, 16, 24, 31], "y": [0, 8, 16, 24, 31]})
     proc = run_genfw("run", "configs/betavae_dsprites.json", *sets(
         f"dataset.subset={subset}", "dataset.held_out=0.3", "train.max_steps=20", "train.batch_size=32",
         "networks.encoder.width=8", "networks.decoder.width=8", f"output.dir={tmp_path / 'runs'}", "eval.at_end=false",
-        "export.onnx=false"), env=env)
+        "export.onnx=false"))
     run = run_dir_of(proc)
-    proc = run_genfw("eval", run, "--samples", "300", "--seed", "5", env=env)
+    proc = cli_in_process("eval", run, "--samples", "300", "--seed", "5")
     assert proc.returncode == 0, proc.stderr
     assert "disentanglement (reference settings, 5 factors, 405 held-out images): MIG" in proc.stdout
     section = json.loads((run / "eval.json").read_text())["disentanglement"]
@@ -132,8 +125,30 @@ def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tm
     fv = d["factor_vae"]
     assert (fv["train_votes"], fv["eval_votes"], fv["batch_size"], fv["variance_points"], fv["seed"]) == (300, 150, 64, 300, 39)
     # Evaluating again with the same seed gives the same numbers.
-    again = run_genfw("eval", run, "--samples", "300", "--seed", "5", env=env)
+    again = cli_in_process("eval", run, "--samples", "300", "--seed", "5")
     assert again.returncode == 0 and json.loads((run / "eval.json").read_text())["disentanglement"]["mig"] == section["mig"]
+
+
+@pytest.mark.slow
+def test_the_fast_disentanglement_variant_is_the_one_used_and_named_and_not_compared_with_the_reference(tmp_path, env):
+    subset = json.dumps({"orientation": [0, 20], "x": [0, 16, 31], "y": [0, 16, 31]})
+    runs = {}
+    for variant in ("fast", "reference"):
+        proc = run_genfw("run", "configs/betavae_dsprites.json", *sets(
+            f"dataset.subset={subset}", "dataset.held_out=0.3", "train.max_steps=5", "train.batch_size=32",
+            "networks.encoder.width=8", "networks.decoder.width=8", f"output.dir={tmp_path / variant}",
+            "eval.samples=200", f"eval.disentanglement={variant}", "export.onnx=false"), env=env)
+        runs[variant] = run_dir_of(proc)
+    report = json.loads((runs["fast"] / "eval.json").read_text())
+    section = report["disentanglement"]
+    assert section["variant"]["name"] == "fast" and "not comparable" in section["variant"]["description"]
+    assert section["details"]["dci"]["predictor"] == "gbt_regressor" and section["details"]["sap"]["continuous"] is True
+    assert report["provenance"]["disentanglement_variant"] == "fast"
+    for metric in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "factor_vae_score"):
+        assert 0.0 <= section[metric] <= 1.0, metric
+    # Scores made with different settings are not put side by side.
+    proc = run_genfw("eval", runs["fast"], "--compare", runs["reference"], env=env)
+    assert proc.returncode == 2 and "disentanglement" in proc.stderr and "Traceback" not in proc.stderr
 
 
 FIXED_NETS = textwrap.dedent('''
@@ -213,30 +228,30 @@ def dcgan_dsprites_config(tmp_path: Path, generator: str, discriminator: str) ->
      "networks.discriminator: dataset images are 1x64x64; network 'mlp_discriminator' (networks.discriminator) cannot "
      "take them: mat1 and mat2 shapes cannot be multiplied"),
 ])
-def test_a_network_that_does_not_fit_the_data_is_one_line_at_validate(tmp_path, env, fixed_nets, generator, discriminator,
+def test_a_network_that_does_not_fit_the_data_is_one_line_at_validate(tmp_path, fixed_nets, generator, discriminator,
                                                                       message):
     cfg = dcgan_dsprites_config(tmp_path, generator, discriminator)
-    line = error_line(run_genfw("validate", cfg, "--plugins-dir", fixed_nets, env=env))
+    line = error_line(cli_in_process("validate", cfg, "--plugins-dir", fixed_nets))
     assert message in line, line
 
 
-def test_networks_that_fit_validate(tmp_path, env, fixed_nets):
+def test_networks_that_fit_validate(tmp_path, fixed_nets):
     cfg = dcgan_dsprites_config(tmp_path, "conv_generator", "conv_discriminator")
-    proc = run_genfw("validate", cfg, "--plugins-dir", fixed_nets, env=env)
+    proc = cli_in_process("validate", cfg, "--plugins-dir", fixed_nets)
     assert proc.returncode == 0 and "dataset dsprites 1x64x64" in proc.stdout, proc.stderr
 
 
-def test_dataset_errors_are_one_line_at_validate(tmp_path, env):
+def test_dataset_errors_are_one_line_at_validate(tmp_path):
     cfg = json.loads((REPO / "configs" / "dcgan_image_folder.json").read_text())
     cfg["dataset"]["path"] = str(tmp_path / "no_such_folder")
-    line = error_line(run_genfw("validate", write_json(tmp_path / "c.json", cfg), env=env))
+    line = error_line(cli_in_process("validate", write_json(tmp_path / "c.json", cfg)))
     assert "dataset.path: image folder not found: looked for" in line and "no_such_folder" in line
     h5 = tmp_path / "floats.h5"
     with h5py.File(h5, "w") as f:
         f.create_dataset("pixels", data=np.zeros((4, 8, 8), dtype=np.float32))
     cfg["dataset"] = {"type": "hdf5", "path": str(h5), "layout": "NHW", "images": "pixels"}
-    line = error_line(run_genfw("validate", write_json(tmp_path / "c.json", cfg), env=env))
+    line = error_line(cli_in_process("validate", write_json(tmp_path / "c.json", cfg)))
     assert "dataset /pixels in floats.h5 holds float32, not uint8 images" in line
     cfg["dataset"] = {"type": "dsprites", "subset": {"size": [0]}}
-    line = error_line(run_genfw("validate", write_json(tmp_path / "c.json", cfg), env=env))
+    line = error_line(cli_in_process("validate", write_json(tmp_path / "c.json", cfg)))
     assert "dataset.subset" in line and "unknown factor 'size'" in line

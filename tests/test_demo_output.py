@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import error_line, run_genfw, small_generator
+from genfw_testing import cli_in_process, error_line, small_generator
 
 from genfw.cli.demo_cmd import MANIFEST_NAME, ORT_FILES
 
@@ -25,7 +25,7 @@ def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("run")
     atomic_torch_save(generator_payload(g, latent, DataSpec((1, 28, 28)), rc.to_json()), folder / "generator.pt")
     (folder / "config.json").write_text(json.dumps(rc.to_json()))
-    proc = run_genfw("export", folder)
+    proc = cli_in_process("export", folder)
     assert proc.returncode == 0, proc.stderr
     return folder
 
@@ -42,7 +42,7 @@ def ort_web(tmp_path_factory) -> Path:
 
 
 def demo(run: Path, site: Path, ort_web: Path, *extra: str):
-    return run_genfw("demo", run, "-o", site, "--ort-web", ort_web, *extra)
+    return cli_in_process("demo", run, "-o", site, "--ort-web", ort_web, *extra)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

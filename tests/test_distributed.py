@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
+from genfw_testing import REPO, error_line, genfw_env, require_mnist, run_genfw, write_json
 
 from genfw.artifacts import CHECKPOINT_FORMAT, safe_torch_load
 from genfw.cpu import cpu_flags
@@ -65,6 +65,21 @@ def register_models(register):
 '''
 
 
+#: A deterministic model that trains on the labels (needs = ("labels",)): an autoencoder whose
+#: encoder also classifies the digit. If a process paired its images with another shard's labels,
+#: two processes would no longer train like one.
+LABELLED_AUTOENCODER = AUTOENCODER.replace(
+    'network_roles = Roles(required=("encoder", "decoder"))',
+    'network_roles = Roles(required=("encoder", "decoder"))\n    needs = ("labels",)',
+).replace(
+    'return {"encoder": latent.prediction_dim}', 'return {"encoder": latent.prediction_dim + 10}',
+).replace(
+    'loss = (self.decoder(z) - real).pow(2).mean()',
+    'ce = torch.nn.functional.cross_entropy(self.encoder(real)[:, -10:], batch.labels)\n'
+    '        loss = (self.decoder(z) - real).pow(2).mean() + ce',
+).replace('register("autoencoder", Autoencoder)', 'register("labelled_autoencoder", Autoencoder)')
+
+
 def torchrun(nproc: int, *args, env=None, timeout: int = 900, launcher_args=()) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            *map(str, launcher_args), "-m", "genfw", *map(str, args)]
@@ -93,6 +108,7 @@ def params_of(run_dir: Path) -> dict[str, torch.Tensor]:
     return safe_torch_load(run_dir / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)["model"]
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_with_the_global_batch(ae):
     cfg, plugins, root = ae
     one = run_genfw("run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={root / 'one'}")
@@ -115,6 +131,29 @@ def test_two_processes_train_like_one_with_the_global_batch(ae):
     assert two.stdout.strip() == str(run2)  # one line on stdout: the run directory
 
 
+@pytest.mark.slow
+def test_a_model_that_needs_labels_trains_on_two_processes_like_on_one(ae):
+    cfg, _, root = ae
+    plugins = root / "labelled_plugins"
+    plugins.mkdir()
+    assert LABELLED_AUTOENCODER.count("cross_entropy") == 1 and "needs" in LABELLED_AUTOENCODER
+    (plugins / "labelled_autoencoder.py").write_text(LABELLED_AUTOENCODER)
+    args = ("run", cfg, "--plugins-dir", plugins, "--set", "model.type=labelled_autoencoder")
+    one = run_genfw(*args, "--set", f"output.dir={root / 'labelled_one'}")
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, *args, "--set", f"output.dir={root / 'labelled_two'}")
+    assert two.returncode == 0, two.stderr
+    (run1,), (run2,) = list((root / "labelled_one").iterdir()), list((root / "labelled_two").iterdir())
+    p1, p2 = params_of(run1), params_of(run2)
+    for key in p1:
+        if p1[key].is_floating_point():
+            assert torch.allclose(p1[key], p2[key], rtol=1e-4, atol=1e-5), key
+    m1 = [json.loads(x)["mse"] for x in (run1 / "metrics.jsonl").read_text().splitlines()]
+    m2 = [json.loads(x)["mse"] for x in (run2 / "metrics.jsonl").read_text().splitlines()]
+    assert m1 == pytest.approx(m2, rel=1e-4)
+
+
+@pytest.mark.slow
 def test_a_two_process_run_resumes_on_one_and_on_four_processes(ae, tmp_path):
     cfg, plugins, root = ae
     two = torchrun(2, "run", cfg, "--plugins-dir", plugins, "--set", f"output.dir={tmp_path}")
@@ -131,6 +170,7 @@ def test_a_two_process_run_resumes_on_one_and_on_four_processes(ae, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6, 7]
 
 
+@pytest.mark.slow
 def test_infogan_on_two_processes_writes_one_run(tmp_path):
     require_mnist()
     proc = run_genfw("run", "configs/infogan_mnist.json", "--nproc", "2", "--set", "train.max_steps=4",
@@ -154,6 +194,7 @@ def test_a_batch_that_does_not_split_is_one_line_before_any_process_starts(tmp_p
     assert "train.batch_size 15 does not split over 2 processes" in line and not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_under_torchrun_only_rank_0_reports_a_bad_config_and_every_rank_records_it_for_torchrun(tmp_path):
     proc = torchrun(2, "run", "configs/infogan_mnist.json", "--set", "train.batch_size=0", "--set", f"output.dir={tmp_path}",
                     launcher_args=("--log-dir", tmp_path / "logs"))
@@ -175,6 +216,7 @@ def ae_on_two(cfg: Path, plugins: Path, *args, env=None) -> subprocess.Completed
     return run_genfw("run", cfg, "--plugins-dir", plugins, "--nproc", "2", *args, env=env)
 
 
+@pytest.mark.slow
 def test_a_usage_error_found_in_the_processes_is_one_line_and_exit_2_from_the_launcher(ae, tmp_path):
     cfg, plugins, _ = ae
     line = error_line(ae_on_two(cfg, plugins, "--set", "train.batch_size=1024", "--set", f"output.dir={tmp_path}"))
@@ -185,6 +227,7 @@ def test_a_usage_error_found_in_the_processes_is_one_line_and_exit_2_from_the_la
     assert "MNIST" in line and str(empty) in line and not list(tmp_path.glob("ae-*"))
 
 
+@pytest.mark.slow
 def test_a_run_in_use_is_one_line_and_exit_2_although_only_rank_0_finds_it(ae, tmp_path):
     from genfw.training.lock import RunLock
 
@@ -222,6 +265,7 @@ def rank_of(pid: int) -> str:
 
 @pytest.mark.parametrize("sig,code,line", [(signal.SIGTERM, 143, "stopped by SIGTERM at step"),
                                            (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.slow
 def test_a_signal_to_the_launcher_keeps_a_checkpoint_and_exits_like_one_process(ae, tmp_path, sig, code, line):
     cfg, plugins, _ = ae
     proc, run = start_long_run(cfg, plugins, tmp_path)
@@ -236,6 +280,7 @@ def test_a_signal_to_the_launcher_keeps_a_checkpoint_and_exits_like_one_process(
     assert ckpt["step"] == stopped_at and len(ckpt["rank_rngs"]) == 2  # saved at the step it stopped at
 
 
+@pytest.mark.slow
 def test_a_killed_process_is_one_line_naming_its_rank_and_the_kept_checkpoint(ae, tmp_path):
     cfg, plugins, _ = ae
     proc, run = start_long_run(cfg, plugins, tmp_path)

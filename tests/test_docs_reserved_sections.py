@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import REPO
+from genfw_testing import REPO
 
 DOC = REPO / "docs" / "writing-models.md"
 EVALUATION = REPO / "genfw" / "evaluation" / "__init__.py"

@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("GENFW_DATA") or REPO.parent / "shared" / "data")
-
-
-def genfw(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GENFW_DATA": str(DATA)}
-    return subprocess.run([sys.executable, "-m", "genfw", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+from genfw_testing import cli_in_process, run_genfw
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("eval") / "run"
-    r = genfw("run", "configs/infogan_mnist.json", "--set", "dataset.limit=512", "--set", "train.batch_size=64",
-              "--set", "train.max_steps=4", "--set", "export.onnx=false", "--set", "eval.at_end=false",
-              "--set", "train.sample_every_epoch=false", "--set", f"output.run_dir={run_dir}", "-q")
+    r = run_genfw("run", "configs/infogan_mnist.json", "--set", "dataset.limit=512", "--set", "train.batch_size=64",
+                  "--set", "train.max_steps=4", "--set", "export.onnx=false", "--set", "eval.at_end=false",
+                  "--set", "train.sample_every_epoch=false", "--set", f"output.run_dir={run_dir}", "-q")
     assert r.returncode == 0, r.stderr
     return run_dir
 
 
+@pytest.mark.slow
 def test_eval_writes_every_figure(tiny_run):
-    r = genfw("eval", str(tiny_run), "--samples", "500", "--seed", "7")
+    r = cli_in_process("eval", str(tiny_run), "--samples", "500", "--seed", "7")
     assert r.returncode == 0, r.stderr
     assert "Frechet classifier distance" in r.stdout and "floor" in r.stdout
     report = json.loads((tiny_run / "eval.json").read_text())
@@ -63,14 +54,13 @@ def test_eval_writes_every_figure(tiny_run):
 
 
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
-    r = genfw("eval", str(tmp_path))
+    r = cli_in_process("eval", str(tmp_path))
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_eval_held_out_limits_the_held_out_images_a_smoke_run_measures(tmp_path):
-    from conftest import cli_in_process
-
     run_dir = tmp_path / "run"
     r = cli_in_process("run", "configs/infogan_mnist.json", "--set", "dataset.limit=256", "--set", "train.batch_size=64",
                        "--set", "train.max_steps=2", "--set", "export.onnx=false", "--set", "eval.samples=200",
@@ -83,8 +73,6 @@ def test_eval_held_out_limits_the_held_out_images_a_smoke_run_measures(tmp_path)
 
 
 def test_eval_compare_prints_two_reports_side_by_side_and_refuses_different_provenance(tmp_path):
-    from conftest import cli_in_process
-
     provenance = {"seed": 1000, "samples": 10000, "reference_split": {"name": "mnist-test", "images": 10000},
                   "reference_net": {"weights_sha256": "ab" * 32, "accuracy": 0.99}, "disentanglement_variant": "reference",
                   "precision_recall_k": 3, "precision": "fp32", "libraries": {"torch": "2.14.1"}}

@@ -19,7 +19,7 @@ import pytest
 import torch
 from genfw.model import Batch, DataSpec
 
-from conftest import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
+from genfw_testing import REPO, base_config, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
 
 EXAMPLE = REPO / "docs" / "examples" / "genfw-bernoulli"
 EXAMPLE_CONFIG = EXAMPLE / "infogan_mnist_bernoulli.json"
@@ -77,6 +77,7 @@ def bern():
 
 
 # -- installed, through the CLI ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_plugins_lists_bernoulli_from_its_distribution(site, doc):
     env = with_pythonpath(site)
     proc = run_genfw("plugins", "--json", env=env)
@@ -97,6 +98,7 @@ def test_plugins_lists_bernoulli_from_its_distribution(site, doc):
     assert line in console_block(doc, "genfw plugins")  # the row the tutorial shows
 
 
+@pytest.mark.slow
 def test_example_config_validates(site, doc):
     env = with_pythonpath(site)
     proc = run_genfw("validate", CONFIG_ARG, env=env)
@@ -122,6 +124,7 @@ def test_example_config_is_the_mnist_config_with_a_bernoulli_code():
         assert example[key] == original[key], key
 
 
+@pytest.mark.slow
 def test_bad_bernoulli_params_are_config_errors_as_the_tutorial_shows(site, doc):
     env = with_pythonpath(site)
     for override, expected in (("latent[3].p=1.5", "latent[3].p: Input should be less than 1"),
@@ -131,12 +134,14 @@ def test_bad_bernoulli_params_are_config_errors_as_the_tutorial_shows(site, doc)
         assert console_block(doc, f"genfw validate {CONFIG_ARG} --set '{override}'") == [line]
 
 
+@pytest.mark.slow
 def test_without_the_plugin_bernoulli_is_unknown(site):
     for env in ({}, {**with_pythonpath(site), "GENFW_DISABLE_PLUGINS": "bernoulli"}):
         line = error_line(run_genfw("validate", EXAMPLE_CONFIG, env=env))
         assert f"{EXAMPLE_CONFIG}: latent[3].type: unknown latent code type 'bernoulli'" in line
 
 
+@pytest.mark.slow
 def test_two_steps_on_real_mnist(site, tmp_path):
     data = require_mnist()
     runs = tmp_path / "runs"
@@ -174,7 +179,7 @@ def make(bern, dim=2, p=0.5, name="bits"):
 def test_params(bern):
     from pydantic import ValidationError
 
-    from genfw.registry import params_model_of
+    from genfw.plugin.registry import params_model_of
 
     assert params_model_of(bern.BernoulliCode) is bern.BernoulliParams  # found from the class annotation
     params = bern.BernoulliParams()
@@ -268,10 +273,10 @@ def test_prior_and_spec(bern, doc):
 
 def test_trains_an_infogan_step_with_a_bernoulli_code(bern):
     """Registered next to the built-ins, the example config builds and trains one step in process."""
-    from genfw.components import build_latent, build_model
-    from genfw.config import validate_config
-    from genfw.plugins import load_plugins
-    from genfw.registry import Source
+    from genfw.building import build_latent, build_model
+    from genfw.config.resolution import validate_config
+    from genfw.plugin.loading import load_plugins
+    from genfw.plugin.registry import Source
 
     registries = load_plugins().registries
     if "bernoulli" not in registries.latent_codes:  # e.g. the package is installed in this environment
@@ -317,20 +322,20 @@ def test_tutorial_shows_the_example_files_as_they_are(doc):
 
 # -- the other kinds, in process ----------------------------------------------------------------------
 def test_the_other_kinds_examples_load_and_work(tmp_path):
-    from genfw.components import AugmentationContext, LoggerContext
-    from genfw.data.base import DatasetContext
-    from genfw.plugins import load_plugins
+    from genfw.config.reading import strict_validate
+    from genfw.contexts import AugmentationContext, DatasetContext, LoggerContext
+    from genfw.plugin.loading import load_plugins
 
     registries = load_plugins([MY_PLUGINS]).registries
     squares = registries.datasets.get("squares")
     assert squares.source.origin == f"local {MY_PLUGINS / 'squares.py'}"
-    data = squares.factory(squares.validate_params({"n": 100}), DatasetContext(seed=3))
+    data = squares.factory(strict_validate(squares.params, {"n": 100}), DatasetContext(seed=3))
     assert (len(data.train), len(data.test), data.image_shape) == (90, 10, (1, 28, 28))
-    again = squares.factory(squares.validate_params({"n": 100}), DatasetContext(seed=3))
+    again = squares.factory(strict_validate(squares.params, {"n": 100}), DatasetContext(seed=3))
     assert torch.equal(data.train.images, again.train.images)  # seeded by the run
 
     hflip = registries.augmentations.get("hflip")
-    flip = hflip.factory(hflip.validate_params({"p": 1.0}), AugmentationContext((1, 28, 28), "discriminator"))
+    flip = hflip.factory(strict_validate(hflip.params, {"p": 1.0}), AugmentationContext((1, 28, 28), "discriminator"))
     x = torch.rand(2, 1, 28, 28, requires_grad=True)
     y = flip(x, torch.Generator().manual_seed(0))
     assert torch.equal(y, x.flip(3))
@@ -338,7 +343,7 @@ def test_the_other_kinds_examples_load_and_work(tmp_path):
     assert x.grad is not None
 
     best = registries.loggers.get("best")
-    logger = best.factory(best.validate_params({"key": "g_loss"}), LoggerContext(tmp_path, 10, 0))
+    logger = best.factory(strict_validate(best.params, {"key": "g_loss"}), LoggerContext(tmp_path, 10, 0))
     for step, value in ((2, 1.5), (4, 0.5), (6, 0.9)):
         logger.log_scalars(step, {"step": step, "g_loss": value}, "train")
     logger.close()
@@ -346,6 +351,7 @@ def test_the_other_kinds_examples_load_and_work(tmp_path):
 
 
 # -- as a local plugin folder ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_run_records_its_local_plugin_folder(tmp_path):
     """Trained with --plugins-dir, the run records the folder; export and resume load it again
     only when told (--trust-recorded-plugins or --plugins-dir), as the tutorial says; test files

@@ -12,23 +12,21 @@ import pytest
 import torch
 from torch import nn
 
-from genfw.components import build_latent, build_network
-from genfw.config import load_config_and_plugins
+from genfw.building import build_latent, build_network
+from genfw.session import load_config_and_plugins
 from genfw.errors import GenfwUsageError
 from genfw.export import ExportError, export_generator
 from genfw.export import onnx_export
 from genfw.model import DataSpec
+from genfw_testing import INFOGAN_CONFIG, REPO, SMALL_GENERATOR, cli_in_process, small_generator
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "infogan_mnist.json"
 IMAGE = (1, 28, 28)
-SMALL = ("networks.generator.hidden=32", "networks.generator.base_channels=8", "networks.generator.up_channels=4")
 
 
 def build_generator(overrides=(), seed: int = 0):
     """The config's generator with non-trivial BatchNorm state (so folding is really tested)."""
     torch.manual_seed(seed)
-    _, rc = load_config_and_plugins(CONFIG, overrides)
+    _, rc = load_config_and_plugins(INFOGAN_CONFIG, overrides)
     latent = build_latent(rc)
     g = build_network(rc, "generator", latent, DataSpec(IMAGE))
     with torch.no_grad():
@@ -124,7 +122,7 @@ def test_onnx_contract(paper, exported):
 
 
 def test_export_is_quiet_and_straight_export_works(tmp_path, capfd):
-    g, latent, _ = build_generator(SMALL)
+    g, latent, _ = build_generator(SMALL_GENERATOR)
     report = export_generator(g, latent, IMAGE, tmp_path / "g.onnx", optimize=False)
     out, err = capfd.readouterr()
     assert out == "" and err == "", (out, err)
@@ -151,7 +149,7 @@ class DCGANLike(nn.Module):
 
 
 def test_1x1_conv_becomes_matmul_and_bns_fold(tmp_path):
-    _, latent, _ = build_generator(SMALL)
+    _, latent, _ = build_generator(SMALL_GENERATOR)
     torch.manual_seed(1)
     g = DCGANLike(latent.input_dim)
     with torch.no_grad():
@@ -171,7 +169,7 @@ def test_1x1_conv_becomes_matmul_and_bns_fold(tmp_path):
 
 
 def test_verification_catches_a_wrong_export(tmp_path, monkeypatch):
-    g, latent, _ = build_generator(SMALL)
+    g, latent, _ = build_generator(SMALL_GENERATOR)
 
     def broken(generator, z):
         return nn.Sequential(generator, nn.Hardtanh(0.0, 0.5)), []
@@ -183,7 +181,7 @@ def test_verification_catches_a_wrong_export(tmp_path, monkeypatch):
 
 
 def test_export_failure_is_one_line_with_the_log_kept(tmp_path):
-    _, latent, _ = build_generator(SMALL)
+    _, latent, _ = build_generator(SMALL_GENERATOR)
 
     class DataDependent(nn.Module):
         def forward(self, z):
@@ -291,13 +289,12 @@ def test_categories_are_labelled_from_the_evaluation(paper, exported, tmp_path):
 
 
 def test_export_cli_weights_int8(tmp_path):
-    from conftest import run_genfw, small_generator
 
     from genfw.artifacts import atomic_torch_save, generator_payload
 
     rc, latent, g = small_generator()
     atomic_torch_save(generator_payload(g, latent, DataSpec(IMAGE), rc.to_json()), tmp_path / "generator.pt")
-    proc = run_genfw("export", tmp_path, "--weights", "int8", "-o", tmp_path / "g8.onnx")
+    proc = cli_in_process("export", tmp_path, "--weights", "int8", "-o", tmp_path / "g8.onnx")
     assert proc.returncode == 0, proc.stderr
     assert "int8, opset 18, IR 8" in proc.stdout and "tolerance max_abs 0.25, mean_abs 0.01" in proc.stdout, proc.stdout
     assert json.loads((tmp_path / "g8.json").read_text())["export"]["weights"] == "int8"
@@ -307,7 +304,7 @@ def dsprites_generator(tmp_path: Path):
     """configs/infogan_dsprites.json's 64x64 generator (431k parameters), untrained, saved as a
     run's generator.pt: ``(generator, latent, parameter bytes)``."""
     from genfw.artifacts import atomic_torch_save, generator_payload
-    from genfw.components import build_model
+    from genfw.building import build_model
     from genfw.data.dsprites import FACTOR_NAMES
 
     torch.manual_seed(0)
@@ -324,11 +321,10 @@ def test_a_64x64_generator_exports_about_the_size_of_its_weights(tmp_path, weigh
     # issue #21: `genfw export` of this generator (1.7 MB of weights) wrote 35.7 MB (int8: 34.9 MB),
     # 5-8x slower than --no-optimize: the sub-pixel rewrite of its four ConvTransposes made a 16x16
     # phase grid with 20x the weights. Now the rewrite is skipped where the weights would grow.
-    from conftest import run_genfw
 
     g, latent, param_bytes = dsprites_generator(tmp_path)
     out = tmp_path / f"g-{weights}.onnx"
-    proc = run_genfw("export", tmp_path, "--weights", weights, "-o", out)
+    proc = cli_in_process("export", tmp_path, "--weights", weights, "-o", out)
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size <= 1.5 * param_bytes, (out.stat().st_size, param_bytes)
     model = onnx.load(str(out))

@@ -1,6 +1,8 @@
-"""Faults and hostile inputs, each as a real `genfw` subprocess: the exit code, one line on stderr
-(no traceback) and the state of the run folder afterwards. Plus a bounded, seeded fuzz of
-configs in-process (hypothesis)."""
+"""Faults and hostile inputs: the exit code, one line on stderr (no traceback) and the state of the
+run folder afterwards. Training, divergence (exit 1), signals (143), concurrent runs, full disks and
+plugin folders run as real `genfw` subprocesses; bad configs, data and codes that are refused before
+anything trains go through the CLI in this process (the same entry point and error handling). Plus a
+bounded, seeded fuzz of configs in-process (hypothesis)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, base_config, genfw_env, require_mnist, run_genfw, write_json
+from genfw_testing import REPO, base_config, cli_in_process, genfw_env, require_mnist, run_genfw, write_json
 
 from genfw.artifacts import CHECKPOINT_FORMAT, GENERATOR_FORMAT, atomic_torch_save, safe_torch_load
 
@@ -48,7 +50,8 @@ def tmp_files(folder: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    """A finished tiny run with a checkpoint, generator.pt and generator.onnx."""
+    """A finished tiny run with a checkpoint, generator.pt and generator.onnx (it trains: the tests
+    that use it are marked slow)."""
     require_mnist()
     out = tmp_path_factory.mktemp("faults")
     proc = run_genfw("run", "configs/infogan_mnist.json", *sets(*TINY, "train.max_steps=8", f"output.dir={out}"))
@@ -83,6 +86,7 @@ def register_latent_codes(register):
 '''
 
 
+@pytest.mark.slow
 def test_a_file_naming_a_plugin_folder_never_imports_it(run, tmp_path):
     marker = tmp_path / "imported.txt"
     evil = tmp_path / "evil"
@@ -109,6 +113,7 @@ def test_a_file_naming_a_plugin_folder_never_imports_it(run, tmp_path):
     assert marker.exists(), proc.stderr  # imported only once the user said so
 
 
+@pytest.mark.slow
 def test_a_run_folder_config_naming_a_plugin_folder_does_not_import_it_on_resume(run, tmp_path):
     marker = tmp_path / "imported.txt"
     evil = tmp_path / "evil"
@@ -168,6 +173,7 @@ def register_models(register):
 
 
 @pytest.mark.parametrize("log_every", [5, 1000])
+@pytest.mark.slow
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, log_every):
     require_mnist()
     plugins = tmp_path / "plugins"
@@ -188,6 +194,7 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, l
         assert "mse is nan" in line
 
 
+@pytest.mark.slow
 def test_a_diverging_run_without_a_checkpoint_leaves_no_folder(tmp_path):
     require_mnist()
     line = one_line(run_genfw("run", "configs/betavae_mnist.json",
@@ -200,12 +207,13 @@ def test_a_diverging_run_without_a_checkpoint_leaves_no_folder(tmp_path):
 def test_non_finite_numbers_in_a_config_are_rejected(tmp_path):
     doc = json.dumps(base_config()).replace('"lr": 0.001', '"lr": Infinity')
     (tmp_path / "inf.json").write_text(doc)
-    line = one_line(run_genfw("validate", tmp_path / "inf.json"), 2)
+    line = one_line(cli_in_process("validate", tmp_path / "inf.json"), 2)
     assert "Infinity is not a number genfw accepts" in line
-    line = one_line(run_genfw("validate", "configs/infogan_mnist.json", *sets("optimizers.generator.lr=1e39")), 2)
+    line = one_line(cli_in_process("validate", "configs/infogan_mnist.json", *sets("optimizers.generator.lr=1e39")), 2)
     assert "out of range" in line
 
 
+@pytest.mark.slow
 def test_flipped_bytes_in_a_checkpoint_are_caught(run, tmp_path):
     r = copy_run(run, tmp_path / "run")
     ckpt = r / "checkpoints" / "last.pt"
@@ -222,6 +230,7 @@ def test_flipped_bytes_in_a_checkpoint_are_caught(run, tmp_path):
 
 
 # -- 3. run folders are exclusive --------------------------------------------------------------------
+@pytest.mark.slow
 def test_runs_started_together_get_their_own_folders(tmp_path):
     require_mnist()
     procs = [subprocess.Popen([sys.executable, "-m", "genfw", "run", "configs/infogan_mnist.json",
@@ -239,6 +248,7 @@ def test_runs_started_together_get_their_own_folders(tmp_path):
         assert json.loads(ckpt["config"])["seed"] == json.loads((f / "config.json").read_text())["seed"]
 
 
+@pytest.mark.slow
 def test_a_run_being_trained_cannot_be_resumed_twice(run, tmp_path):
     r = copy_run(run, tmp_path / "run")
     log = tmp_path / "first.log"
@@ -284,6 +294,7 @@ def on_small_disk(args: list[str], folder: Path, kb: int) -> subprocess.Complete
     return subprocess.run(cmd, cwd=REPO, env=genfw_env(), capture_output=True, text=True, timeout=600, preexec_fn=limit)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_is_one_line_and_leaves_nothing_half_written(tmp_path):
     require_mnist()
     disk = tmp_path / "disk"
@@ -295,6 +306,7 @@ def test_a_full_disk_during_training_is_one_line_and_leaves_nothing_half_written
     assert not tmp_files(disk) and not list(disk.rglob("last.pt"))
 
 
+@pytest.mark.slow
 def test_a_full_disk_in_export_and_sample_is_one_line(run, tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -305,6 +317,7 @@ def test_a_full_disk_in_export_and_sample_is_one_line(run, tmp_path):
     assert not tmp_files(disk)
 
 
+@pytest.mark.slow
 def test_stale_temp_files_are_removed_on_resume(run, tmp_path):
     r = copy_run(run, tmp_path / "run")
     stale = r / "checkpoints" / ".last.pt.abc123.tmp"
@@ -331,13 +344,14 @@ def damaged_mnist(tmp_path: Path, name: str) -> Path:
 
 def test_an_mnist_file_with_a_wrong_magic_number_is_named(tmp_path):
     root = damaged_mnist(tmp_path, "train-labels-idx1-ubyte")
-    line = one_line(run_genfw("validate", "configs/infogan_mnist.json", env={"GENFW_DATA": str(root)}), 2)
+    line = one_line(cli_in_process("validate", "configs/infogan_mnist.json", env={"GENFW_DATA": str(root)}), 2)
     assert "train-labels-idx1-ubyte is not an IDX file" in line and "magic number" in line
 
 
+@pytest.mark.slow
 def test_a_damaged_test_split_is_named_by_eval(run, tmp_path):
     root = damaged_mnist(tmp_path, "t10k-labels-idx1-ubyte")
-    line = one_line(run_genfw("eval", run, env={"GENFW_DATA": str(root)}), 2)
+    line = one_line(cli_in_process("eval", run, env={"GENFW_DATA": str(root)}), 2)
     assert "t10k-labels-idx1-ubyte is not an IDX file" in line
 
 
@@ -348,16 +362,17 @@ def test_a_damaged_test_split_is_named_by_eval(run, tmp_path):
 ])
 def test_odd_json_is_one_line(tmp_path, text, words):
     (tmp_path / "odd.json").write_text(text)
-    assert words in one_line(run_genfw("validate", tmp_path / "odd.json"), 2)
+    assert words in one_line(cli_in_process("validate", tmp_path / "odd.json"), 2)
 
 
 def test_a_long_code_name_fails_validation_before_anything_runs(tmp_path):
     doc = base_config()
     doc["latent"][2]["name"] = "c" * 300
-    line = one_line(run_genfw("run", write_json(tmp_path / "c.json", doc), *sets(f"output.dir={tmp_path / 'runs'}")), 2)
+    line = one_line(cli_in_process("run", write_json(tmp_path / "c.json", doc), *sets(f"output.dir={tmp_path / 'runs'}")), 2)
     assert "latent[2].name: not a valid name" in line and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_damaged_prior_metadata_is_named(run, tmp_path):
     import onnx
 
@@ -368,7 +383,7 @@ def test_damaged_prior_metadata_is_named(run, tmp_path):
             latent["codes"][1]["prior"]["probs"] = [0.5, 0.5, 0.0]
             prop.value = json.dumps(latent)
     onnx.save(model, tmp_path / "g.onnx")
-    line = one_line(run_genfw("sample", tmp_path / "g.onnx", "-o", tmp_path / "s.png"), 2)
+    line = one_line(cli_in_process("sample", tmp_path / "g.onnx", "-o", tmp_path / "s.png"), 2)
     assert "prior of code 'digit'" in line and "probs must be 10" in line
 
 
@@ -379,23 +394,25 @@ def test_damaged_prior_metadata_is_named(run, tmp_path):
     ("train.max_steps=true", "train.max_steps: Input should be a valid integer (got true)"),
 ])
 def test_lax_types_are_rejected(override, words):
-    line = one_line(run_genfw("validate", "configs/infogan_mnist.json", *sets(override)), 2)
+    line = one_line(cli_in_process("validate", "configs/infogan_mnist.json", *sets(override)), 2)
     assert f"configs/infogan_mnist.json: {words}" in line
 
 
 def test_a_batch_larger_than_the_data_names_the_file():
     require_mnist()
-    line = one_line(run_genfw("run", "configs/infogan_mnist.json", *sets(*TINY, "train.batch_size=1000")), 2)
+    line = one_line(cli_in_process("run", "configs/infogan_mnist.json", *sets(*TINY, "train.batch_size=1000")), 2)
     assert line.startswith("Error: configs/infogan_mnist.json: train.batch_size: train.batch_size 1000 is larger")
 
 
 # -- 7. smaller ones ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_resume_cannot_change_what_defines_the_trajectory(run):
     for override in ("seed=8", "optimizers.generator.lr=0.01", "train.batch_size=16", 'dataset.limit=100'):
-        line = one_line(run_genfw("run", "--resume", run, *sets(override)), 2)
+        line = one_line(cli_in_process("run", "--resume", run, *sets(override)), 2)
         assert "a resumed run keeps what defines its training" in line, override
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_exits_143_and_the_run_resumes(tmp_path):
     require_mnist()
     log = tmp_path / "run.log"
@@ -419,8 +436,9 @@ def test_sigterm_checkpoints_and_exits_143_and_the_run_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_a_code_value_beyond_float32_is_rejected(run, tmp_path):
-    line = one_line(run_genfw("sample", run / "generator.onnx", "--code", "c1=1e308", "-o", tmp_path / "s.png"), 2)
+    line = one_line(cli_in_process("sample", run / "generator.onnx", "--code", "c1=1e308", "-o", tmp_path / "s.png"), 2)
     assert "c1" in line and "float32" in line and not (tmp_path / "s.png").exists()
 
 
@@ -483,6 +501,7 @@ def test_random_config_mutations_are_valid_or_one_line_errors(tmp_path):
     check()
 
 
+@pytest.mark.slow
 def test_an_artifact_from_other_plugin_versions_loads_with_one_warning(run, tmp_path):
     obj = safe_torch_load(run / "generator.pt", expect_format=GENERATOR_FORMAT)
     recorded = json.loads(obj["provenance"])
@@ -527,6 +546,7 @@ def _small_datasets(folder: Path) -> dict[str, dict]:
     }
 
 
+@pytest.mark.slow
 def test_random_dataset_parameters_are_valid_or_one_line_errors(tmp_path):
     """Random values for every parameter of the folder, HDF5 and MNIST datasets through
     `genfw validate` (in-process): exit 0, or exit 2 with one line; never a traceback."""
@@ -535,7 +555,7 @@ def test_random_dataset_parameters_are_valid_or_one_line_errors(tmp_path):
     from hypothesis import strategies as st
 
     from genfw.cli import main
-    from genfw.plugins import load_plugins
+    from genfw.plugin.loading import load_plugins
 
     bases = _small_datasets(tmp_path)
     registries = load_plugins().registries
@@ -562,6 +582,7 @@ def test_random_dataset_parameters_are_valid_or_one_line_errors(tmp_path):
     check()
 
 
+@pytest.mark.slow
 def test_random_code_values_are_samples_or_one_line_errors(run, tmp_path):
     """Random `--code NAME=VALUE` strings for `genfw sample` (in-process): exit 0, or exit 2 with one line."""
     from click.testing import CliRunner

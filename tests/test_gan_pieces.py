@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from genfw.augmentations import Affine, AffineParams, Translate, TranslateParams, random_translate
-from genfw.components import AugmentationContext, LossContext
+from genfw.contexts import AugmentationContext, LossContext
 from genfw.gan import ExponentialMovingAverage, frozen
 from genfw.gan.losses import (HingeLoss, HingeParams, NonSaturatingLoss, NonSaturatingParams, WassersteinGPLoss,
                               WassersteinGPParams)

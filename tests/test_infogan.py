@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from genfw.components import build_latent, build_model
-from genfw.config import validate_config
+from genfw.building import build_latent, build_model
+from genfw.config.resolution import validate_config
 from genfw.gan import frozen
-from genfw.plugins import load_plugins
+from genfw.plugin.loading import load_plugins
 from genfw.model import Batch, DataSpec
+from genfw_testing import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +243,25 @@ def test_without_ema_the_state_dict_is_unchanged(registries):
     model = make_model(registries, config)
     assert model.generator is model.G and model.G_ema is None
     assert not any(k.startswith("G_ema.") for k in model.state_dict())
+
+
+def test_decaying_gs_info_loss_scales_gs_gradient_but_not_the_q_heads(registries):
+    config = base_config()
+    config["model"].update(info_decay_step=10, info_decay_factor=0.25)
+    model = make_model(registries, config)
+    assert [model.info_factor(s) for s in (0, 9, 10, 5000)] == [1.0, 1.0, 0.25, 0.25]
+    rng = torch.Generator().manual_seed(0)
+    codes = model.latent.sample(16, rng)
+    fake = model.G(model.latent.encode(codes))
+    with frozen(model._d_frozen):
+        full = model.g_step_losses(fake, codes)
+        decayed = model.g_step_losses(fake, codes, 0.25)
+        g_params, q_params = list(model.G.parameters()), list(model.D.aux_head.parameters())
+        info_only = [torch.autograd.grad(out["g_loss"] - out["g_gan"], g_params + q_params, retain_graph=True)
+                     for out in (full, decayed)]
+    assert torch.equal(full["info_loss"], decayed["info_loss"])  # what is logged is the loss itself
+    n = len(g_params)
+    for a, b in zip(info_only[0][:n], info_only[1][:n]):
+        assert torch.allclose(b, 0.25 * a, atol=1e-6)
+    for a, b in zip(info_only[0][n:], info_only[1][n:]):
+        assert torch.allclose(a, b, atol=1e-6)

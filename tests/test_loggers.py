@@ -9,14 +9,15 @@ import json
 import shutil
 
 import pytest
-from conftest import REPO, error_line, require_mnist, run_genfw
+from genfw_testing import REPO, cli_in_process, error_line, require_mnist, run_genfw
 
-from genfw.config import load_config_and_plugins
+from genfw.session import load_config_and_plugins
 from genfw.training.run import execute
 
 
 @pytest.fixture(scope="module")
 def tb_run(tmp_path_factory):
+    # 12 training steps: the tests that use this run are marked slow.
     require_mnist()
     out = tmp_path_factory.mktemp("tb")
     overrides = ["train.max_steps=12", "train.log_every=4", "train.epochs=1", "eval.at_end=false", "export.onnx=false",
@@ -26,6 +27,7 @@ def tb_run(tmp_path_factory):
     return execute(resolved, quiet=True)
 
 
+@pytest.mark.slow
 def test_tensorboard_events_hold_every_logged_scalar_and_the_figures(tb_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -47,6 +49,7 @@ def test_tensorboard_events_hold_every_logged_scalar_and_the_figures(tb_run):
     assert {"samples", "loss_curve", "traversals/c1", "traversals/digit"} <= images
 
 
+@pytest.mark.slow
 def test_console_logger_prints_progress_lines_when_not_on_a_terminal(tmp_path):
     require_mnist()
     proc = run_genfw("run", "configs/dcgan_mnist.json", "--set", "train.max_steps=6", "--set", "train.log_every=2",
@@ -66,11 +69,11 @@ def test_a_logger_that_needs_a_missing_package_is_a_config_error(tmp_path):
         "class Needy:\n    def __init__(self, params: P, ctx):\n"
         "        raise ValueError('needs the package nope: pip install nope')\n\n\n"
         "@genfw.hookimpl\ndef register_loggers(register):\n    register('needy', Needy)\n")
-    from conftest import error_line
+    from genfw_testing import error_line
 
     require_mnist()
-    line = error_line(run_genfw("validate", "configs/dcgan_mnist.json", "--plugins-dir", folder,
-                                "--set", 'loggers=[{"type": "console"}, {"type": "needy"}]'))
+    line = error_line(cli_in_process("validate", "configs/dcgan_mnist.json", "--plugins-dir", folder,
+                                     "--set", 'loggers=[{"type": "console"}, {"type": "needy"}]'))
     assert "loggers[1]: needs the package nope" in line
 
 
@@ -83,7 +86,7 @@ def test_a_logger_that_needs_a_missing_package_is_a_config_error(tmp_path):
 def test_a_tensorboard_folder_outside_the_run_folder_is_refused_at_validate(subdir, words):
     require_mnist()
     loggers = [{"type": "console"}, {"type": "tensorboard", "subdir": subdir}]
-    line = error_line(run_genfw("validate", "configs/dcgan_mnist.json", "--set", f"loggers={json.dumps(loggers)}"))
+    line = error_line(cli_in_process("validate", "configs/dcgan_mnist.json", "--set", f"loggers={json.dumps(loggers)}"))
     assert "configs/dcgan_mnist.json: loggers[1].subdir: " in line and words in line, line
 
 
@@ -97,6 +100,7 @@ def resume(run_dir, *extra):
     return run_genfw("run", "--resume", run_dir, "--set", "train.max_steps=14", "-q", *extra)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_tensorboard_folder_that_is_a_file_or_a_link_out_of_the_run(tb_copy, tmp_path):
     shutil.rmtree(tb_copy / "tensorboard")
     (tb_copy / "tensorboard").write_text("not a folder")
@@ -114,6 +118,7 @@ def test_resume_refuses_a_tensorboard_folder_that_is_a_file_or_a_link_out_of_the
 
 @pytest.mark.parametrize("name, folder", [("metrics.jsonl", True), ("samples", False), ("traversals", False),
                                           ("loss_curve.png", True), ("generator.pt", True), ("checkpoints/last.pt", True)])
+@pytest.mark.slow
 def test_resume_refuses_a_run_folder_where_a_file_stands_for_a_folder_or_the_reverse(tb_copy, name, folder):
     path = tb_copy / name
     shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
@@ -124,11 +129,12 @@ def test_resume_refuses_a_run_folder_where_a_file_stands_for_a_folder_or_the_rev
     assert f"move the {found} out of the run folder {tb_copy}" in line, line
 
 
+@pytest.mark.slow
 def test_eval_of_a_run_without_its_checkpoint_suggests_commands_that_work(tb_copy):
     shutil.rmtree(tb_copy / "checkpoints")
-    line = error_line(run_genfw("eval", tb_copy))
+    line = error_line(cli_in_process("eval", tb_copy))
     assert f"{tb_copy}: no checkpoints/last.pt here, and genfw eval needs it" in line, line
     assert "pass a run directory, generator.pt" not in line, line  # eval cannot read generator.pt
     assert f"`genfw sample {tb_copy}` draws from its generator.pt" in line, line
-    sample = run_genfw("sample", tb_copy, "--n", "4", "-o", tb_copy / "four.png")
+    sample = cli_in_process("sample", tb_copy, "--n", "4", "-o", tb_copy / "four.png")
     assert sample.returncode == 0 and (tb_copy / "four.png").is_file(), sample.stderr

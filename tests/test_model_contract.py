@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cli_in_process, error_line, require_mnist, run_genfw, write_json
+from genfw_testing import cli_in_process, error_line, require_mnist, write_json
 
 from genfw.batch import UNLABELLED
 from genfw.data.labelled import keep_labels
@@ -126,7 +126,7 @@ def test_a_schedule_changes_the_learning_rate_at_its_milestones_and_resumes_exac
 def test_a_curve_key_the_model_never_logs_is_one_line_at_validate(tmp_path):
     require_mnist()
     config, plugins = probe_config(tmp_path)
-    line = error_line(run_genfw("validate", config, "--plugins-dir", plugins, "--set", "model.curve_key=g_los"))
+    line = error_line(cli_in_process("validate", config, "--plugins-dir", plugins, "--set", "model.curve_key=g_los"))
     assert "'g_los'" in line and "never logs it" in line and "g_loss" in line and "bug in that plugin" in line
 
 
@@ -139,11 +139,11 @@ def test_a_model_that_needs_labels_is_rejected_on_data_without_them(tmp_path):
         Image.new("L", (28, 28), color=i * 5).save(folder / f"{i}.png")
     doc = json.loads(Path("configs/cgan_mnist.json").read_text())
     doc["dataset"] = {"type": "image_folder", "path": str(folder), "size": 28, "channels": 1}
-    line = error_line(run_genfw("validate", write_json(tmp_path / "cgan.json", doc)))
+    line = error_line(cli_in_process("validate", write_json(tmp_path / "cgan.json", doc)))
     assert "dataset: dataset 'image_folder' provides no labels" in line and "model 'cgan' needs them" in line
     # Asking the folder for class subfolders it does not have is the user's data, not a plugin's bug.
     doc["dataset"]["labels"] = "folders"
-    line = error_line(run_genfw("validate", write_json(tmp_path / "cgan.json", doc)))
+    line = error_line(cli_in_process("validate", write_json(tmp_path / "cgan.json", doc)))
     assert f"cgan.json: dataset.labels: labels come from class subfolders, but {folder}" in line
     assert "bug" not in line
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
+from genfw_testing import REPO, error_line, genfw_env, require_mnist, run_genfw, with_pythonpath
 
 EXAMPLE = REPO / "docs" / "examples" / "genfw-wae"
 CONFIG = EXAMPLE / "wae_mnist.json"
@@ -75,6 +75,7 @@ def test_the_tutorial_shows_the_package_files_as_they_are(doc):
 
 
 # -- installed, through the CLI --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_plugins_lists_the_model_from_its_distribution(site, doc):
     proc = run_genfw("plugins", "--json", env=with_pythonpath(site))
     assert proc.returncode == 0, proc.stderr
@@ -90,6 +91,7 @@ def test_plugins_lists_the_model_from_its_distribution(site, doc):
     assert row.split()[:4] == ["model", "wae", "wae", "genfw-wae"] and row.endswith(entry["description"])
 
 
+@pytest.mark.slow
 def test_the_config_validates_as_the_tutorial_shows(site, doc):
     proc = run_genfw("validate", CONFIG.relative_to(REPO), env=with_pythonpath(site))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -107,6 +109,7 @@ def test_a_code_the_model_cannot_use_is_a_one_line_error_at_its_path(doc):
     assert console_block(doc, command) == [line]
 
 
+@pytest.mark.slow
 def test_a_short_run_trains_exports_and_evaluates(site, tmp_path):
     """A few steps on real MNIST (epochs of 4 steps, so the per-epoch metrics run), then the
     export and the evaluation at the end of the run, with the model's own section."""

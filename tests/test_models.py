@@ -8,10 +8,10 @@ import math
 
 import pytest
 import torch
-from conftest import REPO, require_mnist
+from genfw_testing import REPO, require_mnist
 
-from genfw.components import build_latent, build_model, check_model, seeded_init
-from genfw.config import load_config_and_plugins
+from genfw.building import build_latent, build_model, check_model, seeded_init
+from genfw.session import load_config_and_plugins
 from genfw.errors import ConfigError
 from genfw.training.run import execute
 from genfw.model import Batch, DataSpec
@@ -89,6 +89,7 @@ def vae_run(tmp_path_factory):
     return execute(resolved, quiet=True)
 
 
+@pytest.mark.slow
 def test_a_beta_vae_run_writes_its_own_eval_section_figures_and_curves(vae_run):
     report = json.loads((vae_run / "eval.json").read_text())
     assert report["model_sections"] == ["vae"]

@@ -57,6 +57,7 @@ def tiny(name: str, n: int, shape=(1, 28, 28), classes: int = 10, seed: int = 0)
                         torch.arange(n) % classes, tuple(str(c) for c in range(classes)))
 
 
+@pytest.mark.slow
 def test_mnist_shaped_data_keeps_the_original_cache_key(tmp_path):
     train, test = tiny("train", 64), tiny("test", 20, seed=1)
     _, info = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)

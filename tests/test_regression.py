@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, genfw_env, require_mnist
+from genfw_testing import REPO, genfw_env, require_mnist
 
-from genfw.config import load_config_and_plugins
+from genfw.session import load_config_and_plugins
 from genfw.cpu import KernelKind, kernel_kind, native_bf16
 from genfw.training.trainer import Trainer
 
@@ -125,6 +125,7 @@ _native_runs: dict[str, dict[str, list[float]]] = {}
 
 
 @pytest.mark.parametrize(("path", "exact"), comparisons())
+@pytest.mark.slow
 def test_first_100_steps_log_the_recorded_losses(path: Path, exact: bool):
     require_mnist()
     record = load_record(path)

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import small_generator
+from genfw_testing import REPO, small_generator
 
 from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, save_grid
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

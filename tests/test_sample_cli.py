@@ -1,4 +1,6 @@
-"""`genfw export` and `genfw sample` through the real command line (subprocesses)."""
+"""`genfw export` and `genfw sample` through the command line: in this process (click's runner: the
+same parsing, output and one-line errors with their exit codes), and as real processes where a fresh
+interpreter matters (no torch imported) or a process limit (``ulimit -v``) does."""
 
 from __future__ import annotations
 
@@ -11,29 +13,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import small_generator
+from genfw_testing import REPO, cli_in_process, error_line, ok, small_generator
 from PIL import Image
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def genfw(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "genfw", *map(str, args)], cwd=str(cwd or REPO),
-                          capture_output=True, text=True, timeout=600)
-
-
-def ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def usage_error(proc: subprocess.CompletedProcess) -> str:
-    """Exit 2, exactly one line on stderr, no traceback."""
-    detail = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, detail
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), detail
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +34,7 @@ def run_dir(tmp_path_factory) -> Path:
 def sampled_png(run_dir) -> tuple[Path, subprocess.CompletedProcess]:
     """`genfw sample RUN_DIR`: exports generator.onnx first, then writes the grid."""
     out = run_dir / "threes.png"
-    proc = genfw("sample", run_dir, "--n", 12, "--code", "digit=3", "--seed", 0, "--nrow", 6, "-o", out)
+    proc = cli_in_process("sample", run_dir, "--n", 12, "--code", "digit=3", "--seed", 0, "--nrow", 6, "-o", out)
     return out, proc
 
 
@@ -68,7 +49,7 @@ def test_sample_png_from_a_run_dir_exports_first(run_dir, sampled_png):
 def test_sample_h5_round_trip(run_dir, sampled_png, tmp_path):
     ok(sampled_png[1])
     out = tmp_path / "s.h5"
-    ok(genfw("sample", run_dir / "generator.onnx", "--n", 9, "--code", "digit=7", "--code", "c1=0.5", "--seed", 1, "-o", out))
+    ok(cli_in_process("sample", run_dir / "generator.onnx", "--n", 9, "--code", "digit=7", "--code", "c1=0.5", "--seed", 1, "-o", out))
     with h5py.File(out, "r") as f:
         images = f["images"][()]
         codes = {k: f["codes"][k][()] for k in f["codes"]}
@@ -93,7 +74,7 @@ def test_sample_h5_round_trip(run_dir, sampled_png, tmp_path):
                                           ("c1=inf", "not a finite float32 number"), ("c1=wide", "needs a number")])
 def test_bad_code_exits_2_with_one_line(run_dir, sampled_png, tmp_path, code, needle):
     ok(sampled_png[1])
-    line = usage_error(genfw("sample", run_dir / "generator.onnx", "--code", code, "-o", tmp_path / "x.png"))
+    line = error_line(cli_in_process("sample", run_dir / "generator.onnx", "--code", code, "-o", tmp_path / "x.png"))
     assert needle in line
     assert not (tmp_path / "x.png").exists()
 
@@ -102,14 +83,14 @@ def test_sample_to_an_unwritable_place_exits_2(run_dir, sampled_png, tmp_path):
     ok(sampled_png[1])
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    line = usage_error(genfw("sample", run_dir / "generator.onnx", "-o", blocker / "x.png"))
+    line = error_line(cli_in_process("sample", run_dir / "generator.onnx", "-o", blocker / "x.png"))
     assert str(blocker / "x.png") in line and "cannot write here" in line
 
 
 def test_sample_rejects_a_non_genfw_file(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"nope")
-    assert "not a loadable ONNX model" in usage_error(genfw("sample", bad, "-o", tmp_path / "x.png"))
+    assert "not a loadable ONNX model" in error_line(cli_in_process("sample", bad, "-o", tmp_path / "x.png"))
 
 
 def test_sample_on_onnx_does_not_import_torch(run_dir, sampled_png, tmp_path):
@@ -130,33 +111,33 @@ def test_sample_on_onnx_does_not_import_torch(run_dir, sampled_png, tmp_path):
 
 def test_export_command(run_dir, tmp_path):
     out = tmp_path / "m.onnx"
-    stdout = ok(genfw("export", run_dir / "generator.pt", "-o", out, "--opset", 18))
+    stdout = ok(cli_in_process("export", run_dir / "generator.pt", "-o", out, "--opset", 18))
     assert out.is_file() and (tmp_path / "m.json").is_file()
     assert "max abs diff" in stdout
-    assert "opset" in usage_error(genfw("export", run_dir, "--opset", 17)).lower()
+    assert "opset" in error_line(cli_in_process("export", run_dir, "--opset", 17)).lower()
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not torch")
-    assert "not a readable genfw file" in usage_error(genfw("export", junk))
+    assert "not a readable genfw file" in error_line(cli_in_process("export", junk))
 
 
 def test_export_never_clobbers_or_misnames(run_dir, tmp_path):
     config = tmp_path / "my.json"
     config.write_text('{"name": "not a sidecar"}')
-    line = usage_error(genfw("export", run_dir / "generator.pt", "-o", tmp_path / "my.onnx"))
+    line = error_line(cli_in_process("export", run_dir / "generator.pt", "-o", tmp_path / "my.onnx"))
     assert f"would overwrite {config}, which is not a genfw sidecar" in line
     assert config.read_text() == '{"name": "not a sidecar"}' and not (tmp_path / "my.onnx").exists()
     for bad in ("gen.json", "gen.txt", ""):
-        assert "must be an .onnx file" in usage_error(genfw("export", run_dir / "generator.pt", "-o", tmp_path / bad if bad else ""))
-    assert "wrote opset 18, not the 99" in usage_error(genfw("export", run_dir / "generator.pt", "-o", tmp_path / "a.onnx", "--opset", 99))
+        assert "must be an .onnx file" in error_line(cli_in_process("export", run_dir / "generator.pt", "-o", tmp_path / bad if bad else ""))
+    assert "wrote opset 18, not the 99" in error_line(cli_in_process("export", run_dir / "generator.pt", "-o", tmp_path / "a.onnx", "--opset", 99))
     assert not list(tmp_path.glob("*.onnx"))
 
 
 def test_sample_cli_argument_errors_are_one_line(run_dir, sampled_png, tmp_path):
     ok(sampled_png[1])
     onnx_file = run_dir / "generator.onnx"
-    assert "--seed" in usage_error(genfw("sample", onnx_file, "--seed", -1, "-o", tmp_path / "x.png"))
-    assert "given twice" in usage_error(genfw("sample", onnx_file, "--code", "digit=3", "--code", "digit=4", "-o", tmp_path / "x.png"))
-    assert "Missing argument 'MODEL'" in usage_error(genfw("sample"))
+    assert "--seed" in error_line(cli_in_process("sample", onnx_file, "--seed", -1, "-o", tmp_path / "x.png"))
+    assert "given twice" in error_line(cli_in_process("sample", onnx_file, "--code", "digit=3", "--code", "digit=4", "-o", tmp_path / "x.png"))
+    assert "Missing argument 'MODEL'" in error_line(cli_in_process("sample"))
     assert not (tmp_path / "x.png").exists()
 
 
@@ -186,10 +167,10 @@ def test_sample_refuses_a_model_it_cannot_verify_unless_no_verify(run_dir, sampl
         sidecar = json.dumps({k: v for k, v in doc.items() if k != "sha256"})
     if sidecar is not None:
         (tmp_path / "generator.json").write_text(sidecar)
-    line = usage_error(genfw("sample", model, "-o", tmp_path / "x.png"))
+    line = error_line(cli_in_process("sample", model, "-o", tmp_path / "x.png"))
     assert line.startswith(f"Error: {model}: cannot verify it: its sidecar generator.json {why}") and line.endswith(NO_VERIFY_FIX)
     assert not (tmp_path / "x.png").exists()
-    assert "wrote 64 images" in ok(genfw("sample", model, "--no-verify", "-o", tmp_path / "x.png"))
+    assert "wrote 64 images" in ok(cli_in_process("sample", model, "--no-verify", "-o", tmp_path / "x.png"))
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -201,7 +182,7 @@ def test_sample_refuses_a_model_it_cannot_verify_unless_no_verify(run_dir, sampl
 ], ids=["n_2_62", "threads", "negative_probability", "probabilities_not_summing_to_1"])
 def test_sample_refuses_what_it_cannot_do_in_one_line(run_dir, sampled_png, tmp_path, args, needle):
     ok(sampled_png[1])
-    assert needle in usage_error(genfw("sample", run_dir / "generator.onnx", *args, "-o", tmp_path / "x.png"))
+    assert needle in error_line(cli_in_process("sample", run_dir / "generator.onnx", *args, "-o", tmp_path / "x.png"))
     assert not (tmp_path / "x.png").exists()
 
 
@@ -220,7 +201,7 @@ def test_sample_n_beyond_a_memory_cap_is_refused_up_front(run_dir, sampled_png, 
                               cwd=str(REPO), capture_output=True, text=True, timeout=600, check=False,
                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)))
 
-    line = usage_error(capped("--n", 600_000, "-o", tmp_path / "s.h5"))
+    line = error_line(capped("--n", 600_000, "-o", tmp_path / "s.h5"))
     assert line.startswith("Error: --n 600,000: images of 1x28x28 saved as H5, would take 2.41 GB of memory, and ") and \
         "ask for at most" in line, line
     assert not (tmp_path / "s.h5").exists()
@@ -243,6 +224,6 @@ def test_sample_refuses_metadata_dims_that_do_not_match_the_model(run_dir, sampl
         if prop.key == "genfw.latent":
             prop.value = json.dumps(latent)
     write_pair(tmp_path / "g.onnx", model.SerializeToString(), sidecar)  # a pair that verifies
-    line = usage_error(genfw("sample", tmp_path / "g.onnx", "-o", tmp_path / "x.png"))
+    line = error_line(cli_in_process("sample", tmp_path / "g.onnx", "-o", tmp_path / "x.png"))
     assert line == (f"Error: {tmp_path / 'g.onnx'}: the dim of code 'c1' in its metadata is wrong: it says 3 but the "
                     "model's input 'c1' is [batch, 1] (re-export it with `genfw export`)")

@@ -10,7 +10,7 @@ import math
 
 import pytest
 import torch
-from conftest import base_config
+from genfw_testing import base_config
 from pydantic import ValidationError
 
 from genfw.optim import OptimizerConfig, build_optimizer
@@ -193,9 +193,9 @@ def test_config_errors_say_what_is_wrong_and_how_to_fix_it(schedule, expected):
 
 def test_an_error_in_a_run_config_names_the_schedule():
     """Through the real config path: one line naming the file and the JSON path."""
-    from genfw.config import validate_config
+    from genfw.config.resolution import validate_config
     from genfw.errors import ConfigError
-    from genfw.plugins import load_plugins
+    from genfw.plugin.loading import load_plugins
 
     registries = load_plugins([]).registries
     doc = base_config()

@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from genfw_testing import INFOGAN_CONFIG, REPO, TINY_RUN, cli_in_process, genfw_env, require_mnist, run_genfw, sets
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("GENFW_DATA") or REPO.parent / "shared" / "data")
-CONFIG = REPO / "configs" / "infogan_mnist.json"
-
-# A tiny but real run: 256 MNIST images, batch 32, so an epoch is 8 steps.
-SMALL = ["--set", "dataset.limit=256", "--set", "train.batch_size=32", "--set", "train.log_every=2",
-         "--set", "eval.at_end=false", "--set", "export.onnx=false"]
-
-
-def genfw(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GENFW_DATA": str(DATA)}
-    return subprocess.run([sys.executable, "-m", "genfw", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+CONFIG = INFOGAN_CONFIG
+SMALL = sets(*TINY_RUN)  # 256 MNIST images, batch 32: an epoch is 8 steps
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _need_mnist():
-    assert (DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file(), f"MNIST IDX files expected under {DATA}/MNIST/raw"
+    require_mnist()
 
 
+@pytest.mark.slow
 def test_short_run_writes_every_artifact(tmp_path):
     run_dir = tmp_path / "run"
-    r = genfw("run", str(CONFIG), *SMALL, "--set", "train.epochs=2", "--set", f"output.run_dir={run_dir}")
+    r = run_genfw("run", str(CONFIG), *SMALL, "--set", "train.epochs=2", "--set", f"output.run_dir={run_dir}")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == str(run_dir)
     for name in ["config.json", "environment.json", "metrics.jsonl", "generator.pt", "loss_curve.png",
@@ -67,14 +57,15 @@ def test_short_run_writes_every_artifact(tmp_path):
     assert [c["name"] for c in spec["codes"]] == ["z", "digit", "c1", "c2"]
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical(tmp_path):
     whole, half = tmp_path / "whole", tmp_path / "half"
     common = [*SMALL, "--set", "train.epochs=2", "--set", "train.sample_every_epoch=false", "-q"]
-    assert genfw("run", str(CONFIG), *common, "--set", "train.max_steps=12", "--set", f"output.run_dir={whole}").returncode == 0
-    r = genfw("run", str(CONFIG), *common, "--set", "train.max_steps=5", "--set", f"output.run_dir={half}")
+    assert run_genfw("run", str(CONFIG), *common, "--set", "train.max_steps=12", "--set", f"output.run_dir={whole}").returncode == 0
+    r = run_genfw("run", str(CONFIG), *common, "--set", "train.max_steps=5", "--set", f"output.run_dir={half}")
     assert r.returncode == 0, r.stderr
     assert torch.load(half / "checkpoints" / "last.pt", weights_only=True)["step"] == 5
-    r = genfw("run", "--resume", str(half), "--set", "train.max_steps=12", "-q")
+    r = run_genfw("run", "--resume", str(half), "--set", "train.max_steps=12", "-q")
     assert r.returncode == 0, r.stderr
 
     a = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)
@@ -89,18 +80,18 @@ def test_resume_is_bit_identical(tmp_path):
 
 
 def test_resume_rejects_a_folder_that_is_not_a_run(tmp_path):
-    r = genfw("run", "--resume", str(tmp_path))
+    r = cli_in_process("run", "--resume", str(tmp_path))
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "checkpoint" in r.stderr
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
-    env = {**os.environ, "GENFW_DATA": str(DATA)}
     proc = subprocess.Popen([sys.executable, "-m", "genfw", "run", str(CONFIG), *SMALL, "--set", "train.epochs=1000",
                              "--set", "train.sample_every_epoch=false", "--set", "eval.per_epoch=false",
-                             "--set", f"output.run_dir={run_dir}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             "--set", f"output.run_dir={run_dir}"], cwd=REPO, env=genfw_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     metrics = run_dir / "metrics.jsonl"
     deadline = time.time() + 120
@@ -113,6 +104,6 @@ def test_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path):
     assert "genfw run --resume" in err and "Traceback" not in err
     step = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"]
     assert step >= 2
-    r = genfw("run", "--resume", str(run_dir), "--set", f"train.max_steps={step + 2}", "-q")
+    r = run_genfw("run", "--resume", str(run_dir), "--set", f"train.max_steps={step + 2}", "-q")
     assert r.returncode == 0, r.stderr
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2

@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, small_generator
+from genfw_testing import REPO, USER_CACHE, small_generator
+
+pytestmark = pytest.mark.slow  # npm packages and a headless Chromium
 
 CHROMIUM = os.environ.get("GENFW_CHROMIUM", "/usr/bin/chromium")
 #: The versions the page is tested with (examples/web/package.json pins onnxruntime-web).
@@ -100,7 +102,7 @@ def _node_modules(tmp_root: Path) -> Path:
     if given:
         assert not missing(Path(given)), f"GENFW_WEB_NODE_MODULES={given} lacks {missing(Path(given))} (see .ci/run)"
         return Path(given)
-    cache = Path(os.environ.get("GENFW_CACHE") or Path.home() / ".cache" / "genfw") / "web-test"
+    cache = USER_CACHE / "web-test"  # kept across sessions: installing needs the network
     if missing(cache / "node_modules"):
         cache.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(["npm", "install", "--prefix", str(cache), "--no-audit", "--no-fund", "--prefer-offline",

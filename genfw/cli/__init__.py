@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from genfw import __version__
+from genfw.version import __version__
 from genfw.cli.common import GenfwGroup
 
 # name -> "module:attribute"; imported only when the command runs, so `genfw --help` is fast.

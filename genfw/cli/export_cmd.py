@@ -30,7 +30,7 @@ def export_run(source: Path, output: Path | None = None, *, opset: int = 18, opt
                plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False) -> dict:
     """Rebuild the generator from ``source`` and export it; returns the export report. Categories
     are labelled with what they came to mean when the run has an eval.json that says so."""
-    from genfw.artifacts import load_generator
+    from genfw.rebuild import load_generator
     from genfw.export import category_meanings, export_generator
 
     loaded = load_generator(source, plugins_dirs, trust_recorded=trust_recorded)

@@ -25,8 +25,8 @@ def _defaults(params_model) -> dict[str, str]:
 @handle_errors
 def plugins(plugins_dirs: tuple[str, ...], as_json: bool, show_params: bool) -> None:
     """List loaded plugins and the components they register."""
-    from genfw.plugins import load_plugins
-    from genfw.registry import KIND_LABELS
+    from genfw.plugin.loading import load_plugins
+    from genfw.plugin.registry import KIND_LABELS
 
     loaded = load_plugins(plugins_dirs)
     rows = []

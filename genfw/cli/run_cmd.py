@@ -32,7 +32,7 @@ def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], 
     genfw run --resume RUN_DIR
     genfw run CONFIG --nproc 2          (the same as: torchrun --nproc_per_node 2 -m genfw run CONFIG)
     """
-    from genfw.config import load_config_and_plugins
+    from genfw.session import load_config_and_plugins
     from genfw.training.run import execute, resume_config
 
     if (config is None) == (resume_dir is None):

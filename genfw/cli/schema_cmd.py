@@ -23,7 +23,7 @@ def schema(plugins_dirs: tuple[str, ...], sidecar: bool) -> None:
 
         click.echo(json.dumps(sidecar_json_schema(), indent=2))
         return
-    from genfw.plugins import load_plugins
-    from genfw.schema import run_config_schema
+    from genfw.config.json_schema import run_config_schema
+    from genfw.plugin.loading import load_plugins
 
     click.echo(json.dumps(run_config_schema(load_plugins(plugins_dirs).registries), indent=2))

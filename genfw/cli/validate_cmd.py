@@ -19,7 +19,7 @@ def validate(config: str, overrides: tuple[str, ...], plugins_dirs: tuple[str, .
     """Validate CONFIG against its schema, the loaded plugins, the dataset and the model's own
     requirements, by building everything a run builds (nothing is trained or written); exit 0 if
     it is valid, 2 if not. The dataset is loaded (downloaded if the config allows it)."""
-    from genfw.config import load_config_and_plugins
+    from genfw.session import load_config_and_plugins
     from genfw.training.check import check_run
 
     _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)

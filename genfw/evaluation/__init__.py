@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from genfw.atomic import atomic_write_json
-from genfw.components import build_dataset
+from genfw.building import build_dataset
 from genfw.evaluation import disentanglement as disentanglement_module
 from genfw.evaluation import sample_quality as sample_quality_module
-from genfw.evaluation.context import EvalContext
+from genfw.contexts import EvalContext
 from genfw.evaluation.provenance import provenance
 from genfw.training.checkpoint import load_trained_model
 

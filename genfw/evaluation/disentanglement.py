@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genfw.evaluation.context import EvalContext
+from genfw.contexts import EvalContext
 from genfw.metrics import disentanglement as metrics
 
 #: Offsets of this section's seeds from the evaluation seed.

@@ -14,7 +14,7 @@ import hashlib
 import importlib.metadata
 from typing import Any
 
-from genfw.evaluation.context import EvalContext
+from genfw.contexts import EvalContext
 from genfw.metrics.precision_recall import DEFAULT_K
 
 #: Provenance fields that change a score when they differ: comparing across them is refused.

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genfw.evaluation.context import EvalContext
+from genfw.contexts import EvalContext
 from genfw.metrics import clustering, distances
 from genfw.metrics.precision_recall import precision_recall
 

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genfw import __version__
+from genfw.version import __version__
 from genfw.atomic import atomic_write_bytes, atomic_write_json
 from genfw.errors import GenfwError, GenfwUsageError, warn
 from genfw.eval_mode import eval_mode

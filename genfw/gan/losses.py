@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import LossContext
+from genfw.contexts import LossContext
 
 
 class AdversarialLoss(nn.Module):

@@ -17,7 +17,7 @@ FOLDER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 def folder_name(value: str) -> str:
     """Check a logger's folder parameter (use as a pydantic ``AfterValidator``): loggers write
     only inside the run folder, so the parameter names one folder in it."""
-    from genfw.training.run import RUN_LAYOUT  # imported when called: genfw.training imports the loggers
+    from genfw.artifacts import RUN_LAYOUT  # imported when called: the file format needs torch
 
     if not FOLDER_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not a folder name inside the run folder, and loggers write only inside it "

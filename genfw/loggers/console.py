@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genfw.components import LoggerContext
+from genfw.contexts import LoggerContext
 from genfw.loggers.base import Logger
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Mapping
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from genfw.components import LoggerContext
+from genfw.contexts import LoggerContext
 from genfw.loggers.base import FOLDER_NAME, Logger, folder_in_run, folder_name
 
 

@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import NetworkContext
+from genfw.contexts import NetworkContext
 
 
 def stages_for(image_shape: tuple[int, int, int]) -> int:

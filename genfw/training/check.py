@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genfw.components import LoggerContext, build_dataset, build_latent, build_loggers, build_model, build_network, seeded_init
-from genfw.config import ResolvedConfig
+from genfw.building import build_dataset, build_latent, build_loggers, build_model, build_network, seeded_init
+from genfw.contexts import LoggerContext
+from genfw.config.resolution import ResolvedConfig
 from genfw.networks.fit import check_networks_fit
 from genfw.schedules import build_schedulers
 from genfw.training.curve_keys import check_curve_keys

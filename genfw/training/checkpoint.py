@@ -93,8 +93,8 @@ def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = (), *, trust_
     Returns ``(resolved config, latent spec, model)`` with the model in eval mode on the CPU.
     """
     from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT
-    from genfw.components import build_latent, build_model
-    from genfw.config import validate_recorded_config
+    from genfw.building import build_latent, build_model
+    from genfw.session import validate_recorded_config
 
     path = Path(path)
     ckpt = path / CHECKPOINT_DIR / LAST_CHECKPOINT if path.is_dir() else path

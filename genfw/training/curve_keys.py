@@ -17,7 +17,7 @@ import torch
 
 from genfw.data.base import Dataset
 from genfw.errors import PluginError
-from genfw.evaluation.context import EvalContext
+from genfw.contexts import EvalContext
 from genfw.networks.fit import PROBE_BATCH, probe_batch
 
 #: Held-out images the per-epoch metrics are probed on.

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT
+from genfw.artifacts import CHECKPOINT_DIR, LAST_CHECKPOINT, RUN_LAYOUT
 from genfw.atomic import atomic_write_json, remove_stale_temp_files
-from genfw.config import ResolvedConfig
+from genfw.config.resolution import ResolvedConfig
 from genfw.errors import CheckpointError, ConfigError, TerminatedError
 from genfw.jsonpath import format_path, parse_path
 from genfw.training import distributed
@@ -25,15 +25,6 @@ from genfw.training.trainer import Trainer
 RESUMABLE_SETTINGS = (("train", "epochs"), ("train", "max_steps"), ("train", "log_every"), ("train", "checkpoint_every"),
                       ("train", "progress"), ("train", "sample_every_epoch"), ("train", "threads"), ("train", "device"),
                       ("train", "divergence_limit"), ("output",), ("export",), ("eval",), ("loggers",))
-
-#: What a run keeps in its folder, and whether each is a folder (True) or a file. A run writes
-#: into all of them as it goes, so one of the wrong kind (a folder called metrics.jsonl, a file
-#: called samples) is refused before training instead of failing half-way with a traceback.
-RUN_LAYOUT = {"config.json": False, "environment.json": False, "metrics.jsonl": False, "loss_curve.png": False,
-              GENERATOR_FILE: False, "generator.onnx": False, "generator.json": False, "eval.json": False,
-              CHECKPOINT_DIR: True, f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}": False, "samples": True, "traversals": True,
-              "figures": True}
-
 
 def check_run_layout(run_dir: Path) -> None:
     """Refuse a run folder where something the run writes has the wrong kind (one line naming it)."""
@@ -202,7 +193,8 @@ def resume_config(run_dir: Path, overrides, plugins_dirs=(), *, trust_recorded: 
     """The recorded config of a run, with ``--set`` overrides (only :data:`RESUMABLE_SETTINGS`:
     more steps, other outputs) applied, validated against the installed plugins and
     ``plugins_dirs`` (the run's recorded plugin folders only with ``trust_recorded``)."""
-    from genfw.config import apply_overrides, validate_recorded_config
+    from genfw.config.reading import apply_overrides
+    from genfw.session import validate_recorded_config
 
     source = str(run_dir / "config.json")
     for item in overrides:

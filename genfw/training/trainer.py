@@ -26,12 +26,13 @@ import torch
 from genfw import plots
 from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, atomic_torch_save, generator_payload
 from genfw.batch import Batch
-from genfw.components import LoggerContext, build_dataset, build_latent, build_loggers, build_model, seeded_init
-from genfw.config import ResolvedConfig
+from genfw.building import build_dataset, build_latent, build_loggers, build_model, seeded_init
+from genfw.contexts import LoggerContext
+from genfw.config.resolution import ResolvedConfig
 from genfw.data.base import Dataset
 from genfw.data.labelled import keep_labels
 from genfw.errors import ConfigError, DivergenceError, warn
-from genfw.evaluation.context import EvalContext
+from genfw.contexts import EvalContext
 from genfw.figures import sample_grid, traversal_grids
 from genfw.model import Model
 from genfw.schedules import build_schedulers

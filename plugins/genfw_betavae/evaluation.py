@@ -11,9 +11,7 @@ from typing import Any
 
 import torch
 
-from genfw.evaluation.context import EvalContext
-from genfw.model import eval_mode
-from genfw.plots import ImageGrid
+from genfw.api import EvalContext, ImageGrid, eval_mode
 
 ELBO_SEED, FIGURE_SEED = 10, 11
 ACTIVE_THRESHOLD = 0.01

@@ -9,14 +9,10 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import ModelContext
-from genfw.errors import ConfigValueError
-from genfw.latent import LatentSpec
-from genfw.model import Batch, DataSpec, Model, Roles, eval_mode
+from genfw.api import Batch, ConfigValueError, DataSpec, LatentSpec, Model, ModelContext, Roles, eval_mode
 
 if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
-    from genfw.evaluation.context import EvalContext
-    from genfw.plots import ImageGrid
+    from genfw.api import EvalContext, ImageGrid
 
 
 class BetaVAEParams(BaseModel):

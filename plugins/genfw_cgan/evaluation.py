@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genfw.evaluation.context import EvalContext
-from genfw.latent import LatentCode
+from genfw.api import EvalContext, LatentCode
 
 CONDITIONAL_SEED = 20
 

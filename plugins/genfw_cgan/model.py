@@ -17,15 +17,12 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import LossContext, ModelContext
-from genfw.errors import ConfigValueError
-from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
-from genfw.gan.losses import NonSaturatingParams
-from genfw.latent import LatentSpec
-from genfw.model import Batch, DataSpec, Model, Roles, eval_mode
+from genfw.api import (AdversarialLoss, Batch, ConfigValueError, DataSpec, ExponentialMovingAverage, LatentSpec,
+                       LossContext, Model, ModelContext, NonSaturatingLoss, NonSaturatingParams, Roles, eval_mode,
+                       frozen)
 
 if TYPE_CHECKING:
-    from genfw.evaluation.context import EvalContext
+    from genfw.api import EvalContext
 
 
 class ConditionalGANParams(BaseModel):

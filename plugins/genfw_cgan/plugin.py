@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from genfw import hookimpl
-from genfw.hookspecs import RegisterModels
+from genfw.api import RegisterModels, hookimpl
 from genfw_cgan.model import ConditionalGAN
 
 

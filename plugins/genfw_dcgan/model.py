@@ -8,10 +8,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import LossContext, ModelContext
-from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
-from genfw.gan.losses import NonSaturatingParams
-from genfw.model import Batch, Model, Roles
+from genfw.api import (AdversarialLoss, Batch, ExponentialMovingAverage, LossContext, Model, ModelContext,
+                       NonSaturatingLoss, NonSaturatingParams, Roles, frozen)
 
 
 class DCGANParams(BaseModel):

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genfw.evaluation.context import EvalContext
-from genfw.metrics import clustering, image_stats
-from genfw.metrics.circular import circular_linear_correlation
+from genfw.api import (EvalContext, ari, circular_linear_correlation, cluster_accuracy, cluster_matching, code_effect,
+                       ink_width, nmi, slant, stroke_width)
 
 CONSISTENCY_SEED, CONTINUOUS_SEED = 0, 2
 
@@ -30,7 +29,7 @@ def q_accuracy(ctx: EvalContext) -> dict[str, float]:
     if test is None or test.labels is None:
         return {}
     labels = test.labels.numpy()
-    return {f"q_accuracy_{name}": round(float(clustering.cluster_accuracy(labels, p)), 5)
+    return {f"q_accuracy_{name}": round(float(cluster_accuracy(labels, p)), 5)
             for name, p in _categorical_predictions(ctx, test.images).items()}
 
 
@@ -43,10 +42,10 @@ def q_on_real(ctx: EvalContext) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, pred in _categorical_predictions(ctx, test.images).items():
         out[name] = {
-            "accuracy": clustering.cluster_accuracy(labels, pred),
-            "nmi": clustering.nmi(labels, pred),
-            "ari": clustering.ari(labels, pred),
-            "matching": {str(k): int(v) for k, v in clustering.cluster_matching(labels, pred).items()},
+            "accuracy": cluster_accuracy(labels, pred),
+            "nmi": nmi(labels, pred),
+            "ari": ari(labels, pred),
+            "matching": {str(k): int(v) for k, v in cluster_matching(labels, pred).items()},
             "n": len(labels),
         }
         if ctx.latent[name].from_labels:  # category v was trained to mean class v: no matching
@@ -81,7 +80,7 @@ def code_consistency(ctx: EvalContext) -> dict[str, Any]:
             if class_names and cls < len(class_names):
                 per[str(v)]["label"] = class_names[cls]
         out[code.name] = {
-            "accuracy": clustering.cluster_accuracy(pred, values.numpy()),
+            "accuracy": cluster_accuracy(pred, values.numpy()),
             **({"accuracy_as_labelled": float((pred == values.numpy()).mean())} if code.from_labels else {}),
             "per_value": per,
             "samples_per_value": per_value,
@@ -117,8 +116,8 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
             codes[code.name] = swept
             imgs = ctx.generate(codes)[:, 0].numpy()
             values = swept[:, j].numpy()
-            stats = {"slant": image_stats.slant(imgs), "stroke_width": image_stats.stroke_width(imgs),
-                     "ink_width": image_stats.ink_width(imgs)}
+            stats = {"slant": slant(imgs), "stroke_width": stroke_width(imgs),
+                     "ink_width": ink_width(imgs)}
             effects = {}
             for stat, s in stats.items():
                 # Per style, the statistic's change from the sweep's start: removes style-to-style offsets.
@@ -127,7 +126,7 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
                     effects[stat] = circular_linear_correlation(values, (s - s[:, :1]).ravel())
                     effects[stat]["mean_range_over_sweep"] = float(np.nanmean(np.nanmax(s, 1) - np.nanmin(s, 1)))
                 else:
-                    effects[stat] = image_stats.code_effect(values, (s - s[:, :1]).ravel())
+                    effects[stat] = code_effect(values, (s - s[:, :1]).ravel())
                     effects[stat]["mean_change_over_sweep"] = float(np.nanmean(s[:, -1] - s[:, 0]))
             statistic = "circular_linear" if code.periodic else "spearman"
             strongest = max(effects, key=lambda k: abs(effects[k][statistic]) if np.isfinite(effects[k][statistic]) else -1)

@@ -17,8 +17,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.augmentations import random_affine
-from genfw.components import LossContext
+from genfw.api import LossContext, random_affine
 
 
 class InvariantClusteringParams(BaseModel):

@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import LossContext
+from genfw.api import LossContext
 
 
 class MutualInformationParams(BaseModel):

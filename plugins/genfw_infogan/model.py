@@ -8,14 +8,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import LossContext, ModelContext
-from genfw.gan import AdversarialLoss, ExponentialMovingAverage, NonSaturatingLoss, frozen
-from genfw.gan.losses import NonSaturatingParams
-from genfw.latent import LatentSpec
-from genfw.model import Batch, Model, Roles, eval_mode
+from genfw.api import (AdversarialLoss, Batch, ExponentialMovingAverage, LatentSpec, LossContext, Model, ModelContext,
+                       NonSaturatingLoss, NonSaturatingParams, Roles, eval_mode, frozen)
 
 if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
-    from genfw.evaluation.context import EvalContext
+    from genfw.api import EvalContext
 
 
 class InfoGANParams(BaseModel):
@@ -38,6 +35,15 @@ class InfoGANParams(BaseModel):
         None, gt=0, le=100_000_000,
         description="Apply the invariance loss only for this many steps (once Q's categories have formed), then train "
         "the plain InfoGAN objective; null: always",
+    )
+    info_decay_step: int | None = Field(
+        None, gt=0, le=100_000_000,
+        description="From this step on, the generator's info loss is multiplied by info_decay_factor: once the codes "
+        "mean something, a weaker pull toward images Q reads with certainty lets G draw the data's variety within "
+        "each category (Q itself keeps training at full weight); null: never",
+    )
+    info_decay_factor: float = Field(
+        0.1, ge=0, le=1, description="The factor of the generator's info loss from info_decay_step on",
     )
 
 
@@ -174,13 +180,22 @@ class InfoGAN(Model):
         out["d_loss"] = total
         return out
 
-    def g_step_losses(self, fake: torch.Tensor, codes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The generator step's losses (call with the trunk and D head frozen)."""
+    def g_step_losses(self, fake: torch.Tensor, codes: dict[str, torch.Tensor],
+                      info_factor: float = 1.0) -> dict[str, torch.Tensor]:
+        """The generator step's losses (call with the trunk and D head frozen); G's share of the
+        info loss is scaled by ``info_factor`` (the Q head's is not)."""
         feats = self.D.trunk(fake)
         logits = self.D.d_head(feats).float().view(-1)
         gan = self.adversarial.generator_loss(logits)
         info, per_code = self.info(self.D.aux_head(feats), codes)
-        out = {"g_gan": gan, "info_loss": info, "g_loss": gan + info}
+        if info_factor != 1.0:
+            # The Q head trains on the full loss, G on the scaled one: the difference reaches the
+            # Q head only (G's parameters see it through a detached copy of the features).
+            q_only, _ = self.info(self.D.aux_head(feats.detach()), codes)
+            info_g = info_factor * info + (1 - info_factor) * q_only
+        else:
+            info_g = info
+        out = {"g_gan": gan, "info_loss": info, "g_loss": gan + info_g}
         if self._views is not None:
             feats_real, feats_warped = self._views
             self._views = None
@@ -199,6 +214,11 @@ class InfoGAN(Model):
         out.update({f"mi_{name}": self._entropies[name] - nll.detach() for name, nll in per_code.items()
                     if name in self._entropies})
         return out
+
+    def info_factor(self, step: int) -> float:
+        """The factor of G's info loss at ``step`` (``info_decay_step``, ``info_decay_factor``)."""
+        decay = self.params.info_decay_step
+        return self.params.info_decay_factor if decay is not None and step >= decay else 1.0
 
     def invariance_active(self, step: int) -> bool:
         until = self.params.invariance_steps
@@ -227,7 +247,7 @@ class InfoGAN(Model):
 
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self._d_frozen):
-            g_out = self.g_step_losses(fake, codes)
+            g_out = self.g_step_losses(fake, codes, self.info_factor(batch.step))
             self.backward(g_out["g_loss"])
         self.step(self.opt_g)
         if self.G_ema is not None:

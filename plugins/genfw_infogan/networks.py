@@ -8,11 +8,12 @@ BatchNorm still normalises per channel exactly as in the convolutional form.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from genfw.components import NetworkContext
+from genfw.api import NetworkContext, minibatch_stddev
 
 
 class GeneratorParams(BaseModel):
@@ -32,6 +33,17 @@ class DiscriminatorParams(BaseModel):
     leak: float = Field(0.1, ge=0, lt=1, description="Leaky ReLU slope")
     spectral_norm: bool = Field(False, description="Spectral normalisation (Miyato et al. 2018) of the trunk's and "
                                 "the D head's layers, bounding D's Lipschitz constant")
+    minibatch_std: int = Field(0, ge=0, le=64, description="Groups of this many images: the D head also sees how much "
+                               "the trunk's conv features of a group differ (minibatch standard deviation, Karras et "
+                               "al. 2018), so a generator that draws too alike images is caught; the Q head never sees "
+                               "it, so Q reads each image alone. 0: off; 2 or more: on (4 in the paper)")
+
+    @field_validator("minibatch_std")
+    @classmethod
+    def _a_group(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("a group of 1 image has no spread: use 0 (off) or a group size of 2 or more (e.g. 4)")
+        return v
 
 
 class BatchNorm1d(nn.BatchNorm1d):
@@ -79,6 +91,26 @@ class InfoGANGenerator(nn.Module):
         return self.net(z)
 
 
+class _TrunkWithSpread(nn.Module):
+    """The trunk with the minibatch standard deviation of its conv features appended as one last
+    feature: ``[n, hidden + 1]``."""
+
+    def __init__(self, conv: nn.Sequential, fc: nn.Sequential, group_size: int):
+        super().__init__()
+        self.conv, self.fc, self.group_size = conv, fc, group_size
+
+    def forward(self, x):
+        maps = self.conv(x)
+        return torch.cat([self.fc(maps), minibatch_stddev(maps.flatten(1), self.group_size)], dim=1)
+
+
+class _WithoutSpread(nn.Module):
+    """Drops the spread feature the trunk appended: the Q head reads each image by itself."""
+
+    def forward(self, f):
+        return f[:, :-1]
+
+
 class InfoGANDiscriminator(nn.Module):
     """A shared trunk (images -> features) feeding a D head (one logit) and a Q head (codes).
 
@@ -93,19 +125,27 @@ class InfoGANDiscriminator(nn.Module):
         c1, c2 = params.channels
         leak = params.leak
         sn = nn.utils.parametrizations.spectral_norm if params.spectral_norm else (lambda m: m)
-        self.trunk = nn.Sequential(
+        conv = [
             sn(nn.Conv2d(ctx.image_shape[0], c1, 4, stride=2, padding=1)),
             nn.LeakyReLU(leak, inplace=True),
             sn(nn.Conv2d(c1, c2, 4, stride=2, padding=1, bias=False)),
             nn.BatchNorm2d(c2),
             nn.LeakyReLU(leak, inplace=True),
+        ]
+        fc = [
             nn.Flatten(),
             sn(nn.Linear(c2 * h4 * w4, params.hidden, bias=False)),  # the paper's 7x7 conv on a 7x7 map
             BatchNorm1d(params.hidden),
             nn.LeakyReLU(leak, inplace=True),
-        )
-        self.d_head = sn(nn.Linear(params.hidden, 1))
+        ]
+        spread = params.minibatch_std >= 2
+        if spread:
+            self.trunk: nn.Module = _TrunkWithSpread(nn.Sequential(*conv), nn.Sequential(*fc), params.minibatch_std)
+        else:  # one Sequential, as before the option existed: the same parameter names in checkpoints
+            self.trunk = nn.Sequential(*conv, *fc)
+        self.d_head = sn(nn.Linear(params.hidden + spread, 1))
         self.aux_head = nn.Sequential(
+            *((_WithoutSpread(),) if spread else ()),
             nn.Linear(params.hidden, params.q_hidden, bias=False),
             BatchNorm1d(params.q_hidden),
             nn.LeakyReLU(leak, inplace=True),

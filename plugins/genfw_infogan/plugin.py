@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from genfw import hookimpl
-from genfw.hookspecs import RegisterLosses, RegisterModels, RegisterNetworks
+from genfw.api import RegisterLosses, RegisterModels, RegisterNetworks, hookimpl
 from genfw_infogan.invariance import InvariantClusteringLoss
 from genfw_infogan.losses import MutualInformationLoss
 from genfw_infogan.model import InfoGAN

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from genfw.latent import CodeContext
+from genfw.api import CodeContext
 from genfw_bernoulli import BernoulliCode, BernoulliParams
 
 

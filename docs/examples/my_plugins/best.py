@@ -5,9 +5,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import genfw
-from genfw.components import LoggerContext
-from genfw.loggers import Logger
+from genfw.api import Logger, LoggerContext, RegisterLoggers, hookimpl
 
 
 class BestParams(BaseModel):
@@ -33,6 +31,6 @@ class BestLogger(Logger):
             self.path.write_text(json.dumps(self.best))
 
 
-@genfw.hookimpl
-def register_loggers(register: genfw.RegisterLoggers) -> None:
+@hookimpl
+def register_loggers(register: RegisterLoggers) -> None:
     register("best", BestLogger)

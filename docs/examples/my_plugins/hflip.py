@@ -3,8 +3,7 @@
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-import genfw
-from genfw.components import AugmentationContext
+from genfw.api import AugmentationContext, RegisterAugmentations, hookimpl
 
 
 class HFlipParams(BaseModel):
@@ -24,6 +23,6 @@ class HFlip:
         return torch.where(flip, images.flip(3), images)
 
 
-@genfw.hookimpl
-def register_augmentations(register: genfw.RegisterAugmentations) -> None:
+@hookimpl
+def register_augmentations(register: RegisterAugmentations) -> None:
     register("hflip", HFlip)

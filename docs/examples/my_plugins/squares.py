@@ -3,8 +3,7 @@
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-import genfw
-from genfw.data.base import Dataset, DatasetContext, ImageDataset
+from genfw.api import Dataset, DatasetContext, ImageDataset, RegisterDatasets, hookimpl
 
 
 class SquaresParams(BaseModel):
@@ -28,6 +27,6 @@ def squares(params: SquaresParams, ctx: DatasetContext) -> Dataset:
                    test=ImageDataset("squares-test", images[:held], labels=sides[:held] - 2))
 
 
-@genfw.hookimpl
-def register_datasets(register: genfw.RegisterDatasets) -> None:
+@hookimpl
+def register_datasets(register: RegisterDatasets) -> None:
     register("squares", squares)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from genfw.latent import LatentCode, Traversal
+from genfw.api import LatentCode, Traversal
 
 
 class BernoulliParams(BaseModel):

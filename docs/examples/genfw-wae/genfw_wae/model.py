@@ -15,12 +15,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.components import ModelContext
-from genfw.errors import ConfigValueError
-from genfw.evaluation.context import EvalContext
-from genfw.latent import LatentSpec
-from genfw.model import Batch, DataSpec, Model, Roles, eval_mode
-from genfw.plots import ImageGrid
+from genfw.api import (Batch, ConfigValueError, DataSpec, EvalContext, ImageGrid, LatentSpec, Model, ModelContext,
+                       Roles, eval_mode)
 
 from .mmd import imq_mmd
 

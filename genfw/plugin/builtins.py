@@ -14,8 +14,7 @@ from genfw.data.hdf5 import hdf5_dataset
 from genfw.data.image_folder import image_folder_dataset
 from genfw.data.mnist import mnist_dataset
 from genfw.gan.losses import HingeLoss, NonSaturatingLoss, WassersteinGPLoss
-from genfw.hookspecs import (RegisterAugmentations, RegisterDatasets, RegisterLatentCodes, RegisterLoggers,
-                             RegisterLosses, RegisterNetworks, hookimpl)
+from genfw.plugin.hookspecs import RegisterAugmentations, RegisterDatasets, RegisterLatentCodes, RegisterLoggers, RegisterLosses, RegisterNetworks, hookimpl
 from genfw.loggers.console import ConsoleLogger
 from genfw.loggers.tensorboard import TensorBoardLogger
 from genfw.networks.conv import ConvDiscriminator, ConvEncoder, ConvGenerator

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from genfw.config import RunConfig
-from genfw.registry import Registries
+from genfw.config.schema import RunConfig
+from genfw.names import NAME_PATTERN
+from genfw.plugin.registry import Registries
 
 
 def _component_schema(registry, *, with_name: bool) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def _component_schema(registry, *, with_name: bool) -> dict[str, Any]:
         params = entry.params.model_json_schema()
         props = {"type": {"const": entry.name, "description": entry.description}}
         if with_name:
-            props["name"] = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_\-]*$"}
+            props["name"] = {"type": "string", "pattern": NAME_PATTERN}
         props.update(params.get("properties", {}))
         required = ["type"] + (["name"] if with_name else []) + list(params.get("required", []))
         variant = {"type": "object", "title": entry.name, "properties": props, "required": required, "additionalProperties": False}
