@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import REPO, small_generator
+from genfw_testing import REPO, small_generator
 
 from genfw.export.contract import SIDECAR_SCHEMA_ID, SPEC_VERSION
 from genfw.runtime import Generator, GeneratorFileError
