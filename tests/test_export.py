@@ -113,7 +113,9 @@ def test_onnx_contract(paper, exported):
     assert json.loads(meta["genfw.image"]) == {"channels": 1, "height": 28, "width": 28, "range": [0, 1]}
     assert meta["genfw.version"]
     sidecar = json.loads(path.with_suffix(".json").read_text())
-    assert sidecar == {"latent": json.loads(meta["genfw.latent"]), "image": json.loads(meta["genfw.image"]),
+    assert json.loads(meta["genfw.spec_version"]) == "1.0.0"
+    assert sidecar == {"$schema": "urn:genfw:generator-sidecar:1", "spec_version": "1.0.0",
+                       "latent": json.loads(meta["genfw.latent"]), "image": json.loads(meta["genfw.image"]),
                        "version": json.loads(meta["genfw.version"]), "export": json.loads(meta["genfw.export"]),
                        "sha256": __import__("hashlib").sha256(path.read_bytes()).hexdigest(),
                        "inputs": ["z", "digit", "c1", "c2"], "output": "image"}
