@@ -130,14 +130,14 @@ def test_genfw_eval_on_a_dsprites_run_writes_the_four_disentanglement_metrics(tm
 
 
 @pytest.mark.slow
-def test_the_fast_disentanglement_variant_is_the_one_used_and_named_and_not_compared_with_the_reference(tmp_path, env):
+def test_the_fast_disentanglement_variant_is_the_one_used_and_named_and_not_compared_with_the_reference(tmp_path):
     subset = json.dumps({"orientation": [0, 20], "x": [0, 16, 31], "y": [0, 16, 31]})
     runs = {}
     for variant in ("fast", "reference"):
         proc = run_genfw("run", "configs/betavae_dsprites.json", *sets(
             f"dataset.subset={subset}", "dataset.held_out=0.3", "train.max_steps=5", "train.batch_size=32",
             "networks.encoder.width=8", "networks.decoder.width=8", f"output.dir={tmp_path / variant}",
-            "eval.samples=200", f"eval.disentanglement={variant}", "export.onnx=false"), env=env)
+            "eval.samples=200", f"eval.disentanglement={variant}", "export.onnx=false"))
         runs[variant] = run_dir_of(proc)
     report = json.loads((runs["fast"] / "eval.json").read_text())
     section = report["disentanglement"]
@@ -147,7 +147,7 @@ def test_the_fast_disentanglement_variant_is_the_one_used_and_named_and_not_comp
     for metric in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "factor_vae_score"):
         assert 0.0 <= section[metric] <= 1.0, metric
     # Scores made with different settings are not put side by side.
-    proc = run_genfw("eval", runs["fast"], "--compare", runs["reference"], env=env)
+    proc = run_genfw("eval", runs["fast"], "--compare", runs["reference"])
     assert proc.returncode == 2 and "disentanglement" in proc.stderr and "Traceback" not in proc.stderr
 
 
