@@ -75,3 +75,31 @@ def test_infogan_trains_with_it(tmp_path):
                           "--set", f"output.run_dir={run}")
     assert proc.returncode == 0, proc.stderr
     assert any((run / "checkpoints").iterdir())
+
+
+def _conv_discriminator(*overrides: str):
+    _, rc = load_config_and_plugins(REPO / "configs" / "dcgan_mnist.json", overrides)
+    latent = build_latent(rc)
+    return build_network(rc, "discriminator", latent, DataSpec((1, 28, 28))).eval()
+
+
+def test_the_conv_discriminator_sees_the_spread_of_its_features_when_asked():
+    torch.manual_seed(0)
+    plain = _conv_discriminator()
+    on = _conv_discriminator("networks.discriminator.minibatch_std=4")
+    assert "d_head.weight" in on.state_dict()
+    assert on.d_head.weight.shape[1] == plain.d_head.weight.shape[1] + 1
+    images = torch.rand(8, 1, 28, 28)
+    with torch.no_grad():
+        varied = on(images)[0]
+        among_copies = on(torch.cat([images[:1], images[:1].expand(7, -1, -1, -1)]))[0]
+        assert not torch.allclose(varied, among_copies)
+        assert torch.allclose(plain(images)[:1], plain(images[:1]), atol=1e-5)  # off: each image alone
+    line = error_line(cli_in_process("validate", REPO / "configs" / "dcgan_mnist.json",
+                                     "--set", "networks.discriminator.minibatch_std=1"))
+    assert "networks.discriminator.minibatch_std" in line and "no spread" in line
+
+
+def test_the_conv_discriminator_with_spread_and_spectral_norm_builds_and_runs():
+    d = _conv_discriminator("networks.discriminator.minibatch_std=2", "networks.discriminator.spectral_norm=true")
+    assert d(torch.rand(4, 1, 28, 28)).shape == (4, 1)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from genfw.contexts import NetworkContext
+from genfw.networks.minibatch_std import minibatch_stddev
 
 
 def stages_for(image_shape: tuple[int, int, int]) -> int:
@@ -139,19 +140,47 @@ def _conv_trunk(params: ConvTrunkParams, image_shape: tuple[int, int, int]) -> t
     return nn.Sequential(*layers), features
 
 
+class ConvDiscriminatorParams(ConvTrunkParams):
+    minibatch_std: int = Field(0, ge=0, le=64, description="Groups of this many images: the D head also sees how much "
+                               "the trunk's features of a group differ (minibatch standard deviation, Karras et al. "
+                               "2018), so a generator that draws too alike images is caught; an aux head never sees "
+                               "it. 0: off; 2 or more: on (4 in the paper)")
+
+    @field_validator("minibatch_std")
+    @classmethod
+    def _a_group(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("a group of 1 image has no spread: use 0 (off) or a group size of 2 or more (e.g. 4)")
+        return v
+
+
+class _LinearWithSpread(nn.Linear):
+    """A linear read-out of its features and of their spread over each group of ``group_size``
+    consecutive samples (one more input than features; the parameters keep nn.Linear's names)."""
+
+    def __init__(self, features: int, group_size: int):
+        super().__init__(features + 1, 1)
+        self.group_size = group_size
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return super().forward(torch.cat([f, minibatch_stddev(f, self.group_size)], dim=1))
+
+
 class ConvDiscriminator(nn.Module):
     """Images -> one logit (or critic score) per image, ``[n, 1]``.
 
     Parts a model may call separately: ``trunk(x) -> [n, features]`` and ``d_head(f) -> [n, 1]``;
     when the model asks for outputs (``ctx.outputs``: e.g. predictions of latent codes), also
-    ``aux_head(f) -> [n, outputs]`` on the same features.
+    ``aux_head(f) -> [n, outputs]`` on the same features. With ``minibatch_std``, ``d_head``
+    depends on the other samples of ``f``'s batch; ``aux_head`` never does.
     """
 
-    def __init__(self, params: ConvTrunkParams, ctx: NetworkContext):
+    def __init__(self, params: ConvDiscriminatorParams, ctx: NetworkContext):
         super().__init__()
         self.trunk, features = _conv_trunk(params, ctx.image_shape)
         sn = nn.utils.parametrizations.spectral_norm if params.spectral_norm else (lambda m: m)
-        self.d_head = sn(nn.Linear(features, 1))
+        head = _LinearWithSpread(features, params.minibatch_std) if params.minibatch_std else nn.Linear(features, 1)
+        self.d_head = sn(head)
         self.aux_head = nn.Linear(features, ctx.outputs) if ctx.outputs else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
