@@ -14,8 +14,18 @@ from genfw.version import __version__
 
 __all__ = ["__version__"]
 
-_MOVED_TO_API = frozenset({"hookimpl", "RegisterAugmentations", "RegisterDatasets", "RegisterLatentCodes",
-                           "RegisterLoggers", "RegisterLosses", "RegisterModels", "RegisterNetworks"})
+_MOVED_TO_API = frozenset(
+    {
+        "hookimpl",
+        "RegisterAugmentations",
+        "RegisterDatasets",
+        "RegisterLatentCodes",
+        "RegisterLoggers",
+        "RegisterLosses",
+        "RegisterModels",
+        "RegisterNetworks",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -44,12 +44,27 @@ from typing import Any
 
 from genfw.augmentations import Augmentation, random_affine
 from genfw.batch import Batch
-from genfw.contexts import (AugmentationContext, CodeContext, DatasetContext, EvalContext, LoggerContext, LossContext,
-                            ModelContext, NetworkContext)
+from genfw.contexts import (
+    AugmentationContext,
+    CodeContext,
+    DatasetContext,
+    EvalContext,
+    LoggerContext,
+    LossContext,
+    ModelContext,
+    NetworkContext,
+)
 from genfw.data.base import Dataset, ImageDataset
 from genfw.data.spec import DataSpec
-from genfw.errors import (CheckpointError, ConfigError, ConfigValueError, DataError, GenfwError, GenfwUsageError,
-                          PluginError)
+from genfw.errors import (
+    CheckpointError,
+    ConfigError,
+    ConfigValueError,
+    DataError,
+    GenfwError,
+    GenfwUsageError,
+    PluginError,
+)
 from genfw.eval_mode import eval_mode
 from genfw.gan.ema import ExponentialMovingAverage
 from genfw.gan.freeze import frozen
@@ -59,8 +74,16 @@ from genfw.loggers.base import Logger, folder_in_run, folder_name
 from genfw.model import Model, Roles
 from genfw.networks.minibatch_std import MinibatchStdDev, minibatch_stddev
 from genfw.plots import ImageGrid
-from genfw.plugin.hookspecs import (RegisterAugmentations, RegisterDatasets, RegisterLatentCodes, RegisterLoggers,
-                                    RegisterLosses, RegisterModels, RegisterNetworks, hookimpl)
+from genfw.plugin.hookspecs import (
+    RegisterAugmentations,
+    RegisterDatasets,
+    RegisterLatentCodes,
+    RegisterLoggers,
+    RegisterLosses,
+    RegisterModels,
+    RegisterNetworks,
+    hookimpl,
+)
 
 #: Metrics by name -> the module that holds them; imported on first use (scipy and scikit-learn
 #: cost seconds, and most plugins measure nothing of their own).
@@ -72,24 +95,62 @@ _METRICS = {
 
 __all__ = [
     # hooks
-    "hookimpl", "RegisterAugmentations", "RegisterDatasets", "RegisterLatentCodes", "RegisterLoggers",
-    "RegisterLosses", "RegisterModels", "RegisterNetworks",
+    "hookimpl",
+    "RegisterAugmentations",
+    "RegisterDatasets",
+    "RegisterLatentCodes",
+    "RegisterLoggers",
+    "RegisterLosses",
+    "RegisterModels",
+    "RegisterNetworks",
     # models
-    "Model", "Roles", "Batch", "DataSpec", "eval_mode",
+    "Model",
+    "Roles",
+    "Batch",
+    "DataSpec",
+    "eval_mode",
     # latent codes
-    "LatentCode", "LatentSpec", "Traversal", "CodeRole",
+    "LatentCode",
+    "LatentSpec",
+    "Traversal",
+    "CodeRole",
     # contexts
-    "DatasetContext", "CodeContext", "NetworkContext", "LossContext", "AugmentationContext", "ModelContext",
-    "LoggerContext", "EvalContext",
+    "DatasetContext",
+    "CodeContext",
+    "NetworkContext",
+    "LossContext",
+    "AugmentationContext",
+    "ModelContext",
+    "LoggerContext",
+    "EvalContext",
     # datasets, augmentations, loggers
-    "Dataset", "ImageDataset", "Augmentation", "random_affine", "Logger", "folder_name", "folder_in_run",
+    "Dataset",
+    "ImageDataset",
+    "Augmentation",
+    "random_affine",
+    "Logger",
+    "folder_name",
+    "folder_in_run",
     # figures
     "ImageGrid",
     # errors
-    "ConfigValueError", "DataError", "ConfigError", "PluginError", "CheckpointError", "GenfwUsageError", "GenfwError",
+    "ConfigValueError",
+    "DataError",
+    "ConfigError",
+    "PluginError",
+    "CheckpointError",
+    "GenfwUsageError",
+    "GenfwError",
     # GANs
-    "AdversarialLoss", "NonSaturatingLoss", "NonSaturatingParams", "HingeLoss", "WassersteinGPLoss",
-    "ExponentialMovingAverage", "frozen", "minibatch_stddev", "MinibatchStdDev",
+    "AdversarialLoss",
+    "NonSaturatingLoss",
+    "NonSaturatingParams",
+    "HingeLoss",
+    "WassersteinGPLoss",
+    "ExponentialMovingAverage",
+    "frozen",
+    "minibatch_stddev",
+    "MinibatchStdDev",
     # metrics
     *_METRICS,
 ]

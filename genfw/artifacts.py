@@ -35,10 +35,21 @@ LAST_CHECKPOINT = "last.pt"
 #: What a run keeps in its folder, and whether each is a folder (True) or a file. A run writes
 #: into all of them as it goes, so one of the wrong kind (a folder called metrics.jsonl, a file
 #: called samples) is refused before training instead of failing half-way with a traceback.
-RUN_LAYOUT = {"config.json": False, "environment.json": False, "metrics.jsonl": False, "loss_curve.png": False,
-              GENERATOR_FILE: False, "generator.onnx": False, "generator.json": False, "eval.json": False,
-              CHECKPOINT_DIR: True, f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}": False, "samples": True, "traversals": True,
-              "figures": True}
+RUN_LAYOUT = {
+    "config.json": False,
+    "environment.json": False,
+    "metrics.jsonl": False,
+    "loss_curve.png": False,
+    GENERATOR_FILE: False,
+    "generator.onnx": False,
+    "generator.json": False,
+    "eval.json": False,
+    CHECKPOINT_DIR: True,
+    f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}": False,
+    "samples": True,
+    "traversals": True,
+    "figures": True,
+}
 
 
 def content_digest(obj: Any) -> str:
@@ -82,26 +93,40 @@ def safe_torch_load(path: str | os.PathLike, *, expect_format: str | tuple[str, 
     """Load a genfw file with ``weights_only=True``; any problem is one CheckpointError line."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError("file not found", where=str(path), fix="pass a run directory, generator.pt or a checkpoint")
+        raise CheckpointError(
+            "file not found", where=str(path), fix="pass a run directory, generator.pt or a checkpoint"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, not a torch file, or holding pickled objects
-        raise CheckpointError(f"not a readable genfw file ({type(exc).__name__})", where=str(path),
-                              fix="pass a file written by genfw; it may be truncated or corrupted") from None
+        raise CheckpointError(
+            f"not a readable genfw file ({type(exc).__name__})",
+            where=str(path),
+            fix="pass a file written by genfw; it may be truncated or corrupted",
+        ) from None
     formats = (expect_format,) if isinstance(expect_format, str) else expect_format
     if isinstance(obj, dict) and obj.get("format") in formats:
         stored = obj.pop("checksum", None)
         if stored != content_digest(obj):
-            raise CheckpointError("the file is corrupted: its content does not match the checksum it was written with",
-                                  where=str(path), fix="use an intact copy (a run keeps its last good checkpoint in "
-                                  "checkpoints/last.pt; copy it again if it came from elsewhere)")
+            raise CheckpointError(
+                "the file is corrupted: its content does not match the checksum it was written with",
+                where=str(path),
+                fix="use an intact copy (a run keeps its last good checkpoint in "
+                "checkpoints/last.pt; copy it again if it came from elsewhere)",
+            )
     if isinstance(obj, dict) and obj.get("format") in OLD_FORMATS:
-        raise CheckpointError(f"written by genfw 0.1 (format {obj['format']}), which this genfw cannot read", where=str(path),
-                              fix="export or sample it with genfw 0.1 (its generator.onnx still works with this genfw's "
-                              "runtime), or train it again")
+        raise CheckpointError(
+            f"written by genfw 0.1 (format {obj['format']}), which this genfw cannot read",
+            where=str(path),
+            fix="export or sample it with genfw 0.1 (its generator.onnx still works with this genfw's "
+            "runtime), or train it again",
+        )
     if not isinstance(obj, dict) or obj.get("format") not in formats:
-        raise CheckpointError(f"not a genfw file of format {' or '.join(formats)}", where=str(path),
-                              fix="pass a run directory, generator.pt or checkpoints/last.pt")
+        raise CheckpointError(
+            f"not a genfw file of format {' or '.join(formats)}",
+            where=str(path),
+            fix="pass a run directory, generator.pt or checkpoints/last.pt",
+        )
     return obj
 
 
@@ -112,12 +137,20 @@ def recorded_data_spec(obj: dict[str, Any], path: Path) -> DataSpec:
             return DataSpec.from_json(json.loads(obj["data"]))
         return DataSpec(tuple(int(x) for x in obj["image_shape"]))  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError):
-        raise CheckpointError("the file does not record its data spec (image shape, classes)", where=str(path),
-                              fix="pass a file written by genfw") from None
+        raise CheckpointError(
+            "the file does not record its data spec (image shape, classes)",
+            where=str(path),
+            fix="pass a file written by genfw",
+        ) from None
 
 
-def generator_payload(generator: nn.Module, latent: LatentSpec, data: DataSpec, config: dict[str, Any],
-                      provenance: dict[str, str] | None = None) -> dict[str, Any]:
+def generator_payload(
+    generator: nn.Module,
+    latent: LatentSpec,
+    data: DataSpec,
+    config: dict[str, Any],
+    provenance: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The content of ``generator.pt``."""
     return {
         "format": GENERATOR_FORMAT,

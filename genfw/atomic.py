@@ -10,8 +10,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from genfw.errors import DiskFullError, GenfwUsageError
 
@@ -40,8 +41,11 @@ def _temp_beside(path: Path) -> tuple[int, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise GenfwUsageError(f"cannot write here ({exc.strerror or exc})", where=str(path),
-                              fix="choose a path in a folder you can write to") from None
+        raise GenfwUsageError(
+            f"cannot write here ({exc.strerror or exc})",
+            where=str(path),
+            fix="choose a path in a folder you can write to",
+        ) from None
 
 
 def free_bytes(folder: str | os.PathLike) -> int | None:
@@ -57,8 +61,10 @@ def disk_full(path: Path, needed: int | None, cause: str = "no space left on dev
     size = f"; {needed / 1e6:.1f} MB needed" if needed else ""
     free = free_bytes(path.parent)
     have = f", {free / 1e6:.1f} MB free" if free is not None else ""
-    return DiskFullError(f"{cause} while writing {path}{size}{have} (nothing was half-written; free some space and "
-                         "run the command again)")
+    return DiskFullError(
+        f"{cause} while writing {path}{size}{have} (nothing was half-written; free some space and "
+        "run the command again)"
+    )
 
 
 def check_space(path: str | os.PathLike, needed: int) -> None:

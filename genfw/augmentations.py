@@ -46,10 +46,13 @@ def random_affine(x: torch.Tensor, rng: torch.Generator, degrees: float, scale: 
     angle = u[:, 0] * math.radians(degrees)
     zoom = 1 + u[:, 1] * scale
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([
-        torch.stack([cos, -sin, u[:, 2] * 2 * shift_px / w], 1),
-        torch.stack([sin, cos, u[:, 3] * 2 * shift_px / h], 1),
-    ], 1).to(x.dtype)
+    theta = torch.stack(
+        [
+            torch.stack([cos, -sin, u[:, 2] * 2 * shift_px / w], 1),
+            torch.stack([sin, cos, u[:, 3] * 2 * shift_px / h], 1),
+        ],
+        1,
+    ).to(x.dtype)
     return _resample(x, theta, "bilinear")
 
 
@@ -71,7 +74,9 @@ class Translate:
     def __init__(self, params: TranslateParams, ctx: AugmentationContext):
         _, h, w = ctx.image_shape
         if params.max_px >= min(h, w):
-            raise ValueError(f"max_px {params.max_px} would shift {h}x{w} images out of the frame: use less than {min(h, w)}")
+            raise ValueError(
+                f"max_px {params.max_px} would shift {h}x{w} images out of the frame: use less than {min(h, w)}"
+            )
         self.max_px = params.max_px
 
     def __call__(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:

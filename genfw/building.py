@@ -14,8 +14,15 @@ import torch
 from torch import nn
 
 from genfw.config.resolution import ResolvedComponent, ResolvedConfig
-from genfw.contexts import (AugmentationContext, CodeContext, DatasetContext, LoggerContext, LossContext, ModelContext,
-                            NetworkContext)
+from genfw.contexts import (
+    AugmentationContext,
+    CodeContext,
+    DatasetContext,
+    LoggerContext,
+    LossContext,
+    ModelContext,
+    NetworkContext,
+)
 from genfw.data.base import Dataset
 from genfw.data.spec import DATA_NEEDS, DataSpec
 from genfw.errors import ConfigError, ConfigValueError, GenfwUsageError, PluginError
@@ -26,8 +33,18 @@ from genfw.plugin.registry import KIND_LABELS
 if TYPE_CHECKING:
     from genfw.model import Model
 
-__all__ = ["build_augmentations", "build_dataset", "build_latent", "build_loggers", "build_losses", "build_model",
-           "build_network", "check_model", "check_model_needs", "seeded_init"]
+__all__ = [
+    "build_augmentations",
+    "build_dataset",
+    "build_latent",
+    "build_loggers",
+    "build_losses",
+    "build_model",
+    "build_network",
+    "check_model",
+    "check_model_needs",
+    "seeded_init",
+]
 
 
 @contextlib.contextmanager
@@ -49,9 +66,12 @@ def _factory_errors_as_one_line(resolved: ResolvedConfig, path: str, rc: Resolve
         at = exc.path if isinstance(exc, ConfigValueError) and exc.path else path
         raise ConfigError(str(exc), where=f"{resolved.source}: {at}") from None
     except Exception as exc:
-        raise PluginError(f"{KIND_LABELS[rc.entry.kind]} {rc.type!r} from plugin {rc.entry.source.describe()} failed to build: "
-                          f"{describe_exception(exc)}", where=f"{resolved.source}: {path}",
-                          fix="this is a bug in that plugin; report it to its author") from None
+        raise PluginError(
+            f"{KIND_LABELS[rc.entry.kind]} {rc.type!r} from plugin {rc.entry.source.describe()} failed to build: "
+            f"{describe_exception(exc)}",
+            where=f"{resolved.source}: {path}",
+            fix="this is a bug in that plugin; report it to its author",
+        ) from None
 
 
 def build_latent(resolved: ResolvedConfig, data: DataSpec | None = None) -> LatentSpec:
@@ -72,13 +92,19 @@ def check_model_needs(resolved: ResolvedConfig, data: DataSpec) -> None:
     model_cls = resolved.model.entry.factory
     for need in getattr(model_cls, "needs", ()):
         if need not in DATA_NEEDS:
-            raise PluginError(f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} "
-                              f"declares it needs {need!r}, which no dataset provides (known: {', '.join(DATA_NEEDS)})",
-                              where=f"{resolved.source}: model", fix="this is a bug in that plugin; report it to its author")
+            raise PluginError(
+                f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} "
+                f"declares it needs {need!r}, which no dataset provides (known: {', '.join(DATA_NEEDS)})",
+                where=f"{resolved.source}: model",
+                fix="this is a bug in that plugin; report it to its author",
+            )
         if not data.provides(need):
-            raise ConfigError(f"dataset {resolved.dataset.type!r} provides no {need} with this config; model "
-                              f"{resolved.model.type!r} needs them", where=f"{resolved.source}: dataset",
-                              fix=f"use a dataset with {need} (see docs/datasets.md), or a model that does not need them")
+            raise ConfigError(
+                f"dataset {resolved.dataset.type!r} provides no {need} with this config; model "
+                f"{resolved.model.type!r} needs them",
+                where=f"{resolved.source}: dataset",
+                fix=f"use a dataset with {need} (see docs/datasets.md), or a model that does not need them",
+            )
 
 
 def check_model(resolved: ResolvedConfig, latent: LatentSpec, data: DataSpec) -> None:
@@ -98,9 +124,12 @@ def build_dataset(resolved: ResolvedConfig, purpose: Literal["train", "evaluate"
     with _factory_errors_as_one_line(resolved, "dataset", rc):
         data = rc.entry.factory(rc.params, DatasetContext(seed=resolved.config.seed, purpose=purpose))
     if not isinstance(data, Dataset):
-        raise PluginError(f"dataset {rc.type!r} from plugin {rc.entry.source.describe()} returned a "
-                          f"{type(data).__name__}, not a genfw.data.base.Dataset", where=f"{resolved.source}: dataset",
-                          fix="this is a bug in that plugin; report it to its author")
+        raise PluginError(
+            f"dataset {rc.type!r} from plugin {rc.entry.source.describe()} returned a "
+            f"{type(data).__name__}, not a genfw.data.base.Dataset",
+            where=f"{resolved.source}: dataset",
+            fix="this is a bug in that plugin; report it to its author",
+        )
     return data
 
 
@@ -138,8 +167,13 @@ def build_augmentations(resolved: ResolvedConfig, image_shape: tuple[int, int, i
     return out
 
 
-def build_model(resolved: ResolvedConfig, latent: LatentSpec, data: DataSpec, *,
-                adapt_network: Callable[[nn.Module], nn.Module] | None = None) -> Model:
+def build_model(
+    resolved: ResolvedConfig,
+    latent: LatentSpec,
+    data: DataSpec,
+    *,
+    adapt_network: Callable[[nn.Module], nn.Module] | None = None,
+) -> Model:
     """Check the model's requirements, build networks, losses and augmentations, then the model
     that owns them. Parameters are initialised from torch's global generator, which the caller
     seeds (:func:`seeded_init`). ``adapt_network`` (the trainer's, e.g. synchronised BatchNorm
@@ -149,15 +183,24 @@ def build_model(resolved: ResolvedConfig, latent: LatentSpec, data: DataSpec, *,
     networks = {role: build_network(resolved, role, latent, data) for role in resolved.networks}
     if adapt_network is not None:
         networks = {role: adapt_network(net) for role, net in networks.items()}
-    ctx = ModelContext(latent, data, networks, build_losses(resolved, latent),
-                       build_augmentations(resolved, data.image_shape), dict(resolved.optimizers))
+    ctx = ModelContext(
+        latent,
+        data,
+        networks,
+        build_losses(resolved, latent),
+        build_augmentations(resolved, data.image_shape),
+        dict(resolved.optimizers),
+    )
     with _factory_errors_as_one_line(resolved, "model", resolved.model):
         model = resolved.model.entry.factory(resolved.model.params, ctx)
     if not callable(getattr(model, "curves", None)):  # the contract before version 1 had an attribute
-        raise PluginError(f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} declares "
-                          "`curves` as an attribute; it is a method now (`def curves(self)`, see docs/writing-models.md: "
-                          "porting)", where=f"{resolved.source}: model",
-                          fix="this is a bug in that plugin; report it to its author")
+        raise PluginError(
+            f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} declares "
+            "`curves` as an attribute; it is a method now (`def curves(self)`, see docs/writing-models.md: "
+            "porting)",
+            where=f"{resolved.source}: model",
+            fix="this is a bug in that plugin; report it to its author",
+        )
     return model
 
 

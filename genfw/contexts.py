@@ -26,8 +26,16 @@ from genfw.latent import CodeContext, LatentSpec
 if TYPE_CHECKING:
     from genfw.optim import OptimizerConfig
 
-__all__ = ["AugmentationContext", "CodeContext", "DatasetContext", "EvalContext", "LoggerContext", "LossContext",
-           "ModelContext", "NetworkContext"]
+__all__ = [
+    "AugmentationContext",
+    "CodeContext",
+    "DatasetContext",
+    "EvalContext",
+    "LoggerContext",
+    "LossContext",
+    "ModelContext",
+    "NetworkContext",
+]
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,11 @@ class ModelContext:
 
         if role not in self.optimizer_configs:
             known = ", ".join(self.optimizer_configs) or "none"
-            raise RuntimeError(f"the model asked for optimizer role {role!r}, which its optimizer_defaults do not "
-                               f"declare (declared: {known})")
+            raise RuntimeError(
+                f"the model asked for optimizer role {role!r}, which its optimizer_defaults do not "
+                f"declare (declared: {known})"
+            )
         return build_optimizer(self.optimizer_configs[role], parameters)
-
 
 
 @dataclass
@@ -148,7 +157,7 @@ class EvalContext:
         n = codes[names[0]].shape[0]
         out = []
         for i in range(0, n, self.batch_size):
-            chunk = {k: v[i:i + self.batch_size].to(self.device) for k, v in codes.items()}
+            chunk = {k: v[i : i + self.batch_size].to(self.device) for k, v in codes.items()}
             out.append(self.model.generate(chunk).float().cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
@@ -162,9 +171,9 @@ class EvalContext:
         batched, on the CPU; None when the model has no network that predicts codes."""
         chunks: dict[str, list[torch.Tensor]] = {}
         for i in range(0, len(images), self.batch_size):
-            x = images[i:i + self.batch_size].to(self.device)
+            x = images[i : i + self.batch_size].to(self.device)
             x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-            with torch.no_grad(), (self.autocast() if self.autocast else contextlib.nullcontext()):
+            with torch.no_grad(), self.autocast() if self.autocast else contextlib.nullcontext():
                 pred = self.model.predict_codes(x)
             if pred is None:
                 return None

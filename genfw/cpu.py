@@ -26,8 +26,22 @@ ONEDNN_ISAS: tuple[tuple[str, frozenset[str]], ...] = (
     ("avx512_core", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})),
     ("avx512_core_vnni", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"})),
     ("avx512_core_bf16", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"})),
-    ("avx512_core_amx", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
-                                   "amx_tile", "amx_bf16", "amx_int8"})),
+    (
+        "avx512_core_amx",
+        frozenset(
+            {
+                "avx512f",
+                "avx512bw",
+                "avx512vl",
+                "avx512dq",
+                "avx512_vnni",
+                "avx512_bf16",
+                "amx_tile",
+                "amx_bf16",
+                "amx_int8",
+            }
+        ),
+    ),
 )
 ONEDNN_ISA_NAMES = tuple(name for name, _ in ONEDNN_ISAS)
 #: The first oneDNN instruction set with native bf16 arithmetic.
@@ -92,18 +106,19 @@ class KernelKind:
         return {"aten": self.aten, "onednn": self.onednn}
 
     @classmethod
-    def from_json(cls, data: dict[str, str]) -> "KernelKind":
+    def from_json(cls, data: dict[str, str]) -> KernelKind:
         return cls(aten=str(data["aten"]), onednn=str(data["onednn"]))
 
-    def can_imitate(self, other: "KernelKind") -> bool:
+    def can_imitate(self, other: KernelKind) -> bool:
         """Whether a process on this kind can be made to compute like ``other`` (same or older sets)."""
         isas = ONEDNN_ISA_NAMES
         if other.aten not in ATEN_CAPABILITIES or other.onednn not in isas:
             return False
         if self.aten not in ATEN_CAPABILITIES or self.onednn not in isas:
             return self == other
-        return (ATEN_CAPABILITIES.index(other.aten) <= ATEN_CAPABILITIES.index(self.aten)
-                and isas.index(other.onednn) <= isas.index(self.onednn))
+        return ATEN_CAPABILITIES.index(other.aten) <= ATEN_CAPABILITIES.index(self.aten) and isas.index(
+            other.onednn
+        ) <= isas.index(self.onednn)
 
     @property
     def environment(self) -> dict[str, str]:

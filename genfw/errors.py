@@ -94,8 +94,9 @@ def single_line(message: object) -> str:
     or format character (a terminal escape sequence, a bidi override) in a file name or label is
     shown escaped (``\\x1b``), so nothing a file is called can drive the user's terminal."""
     words = " ".join(str(message).split())
-    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Cf") else ch
-                   for ch in words)
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in words
+    )
 
 
 def warn(message: str) -> None:

@@ -35,8 +35,16 @@ def sample_grid_codes(latent: LatentSpec, columns: int, seed: int) -> tuple[dict
     return codes, [f"{cat.name}={label}" for label in labels]
 
 
-def sample_grid(model, latent: LatentSpec, seed: int, *, columns: int = 10, rows_without_categories: int = 8,
-                device: torch.device | str = "cpu", title: str | None = None) -> ImageGrid:
+def sample_grid(
+    model,
+    latent: LatentSpec,
+    seed: int,
+    *,
+    columns: int = 10,
+    rows_without_categories: int = 8,
+    device: torch.device | str = "cpu",
+    title: str | None = None,
+) -> ImageGrid:
     """Samples from fixed latents: a row per category of the first categorical code, else a
     ``rows_without_categories`` x ``columns`` grid of draws."""
     codes, row_labels = sample_grid_codes(latent, columns, seed)
@@ -68,8 +76,11 @@ def traversal_codes(latent: LatentSpec, name: str, steps: int, seed: int):
     if rows == 1:
         repeat = cat.dim if per_row_categories else STYLES
         values = values.expand(repeat, columns, values.shape[2])
-        row_labels = ([f"{cat.name}={label}" for label in getattr(cat, "labels", range(cat.dim))]
-                      if per_row_categories else [f"{row_labels[0]} #{i + 1}" for i in range(repeat)])
+        row_labels = (
+            [f"{cat.name}={label}" for label in getattr(cat, "labels", range(cat.dim))]
+            if per_row_categories
+            else [f"{row_labels[0]} #{i + 1}" for i in range(repeat)]
+        )
         rows = repeat
     base = fixed_codes(latent, rows, seed)  # one draw per row: a row is one "style"
     if per_row_categories or trav.values.shape[0] > 1:
@@ -88,8 +99,9 @@ def traversal_codes(latent: LatentSpec, name: str, steps: int, seed: int):
     return codes, columns, row_labels, list(trav.column_labels)
 
 
-def traversal_grids(model, latent: LatentSpec, seed: int, *, steps: int = 9,
-                    device: torch.device | str = "cpu") -> dict[str, ImageGrid]:
+def traversal_grids(
+    model, latent: LatentSpec, seed: int, *, steps: int = 9, device: torch.device | str = "cpu"
+) -> dict[str, ImageGrid]:
     """A traversal figure per control code that has one, by code name."""
     out = {}
     for code in latent.controls:
@@ -98,6 +110,12 @@ def traversal_grids(model, latent: LatentSpec, seed: int, *, steps: int = 9,
             continue
         codes, columns, row_labels, column_labels = made
         images = model.generate({k: v.to(device) for k, v in codes.items()}).cpu()
-        out[code.name] = ImageGrid(images, columns, title=f"traversal of {code.name}", row_labels=row_labels,
-                                   column_labels=column_labels, xlabel=f"{code.name} value")
+        out[code.name] = ImageGrid(
+            images,
+            columns,
+            title=f"traversal of {code.name}",
+            row_labels=row_labels,
+            column_labels=column_labels,
+            xlabel=f"{code.name} value",
+        )
     return out

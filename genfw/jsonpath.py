@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -51,8 +52,9 @@ class NumberError(ValueError):
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
-        raise NumberError(f"the number {text[:40]} is out of range (numbers must be finite and within +-3.4e38, "
-                          "the float32 range)")
+        raise NumberError(
+            f"the number {text[:40]} is out of range (numbers must be finite and within +-3.4e38, the float32 range)"
+        )
     return value
 
 
@@ -72,8 +74,13 @@ def _parse_constant(text: str) -> Any:
 def loads(text: str, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """``json.loads`` that rejects NaN/Infinity, floats beyond float32 and integers beyond 2**63
     with :class:`NumberError` (instead of turning them into inf or a slow bignum)."""
-    return json.loads(text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_parse_constant,
-                      object_pairs_hook=object_pairs_hook)
+    return json.loads(
+        text,
+        parse_float=_parse_float,
+        parse_int=_parse_int,
+        parse_constant=_parse_constant,
+        object_pairs_hook=object_pairs_hook,
+    )
 
 
 class _Rejected:
@@ -92,11 +99,16 @@ def locate_rejected(text: str) -> tuple[str, NumberError] | None:
                 return parse(token)
             except NumberError as exc:
                 return _Rejected(exc)
+
         return wrapped
 
     try:
-        doc = json.loads(text, parse_float=lenient(_parse_float), parse_int=lenient(_parse_int),
-                         parse_constant=lenient(_parse_constant))
+        doc = json.loads(
+            text,
+            parse_float=lenient(_parse_float),
+            parse_int=lenient(_parse_int),
+            parse_constant=lenient(_parse_constant),
+        )
     except (ValueError, RecursionError):
         return None
 
@@ -132,7 +144,7 @@ def set_path(doc: Any, path: list[str | int], value: Any) -> None:
         where = format_path(path[: i + 1])
         if isinstance(key, int):
             if not isinstance(node, list):
-                raise ValueError(f"{format_path(path[:i]) } is not a list")
+                raise ValueError(f"{format_path(path[:i])} is not a list")
             if not -len(node) <= key < len(node):
                 raise ValueError(f"{where} is out of range (the list has {len(node)} items)")
         elif not isinstance(node, dict):

@@ -191,8 +191,13 @@ class LatentCode(ABC):
         apps can sample (``normal``, ``uniform``, ``categorical``, ``bernoulli``); codes add
         whatever else an app needs (e.g. category ``labels``).
         """
-        spec: dict[str, Any] = {"name": self.name, "type": self.type_name, "dim": self.dim, "role": self.role,
-                                "prior": self.prior()}
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type_name,
+            "dim": self.dim,
+            "role": self.role,
+            "prior": self.prior(),
+        }
         r = self.traversal_range()
         if r is not None:
             spec["range"] = [float(r[0]), float(r[1])]
@@ -214,8 +219,10 @@ class LatentSpec:
             raise ValueError(f"duplicate latent code names: {', '.join(dupes)}")
         tied = [c.name for c in codes if c.from_labels]
         if len(tied) > 1:
-            raise ValueError(f"codes {', '.join(tied)} are all fed by the labels; a run has one set of labels, so "
-                             "at most one code may take them")
+            raise ValueError(
+                f"codes {', '.join(tied)} are all fed by the labels; a run has one set of labels, so "
+                "at most one code may take them"
+            )
         self.codes = list(codes)
 
     def __iter__(self) -> Iterator[LatentCode]:
@@ -290,7 +297,9 @@ class LatentSpec:
     def nll(self, prediction: torch.Tensor, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per predictable code, the batch-mean NLL (nats) of its values under ``prediction``
         ``[n, prediction_dim]``."""
-        return {name: self[name].nll(prediction[:, s], values[name]).mean() for name, s in self.prediction_slices().items()}
+        return {
+            name: self[name].nll(prediction[:, s], values[name]).mean() for name, s in self.prediction_slices().items()
+        }
 
     def predict(self, prediction: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per predictable code, the point estimate of its parameters from ``prediction``."""

@@ -26,8 +26,7 @@ from genfw.eval_mode import eval_mode
 from genfw.latent import LatentSpec
 
 if TYPE_CHECKING:
-    from genfw.contexts import ModelContext
-    from genfw.contexts import EvalContext
+    from genfw.contexts import EvalContext, ModelContext
     from genfw.plots import ImageGrid
 
 __all__ = ["Batch", "DataSpec", "Model", "Roles", "eval_mode"]

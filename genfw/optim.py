@@ -34,8 +34,10 @@ class OptimizerConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty (AdamW: decoupled weight decay)")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD/RMSprop momentum")
     fused: bool = Field(True, description="Adam/AdamW: torch's fused kernel (the same update, faster)")
-    schedule: ScheduleConfig | None = Field(None, description="How the learning rate changes over the training steps "
-                                            "(genfw.schedules); null: the constant lr")
+    schedule: ScheduleConfig | None = Field(
+        None,
+        description="How the learning rate changes over the training steps (genfw.schedules); null: the constant lr",
+    )
 
     @field_validator("lr", "eps", "weight_decay", "momentum")
     @classmethod
@@ -53,13 +55,18 @@ def build_optimizer(config: OptimizerConfig, parameters: Iterable[torch.nn.Param
     if config.type in ("adam", "adamw"):
         cls = torch.optim.Adam if config.type == "adam" else torch.optim.AdamW
         fused = config.fused and _fused_supported(params)
-        kwargs: dict[str, Any] = {"lr": config.lr, "betas": config.betas, "eps": config.eps,
-                                  "weight_decay": config.weight_decay}
+        kwargs: dict[str, Any] = {
+            "lr": config.lr,
+            "betas": config.betas,
+            "eps": config.eps,
+            "weight_decay": config.weight_decay,
+        }
         return cls(params, fused=fused or None, **kwargs)  # None: torch's default implementation
     if config.type == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.RMSprop(params, lr=config.lr, eps=config.eps, momentum=config.momentum,
-                               weight_decay=config.weight_decay)
+    return torch.optim.RMSprop(
+        params, lr=config.lr, eps=config.eps, momentum=config.momentum, weight_decay=config.weight_decay
+    )
 
 
 def _fused_supported(params: list[torch.nn.Parameter]) -> bool:

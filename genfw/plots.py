@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -77,7 +77,9 @@ def render_image_grid(grid: ImageGrid) -> np.ndarray:
     fig_w = w * SCALE / dpi + margin_left + 0.15
     fig_h = h * SCALE / dpi + margin_bottom + margin_top
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
-    ax = fig.add_axes((margin_left / fig_w, margin_bottom / fig_h, (w * SCALE / dpi) / fig_w, (h * SCALE / dpi) / fig_h))
+    ax = fig.add_axes(
+        (margin_left / fig_w, margin_bottom / fig_h, (w * SCALE / dpi) / fig_w, (h * SCALE / dpi) / fig_h)
+    )
     ax.imshow(pixels, interpolation="nearest")
     cell_h, cell_w = images.shape[2] + pad, images.shape[3] + pad
     fontsize = max(5, min(9, int(cell_h * SCALE / 6)))
@@ -117,9 +119,14 @@ def smooth(values: Sequence[float], weight: float) -> np.ndarray:
 
 def curve_series(records: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of ``key`` over the records that hold a finite number for it."""
-    pts = [(r["step"], r[key]) for r in records
-           if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool) and math.isfinite(r[key])
-           and isinstance(r.get("step"), (int, float))]
+    pts = [
+        (r["step"], r[key])
+        for r in records
+        if isinstance(r.get(key), (int, float))
+        and not isinstance(r.get(key), bool)
+        and math.isfinite(r[key])
+        and isinstance(r.get("step"), (int, float))
+    ]
     return np.asarray([p[0] for p in pts], float), np.asarray([p[1] for p in pts], float)
 
 

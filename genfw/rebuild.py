@@ -13,8 +13,17 @@ from typing import Any
 
 from torch import nn
 
-from genfw.artifacts import (CHECKPOINT_DIR, CHECKPOINT_FORMAT, GENERATOR_FILE, GENERATOR_FORMAT, LAST_CHECKPOINT,
-                             recorded_data_spec, safe_torch_load, state_dict_mismatch, warn_if_plugins_changed)
+from genfw.artifacts import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_FORMAT,
+    GENERATOR_FILE,
+    GENERATOR_FORMAT,
+    LAST_CHECKPOINT,
+    recorded_data_spec,
+    safe_torch_load,
+    state_dict_mismatch,
+    warn_if_plugins_changed,
+)
 from genfw.building import build_latent, build_model
 from genfw.data.spec import DataSpec
 from genfw.errors import CheckpointError
@@ -38,8 +47,9 @@ class LoadedGenerator:
         return self.data.image_shape
 
 
-
-def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = (), *, trust_recorded: bool = False) -> LoadedGenerator:
+def load_generator(
+    path: str | os.PathLike, plugins_dirs: tuple[str, ...] = (), *, trust_recorded: bool = False
+) -> LoadedGenerator:
     """Rebuild the generator from a run directory, its ``generator.pt`` or a checkpoint.
 
     The model is rebuilt from the recorded config and asked for its generator (whatever that is
@@ -51,16 +61,23 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = (), 
         candidates = [path / GENERATOR_FILE, path / CHECKPOINT_DIR / LAST_CHECKPOINT]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            raise CheckpointError("not a genfw run directory: it has no generator.pt or checkpoints/last.pt", where=str(path),
-                                  fix="pass a directory written by `genfw run` that finished or saved a checkpoint")
+            raise CheckpointError(
+                "not a genfw run directory: it has no generator.pt or checkpoints/last.pt",
+                where=str(path),
+                fix="pass a directory written by `genfw run` that finished or saved a checkpoint",
+            )
         path = found
     obj = safe_torch_load(path, expect_format=(GENERATOR_FORMAT, CHECKPOINT_FORMAT))
     try:
         config = json.loads(obj["config"])
         state = obj["state_dict"] if obj["format"] == GENERATOR_FORMAT else obj["generator"]
     except (KeyError, TypeError, json.JSONDecodeError):
-        raise CheckpointError("the file lacks its config or weights", where=str(path), fix="re-export it from the run") from None
-    resolved = validate_recorded_config(config, plugins_dirs, source=f"{path} (recorded config)", trust_recorded=trust_recorded)
+        raise CheckpointError(
+            "the file lacks its config or weights", where=str(path), fix="re-export it from the run"
+        ) from None
+    resolved = validate_recorded_config(
+        config, plugins_dirs, source=f"{path} (recorded config)", trust_recorded=trust_recorded
+    )
     warn_if_plugins_changed(resolved, obj, path)
     data = recorded_data_spec(obj, path)
     latent = build_latent(resolved, data)
@@ -69,7 +86,10 @@ def load_generator(path: str | os.PathLike, plugins_dirs: tuple[str, ...] = (), 
     try:
         generator.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"weights do not fit the recorded network: {state_dict_mismatch(exc)}", where=str(path),
-                              fix="the file's weights and its recorded config disagree; use the file as the run wrote it") from None
+        raise CheckpointError(
+            f"weights do not fit the recorded network: {state_dict_mismatch(exc)}",
+            where=str(path),
+            fix="the file's weights and its recorded config disagree; use the file as the run wrote it",
+        ) from None
     generator.eval()
     return LoadedGenerator(generator, latent, data, config, path, type(model))

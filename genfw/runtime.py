@@ -18,17 +18,30 @@ import difflib
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
 
 from genfw.atomic import atomic_write_bytes, atomic_write_via, check_space
 from genfw.errors import GenfwUsageError  # torch-free (genfw/__init__ and genfw.errors import no torch)
-from genfw.export.contract import (MAX_SIDECAR_BYTES, META_EXPORT, META_IMAGE, META_LATENT, META_SPEC_VERSION, META_VERSION,
-                                   MODEL_FILE, OUTPUT_NAME, PAIRED_KEYS, SPEC_VERSION, input_names, sidecar_path,
-                                   spec_version_problem)
+from genfw.export.contract import (
+    MAX_SIDECAR_BYTES,
+    META_EXPORT,
+    META_IMAGE,
+    META_LATENT,
+    META_SPEC_VERSION,
+    META_VERSION,
+    MODEL_FILE,
+    OUTPUT_NAME,
+    PAIRED_KEYS,
+    SPEC_VERSION,
+    input_names,
+    sidecar_path,
+    spec_version_problem,
+)
 from genfw.export.seeds import check_seed, draw_prior
 
 PRIOR_KINDS = ("normal", "uniform", "categorical", "bernoulli")
@@ -91,8 +104,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-
-
 def verify_fix(unverified: str = "load it with verify=False") -> str:
     """What to do about a file that cannot be verified; ``unverified`` says how to run it anyway
     (``genfw sample`` says --no-verify)."""
@@ -138,33 +149,54 @@ def _read_metadata(session: ort.InferenceSession, path: Path) -> dict[str, Any] 
     doc = {}
     for key in (META_LATENT, META_IMAGE):
         if key not in meta:
-            raise GeneratorFileError(f"it has no {key} metadata (a genfw generator has both {META_LATENT} and {META_IMAGE})",
-                                     where=str(path), fix="re-export it with `genfw export`")
+            raise GeneratorFileError(
+                f"it has no {key} metadata (a genfw generator has both {META_LATENT} and {META_IMAGE})",
+                where=str(path),
+                fix="re-export it with `genfw export`",
+            )
         try:
             doc[key] = json.loads(meta[key])
         except json.JSONDecodeError as exc:
-            raise GeneratorFileError(f"its {key} metadata is not valid JSON ({exc.msg} at char {exc.pos})",
-                                     where=str(path), fix="re-export it with `genfw export`") from None
+            raise GeneratorFileError(
+                f"its {key} metadata is not valid JSON ({exc.msg} at char {exc.pos})",
+                where=str(path),
+                fix="re-export it with `genfw export`",
+            ) from None
     try:
         export = json.loads(meta[META_EXPORT]) if META_EXPORT in meta else None
     except json.JSONDecodeError:
         export = meta[META_EXPORT]  # kept as text: it must still equal the sidecar's
-    return {"latent": doc[META_LATENT], "image": doc[META_IMAGE], "version": parse_version(meta.get(META_VERSION)),
-            "export": export, "spec_version": parse_version(meta.get(META_SPEC_VERSION))}
+    return {
+        "latent": doc[META_LATENT],
+        "image": doc[META_IMAGE],
+        "version": parse_version(meta.get(META_VERSION)),
+        "export": export,
+        "spec_version": parse_version(meta.get(META_SPEC_VERSION)),
+    }
 
 
-def _spec_source(path: Path, meta: dict[str, Any] | None, sidecar: dict[str, Any] | None, why: str) -> tuple[dict[str, Any], str]:
+def _spec_source(
+    path: Path, meta: dict[str, Any] | None, sidecar: dict[str, Any] | None, why: str
+) -> tuple[dict[str, Any], str]:
     """The spec to run the model with and where it comes from: the model's own metadata, else the sidecar."""
     if meta is not None:
         return meta, "metadata"
     if sidecar is not None:
-        return {**{key: sidecar.get(key) for key in PAIRED_KEYS}, "version": parse_version(sidecar.get("version"))}, \
-            f"sidecar {sidecar_of(path).name}"
+        return {
+            **{key: sidecar.get(key) for key in PAIRED_KEYS},
+            "version": parse_version(sidecar.get("version")),
+        }, f"sidecar {sidecar_of(path).name}"
     if why != "is missing":
-        raise GeneratorFileError(f"not a genfw generator: it has no {META_LATENT} metadata and its sidecar {why}",
-                                 where=str(sidecar_of(path)), fix="re-export it with `genfw export`")
-    raise GeneratorFileError(f"not a genfw generator (no {META_LATENT} metadata and no sidecar {sidecar_of(path).name})",
-                             where=str(path), fix="export one with `genfw export RUN_DIR`")
+        raise GeneratorFileError(
+            f"not a genfw generator: it has no {META_LATENT} metadata and its sidecar {why}",
+            where=str(sidecar_of(path)),
+            fix="re-export it with `genfw export`",
+        )
+    raise GeneratorFileError(
+        f"not a genfw generator (no {META_LATENT} metadata and no sidecar {sidecar_of(path).name})",
+        where=str(path),
+        fix="export one with `genfw export RUN_DIR`",
+    )
 
 
 def _short(value: Any) -> str:
@@ -181,8 +213,10 @@ def first_difference(ours: Any, theirs: Any, where: str) -> str | None:
                 return found
         return None
     if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
-        return next((found for i, (a, b) in enumerate(zip(ours, theirs))
-                     if (found := first_difference(a, b, f"{where}[{i}]"))), None)
+        return next(
+            (found for i, (a, b) in enumerate(zip(ours, theirs)) if (found := first_difference(a, b, f"{where}[{i}]"))),
+            None,
+        )
     same = ours == theirs and (type(ours) is type(theirs) or {type(ours), type(theirs)} <= {int, float})
     return None if same else f"{where} ({_short(ours)} in the model, {_short(theirs)} in the sidecar)"
 
@@ -196,23 +230,37 @@ def _verify_pair(path: Path, spec: dict[str, Any], sidecar: dict[str, Any] | Non
         raise UnverifiedError(f"cannot verify it: its sidecar {name} {why}", where=str(path), fix=verify_fix())
     recorded = sidecar.get("sha256")
     if not isinstance(recorded, str) or not recorded:
-        raise UnverifiedError(f"cannot verify it: its sidecar {name} records no SHA-256 (written before genfw 0.2, or edited)",
-                              where=str(path), fix=verify_fix())
+        raise UnverifiedError(
+            f"cannot verify it: its sidecar {name} records no SHA-256 (written before genfw 0.2, or edited)",
+            where=str(path),
+            fix=verify_fix(),
+        )
     digest = file_sha256(path)
     if recorded.lower() != digest:
-        raise GeneratorFileError(f"its sidecar {name} was written for another file "
-                                 f"(SHA-256 {recorded[:12]}..., this file {digest[:12]}...)", where=str(path),
-                                 fix="keep each .onnx with the .json exported with it, or re-export both with `genfw export`")
-    expected = {**{key: spec.get(key) for key in PAIRED_KEYS},
-                "inputs": input_names(spec["latent"]), "output": OUTPUT_NAME}
-    given = {**{key: sidecar.get(key) for key in PAIRED_KEYS}, "version": parse_version(sidecar.get("version")),
-             "inputs": sidecar.get("inputs", expected["inputs"]), "output": sidecar.get("output", OUTPUT_NAME)}
+        raise GeneratorFileError(
+            f"its sidecar {name} was written for another file (SHA-256 {recorded[:12]}..., this file {digest[:12]}...)",
+            where=str(path),
+            fix="keep each .onnx with the .json exported with it, or re-export both with `genfw export`",
+        )
+    expected = {
+        **{key: spec.get(key) for key in PAIRED_KEYS},
+        "inputs": input_names(spec["latent"]),
+        "output": OUTPUT_NAME,
+    }
+    given = {
+        **{key: sidecar.get(key) for key in PAIRED_KEYS},
+        "version": parse_version(sidecar.get("version")),
+        "inputs": sidecar.get("inputs", expected["inputs"]),
+        "output": sidecar.get("output", OUTPUT_NAME),
+    }
     difference = first_difference(expected, given, "")
     if difference:
-        raise GeneratorFileError(f"its sidecar does not match the model's own metadata at {difference.lstrip('.')}",
-                                 where=str(sidecar_of(path)),
-                                 fix=f"a sidecar is never edited by hand: copy the {name} exported with {path.name}, "
-                                     "or re-export both with `genfw export`")
+        raise GeneratorFileError(
+            f"its sidecar does not match the model's own metadata at {difference.lstrip('.')}",
+            where=str(sidecar_of(path)),
+            fix=f"a sidecar is never edited by hand: copy the {name} exported with {path.name}, "
+            "or re-export both with `genfw export`",
+        )
     return digest
 
 
@@ -231,8 +279,10 @@ def check_threads(threads: Any, option: str = "threads") -> int | None:
         return None
     top = usable_cpus()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= top:
-        raise RuntimeUsageError(f"{option} must be an integer from 1 to {top} (the CPUs this process may use), not {threads!r}",
-                                fix=f"e.g. {option}{'=' if option == 'threads' else ' '}{top}")
+        raise RuntimeUsageError(
+            f"{option} must be an integer from 1 to {top} (the CPUs this process may use), not {threads!r}",
+            fix=f"e.g. {option}{'=' if option == 'threads' else ' '}{top}",
+        )
     return int(threads)
 
 
@@ -263,23 +313,34 @@ class Generator:
             for c in self.codes:
                 c["dim"] = _positive_int(c["dim"])
         except (KeyError, TypeError, ValueError):
-            raise GeneratorFileError(f"its genfw {source} is incomplete", where=str(path), fix="re-export it with `genfw export`") from None
+            raise GeneratorFileError(
+                f"its genfw {source} is incomplete", where=str(path), fix="re-export it with `genfw export`"
+            ) from None
         inputs = {i.name: i.shape for i in session.get_inputs()}
         outputs = {o.name: o.shape for o in session.get_outputs()}
         if set(inputs) != set(self._by_name) or len(self.codes) != len(inputs) or OUTPUT_NAME not in outputs:
-            raise GeneratorFileError(f"its inputs {sorted(inputs)} / outputs {sorted(outputs)} do not match its latent spec",
-                                     where=str(path), fix="re-export it with `genfw export`")
+            raise GeneratorFileError(
+                f"its inputs {sorted(inputs)} / outputs {sorted(outputs)} do not match its latent spec",
+                where=str(path),
+                fix="re-export it with `genfw export`",
+            )
         for c in self.codes:
             for what, check in CODE_CHECKS:
                 problem = check(c, inputs[c["name"]])
                 if problem:
-                    raise GeneratorFileError(f"the {what} of code {c['name']!r} in its {source} is wrong: {problem}",
-                                             where=str(path), fix="re-export it with `genfw export`")
+                    raise GeneratorFileError(
+                        f"the {what} of code {c['name']!r} in its {source} is wrong: {problem}",
+                        where=str(path),
+                        fix="re-export it with `genfw export`",
+                    )
         output = outputs[OUTPUT_NAME]
         if len(output) != 4 or any(isinstance(d, int) and d != s for d, s in zip(output[1:], self.image_shape)):
-            raise GeneratorFileError(f"its {source} says images are {'x'.join(map(str, self.image_shape))} but the model's output "
-                                     f"{OUTPUT_NAME!r} has shape {_shape_text(output)}", where=str(path),
-                                     fix="re-export it with `genfw export`")
+            raise GeneratorFileError(
+                f"its {source} says images are {'x'.join(map(str, self.image_shape))} but the model's output "
+                f"{OUTPUT_NAME!r} has shape {_shape_text(output)}",
+                where=str(path),
+                fix="re-export it with `genfw export`",
+            )
 
     @property
     def verified(self) -> bool:
@@ -288,8 +349,15 @@ class Generator:
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike, *, threads: int | None = None, spin: bool = False, verify: bool = True,
-             providers: Iterable[str] = ("CPUExecutionProvider",)) -> "Generator":
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        threads: int | None = None,
+        spin: bool = False,
+        verify: bool = True,
+        providers: Iterable[str] = ("CPUExecutionProvider",),
+    ) -> Generator:
         """Open an exported generator (an .onnx file, or a folder holding ``generator.onnx``).
 
         ``verify=True`` (the default) runs a file only once it is checked: its sidecar
@@ -306,7 +374,9 @@ class Generator:
             path = path / MODEL_FILE
         threads = check_threads(threads)
         if not path.is_file():
-            raise GeneratorFileError("file not found", where=str(path), fix="pass an .onnx file written by `genfw export`")
+            raise GeneratorFileError(
+                "file not found", where=str(path), fix="pass an .onnx file written by `genfw export`"
+            )
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -317,15 +387,21 @@ class Generator:
             session = ort.InferenceSession(str(path), options, providers=list(providers))
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
-            raise GeneratorFileError(f"not a loadable ONNX model ({type(exc).__name__}: {first[:160]})", where=str(path),
-                                     fix="pass an .onnx file written by `genfw export`") from None
+            raise GeneratorFileError(
+                f"not a loadable ONNX model ({type(exc).__name__}: {first[:160]})",
+                where=str(path),
+                fix="pass an .onnx file written by `genfw export`",
+            ) from None
         meta = _read_metadata(session, path)
         sidecar, why = _read_sidecar(path)
         spec, source = _spec_source(path, meta, sidecar, why)
         problem = spec_version_problem(spec.get("spec_version"))  # before anything else of a spec it may not understand
         if problem:
-            raise GeneratorFileError(problem, where=str(path),
-                                     fix=f"upgrade genfw to read it, or export it with a genfw that writes spec {SPEC_VERSION}")
+            raise GeneratorFileError(
+                problem,
+                where=str(path),
+                fix=f"upgrade genfw to read it, or export it with a genfw that writes spec {SPEC_VERSION}",
+            )
         generator = cls(session, spec, path, source)  # a spec that does not fit the model is refused first
         if verify:
             generator.sha256 = _verify_pair(path, spec, sidecar, why)
@@ -347,7 +423,9 @@ class Generator:
         except KeyError:
             close = difflib.get_close_matches(str(name), self.code_names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise CodeError(f"no latent code named {name!r}", fix=f"{hint}valid codes: {', '.join(self.code_names)}") from None
+            raise CodeError(
+                f"no latent code named {name!r}", fix=f"{hint}valid codes: {', '.join(self.code_names)}"
+            ) from None
 
     # -- codes -----------------------------------------------------------------------------------
     def sample_codes(self, n: int, seed: int | None = None, **fixed: Any) -> dict[str, np.ndarray]:
@@ -377,8 +455,12 @@ class Generator:
             seed = check_seed(seed)
         except ValueError as exc:
             raise CodeError(str(exc), fix="e.g. seed=0") from None
-        return {spec["name"]: self.code_values(spec["name"], fixed[spec["name"]], n) if spec["name"] in fixed
-                else _draw(spec, n, seed, position) for position, spec in enumerate(self.codes)}
+        return {
+            spec["name"]: self.code_values(spec["name"], fixed[spec["name"]], n)
+            if spec["name"] in fixed
+            else _draw(spec, n, seed, position)
+            for position, spec in enumerate(self.codes)
+        }
 
     def code_values(self, name: str, value: Any, n: int) -> np.ndarray:
         """``value`` for code ``name`` as the model input, float32 ``[n, dim]`` (see :meth:`sample_codes`)."""
@@ -388,8 +470,15 @@ class Generator:
         return _continuous_values(spec, value, n)
 
     # -- images ----------------------------------------------------------------------------------
-    def generate(self, n: int | None = None, seed: int | None = None, codes: Mapping[str, Any] | None = None,
-                 dtype: str = "float32", batch_size: int = 256, **fixed: Any) -> Batch:
+    def generate(
+        self,
+        n: int | None = None,
+        seed: int | None = None,
+        codes: Mapping[str, Any] | None = None,
+        dtype: str = "float32",
+        batch_size: int = 256,
+        **fixed: Any,
+    ) -> Batch:
         """Images ``[n, C, H, W]`` and the codes that made them.
 
         ``codes`` gives values for some or all codes (e.g. from :meth:`sample_codes`), the
@@ -407,11 +496,17 @@ class Generator:
         if n is None:
             sizes = {np.asarray(v).shape[0] for v in given.values() if np.ndim(v) == 2}
             if len(sizes) > 1:
-                raise CodeError(f"the given codes have different batch sizes {sorted(sizes)}", fix="give every code the same first dimension")
+                raise CodeError(
+                    f"the given codes have different batch sizes {sorted(sizes)}",
+                    fix="give every code the same first dimension",
+                )
             n = sizes.pop() if sizes else 1
         n = self._check_n(n)
-        check_memory(self.memory_needed(n, np.dtype(dtype).itemsize), f"{n:,} images of {self.image_text} as {dtype},",
-                     fix=f"generate at most {self.max_images(np.dtype(dtype).itemsize):,} at once, in several calls")
+        check_memory(
+            self.memory_needed(n, np.dtype(dtype).itemsize),
+            f"{n:,} images of {self.image_text} as {dtype},",
+            fix=f"generate at most {self.max_images(np.dtype(dtype).itemsize):,} at once, in several calls",
+        )
         values = self._sample(n, seed, {**given, **fixed})
         return Batch(self.run(values, batch_size=batch_size, dtype=dtype), values)
 
@@ -433,8 +528,15 @@ class Generator:
         """The image size as people write it: ``1x28x28``."""
         return "x".join(map(str, self.image_shape))
 
-    def traverse(self, code_name: str, steps: int | None = None, seed: int | None = None, values: Iterable[Any] | None = None,
-                 dtype: str = "float32", **fixed: Any) -> Batch:
+    def traverse(
+        self,
+        code_name: str,
+        steps: int | None = None,
+        seed: int | None = None,
+        values: Iterable[Any] | None = None,
+        dtype: str = "float32",
+        **fixed: Any,
+    ) -> Batch:
         """Sweep one code while every other code stays at one draw (from ``seed``, or fixed).
 
         ``values`` are the settings of ``code_name`` (any form :meth:`sample_codes` accepts). By
@@ -463,8 +565,8 @@ class Generator:
         step = max(1, int(batch_size))
         out = np.empty((n, *self.image_shape), IMAGE_DTYPES[dtype])
         for i in range(0, n, step):  # each chunk goes straight into the result: no list of chunks to join
-            chunk = self.session.run([OUTPUT_NAME], {k: v[i:i + step] for k, v in feed.items()})[0]
-            out[i:i + step] = to_uint8(chunk) if dtype == "uint8" else chunk
+            chunk = self.session.run([OUTPUT_NAME], {k: v[i : i + step] for k, v in feed.items()})[0]
+            out[i : i + step] = to_uint8(chunk) if dtype == "uint8" else chunk
         return out
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -484,7 +586,9 @@ class Generator:
             mean, std = np.asarray(prior.get("mean", 0.0), np.float64), np.asarray(prior.get("std", 1.0), np.float64)
             low, high = mean - 2 * std, mean + 2 * std
         else:
-            raise CodeError(f"code {spec['name']!r} (prior {prior.get('kind')!r}) has no default sweep", fix="pass values=[...]")
+            raise CodeError(
+                f"code {spec['name']!r} (prior {prior.get('kind')!r}) has no default sweep", fix="pass values=[...]"
+            )
         return [low + (high - low) * t for t in np.linspace(0.0, 1.0, steps)]
 
     @staticmethod
@@ -546,7 +650,9 @@ def available_memory() -> int | None:
     """Bytes this process can still allocate as far as the system says: the least of the
     memory available (/proc/meminfo), what its cgroup's limit leaves and what its address-space
     limit leaves; None where none of them is known (not Linux)."""
-    known = [x for x in (_read_kib("/proc/meminfo", "MemAvailable"), _cgroup_free(), _address_space_free()) if x is not None]
+    known = [
+        x for x in (_read_kib("/proc/meminfo", "MemAvailable"), _cgroup_free(), _address_space_free()) if x is not None
+    ]
     return min(known) if known else None
 
 
@@ -563,8 +669,9 @@ def check_memory(needed: int, what: str, fix: str) -> None:
     """Refuse, before any work, something that would need more memory than is left."""
     available = available_memory()
     if available is not None and needed > available:
-        raise MemoryNeedError(f"{what} would take {size_text(needed)} of memory, and {size_text(available)} is available",
-                              fix=fix)
+        raise MemoryNeedError(
+            f"{what} would take {size_text(needed)} of memory, and {size_text(available)} is available", fix=fix
+        )
 
 
 # -- priors and values -----------------------------------------------------------------------------
@@ -589,11 +696,16 @@ def _prior_problem(spec: dict[str, Any]) -> str | None:
         return "low, high, mean, std and p are numbers (the same for every dimension)"
     if kind == "categorical":
         probs = prior.get("probs")
-        if probs is not None:
-            if not isinstance(probs, list) or len(probs) != dim or not _finite(probs) or min(probs) < 0 or sum(probs) <= 0:
-                return f"probs must be {dim} non-negative numbers with a positive sum"
+        if probs is not None and (
+            not isinstance(probs, list) or len(probs) != dim or not _finite(probs) or min(probs) < 0 or sum(probs) <= 0
+        ):
+            return f"probs must be {dim} non-negative numbers with a positive sum"
     elif kind == "normal":
-        if not (_finite(prior.get("mean", 0.0)) and _finite(prior.get("std", 1.0)) and np.all(np.asarray(prior.get("std", 1.0), float) >= 0)):
+        if not (
+            _finite(prior.get("mean", 0.0))
+            and _finite(prior.get("std", 1.0))
+            and np.all(np.asarray(prior.get("std", 1.0), float) >= 0)
+        ):
             return "mean and std must be finite, std >= 0"
     elif kind == "uniform":
         low, high = prior.get("low", -1.0), prior.get("high", 1.0)
@@ -625,7 +737,11 @@ def _shape_text(shape: list[Any]) -> str:
 def _is_categorical(spec: dict[str, Any]) -> bool:
     """Whether a code takes categories (an index, a label, a probability vector)."""
     prior = spec.get("prior")
-    return isinstance(prior, dict) and prior.get("kind") == "categorical" or spec.get("type") == "categorical" or "k" in spec
+    return (
+        (isinstance(prior, dict) and prior.get("kind") == "categorical")
+        or spec.get("type") == "categorical"
+        or "k" in spec
+    )
 
 
 def _dim_problem(spec: dict[str, Any], shape: list[Any]) -> str | None:
@@ -669,15 +785,23 @@ def _range_problem(spec: dict[str, Any], shape: list[Any]) -> str | None:
 
 
 #: What each code of a spec must satisfy to fit the model it came with, in the order reported.
-CODE_CHECKS = (("dim", _dim_problem), ("prior", lambda spec, shape: _prior_problem(spec)), ("k", _k_problem),
-               ("label list", _labels_problem), ("range", _range_problem))
+CODE_CHECKS = (
+    ("dim", _dim_problem),
+    ("prior", lambda spec, shape: _prior_problem(spec)),
+    ("k", _k_problem),
+    ("label list", _labels_problem),
+    ("range", _range_problem),
+)
 
 
 def _draw(spec: dict[str, Any], n: int, seed: int, position: int) -> np.ndarray:
     """``n`` draws of a code from its prior with the portable generator (genfw.export.seeds)."""
     if (spec.get("prior") or {}).get("kind") not in PRIOR_KINDS:  # never drawn as something else: give its values
-        raise CodeError(f"code {spec['name']!r} has a prior of kind {(spec.get('prior') or {}).get('kind')!r} that "
-                        "genfw.runtime cannot sample", fix=f"pass its values explicitly, e.g. {spec['name']}=<[n, {spec['dim']}] array>")
+        raise CodeError(
+            f"code {spec['name']!r} has a prior of kind {(spec.get('prior') or {}).get('kind')!r} that "
+            "genfw.runtime cannot sample",
+            fix=f"pass its values explicitly, e.g. {spec['name']}=<[n, {spec['dim']}] array>",
+        )
     return draw_prior(spec["prior"], spec["dim"], n, seed, position)
 
 
@@ -686,11 +810,13 @@ def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
     labels = [str(x) for x in spec.get("labels") or range(k)]
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)  # 3.0 is category 3
-    if np.ndim(value) == 0 and not isinstance(value, (str, int, np.integer)) or isinstance(value, bool):
+    if (np.ndim(value) == 0 and not isinstance(value, (str, int, np.integer))) or isinstance(value, bool):
         i = min(3, k - 1)
         example = f"{name}={i}" + (f" or {name}={labels[i]}" if labels[i] != str(i) else "")
-        raise CodeError(f"code {name!r} takes a category index 0..{k - 1}, a label or a length-{k} vector, not {value!r}",
-                        fix=f"e.g. {example}")
+        raise CodeError(
+            f"code {name!r} takes a category index 0..{k - 1}, a label or a length-{k} vector, not {value!r}",
+            fix=f"e.g. {example}",
+        )
     if isinstance(value, (str, int, np.integer)):
         if isinstance(value, str):
             if value in labels:
@@ -699,8 +825,10 @@ def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
                 try:
                     index = int(value)
                 except ValueError:
-                    raise CodeError(f"code {name!r} has no category {value!r}",
-                                    fix=f"use an index 0..{k - 1} or a label: {', '.join(labels)}") from None
+                    raise CodeError(
+                        f"code {name!r} has no category {value!r}",
+                        fix=f"use an index 0..{k - 1} or a label: {', '.join(labels)}",
+                    ) from None
         else:
             index = int(value)
         if not 0 <= index < k:
@@ -709,8 +837,10 @@ def _categorical_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
     probs = _array_values(spec, value, n, what="a category index, a label, or a one-hot/probability vector")
     problem = _probability_problem(probs, per_sample=np.ndim(value) == 2 and n > 1)
     if problem:
-        raise CodeError(f"code {name!r} takes a probability vector (k = {k} numbers >= 0 that sum to 1): {problem}",
-                        fix=f"e.g. {name}=3 for one category, or [0.5, 0.5, 0, ...] to blend two")
+        raise CodeError(
+            f"code {name!r} takes a probability vector (k = {k} numbers >= 0 that sum to 1): {problem}",
+            fix=f"e.g. {name}=3 for one category, or [0.5, 0.5, 0, ...] to blend two",
+        )
     return probs
 
 
@@ -730,11 +860,15 @@ def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
         try:
             value = float(value)  # also "0.5", "inf" as a command line gives them
         except (TypeError, ValueError):
-            raise CodeError(f"code {spec['name']!r} needs a number, a vector or an array, not {value!r}"[:200],
-                            fix=f"e.g. {spec['name']}=0.5") from None
+            raise CodeError(
+                f"code {spec['name']!r} needs a number, a vector or an array, not {value!r}"[:200],
+                fix=f"e.g. {spec['name']}=0.5",
+            ) from None
         if not np.isfinite(value) or abs(value) > FLOAT32_MAX:
-            raise CodeError(f"code {spec['name']!r} has a value {value:g} that is not a finite float32 number",
-                            fix="give a finite number within +-3.4e38")
+            raise CodeError(
+                f"code {spec['name']!r} has a value {value:g} that is not a finite float32 number",
+                fix="give a finite number within +-3.4e38",
+            )
         return np.full((n, spec["dim"]), value, np.float32)
     if np.ndim(value) == 1 and not isinstance(value, str):
         # A vector's meaning depends on its length: 1 (a number for every dimension and sample),
@@ -750,8 +884,11 @@ def _continuous_values(spec: dict[str, Any], value: Any, n: int) -> np.ndarray:
                 fix = f"give a number, or {n} numbers (one per sample)" if n > 1 else "give a number"
             else:
                 fix = f"give a number, a vector of length {dim} or an [n, {dim}] array"
-            angle = (f"; {spec['name']!r} is an angle in radians, the model computes its cos and sin itself"
-                     if spec.get("periodic") else "")
+            angle = (
+                f"; {spec['name']!r} is an angle in radians, the model computes its cos and sin itself"
+                if spec.get("periodic")
+                else ""
+            )
             raise CodeError(f"code {spec['name']!r} has dim {dim}: got a vector of length {length}{angle}", fix=fix)
     return _array_values(spec, value, n, what="a number (for every dimension), a vector or an array")
 
@@ -765,10 +902,15 @@ def _array_values(spec: dict[str, Any], value: Any, n: int, what: str) -> np.nda
     if arr.shape == (dim,):
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] not in (1, n):
-        raise CodeError(f"code {name!r} has dim {dim}: got shape {list(arr.shape)}", fix=f"give {what}: [{dim}], [1, {dim}] or [{n}, {dim}]")
+        raise CodeError(
+            f"code {name!r} has dim {dim}: got shape {list(arr.shape)}",
+            fix=f"give {what}: [{dim}], [1, {dim}] or [{n}, {dim}]",
+        )
     if not np.all(np.isfinite(arr)):
-        raise CodeError(f"code {name!r} has non-finite values (or values beyond the float32 range, +-3.4e38)",
-                        fix="give finite numbers")
+        raise CodeError(
+            f"code {name!r} has non-finite values (or values beyond the float32 range, +-3.4e38)",
+            fix="give finite numbers",
+        )
     return np.ascontiguousarray(np.broadcast_to(arr, (n, dim)), dtype=np.float32)
 
 
@@ -793,7 +935,7 @@ def grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
     out = np.zeros((rows * (h + padding) + padding, cols * (w + padding) + padding, c), np.uint8)
     for i in range(n):
         y, x = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
-        out[y:y + h, x:x + w] = images[i].transpose(1, 2, 0)
+        out[y : y + h, x : x + w] = images[i].transpose(1, 2, 0)
     return out
 
 
@@ -803,16 +945,23 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, paddin
 
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise CodeError(f"a grid is saved as PNG, not {path.suffix or '(no suffix)'!r}", where=str(path), fix="name the file *.png")
+        raise CodeError(
+            f"a grid is saved as PNG, not {path.suffix or '(no suffix)'!r}", where=str(path), fix="name the file *.png"
+        )
     tiles = grid(images, nrow, padding)
     image = Image.fromarray(tiles[..., 0] if tiles.shape[2] == 1 else tiles)
     _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
     return path
 
 
-def save_h5(images: np.ndarray, codes: Mapping[str, np.ndarray], path: str | os.PathLike,
-            latent_spec: Mapping[str, Any] | None = None, image_spec: Mapping[str, Any] | None = None,
-            version: str | None = None) -> Path:
+def save_h5(
+    images: np.ndarray,
+    codes: Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    latent_spec: Mapping[str, Any] | None = None,
+    image_spec: Mapping[str, Any] | None = None,
+    version: str | None = None,
+) -> Path:
     """Save ``images`` as uint8 ``[n, C, H, W]`` and each code as float32 ``codes/<name>`` ``[n, dim]`` to HDF5.
 
     The specs, when given, are stored as file attributes under the same keys as the ONNX

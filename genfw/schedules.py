@@ -48,32 +48,50 @@ class ScheduleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: ScheduleType = Field(
-        "constant", description="constant: the lr throughout; step: times gamma every step_size steps; "
-        "multistep: times gamma at each of the milestones; cosine: a half cosine from the lr down to lr * min_lr_factor")
+        "constant",
+        description="constant: the lr throughout; step: times gamma every step_size steps; "
+        "multistep: times gamma at each of the milestones; cosine: a half cosine from the lr down to lr * min_lr_factor",
+    )
     step_size: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="type step: the lr is multiplied by gamma every step_size steps after the warm-up "
-        "(at steps warmup_steps + step_size, warmup_steps + 2 * step_size, ...)")
+        None,
+        description="type step: the lr is multiplied by gamma every step_size steps after the warm-up "
+        "(at steps warmup_steps + step_size, warmup_steps + 2 * step_size, ...)",
+    )
     milestones: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] | None = Field(
-        None, description="type multistep: the steps (from the start of training, after the warm-up) at which "
-        "the lr is multiplied by gamma; strictly increasing")
-    gamma: float = Field(0.1, gt=0, le=1, description="type step/multistep: the factor the lr is multiplied by at each decay")
+        None,
+        description="type multistep: the steps (from the start of training, after the warm-up) at which "
+        "the lr is multiplied by gamma; strictly increasing",
+    )
+    gamma: float = Field(
+        0.1, gt=0, le=1, description="type step/multistep: the factor the lr is multiplied by at each decay"
+    )
     min_lr_factor: float = Field(
-        0.0, ge=0, le=1, description="type cosine: the lr at the end of the cosine, as a fraction of the lr "
-        "(it stays there afterwards)")
+        0.0,
+        ge=0,
+        le=1,
+        description="type cosine: the lr at the end of the cosine, as a fraction of the lr (it stays there afterwards)",
+    )
     cosine_steps: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="type cosine: the cosine's length in steps, after the warm-up; null: to the end of training")
+        None, description="type cosine: the cosine's length in steps, after the warm-up; null: to the end of training"
+    )
     warmup_steps: int = Field(
-        0, ge=0, description="Linear warm-up from warmup_start_factor * lr at step 0 to the lr at this step, "
-        "where the main schedule starts; 0: no warm-up")
+        0,
+        ge=0,
+        description="Linear warm-up from warmup_start_factor * lr at step 0 to the lr at this step, "
+        "where the main schedule starts; 0: no warm-up",
+    )
     warmup_start_factor: float = Field(
-        0.01, gt=0, le=1, description="The lr at step 0 of the warm-up, as a fraction of the lr")
+        0.01, gt=0, le=1, description="The lr at step 0 of the warm-up, as a fraction of the lr"
+    )
 
     @field_validator("milestones")
     @classmethod
     def _increasing(cls, v: list[int] | None) -> list[int] | None:
         if v is not None and any(b <= a for a, b in itertools.pairwise(v)):
-            raise ValueError(f"milestones must be strictly increasing (got {v}): list each step once, in order, "
-                             f"e.g. {sorted(set(v))}")
+            raise ValueError(
+                f"milestones must be strictly increasing (got {v}): list each step once, in order, "
+                f"e.g. {sorted(set(v))}"
+            )
         return v
 
     @model_validator(mode="after")
@@ -84,26 +102,38 @@ class ScheduleConfig(BaseModel):
             if self.type not in types and getattr(self, name) != type(self).model_fields[name].default:
                 users = " and ".join(repr(t) for t in types)
                 to = f"to {users}" if len(types) == 1 else "to one of them"
-                raise ValueError(f"{name} is used only by type{'s' if len(types) > 1 else ''} {users}, not by "
-                                 f"{self.type!r}: remove {name}, or set type {to}")
+                raise ValueError(
+                    f"{name} is used only by type{'s' if len(types) > 1 else ''} {users}, not by "
+                    f"{self.type!r}: remove {name}, or set type {to}"
+                )
         if self.type == "step" and self.step_size is None:
-            raise ValueError("type 'step' requires step_size: the number of steps between two decays "
-                             "(e.g. \"step_size\": 1000)")
+            raise ValueError(
+                "type 'step' requires step_size: the number of steps between two decays (e.g. \"step_size\": 1000)"
+            )
         if self.type == "multistep" and self.milestones is None:
-            raise ValueError("type 'multistep' requires milestones: the steps at which the lr is multiplied by gamma "
-                             "(e.g. \"milestones\": [3000, 6000])")
+            raise ValueError(
+                "type 'multistep' requires milestones: the steps at which the lr is multiplied by gamma "
+                '(e.g. "milestones": [3000, 6000])'
+            )
         if self.milestones is not None and self.milestones[0] <= self.warmup_steps:
-            raise ValueError(f"milestone {self.milestones[0]} is not after the warm-up (warmup_steps "
-                             f"{self.warmup_steps}): milestones count from the start of training; move them past "
-                             f"step {self.warmup_steps} or shorten the warm-up")
-        if self.warmup_steps == 0 and self.warmup_start_factor != type(self).model_fields["warmup_start_factor"].default:
-            raise ValueError("warmup_start_factor applies only with a warm-up: set warmup_steps > 0, "
-                             "or remove warmup_start_factor")
+            raise ValueError(
+                f"milestone {self.milestones[0]} is not after the warm-up (warmup_steps "
+                f"{self.warmup_steps}): milestones count from the start of training; move them past "
+                f"step {self.warmup_steps} or shorten the warm-up"
+            )
+        if (
+            self.warmup_steps == 0
+            and self.warmup_start_factor != type(self).model_fields["warmup_start_factor"].default
+        ):
+            raise ValueError(
+                "warmup_start_factor applies only with a warm-up: set warmup_steps > 0, or remove warmup_start_factor"
+            )
         return self
 
 
-def build_schedulers(configs: dict[str, Any], optimizers: dict[str, torch.optim.Optimizer], total_steps: int,
-                     source: str = "<config>") -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+def build_schedulers(
+    configs: dict[str, Any], optimizers: dict[str, torch.optim.Optimizer], total_steps: int, source: str = "<config>"
+) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
     """The schedule of every optimizer role whose config (``genfw.optim.OptimizerConfig``) has one,
     by role; a schedule that does not fit the run (a warm-up longer than the training) is one
     ``ConfigError`` line at its JSON path."""
@@ -120,8 +150,9 @@ def build_schedulers(configs: dict[str, Any], optimizers: dict[str, torch.optim.
     return schedulers
 
 
-def build_scheduler(config: ScheduleConfig, optimizer: torch.optim.Optimizer,
-                    total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def build_scheduler(
+    config: ScheduleConfig, optimizer: torch.optim.Optimizer, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """torch's scheduler for ``config`` over ``optimizer``, for a training of ``total_steps`` steps.
 
     The optimizer's current lr (its ``initial_lr`` if a scheduler already ran on it) is the lr the
@@ -136,8 +167,11 @@ def build_scheduler(config: ScheduleConfig, optimizer: torch.optim.Optimizer,
     schedulers: list[lr_scheduler.LRScheduler] = []
     milestones: list[int] = []  # SequentialLR: the step at which each scheduler after the first starts
     if warmup:
-        schedulers.append(lr_scheduler.LinearLR(optimizer, start_factor=config.warmup_start_factor, end_factor=1.0,
-                                                total_iters=warmup))
+        schedulers.append(
+            lr_scheduler.LinearLR(
+                optimizer, start_factor=config.warmup_start_factor, end_factor=1.0, total_iters=warmup
+            )
+        )
         milestones.append(warmup)
     # Every scheduler after the first restarts its count at its milestone, so the main schedule
     # counts from the end of the warm-up.
@@ -148,15 +182,19 @@ def build_scheduler(config: ScheduleConfig, optimizer: torch.optim.Optimizer,
         schedulers.append(lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma))
     elif config.type == "multistep":
         assert config.milestones is not None
-        schedulers.append(lr_scheduler.MultiStepLR(optimizer, milestones=[m - warmup for m in config.milestones],
-                                                   gamma=config.gamma))
+        schedulers.append(
+            lr_scheduler.MultiStepLR(optimizer, milestones=[m - warmup for m in config.milestones], gamma=config.gamma)
+        )
     else:
         length = config.cosine_steps if config.cosine_steps is not None else total_steps - warmup
         if length <= 0:
-            raise ValueError(f"a cosine schedule to the end of training needs more training steps ({total_steps}) "
-                             f"than warm-up steps ({warmup}): train longer, shorten the warm-up or set cosine_steps")
-        schedulers.append(lr_scheduler.CosineAnnealingLR(optimizer, T_max=length,
-                                                         eta_min=_eta_min(optimizer, config.min_lr_factor)))
+            raise ValueError(
+                f"a cosine schedule to the end of training needs more training steps ({total_steps}) "
+                f"than warm-up steps ({warmup}): train longer, shorten the warm-up or set cosine_steps"
+            )
+        schedulers.append(
+            lr_scheduler.CosineAnnealingLR(optimizer, T_max=length, eta_min=_eta_min(optimizer, config.min_lr_factor))
+        )
         # CosineAnnealingLR is periodic: after its half cosine it would climb back, so hold the end value.
         schedulers.append(lr_scheduler.ConstantLR(optimizer, factor=config.min_lr_factor, total_iters=sys.maxsize))
         milestones.append(warmup + length)
@@ -171,6 +209,8 @@ def _eta_min(optimizer: torch.optim.Optimizer, factor: float) -> float:
     if factor == 0:
         return 0.0
     if len(lrs) != 1:
-        raise ValueError(f"a cosine schedule with min_lr_factor > 0 needs one lr for all parameter groups "
-                         f"(got {sorted(lrs)}): use min_lr_factor 0 or one lr")
+        raise ValueError(
+            f"a cosine schedule with min_lr_factor > 0 needs one lr for all parameter groups "
+            f"(got {sorted(lrs)}): use min_lr_factor 0 or one lr"
+        )
     return lrs.pop() * factor

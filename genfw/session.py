@@ -9,8 +9,9 @@ recorded load only when the user passes them (``--plugins-dir``) or says so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from genfw.config.reading import apply_overrides, read_config_file
 from genfw.config.resolution import ResolvedConfig, validate_config
@@ -18,8 +19,9 @@ from genfw.errors import ConfigError, UnknownComponentTypeError
 from genfw.plugin.loading import LoadedPlugins, load_plugins, unique_folders
 
 
-def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (),
-                            plugins_dirs: Sequence[str] = ()) -> tuple[LoadedPlugins, ResolvedConfig]:
+def load_config_and_plugins(
+    path: str | Path, overrides: Sequence[str] = (), plugins_dirs: Sequence[str] = ()
+) -> tuple[LoadedPlugins, ResolvedConfig]:
     """Read a config, load the plugins it needs (``--plugins-dir`` folders plus the config's own
     ``plugins_dirs``, relative to the config file) and validate it. Returns (plugins, resolved).
 
@@ -34,16 +36,20 @@ def load_config_and_plugins(path: str | Path, overrides: Sequence[str] = (),
         for i, d in enumerate(extra):
             folder = (base / Path(d).expanduser()).resolve()
             if not folder.is_dir():
-                raise ConfigError(f"plugin folder {folder} does not exist", where=f"{path}: plugins_dirs[{i}]",
-                                  fix="paths are relative to the config file; fix or remove the entry")
+                raise ConfigError(
+                    f"plugin folder {folder} does not exist",
+                    where=f"{path}: plugins_dirs[{i}]",
+                    fix="paths are relative to the config file; fix or remove the entry",
+                )
             dirs.append(folder)
         doc = {**doc, "plugins_dirs": [str(d) for d in unique_folders(dirs)]}
     plugins = load_plugins(dirs)
     return plugins, validate_config(doc, plugins.registries, source=str(path))
 
 
-def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], source: str, *,
-                             trust_recorded: bool = False) -> ResolvedConfig:
+def validate_recorded_config(
+    doc: dict[str, Any], plugins_dirs: Sequence[str], source: str, *, trust_recorded: bool = False
+) -> ResolvedConfig:
     """Validate a config read from an artifact (a run's config.json, a checkpoint, generator.pt)
     against the installed plugins and the ``--plugins-dir`` folders the user passed.
 
@@ -68,8 +74,12 @@ def validate_recorded_config(doc: dict[str, Any], plugins_dirs: Sequence[str], s
         if missing:
             hint = f"the run used local plugins from {', '.join(missing)}, which is gone: pass its new place with --plugins-dir"
         elif not_given and not trust_recorded:
-            hint = (f"the run was trained with local plugins from {', '.join(not_given)}, which genfw does not import from "
-                    f"a file's say-so: pass --plugins-dir {not_given[0]} (or --trust-recorded-plugins) if you trust them")
+            hint = (
+                f"the run was trained with local plugins from {', '.join(not_given)}, which genfw does not import from "
+                f"a file's say-so: pass --plugins-dir {not_given[0]} (or --trust-recorded-plugins) if you trust them"
+            )
         else:
             hint = "a local plugin's folder can be given with --plugins-dir"
-        raise UnknownComponentTypeError(exc.problem, where=exc.where, fix=f"{exc.fix}; {hint}" if exc.fix else hint) from None
+        raise UnknownComponentTypeError(
+            exc.problem, where=exc.where, fix=f"{exc.fix}; {hint}" if exc.fix else hint
+        ) from None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from genfw.version import __version__
 from genfw.cli.common import GenfwGroup
+from genfw.version import __version__
 
 # name -> "module:attribute"; imported only when the command runs, so `genfw --help` is fast.
 COMMANDS = {

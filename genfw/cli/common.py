@@ -12,13 +12,21 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from genfw.errors import GenfwError, GenfwUsageError, single_line
-from genfw.training.launch import BUG, ERROR, LOST, ProcessesLostError, launcher_reports_errors, record_failure, started_by_torchrun
-
+from genfw.training.launch import (
+    BUG,
+    ERROR,
+    LOST,
+    ProcessesLostError,
+    launcher_reports_errors,
+    record_failure,
+    started_by_torchrun,
+)
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -30,8 +38,14 @@ class GenfwGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy_commands = lazy_commands or {}
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         """click's main, except that its usage errors (a bad option or argument) are one line on
         stderr like genfw's own errors, instead of usage text plus the error."""
         if not standalone_mode:

@@ -65,14 +65,21 @@ def find_ort_web(explicit: Path | None, page_dir: Path) -> Path | None:
     if explicit is not None:
         starts = [explicit]  # the same fallbacks below, in the folder given
     else:
-        starts = [Path.cwd() / "node_modules", page_dir / "node_modules", default_page_dir().parents[1] / "node_modules"]
+        starts = [
+            Path.cwd() / "node_modules",
+            page_dir / "node_modules",
+            default_page_dir().parents[1] / "node_modules",
+        ]
     for start in starts:
         for dist in (start, start / "dist", start / "onnxruntime-web" / "dist"):
             if (dist / ORT_FILES[0]).is_file():
                 return dist
     if explicit is not None:
-        raise GenfwUsageError("no onnxruntime-web files there", where=str(explicit),
-                              fix=f"pass a node_modules folder holding onnxruntime-web (npm install onnxruntime-web@{ORT_WEB_VERSION})")
+        raise GenfwUsageError(
+            "no onnxruntime-web files there",
+            where=str(explicit),
+            fix=f"pass a node_modules folder holding onnxruntime-web (npm install onnxruntime-web@{ORT_WEB_VERSION})",
+        )
     return None
 
 
@@ -92,9 +99,11 @@ def refuse_run_folder(site: Path) -> None:
     apps and ``genfw eval`` use), so the site never goes there, even with --force."""
     found = [name for name in RUN_MARKERS if (site / name).exists()]
     if found:
-        raise GenfwUsageError(f"this is a run folder (it holds {', '.join(found)}), and genfw demo never writes into a "
-                              "run's own files", where=str(site),
-                              fix=f"write the site into a subfolder, e.g. -o {site / 'site'}")
+        raise GenfwUsageError(
+            f"this is a run folder (it holds {', '.join(found)}), and genfw demo never writes into a run's own files",
+            where=str(site),
+            fix=f"write the site into a subfolder, e.g. -o {site / 'site'}",
+        )
 
 
 def read_manifest(path: Path) -> dict[str, str] | None:
@@ -132,9 +141,12 @@ class SiteWriter:
         real = Path(os.path.realpath(path))
         if real != self.root and self.root not in real.parents:
             link = next((p for p in self._steps(name) if p.is_symlink()), path)
-            raise GenfwUsageError(f"{link} is a symbolic link to {os.path.realpath(link)}, outside the site folder, and "
-                                  "genfw demo never writes through a link out of its folder", where=str(self.site),
-                                  fix=f"remove the link {link}, or choose another folder for -o")
+            raise GenfwUsageError(
+                f"{link} is a symbolic link to {os.path.realpath(link)}, outside the site folder, and "
+                "genfw demo never writes through a link out of its folder",
+                where=str(self.site),
+                fix=f"remove the link {link}, or choose another folder for -o",
+            )
         return path
 
     def _steps(self, name: str) -> list[Path]:
@@ -156,18 +168,25 @@ class SiteWriter:
     def _check_kind(self, path: Path, name: str) -> None:
         folders = [p for p in self._steps(name)[:-1] if p.exists() and not p.is_dir()]
         if folders or path.is_dir():
-            what = f"{folders[0]} is a file, where genfw demo makes a folder" if folders else \
-                f"{path} is a folder, where genfw demo writes a file"
-            raise GenfwUsageError(what, where=str(self.site), fix="move it out of the folder, or choose another folder for -o")
+            what = (
+                f"{folders[0]} is a file, where genfw demo makes a folder"
+                if folders
+                else f"{path} is a folder, where genfw demo writes a file"
+            )
+            raise GenfwUsageError(
+                what, where=str(self.site), fix="move it out of the folder, or choose another folder for -o"
+            )
 
     def _refuse_foreign_folder(self, names: list[str]) -> None:
         held = sorted(entry.name for entry in os.scandir(self.site))
         if held and not self.force:
             replaced = [n for n in names if (self.site / n).exists()]
             would = f"; it would replace {_listing(replaced)}" if replaced else ""
-            raise GenfwUsageError(f"the folder is not empty and genfw demo did not write it (it holds {_listing(held)}){would}",
-                                  where=str(self.site),
-                                  fix="choose a new or empty folder for -o, or pass --force to write genfw's files into it")
+            raise GenfwUsageError(
+                f"the folder is not empty and genfw demo did not write it (it holds {_listing(held)}){would}",
+                where=str(self.site),
+                fix="choose a new or empty folder for -o, or pass --force to write genfw's files into it",
+            )
 
     def _refuse_changed_files(self, names: list[str], recorded: dict[str, str]) -> None:
         from genfw.runtime import file_sha256
@@ -177,8 +196,11 @@ class SiteWriter:
 
         changed = [n for n in names if (self.site / n).is_file() and recorded.get(n) != file_sha256(self.site / n)]
         if changed and not self.force:
-            raise GenfwUsageError(f"genfw demo would replace {_listing([f'{n} ({why(n)})' for n in changed])}",
-                                  where=str(self.site), fix="move your copies out of the folder, or pass --force to replace them")
+            raise GenfwUsageError(
+                f"genfw demo would replace {_listing([f'{n} ({why(n)})' for n in changed])}",
+                where=str(self.site),
+                fix="move your copies out of the folder, or pass --force to replace them",
+            )
 
     def copy(self, src: Path, name: str) -> None:
         _copy(src, self.path(name))
@@ -191,7 +213,9 @@ class SiteWriter:
         from genfw.runtime import file_sha256
 
         self.written[name] = file_sha256(self.path(name))
-        atomic_write_json(self.path(MANIFEST_NAME), {"written_by": "genfw demo", "files": dict(sorted(self.written.items()))})
+        atomic_write_json(
+            self.path(MANIFEST_NAME), {"written_by": "genfw demo", "files": dict(sorted(self.written.items()))}
+        )
 
 
 def ort_web_version(dist: Path) -> str | None:
@@ -201,16 +225,32 @@ def ort_web_version(dist: Path) -> str | None:
         return None
 
 
-def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Path | None = None, ort_web: Path | None = None,
-               webgpu: bool = False, plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False,
-               force: bool = False) -> dict:
+def build_site(
+    source: Path,
+    site: Path,
+    *,
+    weights: str = "fp32",
+    page_dir: Path | None = None,
+    ort_web: Path | None = None,
+    webgpu: bool = False,
+    plugins_dirs: tuple[str, ...] = (),
+    trust_recorded: bool = False,
+    force: bool = False,
+) -> dict:
     """Write the demo site; returns a report (the export's, plus ``page`` and ``ort_web``).
     ``force``: also write into a folder genfw demo did not write, over files it did not write."""
     page_dir = page_dir or default_page_dir()
-    page_files = sorted(p for p in page_dir.glob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES) if page_dir.is_dir() else []
+    page_files = (
+        sorted(p for p in page_dir.glob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)
+        if page_dir.is_dir()
+        else []
+    )
     if not any(p.name == "index.html" for p in page_files):
-        raise GenfwUsageError("no web page there (index.html)", where=str(page_dir),
-                              fix="pass --page with a folder like genfw's examples/web (the page ships with genfw's source tree)")
+        raise GenfwUsageError(
+            "no web page there (index.html)",
+            where=str(page_dir),
+            fix="pass --page with a folder like genfw's examples/web (the page ships with genfw's source tree)",
+        )
     if not any(p.name == web_library().name for p in page_files):  # a page folder with its own copy keeps it
         page_files.append(web_library())
     if site.exists() and not site.is_dir():
@@ -220,8 +260,11 @@ def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Pat
     if dist is not None:
         missing_files = [name for name in ort_files if not (dist / name).is_file()]
         if missing_files:
-            raise GenfwUsageError(f"this onnxruntime-web has no {', '.join(missing_files)}", where=str(dist),
-                                  fix=f"install onnxruntime-web {ORT_WEB_VERSION} (npm install onnxruntime-web@{ORT_WEB_VERSION})")
+            raise GenfwUsageError(
+                f"this onnxruntime-web has no {', '.join(missing_files)}",
+                where=str(dist),
+                fix=f"install onnxruntime-web {ORT_WEB_VERSION} (npm install onnxruntime-web@{ORT_WEB_VERSION})",
+            )
     refuse_run_folder(site)
     created = not site.exists()
     try:
@@ -229,16 +272,25 @@ def build_site(source: Path, site: Path, *, weights: str = "fp32", page_dir: Pat
     except OSError as exc:
         raise GenfwUsageError(f"cannot create the site folder ({exc.strerror})", where=str(site)) from None
     try:
-        return _write_site(source, SiteWriter(site, force=force), weights, page_files, dist,
-                           ort_files, plugins_dirs, trust_recorded)
+        return _write_site(
+            source, SiteWriter(site, force=force), weights, page_files, dist, ort_files, plugins_dirs, trust_recorded
+        )
     except BaseException:
         if created:  # nothing of a failed call is left in a folder it made
             shutil.rmtree(site, ignore_errors=True)
         raise
 
 
-def _write_site(source: Path, writer: SiteWriter, weights: str, page_files: list[Path], dist: Path | None,
-                ort_files: tuple[str, ...], plugins_dirs: tuple[str, ...], trust_recorded: bool) -> dict:
+def _write_site(
+    source: Path,
+    writer: SiteWriter,
+    weights: str,
+    page_files: list[Path],
+    dist: Path | None,
+    ort_files: tuple[str, ...],
+    plugins_dirs: tuple[str, ...],
+    trust_recorded: bool,
+) -> dict:
     from genfw.cli.export_cmd import export_run
     from genfw.export.contract import sidecar_path
 
@@ -248,8 +300,9 @@ def _write_site(source: Path, writer: SiteWriter, weights: str, page_files: list
         copies.update({f"{ORT_FOLDER}/{name}": dist / name for name in ort_files})
     writer.check(exported + list(copies))
     writer.path(exported[1])  # the export writes the sidecar too: check it before it starts
-    report = export_run(source, writer.path(MODEL_NAME), weights=weights, plugins_dirs=plugins_dirs,
-                        trust_recorded=trust_recorded)
+    report = export_run(
+        source, writer.path(MODEL_NAME), weights=weights, plugins_dirs=plugins_dirs, trust_recorded=trust_recorded
+    )
     for name in exported:
         writer.record(name)
     for name, src in copies.items():
@@ -263,37 +316,84 @@ def _write_site(source: Path, writer: SiteWriter, weights: str, page_files: list
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="RUN_DIR_OR_CHECKPOINT")
-@click.option("-o", "--output", "site", type=click.Path(path_type=Path), required=True,
-              help="The folder to write the site to: new, empty, or written by genfw demo before (its files there "
-                   "are updated unless you changed them). Never a run folder.")
-@click.option("--weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
-              help="Weights of the exported generator (int8: about 4x smaller; see docs/onnx.md).")
-@click.option("--ort-web", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="A node_modules folder (or onnxruntime-web's folder) to copy onnxruntime-web from "
-                   "(default: ./node_modules, then the page's).")
-@click.option("--webgpu", is_flag=True, help="Also copy onnxruntime-web's WebGPU build (open the page with ?ep=webgpu).")
-@click.option("--page", "page_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="A page folder to use instead of genfw's examples/web (e.g. your copy of it).")
-@click.option("--force", is_flag=True,
-              help="Also write into a folder genfw demo did not write, replacing files of the same names (yours too).")
+@click.option(
+    "-o",
+    "--output",
+    "site",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The folder to write the site to: new, empty, or written by genfw demo before (its files there "
+    "are updated unless you changed them). Never a run folder.",
+)
+@click.option(
+    "--weights",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="Weights of the exported generator (int8: about 4x smaller; see docs/onnx.md).",
+)
+@click.option(
+    "--ort-web",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A node_modules folder (or onnxruntime-web's folder) to copy onnxruntime-web from "
+    "(default: ./node_modules, then the page's).",
+)
+@click.option(
+    "--webgpu", is_flag=True, help="Also copy onnxruntime-web's WebGPU build (open the page with ?ep=webgpu)."
+)
+@click.option(
+    "--page",
+    "page_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A page folder to use instead of genfw's examples/web (e.g. your copy of it).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also write into a folder genfw demo did not write, replacing files of the same names (yours too).",
+)
 @plugins_dir_option
 @trust_option
 @handle_errors
-def demo(source: Path, site: Path, weights: str, ort_web: Path | None, webgpu: bool, page_dir: Path | None, force: bool,
-         plugins_dirs: tuple[str, ...], trust_recorded: bool) -> None:
+def demo(
+    source: Path,
+    site: Path,
+    weights: str,
+    ort_web: Path | None,
+    webgpu: bool,
+    page_dir: Path | None,
+    force: bool,
+    plugins_dirs: tuple[str, ...],
+    trust_recorded: bool,
+) -> None:
     """Write a static web page that runs the generator in the browser (onnxruntime-web, WASM).
 
     \b
     genfw demo RUN_DIR -o site/ --weights int8
     python -m http.server -d site 8000      # then open http://localhost:8000/
     """
-    report = build_site(source, site, weights=weights, page_dir=page_dir, ort_web=ort_web, webgpu=webgpu,
-                        plugins_dirs=plugins_dirs, trust_recorded=trust_recorded, force=force)
-    click.echo(f"wrote {site}/: {MODEL_NAME} ({report['bytes'] / 1e6:.1f} MB, {weights}), {Path(report['sidecar']).name}, "
-               f"{', '.join(report['page'])}" + (f", ort/ (onnxruntime-web {report['ort_web']['version'] or '?'})"
-                                                  if report["ort_web"] else ""))
+    report = build_site(
+        source,
+        site,
+        weights=weights,
+        page_dir=page_dir,
+        ort_web=ort_web,
+        webgpu=webgpu,
+        plugins_dirs=plugins_dirs,
+        trust_recorded=trust_recorded,
+        force=force,
+    )
+    click.echo(
+        f"wrote {site}/: {MODEL_NAME} ({report['bytes'] / 1e6:.1f} MB, {weights}), {Path(report['sidecar']).name}, "
+        f"{', '.join(report['page'])}"
+        + (f", ort/ (onnxruntime-web {report['ort_web']['version'] or '?'})" if report["ort_web"] else "")
+    )
     if report["ort_web"] is None:
-        warn(f"onnxruntime-web not found, so {site}/ort/ is missing and the page cannot run yet: run "
-             f"`npm install onnxruntime-web@{ORT_WEB_VERSION}` in this folder (or pass --ort-web PATH/node_modules) and "
-             f"run genfw demo again, or copy {', '.join(ORT_FILES)} from node_modules/onnxruntime-web/dist/ into {site}/ort/")
+        warn(
+            f"onnxruntime-web not found, so {site}/ort/ is missing and the page cannot run yet: run "
+            f"`npm install onnxruntime-web@{ORT_WEB_VERSION}` in this folder (or pass --ort-web PATH/node_modules) and "
+            f"run genfw demo again, or copy {', '.join(ORT_FILES)} from node_modules/onnxruntime-web/dist/ into {site}/ort/"
+        )
     click.echo(f"serve it with: python -m http.server -d {site} 8000  (then open http://localhost:8000/)")

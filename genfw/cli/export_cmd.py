@@ -26,32 +26,67 @@ def run_dir_of(source: Path) -> Path:
     return default_output(source).parent
 
 
-def export_run(source: Path, output: Path | None = None, *, opset: int = 18, optimize: bool = True, weights: str = "fp32",
-               plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False) -> dict:
+def export_run(
+    source: Path,
+    output: Path | None = None,
+    *,
+    opset: int = 18,
+    optimize: bool = True,
+    weights: str = "fp32",
+    plugins_dirs: tuple[str, ...] = (),
+    trust_recorded: bool = False,
+) -> dict:
     """Rebuild the generator from ``source`` and export it; returns the export report. Categories
     are labelled with what they came to mean when the run has an eval.json that says so."""
-    from genfw.rebuild import load_generator
     from genfw.export import category_meanings, export_generator
+    from genfw.rebuild import load_generator
 
     loaded = load_generator(source, plugins_dirs, trust_recorded=trust_recorded)
-    return export_generator(loaded.generator, loaded.latent, loaded.image_shape, output or default_output(source),
-                            opset=opset, optimize=optimize, verify=True, weights=weights,
-                            categories=category_meanings(run_dir_of(source), loaded.model_type))
+    return export_generator(
+        loaded.generator,
+        loaded.latent,
+        loaded.image_shape,
+        output or default_output(source),
+        opset=opset,
+        optimize=optimize,
+        verify=True,
+        weights=weights,
+        categories=category_meanings(run_dir_of(source), loaded.model_type),
+    )
 
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="RUN_DIR_OR_CHECKPOINT")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the .onnx file (default: <run_dir>/generator.onnx).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the .onnx file (default: <run_dir>/generator.onnx).",
+)
 @click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset (18 or newer).")
-@click.option("--no-optimize", is_flag=True, help="Export the network as it is (no BatchNorm folding or other rewrites).")
-@click.option("--weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
-              help="Weight format: fp32 as trained; fp16 (half the size) or int8 (dynamic quantization, a quarter), "
-                   "each verified against the fp32 generator within its tolerance (docs/onnx.md).")
+@click.option(
+    "--no-optimize", is_flag=True, help="Export the network as it is (no BatchNorm folding or other rewrites)."
+)
+@click.option(
+    "--weights",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="Weight format: fp32 as trained; fp16 (half the size) or int8 (dynamic quantization, a quarter), "
+    "each verified against the fp32 generator within its tolerance (docs/onnx.md).",
+)
 @plugins_dir_option
 @trust_option
 @handle_errors
-def export(source: Path, output: Path | None, opset: int, no_optimize: bool, weights: str, plugins_dirs: tuple[str, ...],
-           trust_recorded: bool) -> None:
+def export(
+    source: Path,
+    output: Path | None,
+    opset: int,
+    no_optimize: bool,
+    weights: str,
+    plugins_dirs: tuple[str, ...],
+    trust_recorded: bool,
+) -> None:
     """Export a trained generator to ONNX (one input per latent code, output `image`).
 
     \b
@@ -62,13 +97,22 @@ def export(source: Path, output: Path | None, opset: int, no_optimize: bool, wei
     from genfw.export import ExportError
 
     try:
-        report = export_run(source, output, opset=opset, optimize=not no_optimize, weights=weights, plugins_dirs=plugins_dirs,
-                            trust_recorded=trust_recorded)
+        report = export_run(
+            source,
+            output,
+            opset=opset,
+            optimize=not no_optimize,
+            weights=weights,
+            plugins_dirs=plugins_dirs,
+            trust_recorded=trust_recorded,
+        )
     except ExportError as exc:
         if exc.log.strip():
             click.echo(exc.log.rstrip(), err=True)  # the exporter's own output, hidden unless it failed
         raise
     tol = ", ".join(f"{k} {v:g}" for k, v in report["tolerance"].items())
-    click.echo(f"wrote {report['path']} ({report['bytes'] / 1e6:.1f} MB, {weights}, opset {report['opset']}, "
-               f"IR {report['ir_version']}) and {report['sidecar']}; max abs diff vs torch {report['max_abs_diff']:.1e}, "
-               f"mean {report['mean_abs_diff']:.1e} (tolerance {tol}) at batch {', '.join(map(str, report['verified_batches']))}")
+    click.echo(
+        f"wrote {report['path']} ({report['bytes'] / 1e6:.1f} MB, {weights}, opset {report['opset']}, "
+        f"IR {report['ir_version']}) and {report['sidecar']}; max abs diff vs torch {report['max_abs_diff']:.1e}, "
+        f"mean {report['mean_abs_diff']:.1e} (tolerance {tol}) at batch {', '.join(map(str, report['verified_batches']))}"
+    )

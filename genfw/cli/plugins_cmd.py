@@ -32,16 +32,18 @@ def plugins(plugins_dirs: tuple[str, ...], as_json: bool, show_params: bool) -> 
     rows = []
     for registry in loaded.registries:
         for e in registry:
-            rows.append({
-                "kind": KIND_LABELS[e.kind],
-                "name": e.name,
-                "plugin": e.source.plugin,
-                "distribution": e.source.distribution,
-                "origin": e.source.origin,
-                "description": e.description,
-                "params": e.params.model_json_schema().get("properties", {}),
-                "defaults": _defaults(e.params),
-            })
+            rows.append(
+                {
+                    "kind": KIND_LABELS[e.kind],
+                    "name": e.name,
+                    "plugin": e.source.plugin,
+                    "distribution": e.source.distribution,
+                    "origin": e.source.origin,
+                    "description": e.description,
+                    "params": e.params.model_json_schema().get("properties", {}),
+                    "defaults": _defaults(e.params),
+                }
+            )
     if as_json:
         click.echo(json.dumps({"plugins": loaded.plugin_rows(), "components": rows}, indent=2))
         return

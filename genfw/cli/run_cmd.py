@@ -17,13 +17,25 @@ from genfw.cli.common import fail, handle_errors, is_main_process, plugins_dir_o
 @set_option
 @plugins_dir_option
 @trust_option
-@click.option("--nproc", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
-              help="Train with this many processes on this machine, started by torchrun's launcher (as `torchrun "
-              "--standalone --nproc_per_node N -m genfw run ...`; one per GPU, or CPU processes with gloo).")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1, max=1024),
+    default=1,
+    show_default=True,
+    help="Train with this many processes on this machine, started by torchrun's launcher (as `torchrun "
+    "--standalone --nproc_per_node N -m genfw run ...`; one per GPU, or CPU processes with gloo).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
 @handle_errors
-def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], plugins_dirs: tuple[str, ...],
-        trust_recorded: bool, nproc: int, quiet: bool) -> None:
+def run(
+    config: str | None,
+    resume_dir: str | None,
+    overrides: tuple[str, ...],
+    plugins_dirs: tuple[str, ...],
+    trust_recorded: bool,
+    nproc: int,
+    quiet: bool,
+) -> None:
     """Train the model CONFIG describes, writing a run directory.
 
     \b
@@ -48,8 +60,9 @@ def run(config: str | None, resume_dir: str | None, overrides: tuple[str, ...], 
         click.echo(str(run_dir))
 
 
-def _run_on_processes(resolved, nproc: int, config, resume_dir, overrides, plugins_dirs, trust_recorded,
-                      quiet) -> NoReturn:
+def _run_on_processes(
+    resolved, nproc: int, config, resume_dir, overrides, plugins_dirs, trust_recorded, quiet
+) -> NoReturn:
     """Run the same command (without ``--nproc``) on ``nproc`` processes through torchrun's
     launcher, and exit as one process would: one line and genfw's exit code, whichever process
     failed (:mod:`genfw.training.launch`). The config was validated here first, so a bad one is
@@ -59,8 +72,11 @@ def _run_on_processes(resolved, nproc: int, config, resume_dir, overrides, plugi
 
     batch = resolved.config.train.batch_size
     if batch % nproc:
-        raise ConfigError(f"train.batch_size {batch} does not split over {nproc} processes",
-                          where=f"{resolved.source}: train.batch_size", fix=f"use a multiple of {nproc}, or another --nproc")
+        raise ConfigError(
+            f"train.batch_size {batch} does not split over {nproc} processes",
+            where=f"{resolved.source}: train.batch_size",
+            fix=f"use a multiple of {nproc}, or another --nproc",
+        )
     args = [config] if config else ["--resume", resume_dir]
     for item in overrides:
         args += ["--set", item]

@@ -50,22 +50,49 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo, trust_record
 @click.command()
 @click.argument("model", type=click.Path(exists=True, path_type=Path))
 @click.option("-n", "--n", "n", type=int, default=64, show_default=True, help="Number of images.")
-@click.option("--code", "codes", multiple=True, metavar="NAME=VALUE",
-              help="Fix a code's parameters: a category index or label (digit=3), a number (c1=0.5; an angle code takes "
-                   "radians: rot=0.5) or a JSON list of the code's width; may be repeated.")
+@click.option(
+    "--code",
+    "codes",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Fix a code's parameters: a category index or label (digit=3), a number (c1=0.5; an angle code takes "
+    "radians: rot=0.5) or a JSON list of the code's width; may be repeated.",
+)
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the codes that are not fixed.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("samples.png"), show_default=True,
-              help="A .png grid, or an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("samples.png"),
+    show_default=True,
+    help="A .png grid, or an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`.",
+)
 @click.option("--nrow", type=int, default=8, show_default=True, help="Images per row of the PNG grid.")
-@click.option("--threads", type=int, default=None, help="onnxruntime threads (default: its choice; at most the usable CPUs).")
-@click.option("--no-verify", "no_verify", is_flag=True,
-              help="Run the .onnx file even when it cannot be checked against its sidecar (.json: missing, unreadable or "
-                   "without a SHA-256). A sidecar that disagrees with the file is refused either way.")
+@click.option(
+    "--threads", type=int, default=None, help="onnxruntime threads (default: its choice; at most the usable CPUs)."
+)
+@click.option(
+    "--no-verify",
+    "no_verify",
+    is_flag=True,
+    help="Run the .onnx file even when it cannot be checked against its sidecar (.json: missing, unreadable or "
+    "without a SHA-256). A sidecar that disagrees with the file is refused either way.",
+)
 @plugins_dir_option
 @trust_option
 @handle_errors
-def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path, nrow: int, threads: int | None,
-           no_verify: bool, plugins_dirs: tuple[str, ...], trust_recorded: bool) -> None:
+def sample(
+    model: Path,
+    n: int,
+    codes: tuple[str, ...],
+    seed: int,
+    output: Path,
+    nrow: int,
+    threads: int | None,
+    no_verify: bool,
+    plugins_dirs: tuple[str, ...],
+    trust_recorded: bool,
+) -> None:
     """Generate images from MODEL (an .onnx file or a run directory).
 
     \b
@@ -89,7 +116,9 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
     check_threads(threads, "--threads")
     suffix = output.suffix.lower()
     if suffix not in (".png", ".h5", ".hdf5"):
-        raise GenfwUsageError(f"unsupported output type {output.suffix or '(none)'!r}", where=str(output), fix="use a .png or .h5 file")
+        raise GenfwUsageError(
+            f"unsupported output type {output.suffix or '(none)'!r}", where=str(output), fix="use a .png or .h5 file"
+        )
     fixed: dict[str, Any] = {}
     for text in codes:
         name, value = parse_code(text)
@@ -104,12 +133,17 @@ def sample(model: Path, n: int, codes: tuple[str, ...], seed: int, output: Path,
     except GeneratorFileError as exc:
         if not model.is_dir():
             raise
-        raise GeneratorFileError(exc.problem, where=exc.where, fix=f"re-create it from the run with `genfw export {model}`") from None
+        raise GeneratorFileError(
+            exc.problem, where=exc.where, fix=f"re-create it from the run with `genfw export {model}`"
+        ) from None
     for name in fixed:
         generator.code(name)  # a wrong name fails before any work, listing the valid ones
-    check_memory(generator.memory_needed(n, SAVE_BYTES_PER_PIXEL), f"--n {n:,}: images of {generator.image_text} saved as "
-                 f"{suffix[1:].upper()},", fix=f"ask for at most {generator.max_images(SAVE_BYTES_PER_PIXEL):,} "
-                 "images at once, or sample in several runs with other --seed values")
+    check_memory(
+        generator.memory_needed(n, SAVE_BYTES_PER_PIXEL),
+        f"--n {n:,}: images of {generator.image_text} saved as {suffix[1:].upper()},",
+        fix=f"ask for at most {generator.max_images(SAVE_BYTES_PER_PIXEL):,} "
+        "images at once, or sample in several runs with other --seed values",
+    )
     batch = generator.generate(n, seed=seed, codes=fixed, dtype="uint8")  # codes=: names like "n" stay codes
     if suffix == ".png":
         save_grid(batch.images, output, nrow=nrow)

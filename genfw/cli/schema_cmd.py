@@ -12,8 +12,11 @@ from genfw.cli.common import handle_errors, plugins_dir_option
 
 @click.command()
 @plugins_dir_option
-@click.option("--sidecar", is_flag=True,
-              help="Print the JSON Schema of an exported generator's sidecar (generator.json) instead of a run config's.")
+@click.option(
+    "--sidecar",
+    is_flag=True,
+    help="Print the JSON Schema of an exported generator's sidecar (generator.json) instead of a run config's.",
+)
 @handle_errors
 def schema(plugins_dirs: tuple[str, ...], sidecar: bool) -> None:
     """Print the JSON Schema of a run config, with each registered component's parameters (--sidecar: of a

@@ -28,5 +28,7 @@ def validate(config: str, overrides: tuple[str, ...], plugins_dirs: tuple[str, .
         click.echo(json.dumps(resolved.to_json(), indent=2))
     else:
         codes = ", ".join(f"{name}:{rc.type}" for name, rc in resolved.latent)
-        click.echo(f"{config}: valid (model {resolved.model.type}, dataset {resolved.dataset.type} "
-                   f"{'x'.join(map(str, summary['image_shape']))}, {summary['parameters']:,} trainable parameters, latent {codes})")
+        click.echo(
+            f"{config}: valid (model {resolved.model.type}, dataset {resolved.dataset.type} "
+            f"{'x'.join(map(str, summary['image_shape']))}, {summary['parameters']:,} trainable parameters, latent {codes})"
+        )

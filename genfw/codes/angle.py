@@ -32,8 +32,12 @@ LOG_2PI = math.log(2 * math.pi)
 class AngleParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    min_concentration: float = Field(0.01, gt=0, le=10, description="Floor of a predicted von Mises concentration "
-                                     "kappa, so the NLL stays finite and bounded")
+    min_concentration: float = Field(
+        0.01,
+        gt=0,
+        le=10,
+        description="Floor of a predicted von Mises concentration kappa, so the NLL stays finite and bounded",
+    )
 
 
 class AngleCode(LatentCode):

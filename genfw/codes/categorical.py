@@ -24,29 +24,44 @@ class CategoricalParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int | None = Field(None, ge=2, le=100_000, description="Number of categories")
-    labels: list[str] | None = Field(None, description="Optional names of the categories (k of them; with "
-                                     "from_labels: the class names)")
-    from_labels: bool = Field(False, description="The categories are the dataset's classes (k defaults to their "
-                              "count): training feeds each labelled image's class, the prior is the class frequencies, "
-                              "the labels the class names")
-    labelled_count: int | None = Field(None, gt=0, description="With from_labels: keep the labels of only this many "
-                                       "training images (a seeded subset, balanced over the classes); null: all")
-    labelled_fraction: float | None = Field(None, gt=0, le=1, description="With from_labels: keep the labels of only "
-                                            "this share of the training images; null: all")
+    labels: list[str] | None = Field(
+        None, description="Optional names of the categories (k of them; with from_labels: the class names)"
+    )
+    from_labels: bool = Field(
+        False,
+        description="The categories are the dataset's classes (k defaults to their "
+        "count): training feeds each labelled image's class, the prior is the class frequencies, "
+        "the labels the class names",
+    )
+    labelled_count: int | None = Field(
+        None,
+        gt=0,
+        description="With from_labels: keep the labels of only this many "
+        "training images (a seeded subset, balanced over the classes); null: all",
+    )
+    labelled_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="With from_labels: keep the labels of only this share of the training images; null: all",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CategoricalParams:
         if self.from_labels:
             if self.labels is not None:
-                raise ValueError("labels cannot be set with from_labels (the category labels are the dataset's class "
-                                 "names); remove labels")
+                raise ValueError(
+                    "labels cannot be set with from_labels (the category labels are the dataset's class "
+                    "names); remove labels"
+                )
             if self.labelled_count is not None and self.labelled_fraction is not None:
                 raise ValueError("set labelled_count or labelled_fraction, not both")
             return self
         for name in ("labelled_count", "labelled_fraction"):
             if getattr(self, name) is not None:
-                raise ValueError(f"{name} applies to a code fed by the labels; add \"from_labels\": true or remove "
-                                 f"{name}")
+                raise ValueError(
+                    f'{name} applies to a code fed by the labels; add "from_labels": true or remove {name}'
+                )
         if self.k is None:
             raise ValueError("k is required (the number of categories), unless from_labels takes it from the dataset")
         if self.labels is not None and len(self.labels) != self.k:
@@ -77,11 +92,15 @@ class CategoricalCode(LatentCode):
         if params.from_labels:
             data = ctx.data
             if data is None or data.class_names is None or data.label_frequencies is None:
-                raise ValueError("from_labels needs a dataset with labels, and this one has none; use a labelled "
-                                 "dataset or remove from_labels")
+                raise ValueError(
+                    "from_labels needs a dataset with labels, and this one has none; use a labelled "
+                    "dataset or remove from_labels"
+                )
             if params.k is not None and params.k != len(data.class_names):
-                raise ValueError(f"k is {params.k} but the dataset has {len(data.class_names)} classes; remove k "
-                                 "(from_labels takes it from the dataset)")
+                raise ValueError(
+                    f"k is {params.k} but the dataset has {len(data.class_names)} classes; remove k "
+                    "(from_labels takes it from the dataset)"
+                )
             self.k = len(data.class_names)
             self._labels = list(data.class_names)
             self._probs = list(data.label_frequencies)
@@ -142,7 +161,10 @@ class CategoricalCode(LatentCode):
         return Traversal(torch.eye(self.k).unsqueeze(0), [self.name], self.labels)
 
     def prior(self) -> dict[str, Any]:
-        return {"kind": "categorical", "probs": list(self._probs) if self._probs is not None else [1.0 / self.k] * self.k}
+        return {
+            "kind": "categorical",
+            "probs": list(self._probs) if self._probs is not None else [1.0 / self.k] * self.k,
+        }
 
     def spec(self) -> dict[str, Any]:
         spec = super().spec()

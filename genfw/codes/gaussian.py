@@ -24,7 +24,7 @@ class GaussianParams(BaseModel):
     max_logvar: float = Field(5.0, description="Upper clamp of a predicted log-variance")
 
     @model_validator(mode="after")
-    def _clamp_is_a_range(self) -> "GaussianParams":
+    def _clamp_is_a_range(self) -> GaussianParams:
         if self.min_logvar >= self.max_logvar:
             raise ValueError(f"min_logvar ({self.min_logvar}) must be below max_logvar ({self.max_logvar})")
         return self

@@ -19,11 +19,25 @@ from genfw.deprecation import warn_moved
 
 #: Old name -> the module that holds it now.
 _MOVED = {
-    **dict.fromkeys(("Component", "LatentEntry", "TrainConfig", "OutputConfig", "ExportConfig", "EvalConfig",
-                     "RunConfig", "config_json_schema", "NAME_PATTERN", "NAME_RULE"), "genfw.config.schema"),
+    **dict.fromkeys(
+        (
+            "Component",
+            "LatentEntry",
+            "TrainConfig",
+            "OutputConfig",
+            "ExportConfig",
+            "EvalConfig",
+            "RunConfig",
+            "config_json_schema",
+            "NAME_PATTERN",
+            "NAME_RULE",
+        ),
+        "genfw.config.schema",
+    ),
     **dict.fromkeys(("read_config_file", "apply_overrides", "strict_validate"), "genfw.config.reading"),
-    **dict.fromkeys(("ResolvedComponent", "ResolvedConfig", "validate_config", "load_config"),
-                    "genfw.config.resolution"),
+    **dict.fromkeys(
+        ("ResolvedComponent", "ResolvedConfig", "validate_config", "load_config"), "genfw.config.resolution"
+    ),
     **dict.fromkeys(("load_config_and_plugins", "validate_recorded_config"), "genfw.session"),
 }
 

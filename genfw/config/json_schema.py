@@ -24,7 +24,13 @@ def _component_schema(registry, *, with_name: bool) -> dict[str, Any]:
             props["name"] = {"type": "string", "pattern": NAME_PATTERN}
         props.update(params.get("properties", {}))
         required = ["type"] + (["name"] if with_name else []) + list(params.get("required", []))
-        variant = {"type": "object", "title": entry.name, "properties": props, "required": required, "additionalProperties": False}
+        variant = {
+            "type": "object",
+            "title": entry.name,
+            "properties": props,
+            "required": required,
+            "additionalProperties": False,
+        }
         if "$defs" in params:
             variant["$defs"] = params["$defs"]
         variants.append(variant)
@@ -36,14 +42,27 @@ def run_config_schema(registries: Registries) -> dict[str, Any]:
     props = schema["properties"]
     props["dataset"] = _component_schema(registries.datasets, with_name=False)
     props["model"] = _component_schema(registries.models, with_name=False)
-    props["latent"] = {"type": "array", "minItems": 1, "items": _component_schema(registries.latent_codes, with_name=True),
-                       "description": props["latent"].get("description", "")}
-    props["networks"] = {"type": "object", "additionalProperties": _component_schema(registries.networks, with_name=False)}
+    props["latent"] = {
+        "type": "array",
+        "minItems": 1,
+        "items": _component_schema(registries.latent_codes, with_name=True),
+        "description": props["latent"].get("description", ""),
+    }
+    props["networks"] = {
+        "type": "object",
+        "additionalProperties": _component_schema(registries.networks, with_name=False),
+    }
     props["losses"] = {"type": "object", "additionalProperties": _component_schema(registries.losses, with_name=False)}
-    props["augmentations"] = {"type": "object", "description": props["augmentations"].get("description", ""),
-                              "additionalProperties": _component_schema(registries.augmentations, with_name=False)}
-    props["loggers"] = {"type": "array", "description": props["loggers"].get("description", ""),
-                        "items": _component_schema(registries.loggers, with_name=False)}
+    props["augmentations"] = {
+        "type": "object",
+        "description": props["augmentations"].get("description", ""),
+        "additionalProperties": _component_schema(registries.augmentations, with_name=False),
+    }
+    props["loggers"] = {
+        "type": "array",
+        "description": props["loggers"].get("description", ""),
+        "items": _component_schema(registries.loggers, with_name=False),
+    }
     schema.setdefault("$defs", {}).pop("Component", None)
     schema["$defs"].pop("LatentEntry", None)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -48,7 +49,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError("is not a text file (not UTF-8)", where=str(path), fix="pass a JSON config file") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the file ({exc.strerror or exc})", where=str(path), fix="check its permissions") from None
+        raise ConfigError(
+            f"cannot read the file ({exc.strerror or exc})", where=str(path), fix="check its permissions"
+        ) from None
     try:
         doc = jsonpath.loads(text, object_pairs_hook=_no_duplicate_keys)
     except NumberError as exc:
@@ -56,13 +59,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         where = f"{path}: {located[0]}" if located else str(path)
         raise ConfigError(str(exc), where=where, fix="use a finite number in range") from None
     except RecursionError:
-        raise ConfigError("the JSON is nested too deeply", where=str(path), fix="a config is a few levels deep") from None
+        raise ConfigError(
+            "the JSON is nested too deeply", where=str(path), fix="a config is a few levels deep"
+        ) from None
     except _DuplicateKey as exc:
-        raise ConfigError(f"the key {exc.key!r} appears twice in one object", where=str(path),
-                          fix="keep one of them; a JSON reader would silently take the last") from None
+        raise ConfigError(
+            f"the key {exc.key!r} appears twice in one object",
+            where=str(path),
+            fix="keep one of them; a JSON reader would silently take the last",
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", where=str(path), fix="fix the JSON syntax there"
+            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            where=str(path),
+            fix="fix the JSON syntax there",
         ) from None
     if not isinstance(doc, dict):
         raise ConfigError("the config must be a JSON object", where=str(path), fix="wrap it in {...}")
@@ -76,13 +86,17 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], source: str |
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r} is not of the form path=value", where=source, fix="e.g. --set train.max_steps=20")
+            raise ConfigError(
+                f"--set {item!r} is not of the form path=value", where=source, fix="e.g. --set train.max_steps=20"
+            )
         try:
             set_path(doc, parse_path(key), parse_value(raw))
         except NumberError as exc:
             raise ConfigError(f"--set {item[:80]!r}: {exc}", where=source, fix="use a finite number in range") from None
         except ValueError as exc:
-            raise ConfigError(f"--set {item!r}: {exc}", where=source, fix="paths look like train.max_steps or latent[1].k") from None
+            raise ConfigError(
+                f"--set {item!r}: {exc}", where=source, fix="paths look like train.max_steps or latent[1].k"
+            ) from None
     return doc
 
 
@@ -95,7 +109,9 @@ def strict_validate(model_cls: type[BaseModel], values: dict[str, Any]) -> BaseM
     return model_cls.model_validate_json(text, strict=True)
 
 
-def first_error(exc: ValidationError, where: str, prefix: Sequence[str | int], model_cls: type[BaseModel]) -> ConfigError:
+def first_error(
+    exc: ValidationError, where: str, prefix: Sequence[str | int], model_cls: type[BaseModel]
+) -> ConfigError:
     err = exc.errors(include_url=False)[0]
     loc = list(prefix) + [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]
     path = format_path(loc)

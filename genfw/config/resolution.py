@@ -9,9 +9,10 @@ a run saves as ``config.json``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -64,12 +65,18 @@ class ResolvedConfig:
         doc["loggers"] = [_component_json(rc) for rc in self.loggers]
         return doc
 
-
     def provenance(self) -> dict[str, str]:
         """Where each component came from: ``{"model dcgan": "dcgan (genfw 0.2.0)", ...}``.
         Artifacts record it, so loading one with other plugin versions can say so."""
-        parts = [self.dataset, self.model, *(rc for _, rc in self.latent), *self.networks.values(), *self.losses.values(),
-                 *self.augmentations.values(), *self.loggers]
+        parts = [
+            self.dataset,
+            self.model,
+            *(rc for _, rc in self.latent),
+            *self.networks.values(),
+            *self.losses.values(),
+            *self.augmentations.values(),
+            *self.loggers,
+        ]
         return {f"{KIND_LABELS[rc.entry.kind]} {rc.type}": rc.entry.source.describe() for rc in parts}
 
     def provenance_changes(self, recorded: Any) -> list[str]:
@@ -77,15 +84,25 @@ class ResolvedConfig:
         if not isinstance(recorded, dict):
             return []
         now = self.provenance()
-        return [f"{key} from {was} (now {now[key]})" for key, was in recorded.items()
-                if isinstance(was, str) and key in now and now[key] != was]
+        return [
+            f"{key} from {was} (now {now[key]})"
+            for key, was in recorded.items()
+            if isinstance(was, str) and key in now and now[key] != was
+        ]
 
 
 def _component_json(rc: ResolvedComponent) -> dict[str, Any]:
     return {"type": rc.type, **rc.params.model_dump(mode="json")}
 
 
-def _resolve(registries: Registries, kind: str, comp: Component, prefix: list[str | int], where: str, reserved: Sequence[str] = ("type",)) -> ResolvedComponent:
+def _resolve(
+    registries: Registries,
+    kind: str,
+    comp: Component,
+    prefix: list[str | int],
+    where: str,
+    reserved: Sequence[str] = ("type",),
+) -> ResolvedComponent:
     registry = registries.by_kind(kind)
     path = format_path(prefix)
     try:
@@ -113,8 +130,11 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
     seen: dict[str, int] = {}
     for i, code in enumerate(config.latent):
         if code.name == "image":  # the ONNX export's output is called image
-            raise ConfigError("a latent code cannot be named 'image' (the exported model's output has that name)",
-                              where=f"{source}: latent[{i}].name", fix="choose another name")
+            raise ConfigError(
+                "a latent code cannot be named 'image' (the exported model's output has that name)",
+                where=f"{source}: latent[{i}].name",
+                fix="choose another name",
+            )
         if code.name in seen:
             raise ConfigError(
                 f"duplicate latent code name {code.name!r} (also latent[{seen[code.name]}])",
@@ -124,17 +144,24 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
         seen[code.name] = i
         latent.append((code.name, _resolve(registries, "latent_codes", code, ["latent", i], source, ("type", "name"))))
     model = _resolve(registries, "models", config.model, ["model"], source)
-    networks = {role: _resolve(registries, "networks", c, ["networks", role], source) for role, c in config.networks.items()}
+    networks = {
+        role: _resolve(registries, "networks", c, ["networks", role], source) for role, c in config.networks.items()
+    }
     losses = {role: _resolve(registries, "losses", c, ["losses", role], source) for role, c in config.losses.items()}
-    augmentations = {role: _resolve(registries, "augmentations", c, ["augmentations", role], source)
-                     for role, c in config.augmentations.items()}
+    augmentations = {
+        role: _resolve(registries, "augmentations", c, ["augmentations", role], source)
+        for role, c in config.augmentations.items()
+    }
     loggers = [_resolve(registries, "loggers", c, ["loggers", i], source) for i, c in enumerate(config.loggers)]
 
     # A model declares the roles it needs and those it can use, so a missing role or one the
     # model would silently ignore (a typo) is a config error, not a crash or a no-op later.
     factory = model.entry.factory
-    for section, kind, have in (("networks", "network", networks), ("losses", "loss", losses),
-                                ("augmentations", "augmentation", augmentations)):
+    for section, kind, have in (
+        ("networks", "network", networks),
+        ("losses", "loss", losses),
+        ("augmentations", "augmentation", augmentations),
+    ):
         roles = getattr(factory, f"{kind}_roles", None)
         if roles is None:  # a plain-function factory declares nothing
             continue
@@ -143,7 +170,7 @@ def validate_config(doc: dict[str, Any], registries: Registries, *, source: str 
             raise ConfigError(
                 f"model {model.type!r} needs {section} roles {', '.join(map(repr, missing))}",
                 where=f"{source}: {section}",
-                fix=f"add {section}.{missing[0]} = {{\"type\": ...}}",
+                fix=f'add {section}.{missing[0]} = {{"type": ...}}',
             )
         unknown = [r for r in have if r not in roles.all]
         if unknown:
@@ -161,8 +188,11 @@ def _resolve_optimizers(config: RunConfig, model: ResolvedComponent, source: str
     defaults = dict(getattr(model.entry.factory, "optimizer_defaults", {}) or {})
     for role in config.optimizers:
         if role not in defaults:
-            raise ConfigError(f"model {model.type!r} has no optimizer role {role!r}", where=f"{source}: optimizers.{role}",
-                              fix=f"{_did_you_mean(role, list(defaults))}roles it uses: {', '.join(defaults) or '(none)'}")
+            raise ConfigError(
+                f"model {model.type!r} has no optimizer role {role!r}",
+                where=f"{source}: optimizers.{role}",
+                fix=f"{_did_you_mean(role, list(defaults))}roles it uses: {', '.join(defaults) or '(none)'}",
+            )
     out = {}
     for role, base in defaults.items():
         try:

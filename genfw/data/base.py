@@ -78,8 +78,11 @@ class ImageDataset:
             k = self.num_classes or 0
             known = self.labels[self.labels >= 0]
             counts = tuple(int(n) for n in torch.bincount(known, minlength=k)[:k]) if k else ()
-        names = self.class_names if self.class_names else (
-            tuple(str(i) for i in range(self.num_classes or 0)) if self.labels is not None else None)
+        names = (
+            self.class_names
+            if self.class_names
+            else (tuple(str(i) for i in range(self.num_classes or 0)) if self.labels is not None else None)
+        )
         return DataSpec(self.image_shape, names, counts, self.factor_names)
 
     def head(self, n: int) -> ImageDataset:
@@ -87,8 +90,9 @@ class ImageDataset:
         if n >= len(self):
             return self
         cut = lambda t: t[:n] if t is not None else None  # noqa: E731
-        return ImageDataset(self.name, self.images[:n], cut(self.labels), self.class_names, cut(self.factors),
-                            self.factor_names)
+        return ImageDataset(
+            self.name, self.images[:n], cut(self.labels), self.class_names, cut(self.factors), self.factor_names
+        )
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 -> float32 in [0, 1], the range every genfw generator outputs."""
@@ -105,8 +109,10 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.test is not None and self.test.image_shape != self.train.image_shape:
-            raise ValueError(f"the held-out split's images are {self.test.image_shape}, the training split's "
-                             f"{self.train.image_shape}")
+            raise ValueError(
+                f"the held-out split's images are {self.test.image_shape}, the training split's "
+                f"{self.train.image_shape}"
+            )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -28,16 +28,18 @@ def shown(name: str) -> str:
     overrides) as ``\\x1b``, so a name can neither break a message nor drive the terminal. (Unlike a
     whole message's one-line form, a newline in a name is shown as ``\\n``, not as a space.)"""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Cf") else ch
-                   for ch in text)
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text
+    )
 
 
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))[0])
 
 
-def checked_labels(values: np.ndarray, *, source: str, where: str, fix: str,
-                   num_classes: int | None = None) -> np.ndarray:
+def checked_labels(
+    values: np.ndarray, *, source: str, where: str, fix: str, num_classes: int | None = None
+) -> np.ndarray:
     """``values`` as int64 class indices, after checking each one is an integer in ``0..K-1``
     (``K = num_classes``, or :data:`MAX_CLASSES` when the classes are not named). ``source``
     names the file (and the dataset inside it) in the message."""
@@ -54,9 +56,14 @@ def checked_labels(values: np.ndarray, *, source: str, where: str, fix: str,
     limit = MAX_CLASSES if num_classes is None else num_classes
     if (values >= limit).any():
         i = _first(values >= limit)
-        known = (f"there are {num_classes} classes (0..{num_classes - 1})" if num_classes is not None
-                 else f"genfw takes at most {MAX_CLASSES:,} classes")
-        raise DataError(f"label {int(values[i])} at index {i} of {source} is out of range: {known}", where=where, fix=fix)
+        known = (
+            f"there are {num_classes} classes (0..{num_classes - 1})"
+            if num_classes is not None
+            else f"genfw takes at most {MAX_CLASSES:,} classes"
+        )
+        raise DataError(
+            f"label {int(values[i])} at index {i} of {source} is out of range: {known}", where=where, fix=fix
+        )
     return values
 
 
@@ -68,8 +75,12 @@ def check_finite_factors(values: np.ndarray, *, source: str, where: str, fix: st
     if bad.any():
         i = _first(bad)
         column = int(np.flatnonzero(bad.reshape(len(bad), -1)[i])[0])
-        raise DataError(f"factor {values.reshape(len(values), -1)[i, column]} at index {i} (column {column}) of {source} "
-                        "is not a finite number", where=where, fix=fix)
+        raise DataError(
+            f"factor {values.reshape(len(values), -1)[i, column]} at index {i} (column {column}) of {source} "
+            "is not a finite number",
+            where=where,
+            fix=fix,
+        )
 
 
 def check_memory_for(needed: int, *, what: str, where: str, fix: str) -> None:
@@ -79,5 +90,9 @@ def check_memory_for(needed: int, *, what: str, where: str, fix: str) -> None:
 
     available = available_memory()
     if available is not None and needed > available:
-        raise DataError(f"{what} would take {size_text(needed)} of memory (genfw holds a dataset in memory), and "
-                        f"{size_text(available)} is available", where=where, fix=fix)
+        raise DataError(
+            f"{what} would take {size_text(needed)} of memory (genfw holds a dataset in memory), and "
+            f"{size_text(available)} is available",
+            where=where,
+            fix=fix,
+        )

@@ -109,12 +109,15 @@ def save_cache_entry(folder: Path, key: str, array: np.ndarray, meta: dict[str, 
     array_path = folder / f"{key}.npy"
     try:
         digest = save_array(array_path, array)
-        atomic_write_json(folder / f"{key}.json", {**meta, "shape": list(array.shape), "dtype": str(array.dtype),
-                                                   "sha256": digest})
+        atomic_write_json(
+            folder / f"{key}.json", {**meta, "shape": list(array.shape), "dtype": str(array.dtype), "sha256": digest}
+        )
         return np.load(array_path, mmap_mode="r", allow_pickle=False)
     except (GenfwError, OSError) as exc:  # read-only, a file where the folder should be, a full disk
-        warn(f"cannot write the cache in {folder} ({_short_reason(exc)}); running without it (set $GENFW_CACHE to a "
-             "folder you can write to, or turn the dataset's cache off)")
+        warn(
+            f"cannot write the cache in {folder} ({_short_reason(exc)}); running without it (set $GENFW_CACHE to a "
+            "folder you can write to, or turn the dataset's cache off)"
+        )
         return None
 
 
@@ -143,8 +146,10 @@ def load_cache_entry(folder: Path, key: str, what: str) -> tuple[np.ndarray, dic
         return None
     if meta.get("sha256") != digest:
         if "sha256" in meta:
-            warn(f"the cached {what} {array_path} does not match its SHA-256 (damaged or changed since it was "
-                 "written); rebuilding it")
+            warn(
+                f"the cached {what} {array_path} does not match its SHA-256 (damaged or changed since it was "
+                "written); rebuilding it"
+            )
         return None
     return array, meta
 
@@ -156,7 +161,7 @@ def gather_rows(source: np.ndarray, rows: np.ndarray, chunk_bytes: int = 64 << 2
     per_row = max(int(np.prod(source.shape[1:])) * source.dtype.itemsize, 1)
     step = max(chunk_bytes // per_row, 1)
     for i in range(0, len(rows), step):
-        part = rows[i:i + step]
+        part = rows[i : i + step]
         order = np.argsort(part, kind="stable")  # read the file front to back
-        out[i:i + step][order] = source[part[order]]
+        out[i : i + step][order] = source[part[order]]
     return out

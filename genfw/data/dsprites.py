@@ -63,7 +63,7 @@ CHUNK = 4096
 
 #: Datasets built in this process and still alive, by what defines them: a run's final evaluation
 #: builds its dataset again while training still holds the first one, and gets the same one.
-_ALIVE: "weakref.WeakValueDictionary[tuple, Dataset]" = weakref.WeakValueDictionary()
+_ALIVE: weakref.WeakValueDictionary[tuple, Dataset] = weakref.WeakValueDictionary()
 
 
 class DSpritesParams(BaseModel):
@@ -72,12 +72,22 @@ class DSpritesParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subset: dict[str, list[int]] | None = Field(
-        None, description="Keep only these value indices of some factors, e.g. {\"orientation\": [0, 10, 20, 30]} "
-        "(factors: shape 0-2, scale 0-5, orientation 0-39, x 0-31, y 0-31); default: every image")
-    held_out: float = Field(0.05, ge=0, lt=1, description="The fraction held out for evaluation (chosen by the run's "
-                            "seed; the disentanglement metrics are measured on it)")
-    limit: int | None = Field(None, gt=0, description="Train on a seeded random N of the training images (small runs; "
-                              "evaluation still uses every image)")
+        None,
+        description='Keep only these value indices of some factors, e.g. {"orientation": [0, 10, 20, 30]} '
+        "(factors: shape 0-2, scale 0-5, orientation 0-39, x 0-31, y 0-31); default: every image",
+    )
+    held_out: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="The fraction held out for evaluation (chosen by the run's "
+        "seed; the disentanglement metrics are measured on it)",
+    )
+    limit: int | None = Field(
+        None,
+        gt=0,
+        description="Train on a seeded random N of the training images (small runs; evaluation still uses every image)",
+    )
     cache: bool = Field(True, description="Cache the generated images (bit-packed) under $GENFW_CACHE/dsprites")
 
     @field_validator("subset")
@@ -101,8 +111,10 @@ class DSpritesParams(BaseModel):
 
 def factor_grid(subset: dict[str, list[int]] | None = None) -> np.ndarray:
     """The factor indices of every image in the (sub)set, int64 ``[N, 5]``, in dSprites' order."""
-    kept = [np.asarray((subset or {}).get(name, range(size)), dtype=np.int64)
-            for name, size in zip(FACTOR_NAMES, FACTOR_SIZES)]
+    kept = [
+        np.asarray((subset or {}).get(name, range(size)), dtype=np.int64)
+        for name, size in zip(FACTOR_NAMES, FACTOR_SIZES)
+    ]
     mesh = np.meshgrid(*kept, indexing="ij")
     return np.stack([m.reshape(-1) for m in mesh], axis=1)
 
@@ -119,12 +131,12 @@ def render(factors: np.ndarray) -> np.ndarray:
     sin = np.array([math.sin(a) for a in FACTOR_VALUES["orientation"]], dtype=np.float32)
     pixel = np.arange(SIZE, dtype=np.float32) + np.float32(0.5)
     for i in range(0, n, CHUNK):
-        f = factors[i:i + CHUNK]
+        f = factors[i : i + CHUNK]
         m = len(f)
         scale = (RADIUS * FACTOR_VALUES["scale"][f[:, 1]]).astype(np.float32)[:, None, None]
         c, s = cos[f[:, 2]][:, None, None], sin[f[:, 2]][:, None, None]
-        dx = (pixel[None, None, :] - centres[f[:, 3]].astype(np.float32)[:, None, None])  # [m, 1, W]
-        dy = (pixel[None, :, None] - centres[f[:, 4]].astype(np.float32)[:, None, None])  # [m, H, 1]
+        dx = pixel[None, None, :] - centres[f[:, 3]].astype(np.float32)[:, None, None]  # [m, 1, W]
+        dy = pixel[None, :, None] - centres[f[:, 4]].astype(np.float32)[:, None, None]  # [m, H, 1]
         u = (c * dx + s * dy) / scale  # the sprite's own axes, in units of its size: [m, H, W]
         v = (c * dy - s * dx) / scale
         mask = np.zeros((m, SIZE, SIZE), dtype=bool)
@@ -142,7 +154,7 @@ def render(factors: np.ndarray) -> np.ndarray:
             y = np.float32(0.15) - v[he] * np.float32(1.15)
             r = x * x + y * y - np.float32(1.0)
             mask[he] = r * r * r <= x * x * y * y * y
-        out[i:i + m] = mask
+        out[i : i + m] = mask
     return out
 
 
@@ -161,7 +173,7 @@ def packed_images(subset: dict[str, list[int]] | None, grid: np.ndarray) -> np.n
         return hit[0]
     packed = np.empty((len(grid), SIZE * SIZE // 8), dtype=np.uint8)
     for i in range(0, len(grid), CHUNK):
-        packed[i:i + CHUNK] = np.packbits(render(grid[i:i + CHUNK]).reshape(-1, SIZE * SIZE), axis=1)
+        packed[i : i + CHUNK] = np.packbits(render(grid[i : i + CHUNK]).reshape(-1, SIZE * SIZE), axis=1)
     # Unwritable cache: warned there, and this run goes on with the images just generated.
     save_cache_entry(folder, key, packed, {"version": GENERATOR_VERSION, "subset": subset, "images": len(grid)})
     return packed
@@ -172,12 +184,12 @@ def _images(rows: np.ndarray, grid: np.ndarray, packed: np.ndarray | None) -> to
     out = torch.empty((len(rows), 1, SIZE, SIZE), dtype=torch.uint8)
     flat = out.numpy().reshape(len(rows), SIZE * SIZE)
     for i in range(0, len(rows), CHUNK):
-        part = rows[i:i + CHUNK]
+        part = rows[i : i + CHUNK]
         if packed is not None:
             bits = np.unpackbits(packed[part], axis=1)  # part is increasing: a front-to-back read
         else:
             bits = render(grid[part]).reshape(len(part), SIZE * SIZE)
-        np.multiply(bits, 255, out=flat[i:i + len(part)], casting="unsafe")
+        np.multiply(bits, 255, out=flat[i : i + len(part)], casting="unsafe")
     return out
 
 
@@ -193,8 +205,9 @@ def dsprites_dataset(params: DSpritesParams, ctx: DatasetContext) -> Dataset:
     grid_t = torch.from_numpy(grid)
 
     def split(name: str, rows: np.ndarray, images: torch.Tensor) -> ImageDataset:
-        return ImageDataset(name=f"dsprites-{name}", images=images, factors=grid_t[torch.from_numpy(rows)],
-                            factor_names=FACTOR_NAMES)
+        return ImageDataset(
+            name=f"dsprites-{name}", images=images, factors=grid_t[torch.from_numpy(rows)], factor_names=FACTOR_NAMES
+        )
 
     if limited:
         train_rows = seeded_subset(train_rows, params.limit, ctx.seed)
@@ -202,8 +215,10 @@ def dsprites_dataset(params: DSpritesParams, ctx: DatasetContext) -> Dataset:
     else:
         # One tensor, held-out rows first: the two splits are views of it (no copy).
         both = _images(np.concatenate([test_rows, train_rows]), grid, packed)
-        test_images, train_images = both[:len(test_rows)], both[len(test_rows):]
-    data = Dataset(split("train", train_rows, train_images), split("test", test_rows, test_images) if len(test_rows) else None)
+        test_images, train_images = both[: len(test_rows)], both[len(test_rows) :]
+    data = Dataset(
+        split("train", train_rows, train_images), split("test", test_rows, test_images) if len(test_rows) else None
+    )
     if not limited:
         _ALIVE[key] = data
     return data

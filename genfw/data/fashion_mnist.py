@@ -9,9 +9,13 @@ from __future__ import annotations
 from genfw.data.base import Dataset, DatasetContext
 from genfw.data.mnist import IDXFormat, MNISTParams, idx_dataset
 
-FASHION_MNIST = IDXFormat("Fashion-MNIST", "FashionMNIST", "FashionMNIST", "fashion_mnist",
-                          ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                           "Ankle boot"))
+FASHION_MNIST = IDXFormat(
+    "Fashion-MNIST",
+    "FashionMNIST",
+    "FashionMNIST",
+    "fashion_mnist",
+    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+)
 
 
 class FashionMNISTParams(MNISTParams):

@@ -44,8 +44,10 @@ MAX_SOFT_LINKS = 16
 #: Bytes per row a split's bookkeeping takes besides its data (the held-out mask and index arrays).
 BOOKKEEPING_PER_ROW = 24
 #: How to turn data stored outside the file into data stored in it.
-COPY_IN = ("store the data in the file itself, e.g. with h5py: data = f[name][()]; del f[name]; "
-           "f.create_dataset(name, data=data)")
+COPY_IN = (
+    "store the data in the file itself, e.g. with h5py: data = f[name][()]; del f[name]; "
+    "f.create_dataset(name, data=data)"
+)
 
 
 class HDF5Params(BaseModel):
@@ -53,25 +55,45 @@ class HDF5Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(..., min_length=1, description="The HDF5 file; a relative path is looked up in the current "
-                      "directory, then under $GENFW_DATA")
-    layout: Literal["NHW", "NHWC", "NCHW"] = Field(..., description="How the image dataset's axes are ordered "
-                                                   "(NHW: greyscale without a channel axis)")
+    path: str = Field(
+        ...,
+        min_length=1,
+        description="The HDF5 file; a relative path is looked up in the current directory, then under $GENFW_DATA",
+    )
+    layout: Literal["NHW", "NHWC", "NCHW"] = Field(
+        ..., description="How the image dataset's axes are ordered (NHW: greyscale without a channel axis)"
+    )
     images: str = Field("images", min_length=1, description="The uint8 image dataset, relative to group")
-    labels: str | None = Field(None, description="The integer label dataset [N]; default: 'labels' when the file "
-                               "has it")
+    labels: str | None = Field(
+        None, description="The integer label dataset [N]; default: 'labels' when the file has it"
+    )
     factors: str | None = Field(None, description="The factor dataset [N, F]; default: 'factors' when the file has it")
-    class_names: list[str] | None = Field(None, description="Names of the label values 0..K-1 (default: the labels "
-                                          "dataset's class_names attribute)")
-    factor_names: list[str] | None = Field(None, description="Names of the factor columns (default: the factors "
-                                           "dataset's names attribute, else factor0, factor1, ...)")
+    class_names: list[str] | None = Field(
+        None, description="Names of the label values 0..K-1 (default: the labels dataset's class_names attribute)"
+    )
+    factor_names: list[str] | None = Field(
+        None,
+        description="Names of the factor columns (default: the factors "
+        "dataset's names attribute, else factor0, factor1, ...)",
+    )
     group: str = Field("/", description="The group holding the training data")
-    test_group: str | None = Field(None, description="A group holding a given held-out split (same dataset names); "
-                                   "without one, a seeded held_out fraction is held out")
-    held_out: float = Field(0.1, ge=0, lt=1, description="The fraction held out for evaluation when there is no "
-                            "test_group (chosen by the run's seed; 0: none)")
-    limit: int | None = Field(None, gt=0, description="Train on only the first N training images (smoke tests; "
-                              "evaluation still uses every image)")
+    test_group: str | None = Field(
+        None,
+        description="A group holding a given held-out split (same dataset names); "
+        "without one, a seeded held_out fraction is held out",
+    )
+    held_out: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="The fraction held out for evaluation when there is no "
+        "test_group (chosen by the run's seed; 0: none)",
+    )
+    limit: int | None = Field(
+        None,
+        gt=0,
+        description="Train on only the first N training images (smoke tests; evaluation still uses every image)",
+    )
     chunk_mb: int = Field(64, gt=0, le=65536, description="Megabytes of images read at a time")
 
 
@@ -96,8 +118,12 @@ def _inventory(f: Any) -> str:
 
 
 def _outside(file: Path, path: str, how: str) -> DataError:
-    return DataError(f"{path} in {file.name} is {how}: reading it would read another file, and genfw reads only "
-                     "what the file itself holds", where="dataset.path", fix=COPY_IN)
+    return DataError(
+        f"{path} in {file.name} is {how}: reading it would read another file, and genfw reads only "
+        "what the file itself holds",
+        where="dataset.path",
+        fix=COPY_IN,
+    )
 
 
 def _reach(f: Any, path: str, file: Path, hops: int = 0) -> Any:
@@ -111,11 +137,16 @@ def _reach(f: Any, path: str, file: Path, hops: int = 0) -> Any:
         if link is None:
             return None
         if isinstance(link, h5py.ExternalLink):
-            raise _outside(file, f"{node.name.rstrip('/')}/{part}", f"an external link to {link.path} in {link.filename}")
+            raise _outside(
+                file, f"{node.name.rstrip('/')}/{part}", f"an external link to {link.path} in {link.filename}"
+            )
         if isinstance(link, h5py.SoftLink):
             if hops >= MAX_SOFT_LINKS:
-                raise DataError(f"{path} in {file.name} goes through more than {MAX_SOFT_LINKS} soft links (a loop?)",
-                                where="dataset.path", fix="point the soft links at the datasets themselves")
+                raise DataError(
+                    f"{path} in {file.name} goes through more than {MAX_SOFT_LINKS} soft links (a loop?)",
+                    where="dataset.path",
+                    fix="point the soft links at the datasets themselves",
+                )
             target = link.path if link.path.startswith("/") else f"{node.name.rstrip('/')}/{link.path}"
             node = _reach(f, target, file, hops + 1)
             if node is None:
@@ -146,12 +177,18 @@ class _Source:
         ds = self.images
         want = LAYOUTS[params.layout]
         if ds.ndim != want:
-            raise DataError(f"dataset {path} in {file.name} has shape {list(ds.shape)}: {ds.ndim} axes, but layout "
-                            f"{params.layout} has {want}", where=where, fix="set dataset.layout to how its axes are "
-                            "ordered (NHW, NHWC or NCHW)")
+            raise DataError(
+                f"dataset {path} in {file.name} has shape {list(ds.shape)}: {ds.ndim} axes, but layout "
+                f"{params.layout} has {want}",
+                where=where,
+                fix="set dataset.layout to how its axes are ordered (NHW, NHWC or NCHW)",
+            )
         if ds.dtype != np.uint8:
-            raise DataError(f"dataset {path} in {file.name} holds {ds.dtype}, not uint8 images", where=where,
-                            fix="store the images as uint8 (0-255), e.g. (x * 255).round().astype('uint8')")
+            raise DataError(
+                f"dataset {path} in {file.name} holds {ds.dtype}, not uint8 images",
+                where=where,
+                fix="store the images as uint8 (0-255), e.g. (x * 255).round().astype('uint8')",
+            )
         n = ds.shape[0]
         if params.layout == "NHW":
             c, h, w = 1, ds.shape[1], ds.shape[2]
@@ -160,25 +197,34 @@ class _Source:
         else:
             c, h, w = ds.shape[1:]
         if c not in (1, 3) or h < 1 or w < 1:
-            raise DataError(f"dataset {path} in {file.name} has shape {list(ds.shape)}: with layout {params.layout} "
-                            f"that is {c} channels of {h}x{w}; genfw takes 1 (grey) or 3 (RGB) channels", where=where,
-                            fix="check dataset.layout")
+            raise DataError(
+                f"dataset {path} in {file.name} has shape {list(ds.shape)}: with layout {params.layout} "
+                f"that is {c} channels of {h}x{w}; genfw takes 1 (grey) or 3 (RGB) channels",
+                where=where,
+                fix="check dataset.layout",
+            )
         self.n, self.shape, self.layout, self.path = n, (int(c), int(h), int(w)), params.layout, path
 
         self.labels = self._optional(f, group, params.labels, "labels")
         if self.labels is not None:
             lab = self.labels
             if lab.shape != (n,) or lab.dtype.kind not in "iu":
-                raise DataError(f"dataset {lab.name} in {file.name} is {list(lab.shape)} {lab.dtype}; labels must be "
-                                f"integers [N] with N = {n} (the images' count)", where=where,
-                                fix="store one integer class per image, or set dataset.labels")
+                raise DataError(
+                    f"dataset {lab.name} in {file.name} is {list(lab.shape)} {lab.dtype}; labels must be "
+                    f"integers [N] with N = {n} (the images' count)",
+                    where=where,
+                    fix="store one integer class per image, or set dataset.labels",
+                )
         self.factors = self._optional(f, group, params.factors, "factors")
         if self.factors is not None:
             fac = self.factors
             if fac.ndim not in (1, 2) or fac.shape[0] != n or fac.dtype.kind not in "iuf":
-                raise DataError(f"dataset {fac.name} in {file.name} is {list(fac.shape)} {fac.dtype}; factors must be "
-                                f"numbers [N, F] with N = {n} (the images' count)", where=where,
-                                fix="store one row of factor values per image, or set dataset.factors")
+                raise DataError(
+                    f"dataset {fac.name} in {file.name} is {list(fac.shape)} {fac.dtype}; factors must be "
+                    f"numbers [N, F] with N = {n} (the images' count)",
+                    where=where,
+                    fix="store one row of factor values per image, or set dataset.factors",
+                )
 
     def _dataset(self, f: Any, path: str, what: str, required: bool) -> Any:
         import h5py
@@ -188,8 +234,11 @@ class _Source:
             if not required:
                 return None
             kind = "a group, not a dataset" if obj is not None else "missing"
-            raise DataError(f"the {what} dataset {path} in {self.file.name} is {kind} ({_inventory(f)})", where=self.where,
-                            fix=f"set dataset.{what} (and dataset.group) to where the {what} are")
+            raise DataError(
+                f"the {what} dataset {path} in {self.file.name} is {kind} ({_inventory(f)})",
+                where=self.where,
+                fix=f"set dataset.{what} (and dataset.group) to where the {what} are",
+            )
         _check_stored_inside(obj, self.file)
         return obj
 
@@ -212,8 +261,11 @@ class _Source:
             return read()
         except (OSError, RuntimeError) as exc:
             first = " ".join(str(exc).split())[:160]
-            raise DataError(f"cannot read {what} in {self.file.name} ({first})", where=self.where,
-                            fix="check the file (h5dump -H shows its structure), or write it again") from None
+            raise DataError(
+                f"cannot read {what} in {self.file.name} ({first})",
+                where=self.where,
+                fix="check the file (h5dump -H shows its structure), or write it again",
+            ) from None
 
     def _optional(self, f: Any, group: str, name: str | None, default: str) -> Any:
         if name is None:  # the default name, when the file has it
@@ -231,14 +283,16 @@ class _Source:
         while filled < len(rows):
             lo = int(rows[filled])
             hi = min(lo + step, self.n)
-            block = self.read(self.path, lambda: self.images[lo:hi])  # a contiguous slab: h5py reads it in one go
-            take = rows[filled:np.searchsorted(rows, hi)]
+            block = self.read(
+                self.path, lambda lo=lo, hi=hi: self.images[lo:hi]
+            )  # a contiguous slab: h5py reads it in one go
+            take = rows[filled : np.searchsorted(rows, hi)]
             block = block[take - lo]
             if self.layout == "NHW":
                 block = block[:, None]
             elif self.layout == "NHWC":
                 block = block.transpose(0, 3, 1, 2)
-            out[filled:filled + len(take)] = block
+            out[filled : filled + len(take)] = block
             filled += len(take)
         return torch.from_numpy(out)
 
@@ -265,28 +319,47 @@ def _check_memory(file: Path, train: _Source, test: _Source | None, params: HDF5
     trained = train.n - (0 if test is not None else held)
     if ctx.purpose == "train" and params.limit is not None:
         trained = min(trained, params.limit)
-    needed = (trained * train.bytes_per_row() + held * (test or train).bytes_per_row() + train.annotation_bytes()
-              + (test.annotation_bytes() if test is not None else 0))
-    images = f"{train.path} {list(train.images.shape)}" + (f" and {test.path} {list(test.images.shape)}" if test else "")
-    check_memory_for(needed, what=f"the images of {file.name} ({images} uint8)", where="dataset.path",
-                     fix="use a file with fewer or smaller images, or a machine with more memory")
+    needed = (
+        trained * train.bytes_per_row()
+        + held * (test or train).bytes_per_row()
+        + train.annotation_bytes()
+        + (test.annotation_bytes() if test is not None else 0)
+    )
+    images = f"{train.path} {list(train.images.shape)}" + (
+        f" and {test.path} {list(test.images.shape)}" if test else ""
+    )
+    check_memory_for(
+        needed,
+        what=f"the images of {file.name} ({images} uint8)",
+        where="dataset.path",
+        fix="use a file with fewer or smaller images, or a machine with more memory",
+    )
 
 
-def _labels(train: _Source, test: _Source | None, class_names: list[str] | None,
-            file: Path) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
+def _labels(
+    train: _Source, test: _Source | None, class_names: list[str] | None, file: Path
+) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
     """Both splits' labels, checked (class indices 0..K-1, K = the class names' count or the
     largest label + 1; no class only in the test group), and the class names."""
     if test is not None and (train.labels is None) != (test.labels is None):
-        raise DataError("one split has labels and the other not", where="dataset.test_group",
-                        fix="store labels in both groups, or in neither")
+        raise DataError(
+            "one split has labels and the other not",
+            where="dataset.test_group",
+            fix="store labels in both groups, or in neither",
+        )
     if train.labels is None:
         return None, None, None
     fix = "store one class index 0..K-1 per image, and one class name per index if they are named"
 
     def read(src: _Source) -> np.ndarray:
         values = src.read(src.labels.name, lambda: src.labels[()])
-        return checked_labels(values, source=f"{src.labels.name} in {file.name}", where="dataset.path", fix=fix,
-                              num_classes=len(class_names) if class_names else None)
+        return checked_labels(
+            values,
+            source=f"{src.labels.name} in {file.name}",
+            where="dataset.path",
+            fix=fix,
+            num_classes=len(class_names) if class_names else None,
+        )
 
     train_labels = read(train)
     test_labels = read(test) if test is not None else None
@@ -294,39 +367,56 @@ def _labels(train: _Source, test: _Source | None, class_names: list[str] | None,
         only_test = ~np.isin(test_labels, train_labels)
         if only_test.any():
             i = int(np.flatnonzero(only_test)[0])
-            raise DataError(f"class {int(test_labels[i])} (index {i} of {test.labels.name} in {file.name}) has no "
-                            f"training images in {train.labels.name}", where="dataset.test_group",
-                            fix="give every class of the test group training images too")
+            raise DataError(
+                f"class {int(test_labels[i])} (index {i} of {test.labels.name} in {file.name}) has no "
+                f"training images in {train.labels.name}",
+                where="dataset.test_group",
+                fix="give every class of the test group training images too",
+            )
     if not class_names:  # unnamed: K from both splits, so both agree on it
         top = max(int(x.max()) for x in (train_labels, test_labels) if x is not None and len(x))
         class_names = [str(k) for k in range(top + 1)]
     return train_labels, test_labels, class_names
 
 
-def _factors(train: _Source, test: _Source | None, factor_names: list[str] | None,
-             file: Path) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
+def _factors(
+    train: _Source, test: _Source | None, factor_names: list[str] | None, file: Path
+) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
     """Both splits' factors as per-column value indices (over both splits), checked finite, and
     the factor names."""
     if test is not None and (train.factors is None) != (test.factors is None):
-        raise DataError("one split has factors and the other not", where="dataset.test_group",
-                        fix="store factors in both groups, or in neither")
+        raise DataError(
+            "one split has factors and the other not",
+            where="dataset.test_group",
+            fix="store factors in both groups, or in neither",
+        )
     if train.factors is None:
         return None, None, None
 
     def read(src: _Source) -> np.ndarray:
         values = src.read(src.factors.name, lambda: src.factors[()])
-        check_finite_factors(values, source=f"{src.factors.name} in {file.name}", where="dataset.path",
-                             fix="store finite factor values, with no NaN or infinity")
+        check_finite_factors(
+            values,
+            source=f"{src.factors.name} in {file.name}",
+            where="dataset.path",
+            fix="store finite factor values, with no NaN or infinity",
+        )
         return values.reshape(len(values), -1)
 
     parts = [read(train)] + ([read(test)] if test is not None else [])
     indices = _factor_indices(np.concatenate(parts))
     if factor_names is not None and len(factor_names) != indices.shape[1]:
-        raise DataError(f"{len(factor_names)} factor names for {indices.shape[1]} factor columns", where="dataset.path",
-                        fix="give one name per column of the factors dataset")
+        raise DataError(
+            f"{len(factor_names)} factor names for {indices.shape[1]} factor columns",
+            where="dataset.path",
+            fix="give one name per column of the factors dataset",
+        )
     n = len(parts[0])
-    return indices[:n], (indices[n:] if test is not None else None), factor_names or [
-        f"factor{j}" for j in range(indices.shape[1])]
+    return (
+        indices[:n],
+        (indices[n:] if test is not None else None),
+        factor_names or [f"factor{j}" for j in range(indices.shape[1])],
+    )
 
 
 def hdf5_dataset(params: HDF5Params, ctx: DatasetContext) -> Dataset:
@@ -337,49 +427,67 @@ def hdf5_dataset(params: HDF5Params, ctx: DatasetContext) -> Dataset:
         raise DataError("the hdf5 dataset needs h5py", fix="pip install h5py") from None
 
     where = "dataset.path"
-    file = resolve_data_path(params.path, what="HDF5 file", where=where, want_dir=False,
-                             fix="set dataset.path to an .h5 file (absolute, relative to the current directory, or "
-                             "under $GENFW_DATA)")
+    file = resolve_data_path(
+        params.path,
+        what="HDF5 file",
+        where=where,
+        want_dir=False,
+        fix="set dataset.path to an .h5 file (absolute, relative to the current directory, or under $GENFW_DATA)",
+    )
     try:
         f = h5py.File(file, "r")
     except OSError as exc:
         first = " ".join(str(exc).split())[:160]
-        raise DataError(f"{file} is not a readable HDF5 file ({first})", where=where,
-                        fix="point dataset.path at an HDF5 file (h5py.File(path, 'r') must open it)") from None
+        raise DataError(
+            f"{file} is not a readable HDF5 file ({first})",
+            where=where,
+            fix="point dataset.path at an HDF5 file (h5py.File(path, 'r') must open it)",
+        ) from None
     with f:
         train_src = _Source(f, file, params, params.group, where)
         test_src = _Source(f, file, params, params.test_group, "dataset.test_group") if params.test_group else None
         if test_src is not None and test_src.shape != train_src.shape:
-            raise DataError(f"the test images ({test_src.path}) are {'x'.join(map(str, test_src.shape))}, the training "
-                            f"images ({train_src.path}) {'x'.join(map(str, train_src.shape))}", where="dataset.test_group",
-                            fix="store both splits at one size")
+            raise DataError(
+                f"the test images ({test_src.path}) are {'x'.join(map(str, test_src.shape))}, the training "
+                f"images ({train_src.path}) {'x'.join(map(str, train_src.shape))}",
+                where="dataset.test_group",
+                fix="store both splits at one size",
+            )
         _check_memory(file, train_src, test_src, params, ctx)
         if test_src is None:
             test_rows, train_rows = held_out_split(train_src.n, params.held_out, ctx.seed)
         else:
             test_rows, train_rows = np.arange(test_src.n), np.arange(train_src.n)
         if ctx.purpose == "train" and params.limit is not None:
-            train_rows = train_rows[:params.limit]
+            train_rows = train_rows[: params.limit]
         if len(train_rows) == 0:
-            raise DataError(f"{train_src.path} in {file.name} has no training images", where=where,
-                            fix="store some images, or lower dataset.held_out")
+            raise DataError(
+                f"{train_src.path} in {file.name} has no training images",
+                where=where,
+                fix="store some images, or lower dataset.held_out",
+            )
 
         # Labels and factors are small: read whole, checked, then split (factor indices over both splits).
-        class_names = params.class_names or (_names(train_src.labels.attrs.get("class_names"))
-                                             if train_src.labels is not None else None)
+        class_names = params.class_names or (
+            _names(train_src.labels.attrs.get("class_names")) if train_src.labels is not None else None
+        )
         train_labels, test_labels, class_names = _labels(train_src, test_src, class_names, file)
-        factor_names = params.factor_names or (_names(train_src.factors.attrs.get("names"))
-                                               if train_src.factors is not None else None)
+        factor_names = params.factor_names or (
+            _names(train_src.factors.attrs.get("names")) if train_src.factors is not None else None
+        )
         train_factor_idx, test_factor_idx, factor_names = _factors(train_src, test_src, factor_names, file)
 
-        def build(name: str, src: _Source, rows: np.ndarray, labels: np.ndarray | None,
-                  factors: np.ndarray | None) -> ImageDataset:
+        def build(
+            name: str, src: _Source, rows: np.ndarray, labels: np.ndarray | None, factors: np.ndarray | None
+        ) -> ImageDataset:
             return ImageDataset(
-                name=f"{file.stem}-{name}", images=src.read_images(rows, params.chunk_mb),
+                name=f"{file.stem}-{name}",
+                images=src.read_images(rows, params.chunk_mb),
                 labels=torch.from_numpy(labels[rows]) if labels is not None else None,
                 class_names=tuple(class_names) if labels is not None and class_names else None,
                 factors=torch.from_numpy(factors[rows]) if factors is not None else None,
-                factor_names=tuple(factor_names) if factors is not None and factor_names else None)
+                factor_names=tuple(factor_names) if factors is not None and factor_names else None,
+            )
 
         train = build("train", train_src, train_rows, train_labels, train_factor_idx)
         if test_src is not None:

@@ -44,7 +44,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from genfw.data.base import Dataset, DatasetContext, ImageDataset
 from genfw.data.checks import shown
-from genfw.data.common import cache_root, held_out_split, load_cache_entry, resolve_data_path, save_cache_entry, seeded_subset
+from genfw.data.common import (
+    cache_root,
+    held_out_split,
+    load_cache_entry,
+    resolve_data_path,
+    save_cache_entry,
+    seeded_subset,
+)
 from genfw.errors import DataError, warn
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -54,8 +61,13 @@ CACHE_VERSION = "image_folder-v2"
 NAMED_IN_WARNING = 5
 #: What a listed name is when it is not a regular file: it is skipped without being opened (a
 #: FIFO would block the read forever, and opening a device can do something).
-NOT_A_FILE = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO, not a file", stat.S_ISSOCK: "a socket, not a file",
-              stat.S_ISCHR: "a character device, not a file", stat.S_ISBLK: "a block device, not a file"}
+NOT_A_FILE = {
+    stat.S_ISDIR: "a folder",
+    stat.S_ISFIFO: "a FIFO, not a file",
+    stat.S_ISSOCK: "a socket, not a file",
+    stat.S_ISCHR: "a character device, not a file",
+    stat.S_ISBLK: "a block device, not a file",
+}
 #: Why a listed name cannot be looked at, by the errno of its stat.
 UNREACHABLE = {errno.ENOENT: "a dangling symbolic link", errno.ELOOP: "a symbolic link loop"}
 #: Pillow's modes for a 16-bit grey PNG (which one depends on Pillow's version) and the bits their
@@ -68,21 +80,40 @@ class ImageFolderParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(..., min_length=1, description="The image folder; a relative path is looked up in the current "
-                      "directory, then under $GENFW_DATA")
-    size: int | tuple[int, int] | None = Field(64, description="Resize (shorter side) and center-crop to size x size, "
-                                               "or to [height, width]; null keeps the files' size (all must agree)")
+    path: str = Field(
+        ...,
+        min_length=1,
+        description="The image folder; a relative path is looked up in the current directory, then under $GENFW_DATA",
+    )
+    size: int | tuple[int, int] | None = Field(
+        64,
+        description="Resize (shorter side) and center-crop to size x size, "
+        "or to [height, width]; null keeps the files' size (all must agree)",
+    )
     channels: Literal[1, 3] = Field(3, description="1: greyscale; 3: RGB (grey files are repeated over 3 channels)")
     labels: Literal["auto", "folders", "none"] = Field(
-        "auto", description="Class labels from the first level of subfolders: auto (when every image is in one and "
-        "there are at least two), folders (required), none")
+        "auto",
+        description="Class labels from the first level of subfolders: auto (when every image is in one and "
+        "there are at least two), folders (required), none",
+    )
     split: Literal["auto", "folders", "fraction"] = Field(
-        "auto", description="The held-out split: folders (train/ and test/ subfolders), fraction (a seeded held_out "
-        "fraction), auto (folders when both exist, else fraction)")
-    held_out: float = Field(0.1, ge=0, lt=1, description="The fraction of images held out for evaluation when the "
-                            "folder has no train/ and test/ (chosen by the run's seed; 0: none)")
-    limit: int | None = Field(None, gt=0, description="Train on a seeded random N of the training images (smoke tests; "
-                              "evaluation still uses every image)")
+        "auto",
+        description="The held-out split: folders (train/ and test/ subfolders), fraction (a seeded held_out "
+        "fraction), auto (folders when both exist, else fraction)",
+    )
+    held_out: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="The fraction of images held out for evaluation when the "
+        "folder has no train/ and test/ (chosen by the run's seed; 0: none)",
+    )
+    limit: int | None = Field(
+        None,
+        gt=0,
+        description="Train on a seeded random N of the training images (smoke tests; "
+        "evaluation still uses every image)",
+    )
     cache: bool = Field(True, description="Cache the decoded images under $GENFW_CACHE/image_folder")
 
 
@@ -101,8 +132,9 @@ def list_images(folder: Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames)
-                  if not f.startswith(".") and f.lower().endswith(EXTENSIONS)]
+        found += [
+            Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".") and f.lower().endswith(EXTENSIONS)
+        ]
     return found
 
 
@@ -146,7 +178,8 @@ def _describe(exc: Exception) -> str:
 def _open_regular(path: Path) -> BinaryIO:
     """``path`` opened for reading, refused unless it is a regular file: non-blocking, so a FIFO
     put in a file's place after the listing cannot hang the read."""
-    f = open(path, "rb", opener=lambda p, flags: os.open(p, flags | getattr(os, "O_NONBLOCK", 0)))
+    # The caller closes it (returned open); a with-block here would close it too early.
+    f = open(path, "rb", opener=lambda p, flags: os.open(p, flags | getattr(os, "O_NONBLOCK", 0)))  # noqa: SIM115
     if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
         f.close()
         raise OSError(f"{shown(path.name)} is not a regular file")
@@ -160,7 +193,7 @@ def _eight_bit(im):  # PIL.Image.Image -> PIL.Image.Image (Pillow is imported la
     bits = HIGH_BIT_DEPTH.get(im.mode)
     if bits is None:
         return im
-    values = np.asarray(im, dtype=np.float32) * np.float32(255 / (2 ** bits - 1))
+    values = np.asarray(im, dtype=np.float32) * np.float32(255 / (2**bits - 1))
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
 
 
@@ -188,8 +221,9 @@ def _cache_key(files: list[Path], size: tuple[int, int] | None, channels: int) -
     return h.hexdigest()[:32]
 
 
-def decode_folder(root: Path, files: list[Path], size: tuple[int, int] | None, channels: int,
-                  where: str) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
+def decode_folder(
+    root: Path, files: list[Path], size: tuple[int, int] | None, channels: int, where: str
+) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
     """Decode ``files``: ``(images [N, C, H, W] uint8, relative paths of the decoded files,
     [(relative path, reason)] of the unreadable ones)``. Decoded images go straight into one array
     (sized for every file and trimmed if some fail), so memory holds each image once."""
@@ -209,14 +243,17 @@ def decode_folder(root: Path, files: list[Path], size: tuple[int, int] | None, c
             first_shape = (rel, array.shape)
         elif array.shape != images.shape[1:]:
             assert first_shape is not None
-            raise DataError(f"images differ in size: {shown(first_shape[0])} is {first_shape[1][2]}x{first_shape[1][1]}, {shown(rel)} "
-                            f"is {array.shape[2]}x{array.shape[1]}", where=where,
-                            fix="set dataset.size (e.g. 64) to resize and center-crop them all to one size")
+            raise DataError(
+                f"images differ in size: {shown(first_shape[0])} is {first_shape[1][2]}x{first_shape[1][1]}, {shown(rel)} "
+                f"is {array.shape[2]}x{array.shape[1]}",
+                where=where,
+                fix="set dataset.size (e.g. 64) to resize and center-crop them all to one size",
+            )
         images[len(decoded)] = array
         decoded.append(rel)
     if images is None:
         images = np.zeros((0, channels, 1, 1), dtype=np.uint8)
-    return images[:len(decoded)], decoded, bad
+    return images[: len(decoded)], decoded, bad
 
 
 def _warn_unreadable(root: Path, bad: list[tuple[str, str]], total: int) -> None:
@@ -224,11 +261,14 @@ def _warn_unreadable(root: Path, bad: list[tuple[str, str]], total: int) -> None
         return
     named = ", ".join(f"{rel} ({reason})" for rel, reason in bad[:NAMED_IN_WARNING])
     more = f" and {len(bad) - NAMED_IN_WARNING} more" if len(bad) > NAMED_IN_WARNING else ""
-    warn(f"{len(bad)} of {total} image files under {shown(str(root))} could not be read and were skipped: {named}{more}")
+    warn(
+        f"{len(bad)} of {total} image files under {shown(str(root))} could not be read and were skipped: {named}{more}"
+    )
 
 
-def _load(root: Path, files: list[Path], size: tuple[int, int] | None, channels: int, use_cache: bool,
-          where: str) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
+def _load(
+    root: Path, files: list[Path], size: tuple[int, int] | None, channels: int, use_cache: bool, where: str
+) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
     """Decoded images (memory-mapped when cached), their relative paths and the unreadable files."""
     folder = cache_root() / "image_folder"
     key = _cache_key(files, size, channels) if use_cache else ""
@@ -239,8 +279,17 @@ def _load(root: Path, files: list[Path], size: tuple[int, int] | None, channels:
             return array, list(meta["files"]), [tuple(b) for b in meta.get("unreadable", [])]
     images, decoded, bad = decode_folder(root, files, size, channels, where)
     if use_cache and decoded:
-        cached = save_cache_entry(folder, key, images, {"version": CACHE_VERSION, "root": str(root.resolve()),
-                                                        "files": decoded, "unreadable": [list(b) for b in bad]})
+        cached = save_cache_entry(
+            folder,
+            key,
+            images,
+            {
+                "version": CACHE_VERSION,
+                "root": str(root.resolve()),
+                "files": decoded,
+                "unreadable": [list(b) for b in bad],
+            },
+        )
         if cached is not None:  # gather the splits from the file, so the decoded array is not held twice
             return cached, decoded, bad
     return images, decoded, bad
@@ -248,7 +297,7 @@ def _load(root: Path, files: list[Path], size: tuple[int, int] | None, channels:
 
 def _class_of(rel: str, split_prefix: str) -> str | None:
     """The first subfolder under the split's folder, or None for a file directly in it."""
-    parts = rel[len(split_prefix):].split("/")
+    parts = rel[len(split_prefix) :].split("/")
     return parts[0] if len(parts) > 1 else None
 
 
@@ -258,46 +307,62 @@ def _layout(root: Path, split: str) -> tuple[Path, bool]:
     labels; the held-out fraction comes from it), not as one class called "train"."""
     given = (root / "train").is_dir() and (root / "test").is_dir()
     if split == "folders" and not given:
-        raise DataError(f"{shown(str(root))} has no train/ and test/ subfolders (split: folders)", where="dataset.split",
-                        fix="make them, or set dataset.split to fraction")
+        raise DataError(
+            f"{shown(str(root))} has no train/ and test/ subfolders (split: folders)",
+            where="dataset.split",
+            fix="make them, or set dataset.split to fraction",
+        )
     if split == "folders" or (split == "auto" and given):
         return root, True
-    only_train = (root / "train").is_dir() and not (root / "test").exists() and all(
-        f.relative_to(root).parts[0] == "train" for f in list_images(root))
+    only_train = (
+        (root / "train").is_dir()
+        and not (root / "test").exists()
+        and all(f.relative_to(root).parts[0] == "train" for f in list_images(root))
+    )
     return (root / "train" if only_train else root), False
 
 
 def _no_images(root: Path, use_folders: bool) -> DataError:
     found = sorted(shown(p.name) for p in root.iterdir())[:8]
     seen = f"it holds {', '.join(found)}{' ...' if len(found) == 8 else ''}" if found else "it is empty"
-    return DataError(f"no PNG or JPEG files under {shown(str(root))}{' train/ and test/' if use_folders else ''} ({seen})",
-                     where="dataset.path", fix=f"put images ({', '.join(EXTENSIONS)}) there, or point dataset.path elsewhere")
+    return DataError(
+        f"no PNG or JPEG files under {shown(str(root))}{' train/ and test/' if use_folders else ''} ({seen})",
+        where="dataset.path",
+        fix=f"put images ({', '.join(EXTENSIONS)}) there, or point dataset.path elsewhere",
+    )
 
 
-def _check_test_classes(decoded: list[str], classes: list[str | None], train_idx: np.ndarray,
-                        test_idx: np.ndarray) -> None:
+def _check_test_classes(
+    decoded: list[str], classes: list[str | None], train_idx: np.ndarray, test_idx: np.ndarray
+) -> None:
     """A class folder in ``test/`` must have training images too: the model and the reference
     classifier only know the classes they were trained on."""
     known = {classes[i] for i in train_idx}
     first = next((i for i in test_idx if classes[i] not in known), None)
     if first is not None:
         name = shown(str(classes[first]))
-        raise DataError(f"class folder test/{name} has no readable training images (train/ has "
-                        f"{', '.join(shown(str(c)) for c in sorted(known, key=str))}; first test image: "
-                        f"{shown(decoded[first])})", where="dataset.path",
-                        fix=f"add images to train/{name}, or move test/{name} out of the folder")
+        raise DataError(
+            f"class folder test/{name} has no readable training images (train/ has "
+            f"{', '.join(shown(str(c)) for c in sorted(known, key=str))}; first test image: "
+            f"{shown(decoded[first])})",
+            where="dataset.path",
+            fix=f"add images to train/{name}, or move test/{name} out of the folder",
+        )
 
 
-def _labels(params: ImageFolderParams, root: Path, decoded: list[str],
-            classes: list[str | None]) -> tuple[torch.Tensor | None, tuple[str, ...] | None]:
+def _labels(
+    params: ImageFolderParams, root: Path, decoded: list[str], classes: list[str | None]
+) -> tuple[torch.Tensor | None, tuple[str, ...] | None]:
     """The class labels and names from the class folders, or (None, None) without them."""
     has_folders = all(c is not None for c in classes) and len(set(classes)) >= 2
     if params.labels == "folders" and not has_folders:
         loose = next((rel for rel, c in zip(decoded, classes) if c is None), None)
-        raise DataError(f"labels come from class subfolders, but {shown(str(root))} has "
-                        + (f"images outside them ({shown(loose)})" if loose else "fewer than two of them"),
-                        where="dataset.labels", fix="put every image in a subfolder named for its class, or set "
-                        "dataset.labels to auto or none")
+        raise DataError(
+            f"labels come from class subfolders, but {shown(str(root))} has "
+            + (f"images outside them ({shown(loose)})" if loose else "fewer than two of them"),
+            where="dataset.labels",
+            fix="put every image in a subfolder named for its class, or set dataset.labels to auto or none",
+        )
     if params.labels == "none" or not has_folders:
         return None, None
     class_names = tuple(sorted(set(classes)))  # type: ignore[arg-type]
@@ -309,9 +374,14 @@ def image_folder_dataset(params: ImageFolderParams, ctx: DatasetContext) -> Data
     """PNG/JPEG files from a folder (a subfolder per class gives labels), resized and center-cropped, cached."""
     where = "dataset.path"
     size = _target_size(params.size)
-    given_root = resolve_data_path(params.path, what="image folder", where=where, want_dir=True,
-                                   fix="set dataset.path to a folder of PNG/JPEG files (absolute, relative to the "
-                                   "current directory, or under $GENFW_DATA)")
+    given_root = resolve_data_path(
+        params.path,
+        what="image folder",
+        where=where,
+        want_dir=True,
+        fix="set dataset.path to a folder of PNG/JPEG files (absolute, relative to the "
+        "current directory, or under $GENFW_DATA)",
+    )
     root, use_folders = _layout(given_root, params.split)
     listed = list_images(root / "train") + list_images(root / "test") if use_folders else list_images(root)
     if not listed:
@@ -321,8 +391,12 @@ def image_folder_dataset(params: ImageFolderParams, ctx: DatasetContext) -> Data
     bad = skipped + bad
     _warn_unreadable(root, bad, len(listed))
     if not decoded:
-        raise DataError(f"none of the {len(listed)} image files under {shown(str(root))} could be read (first: "
-                        f"{bad[0][0]}: {bad[0][1]})", where=where, fix="check that they are PNG or JPEG images")
+        raise DataError(
+            f"none of the {len(listed)} image files under {shown(str(root))} could be read (first: "
+            f"{bad[0][0]}: {bad[0][1]})",
+            where=where,
+            fix="check that they are PNG or JPEG images",
+        )
 
     # Which split each decoded image belongs to, and its class.
     if use_folders:
@@ -333,8 +407,11 @@ def image_folder_dataset(params: ImageFolderParams, ctx: DatasetContext) -> Data
         test_idx, train_idx = held_out_split(len(decoded), params.held_out, ctx.seed)
         classes = [_class_of(rel, "") for rel in decoded]
     if len(train_idx) == 0:
-        raise DataError(f"no readable training images under {shown(str(root / 'train' if use_folders else root))}",
-                        where=where, fix="add images, or lower dataset.held_out")
+        raise DataError(
+            f"no readable training images under {shown(str(root / 'train' if use_folders else root))}",
+            where=where,
+            fix="add images, or lower dataset.held_out",
+        )
     labels, class_names = _labels(params, root, decoded, classes)
     if use_folders and labels is not None:
         _check_test_classes(decoded, classes, train_idx, test_idx)
@@ -343,7 +420,11 @@ def image_folder_dataset(params: ImageFolderParams, ctx: DatasetContext) -> Data
         train_idx = seeded_subset(train_idx, params.limit, ctx.seed)
 
     def split(name: str, rows: np.ndarray) -> ImageDataset:
-        return ImageDataset(name=f"{given_root.name}-{name}", images=torch.from_numpy(np.ascontiguousarray(images[rows])),
-                            labels=labels[torch.from_numpy(rows)] if labels is not None else None, class_names=class_names)
+        return ImageDataset(
+            name=f"{given_root.name}-{name}",
+            images=torch.from_numpy(np.ascontiguousarray(images[rows])),
+            labels=labels[torch.from_numpy(rows)] if labels is not None else None,
+            class_names=class_names,
+        )
 
     return Dataset(split("train", train_idx), split("test", test_idx) if len(test_idx) else None)

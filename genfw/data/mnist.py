@@ -34,11 +34,15 @@ class MNISTParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     root: str | None = Field(None, description="Data root; default $GENFW_DATA, else ./data")
-    split: str = Field("train", pattern="^(train|test)$",
-                       description="The split to train on: 'train' (60k; the 10k test split is held out) or 'test'")
+    split: str = Field(
+        "train",
+        pattern="^(train|test)$",
+        description="The split to train on: 'train' (60k; the 10k test split is held out) or 'test'",
+    )
     download: bool = Field(True, description="Download the IDX files when they are missing")
-    limit: int | None = Field(None, gt=0, description="Train on only the first N images (smoke tests; evaluation "
-                              "still uses every image)")
+    limit: int | None = Field(
+        None, gt=0, description="Train on only the first N images (smoke tests; evaluation still uses every image)"
+    )
 
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
@@ -76,7 +80,7 @@ def _expected_size(header: bytes) -> int | None:
         return None
     count = 1
     for i in range(ndim):
-        count *= int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big")
+        count *= int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big")
     return 4 + 4 * ndim + count
 
 
@@ -93,20 +97,30 @@ def _check_raw_files(raw: Path) -> None:
             with open(path, "rb") as f:
                 header = f.read(4 + 4 * 3)
         except OSError as exc:
-            raise DataError(f"cannot read {name} ({exc.strerror or exc})", where=str(path), fix="check its permissions") from None
+            raise DataError(
+                f"cannot read {name} ({exc.strerror or exc})", where=str(path), fix="check its permissions"
+            ) from None
         magic = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
         if magic is None:
-            raise DataError(f"{name} is truncated or damaged ({actual:,} bytes, shorter than an IDX header)",
-                            where=str(path), fix="replace it with a good copy, or delete it (and its .gz) so genfw "
-                            "downloads it again")
+            raise DataError(
+                f"{name} is truncated or damaged ({actual:,} bytes, shorter than an IDX header)",
+                where=str(path),
+                fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again",
+            )
         if magic != expected:
-            raise DataError(f"{name} is not an IDX file of its kind (magic number {magic:#x}, expected {expected:#x})",
-                            where=str(path), fix="replace it with a good copy, or delete it so genfw downloads it again")
+            raise DataError(
+                f"{name} is not an IDX file of its kind (magic number {magic:#x}, expected {expected:#x})",
+                where=str(path),
+                fix="replace it with a good copy, or delete it so genfw downloads it again",
+            )
         size = _expected_size(header)
         if size != actual:
             wanted = f"expected {size:,}" if size is not None else "shorter than its header"
-            raise DataError(f"{name} is truncated or damaged ({actual:,} bytes, {wanted})", where=str(path),
-                            fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again")
+            raise DataError(
+                f"{name} is truncated or damaged ({actual:,} bytes, {wanted})",
+                where=str(path),
+                fix="replace it with a good copy, or delete it (and its .gz) so genfw downloads it again",
+            )
 
 
 def _missing_dirs(path: Path) -> list[Path]:
@@ -136,8 +150,11 @@ def _unpack_gz(raw: Path) -> None:
             try:
                 atomic_write_via(raw / name, unpack)
             except (OSError, EOFError) as exc:
-                raise DataError(f"cannot unpack {packed.name} ({exc})", where=str(packed),
-                                fix="replace it with a good copy, or put the uncompressed file beside it") from None
+                raise DataError(
+                    f"cannot unpack {packed.name} ({exc})",
+                    where=str(packed),
+                    fix="replace it with a good copy, or put the uncompressed file beside it",
+                ) from None
 
 
 def _have_raw_files(root: Path, folder: str = MNIST.folder) -> bool:
@@ -145,8 +162,13 @@ def _have_raw_files(root: Path, folder: str = MNIST.folder) -> bool:
     return all((raw / name).is_file() or (raw / f"{name}.gz").is_file() for name in IDX_FILES)
 
 
-def load_idx_split(fmt: IDXFormat, root: str | os.PathLike | None = None, split: str = "train", download: bool = True,
-                   limit: int | None = None) -> ImageDataset:
+def load_idx_split(
+    fmt: IDXFormat,
+    root: str | os.PathLike | None = None,
+    split: str = "train",
+    download: bool = True,
+    limit: int | None = None,
+) -> ImageDataset:
     """Load one split of an IDX-format dataset into memory: images uint8 ``[N, 1, H, W]``, labels
     int64 ``[N]``; ``limit`` keeps the first N."""
     import torchvision.datasets  # imported here: torchvision is slow to import
@@ -166,8 +188,15 @@ def load_idx_split(fmt: IDXFormat, root: str | os.PathLike | None = None, split:
     fetch = download and not have
     created = _missing_dirs(raw) if fetch else []
     try:
-        ds = getattr(torchvision.datasets, fmt.torchvision_class)(root=str(base), train=(split == "train"), download=fetch)
-    except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # no network, a proxy, a read-only folder, a bad file
+        ds = getattr(torchvision.datasets, fmt.torchvision_class)(
+            root=str(base), train=(split == "train"), download=fetch
+        )
+    except (
+        OSError,
+        RuntimeError,
+        ValueError,
+        AssertionError,
+    ) as exc:  # no network, a proxy, a read-only folder, a bad file
         for folder in created:  # leave no empty folders behind from a download that failed
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
@@ -178,12 +207,15 @@ def load_idx_split(fmt: IDXFormat, root: str | os.PathLike | None = None, split:
                 fix=f"on a machine without network, copy the four IDX files ({', '.join(IDX_FILES)}) there "
                 f"yourself, or point GENFW_DATA / dataset.root at a folder that has {fmt.folder}/raw/",
             ) from None
-        raise DataError(f"could not read {fmt.title} from {raw} ({first})",
-                        fix="replace the IDX files there with good copies, or delete them so genfw downloads them again") from None
+        raise DataError(
+            f"could not read {fmt.title} from {raw} ({first})",
+            fix="replace the IDX files there with good copies, or delete them so genfw downloads them again",
+        ) from None
     labels = _checked_labels(fmt, raw, split, ds.targets, len(ds.data))
     images = ds.data[:limit].unsqueeze(1).contiguous()  # [N, H, W] uint8 -> [N, 1, H, W]
-    return ImageDataset(name=f"{fmt.name}-{split}", images=images, labels=torch.from_numpy(labels[:limit]),
-                        class_names=fmt.class_names)
+    return ImageDataset(
+        name=f"{fmt.name}-{split}", images=images, labels=torch.from_numpy(labels[:limit]), class_names=fmt.class_names
+    )
 
 
 def _checked_labels(fmt: IDXFormat, raw: Path, split: str, targets: torch.Tensor, images: int) -> np.ndarray:
@@ -193,12 +225,12 @@ def _checked_labels(fmt: IDXFormat, raw: Path, split: str, targets: torch.Tensor
     fix = "replace it with a good copy, or delete it (and its .gz) so genfw downloads it again"
     if len(targets) != images:
         raise DataError(f"{path.name} holds {len(targets):,} labels for {images:,} images", where=str(path), fix=fix)
-    return checked_labels(targets.numpy(), source=path.name, where=str(path), fix=fix,
-                          num_classes=len(fmt.class_names))
+    return checked_labels(targets.numpy(), source=path.name, where=str(path), fix=fix, num_classes=len(fmt.class_names))
 
 
-def load_mnist(root: str | os.PathLike | None = None, split: str = "train", download: bool = True,
-               limit: int | None = None) -> ImageDataset:
+def load_mnist(
+    root: str | os.PathLike | None = None, split: str = "train", download: bool = True, limit: int | None = None
+) -> ImageDataset:
     """Load an MNIST split into memory: images uint8 ``[N, 1, 28, 28]``, labels int64 ``[N]``."""
     return load_idx_split(MNIST, root, split, download, limit)
 

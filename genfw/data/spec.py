@@ -62,10 +62,12 @@ class DataSpec:
 
     # -- as JSON, for artifacts ----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {"image_shape": list(self.image_shape),
-                "class_names": list(self.class_names) if self.class_names is not None else None,
-                "label_counts": list(self.label_counts) if self.label_counts is not None else None,
-                "factor_names": list(self.factor_names) if self.factor_names is not None else None}
+        return {
+            "image_shape": list(self.image_shape),
+            "class_names": list(self.class_names) if self.class_names is not None else None,
+            "label_counts": list(self.label_counts) if self.label_counts is not None else None,
+            "factor_names": list(self.factor_names) if self.factor_names is not None else None,
+        }
 
     @classmethod
     def from_json(cls, obj: Any) -> DataSpec:

@@ -26,17 +26,25 @@ import torch
 
 from genfw.atomic import atomic_write_json
 from genfw.building import build_dataset
+from genfw.contexts import EvalContext
 from genfw.evaluation import disentanglement as disentanglement_module
 from genfw.evaluation import sample_quality as sample_quality_module
-from genfw.contexts import EvalContext
 from genfw.evaluation.provenance import provenance
 from genfw.training.checkpoint import load_trained_model
 
 EVAL_FILE = "eval.json"
 #: The top-level keys genfw itself writes into eval.json, in the order it writes them; a model's
 #: sections (``Model.evaluate``) may not take these names.
-RESERVED_SECTIONS = ("run_dir", "seed", "provenance", "reference_net", "samples", "disentanglement", "model_sections",
-                     "seconds")
+RESERVED_SECTIONS = (
+    "run_dir",
+    "seed",
+    "provenance",
+    "reference_net",
+    "samples",
+    "disentanglement",
+    "model_sections",
+    "seconds",
+)
 #: The evaluation seed is the run's seed plus this (kept from genfw 0.1, so numbers compare).
 SEED_OFFSET = 1000
 
@@ -48,8 +56,11 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
     started = time.perf_counter()
     report: dict[str, Any] = {"run_dir": run_dir, "seed": ctx.seed, "provenance": provenance(ctx)}
     ref = ctx.reference()
-    report["reference_net"] = ({"accuracy": ref.accuracy, "from_cache": ref.info["from_cache"]}
-                               if not isinstance(ref, str) else {"skipped": ref})
+    report["reference_net"] = (
+        {"accuracy": ref.accuracy, "from_cache": ref.info["from_cache"]}
+        if not isinstance(ref, str)
+        else {"skipped": ref}
+    )
     report["samples"] = sample_quality_module.sample_quality(ctx)
     if disentanglement_module.has_factors(ctx):  # only datasets with ground-truth factors get the section
         report["disentanglement"] = disentanglement_module.disentanglement(ctx)
@@ -58,25 +69,39 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
     if clash:
         from genfw.errors import PluginError
 
-        raise PluginError(f"model {type(ctx.model).__name__}'s evaluate() returns section {clash[0]!r}, a name genfw's "
-                          f"own report uses (reserved: {', '.join(RESERVED_SECTIONS)})",
-                          fix="this is a bug in that plugin (rename the section); report it to its author")
+        raise PluginError(
+            f"model {type(ctx.model).__name__}'s evaluate() returns section {clash[0]!r}, a name genfw's "
+            f"own report uses (reserved: {', '.join(RESERVED_SECTIONS)})",
+            fix="this is a bug in that plugin (rename the section); report it to its author",
+        )
     report["model_sections"] = list(own)
     report.update(own)
     report["seconds"] = round(time.perf_counter() - started, 1)
     return _jsonable(report)
 
 
-def evaluate_run(run_dir: str | Path, *, samples: int | None = None, seed: int | None = None, quiet: bool = False,
-                 plugins_dirs: tuple[str, ...] = (), trust_recorded: bool = False) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    samples: int | None = None,
+    seed: int | None = None,
+    quiet: bool = False,
+    plugins_dirs: tuple[str, ...] = (),
+    trust_recorded: bool = False,
+) -> dict[str, Any]:
     """Evaluate a run, write ``eval.json`` into it and return the report. The run's exported
     ``generator.onnx`` (and sidecar), if any, get the categories' meanings as labels."""
     run_dir = Path(run_dir)
     resolved, latent, model = load_trained_model(run_dir, plugins_dirs, trust_recorded=trust_recorded)
     data = build_dataset(resolved, purpose="evaluate").held_out_limited(resolved.config.eval.held_out)
-    ctx = EvalContext(model, latent, data, seed=resolved.config.seed + SEED_OFFSET if seed is None else seed,
-                      samples=samples or resolved.config.eval.samples,
-                      disentanglement=resolved.config.eval.disentanglement)
+    ctx = EvalContext(
+        model,
+        latent,
+        data,
+        seed=resolved.config.seed + SEED_OFFSET if seed is None else seed,
+        samples=samples or resolved.config.eval.samples,
+        disentanglement=resolved.config.eval.disentanglement,
+    )
     report = evaluate_model(ctx, str(run_dir))
     atomic_write_json(run_dir / EVAL_FILE, report)
     if (run_dir / "generator.onnx").is_file():
@@ -106,8 +131,11 @@ def _jsonable(obj: Any) -> Any:
 
 def format_report(report: dict[str, Any], model=None) -> str:
     ref = report.get("reference_net", {})
-    head = (f"reference net accuracy {ref['accuracy']:.4f}" if "accuracy" in ref
-            else f"no reference net: {ref.get('skipped', 'unknown')}")
+    head = (
+        f"reference net accuracy {ref['accuracy']:.4f}"
+        if "accuracy" in ref
+        else f"no reference net: {ref.get('skipped', 'unknown')}"
+    )
     lines = [f"evaluation of {report['run_dir']}  ({head})"]
     lines += sample_quality_module.describe(report["samples"])
     if "disentanglement" in report:

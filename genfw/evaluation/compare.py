@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from genfw.errors import CheckpointError
 from genfw.evaluation.provenance import mismatches
 
 #: Sections and keys that are bookkeeping, not scores, at any depth: left out of the comparison.
-SKIPPED = frozenset({"run_dir", "seed", "provenance", "reference_net", "model_sections", "seconds", "details",
-                     "representation", "class_histogram", "variant"})
+SKIPPED = frozenset(
+    {
+        "run_dir",
+        "seed",
+        "provenance",
+        "reference_net",
+        "model_sections",
+        "seconds",
+        "details",
+        "representation",
+        "class_histogram",
+        "variant",
+    }
+)
 #: Numbers that count or configure rather than score (a section may share the name: ``samples``).
 COUNTS = frozenset({"samples", "n", "points", "train_points", "test_points", "k", "precision_recall_k", "max_entropy"})
 
@@ -32,8 +45,9 @@ def read_report(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError("no eval.json", where=str(file), fix=f"run `genfw eval {path}` first") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"not a readable eval.json ({exc})", where=str(file),
-                              fix="run genfw eval on the run again to rewrite it") from None
+        raise CheckpointError(
+            f"not a readable eval.json ({exc})", where=str(file), fix="run genfw eval on the run again to rewrite it"
+        ) from None
     if not isinstance(report, dict):
         raise CheckpointError("not an eval.json (not a JSON object)", where=str(file))
     return report
@@ -63,9 +77,12 @@ def refuse_mismatched(a: dict[str, Any], b: dict[str, Any], where: str) -> None:
     """One line when the two reports' scores were made differently enough to change them."""
     differ = mismatches(a, b)
     if differ:
-        raise CheckpointError(f"these scores were not made the same way, so they do not compare: {'; '.join(differ)}",
-                              where=where, fix="evaluate both runs with the same settings (genfw eval RUN --samples N "
-                              "--seed S), on the same reference classifier")
+        raise CheckpointError(
+            f"these scores were not made the same way, so they do not compare: {'; '.join(differ)}",
+            where=where,
+            fix="evaluate both runs with the same settings (genfw eval RUN --samples N "
+            "--seed S), on the same reference classifier",
+        )
 
 
 def format_rows(rows: list[tuple[str, float | None, float | None]], names: tuple[str, str]) -> str:

@@ -53,8 +53,11 @@ class Variant:
 #: ``eval.disentanglement``'s choices: the reference study's settings, and the fast ones.
 VARIANTS = {
     "reference": Variant("gbt_classifier", False, "disentanglement_lib's settings (Locatello et al. 2019)"),
-    "fast": Variant("gbt_regressor", True, "genfw's fast variant (DCI regression trees, SAP continuous); "
-                    "not comparable with the literature"),
+    "fast": Variant(
+        "gbt_regressor",
+        True,
+        "genfw's fast variant (DCI regression trees, SAP continuous); not comparable with the literature",
+    ),
 }
 
 
@@ -118,37 +121,73 @@ def disentanglement(ctx: EvalContext) -> dict[str, Any]:
         order = np.random.default_rng(seed).permutation(n_pool)
         n_train = min(ctx.samples, n_pool * 2 // 3)
         n_test = min(max(ctx.samples // 2, 1), n_pool - n_train)
-        return order[:n_train], order[n_train:n_train + n_test], seed
+        return order[:n_train], order[n_train : n_train + n_test], seed
 
     variant = VARIANTS[ctx.disentanglement]
     tr, te, dci_seed = train_test(DCI_OFFSET)
-    dci = metrics.dci(codes[tr], factors[tr], codes[te], factors[te], rng=np.random.default_rng(dci_seed),
-                      predictor=variant.dci_predictor)
+    dci = metrics.dci(
+        codes[tr],
+        factors[tr],
+        codes[te],
+        factors[te],
+        rng=np.random.default_rng(dci_seed),
+        predictor=variant.dci_predictor,
+    )
     tr, te, sap_seed = train_test(SAP_OFFSET)
     sap = metrics.sap(codes[tr], factors[tr], codes[te], factors[te], continuous=variant.sap_continuous)
     fv_seed = ctx.seed + FACTOR_VAE_OFFSET
-    fvae = metrics.factor_vae_score(codes, factors, rng=np.random.default_rng(fv_seed), batch_size=FACTOR_VAE_BATCH,
-                                    num_train=ctx.samples, num_eval=max(ctx.samples // 2, 1), num_variance=ctx.samples)
+    fvae = metrics.factor_vae_score(
+        codes,
+        factors,
+        rng=np.random.default_rng(fv_seed),
+        batch_size=FACTOR_VAE_BATCH,
+        num_train=ctx.samples,
+        num_eval=max(ctx.samples // 2, 1),
+        num_variance=ctx.samples,
+    )
 
     factor_names = [names[k] for k in used]
     return {
-        "mig": mig["mig"], "dci_disentanglement": dci["disentanglement"], "dci_completeness": dci["completeness"],
-        "dci_informativeness": dci["informativeness_test"], "sap": sap["sap"],
+        "mig": mig["mig"],
+        "dci_disentanglement": dci["disentanglement"],
+        "dci_completeness": dci["completeness"],
+        "dci_informativeness": dci["informativeness_test"],
+        "sap": sap["sap"],
         "factor_vae_score": fvae["eval_accuracy"],
         "factors": factor_names,
         "variant": {"name": ctx.disentanglement, "description": variant.description},
         "representation": {"columns": columns, "pool": int(n_pool), "split": split_name, "seed": pool_seed},
         "details": {
-            "mig": {"per_factor": dict(zip(factor_names, mig["per_factor"])), "points": mig["points"], "bins": mig["bins"],
-                    "seed": mig_seed},
-            "dci": {"informativeness_train": dci["informativeness_train"], "importance": dci["importance"],
-                    "predictor": dci["predictor"], "train_points": dci["train_points"], "test_points": dci["test_points"],
-                    "seed": dci_seed},
-            "sap": {"per_factor": dict(zip(factor_names, sap["per_factor"])), "points": sap["points"],
-                    "continuous": sap["continuous"], "seed": sap_seed},
-            "factor_vae": {"train_accuracy": fvae["train_accuracy"], "active_dims": fvae["active_dims"],
-                           "chance": 1.0 / len(used), "batch_size": fvae["batch_size"], "train_votes": fvae["num_train"],
-                           "eval_votes": fvae["num_eval"], "variance_points": fvae["num_variance"], "seed": fv_seed},
+            "mig": {
+                "per_factor": dict(zip(factor_names, mig["per_factor"])),
+                "points": mig["points"],
+                "bins": mig["bins"],
+                "seed": mig_seed,
+            },
+            "dci": {
+                "informativeness_train": dci["informativeness_train"],
+                "importance": dci["importance"],
+                "predictor": dci["predictor"],
+                "train_points": dci["train_points"],
+                "test_points": dci["test_points"],
+                "seed": dci_seed,
+            },
+            "sap": {
+                "per_factor": dict(zip(factor_names, sap["per_factor"])),
+                "points": sap["points"],
+                "continuous": sap["continuous"],
+                "seed": sap_seed,
+            },
+            "factor_vae": {
+                "train_accuracy": fvae["train_accuracy"],
+                "active_dims": fvae["active_dims"],
+                "chance": 1.0 / len(used),
+                "batch_size": fvae["batch_size"],
+                "train_votes": fvae["num_train"],
+                "eval_votes": fvae["num_eval"],
+                "variance_points": fvae["num_variance"],
+                "seed": fv_seed,
+            },
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -158,8 +197,12 @@ def describe(section: dict[str, Any]) -> list[str]:
     if "skipped" in section:
         return [f"  disentanglement: skipped ({section['skipped']})"]
     s, d = section, section["details"]
-    variant = s.get("variant", {}).get("name", "fast")  # eval.json written before variants were named: the fast settings
-    return [f"  disentanglement ({variant} settings, {len(s['factors'])} factors, {s['representation']['pool']} {s['representation']['split']} "
-            f"images): MIG {s['mig']:.3f}  DCI disentanglement {s['dci_disentanglement']:.3f} completeness "
-            f"{s['dci_completeness']:.3f} informativeness {s['dci_informativeness']:.3f}  SAP {s['sap']:.3f}  "
-            f"FactorVAE {s['factor_vae_score']:.3f} (chance {d['factor_vae']['chance']:.2f})"]
+    variant = s.get("variant", {}).get(
+        "name", "fast"
+    )  # eval.json written before variants were named: the fast settings
+    return [
+        f"  disentanglement ({variant} settings, {len(s['factors'])} factors, {s['representation']['pool']} {s['representation']['split']} "
+        f"images): MIG {s['mig']:.3f}  DCI disentanglement {s['dci_disentanglement']:.3f} completeness "
+        f"{s['dci_completeness']:.3f} informativeness {s['dci_informativeness']:.3f}  SAP {s['sap']:.3f}  "
+        f"FactorVAE {s['factor_vae_score']:.3f} (chance {d['factor_vae']['chance']:.2f})"
+    ]

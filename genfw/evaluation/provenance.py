@@ -18,8 +18,15 @@ from genfw.contexts import EvalContext
 from genfw.metrics.precision_recall import DEFAULT_K
 
 #: Provenance fields that change a score when they differ: comparing across them is refused.
-DECIDING = ("seed", "samples", "reference_split", "reference_net", "disentanglement_variant", "precision_recall_k",
-            "precision")
+DECIDING = (
+    "seed",
+    "samples",
+    "reference_split",
+    "reference_net",
+    "disentanglement_variant",
+    "precision_recall_k",
+    "precision",
+)
 #: Libraries whose versions are recorded (they compute the numbers; differences are shown, not refused).
 LIBRARIES = ("genfw", "torch", "numpy", "scipy", "scikit-learn")
 
@@ -49,8 +56,9 @@ def provenance(ctx: EvalContext) -> dict[str, Any]:
         "seed": ctx.seed,
         "samples": ctx.samples,
         "reference_split": None if test is None else {"name": test.name, "images": len(test)},
-        "reference_net": None if isinstance(ref, str) else {
-            "weights_sha256": weights_digest(ref.net.state_dict()), "accuracy": ref.accuracy},
+        "reference_net": None
+        if isinstance(ref, str)
+        else {"weights_sha256": weights_digest(ref.net.state_dict()), "accuracy": ref.accuracy},
         "disentanglement_variant": ctx.disentanglement,
         "precision_recall_k": DEFAULT_K,
         "precision": "autocast" if ctx.autocast is not None else "fp32",

@@ -53,22 +53,30 @@ def sample_quality(ctx: EvalContext) -> dict[str, Any]:
     for c, entry in per_class.items():
         label = names[c] if c < len(names) else str(c)
         floor_c = per_class_floor.get(c, {}).get("frechet")
-        by_class[label] = {"frechet": entry["frechet"], "floor": floor_c, "samples": entry["a"],
-                           "ratio": entry["frechet"] / floor_c if entry["frechet"] is not None and floor_c else None}
+        by_class[label] = {
+            "frechet": entry["frechet"],
+            "floor": floor_c,
+            "samples": entry["a"],
+            "ratio": entry["frechet"] / floor_c if entry["frechet"] is not None and floor_c else None,
+        }
     return {
         "frechet_classifier_distance": fd,
         "frechet_floor_real_vs_real": floor,
         "frechet_ratio": fd / floor if floor > 0 else None,
-        "kid": kid[0], "kid_std": kid[1],
+        "kid": kid[0],
+        "kid_std": kid[1],
         "kid_floor_real_vs_real": kid_floor[0],
-        "precision": pr["precision"], "recall": pr["recall"],
-        "precision_floor_real_vs_real": pr_floor["precision"], "recall_floor_real_vs_real": pr_floor["recall"],
+        "precision": pr["precision"],
+        "recall": pr["recall"],
+        "precision_floor_real_vs_real": pr_floor["precision"],
+        "recall_floor_real_vs_real": pr_floor["recall"],
         "precision_recall_k": pr["k"],
         "frechet_per_class": by_class,
         "predicted_class_entropy": max(0.0, clustering.prediction_entropy(classes, n_classes)),
         "max_entropy": math.log(n_classes),
         "class_histogram": np.bincount(classes, minlength=n_classes).tolist(),
-        "samples": n, "seed": seed,
+        "samples": n,
+        "seed": seed,
     }
 
 
@@ -82,8 +90,10 @@ def describe(section: dict[str, Any]) -> list[str]:
         f"[{s['samples']} samples, seed {s['seed']}]",
         f"  precision {s['precision']:.3f} (floor {s['precision_floor_real_vs_real']:.3f})  recall {s['recall']:.3f} "
         f"(floor {s['recall_floor_real_vs_real']:.3f})  [k={s['precision_recall_k']}]",
-        "  Frechet distance per class (x the class's floor): " + ", ".join(
+        "  Frechet distance per class (x the class's floor): "
+        + ", ".join(
             f"{label} {c['ratio']:.1f}x" if c.get("ratio") is not None else f"{label} -"
-            for label, c in s.get("frechet_per_class", {}).items()),
+            for label, c in s.get("frechet_per_class", {}).items()
+        ),
         f"  predicted-class entropy {s['predicted_class_entropy']:.4f} of max {s['max_entropy']:.4f}",
     ]

@@ -10,8 +10,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["TOLERANCES", "WEIGHT_FORMATS", "ExportError", "category_meanings", "export_generator", "onnx_metadata",
-           "relabel_export", "sidecar_path"]
+__all__ = [
+    "TOLERANCES",
+    "WEIGHT_FORMATS",
+    "ExportError",
+    "category_meanings",
+    "export_generator",
+    "onnx_metadata",
+    "relabel_export",
+    "sidecar_path",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,14 +37,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from genfw.version import __version__
 from genfw.atomic import atomic_write_bytes, atomic_write_json
 from genfw.errors import GenfwError, GenfwUsageError, warn
 from genfw.eval_mode import eval_mode
-from genfw.export.contract import (META_EXPORT, META_IMAGE, META_LATENT, META_SPEC_VERSION, META_VERSION, OUTPUT_NAME,
-                                   SIDECAR_SCHEMA_ID, SPEC_VERSION, input_names, sidecar_path)
+from genfw.export.contract import (
+    META_EXPORT,
+    META_IMAGE,
+    META_LATENT,
+    META_SPEC_VERSION,
+    META_VERSION,
+    OUTPUT_NAME,
+    SIDECAR_SCHEMA_ID,
+    SPEC_VERSION,
+    input_names,
+    sidecar_path,
+)
 from genfw.export.subpixel import rewrite_upsampling_chains
 from genfw.latent import LatentSpec
+from genfw.version import __version__
 
 MIN_OPSET = 18
 VERIFY_BATCHES = (1, 7, 256)
@@ -108,9 +118,11 @@ def _record_inputs(module: nn.Module, z: torch.Tensor) -> dict[str, list[tuple[t
     handles = []
     for name, mod in module.named_modules():
         if len(list(mod.children())) == 0:
+
             def hook(m, args, kwargs, out, _name=name):
                 shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
                 seen.setdefault(_name, []).append((shape, len(args) > 1 or bool(kwargs)))
+
             handles.append(mod.register_forward_hook(hook, with_kwargs=True))
     try:
         with torch.no_grad():
@@ -197,8 +209,12 @@ def fold_batchnorms(gm: torch.fx.GraphModule, seen: dict[str, list]) -> list[str
             uses[node.target] = uses.get(node.target, 0) + 1
 
     def single(node: Any, kind: type | tuple) -> bool:
-        return (getattr(node, "op", None) == "call_module" and isinstance(modules[node.target], kind)
-                and uses[node.target] == 1 and len(node.users) == 1)
+        return (
+            getattr(node, "op", None) == "call_module"
+            and isinstance(modules[node.target], kind)
+            and uses[node.target] == 1
+            and len(node.users) == 1
+        )
 
     done = []
     for node in list(gm.graph.nodes):
@@ -211,12 +227,18 @@ def fold_batchnorms(gm: torch.fx.GraphModule, seen: dict[str, list]) -> list[str
         repeat, layer_node = 1, None
         if single(prev, (nn.Linear, *_CONV)):
             layer_node = prev
-            if isinstance(modules[prev.target], nn.Linear) and any(len(s) != 2 for s, _ in seen.get(prev.target, [((), False)])):
+            if isinstance(modules[prev.target], nn.Linear) and any(
+                len(s) != 2 for s, _ in seen.get(prev.target, [((), False)])
+            ):
                 continue  # Linear on [n, L, F]: BatchNorm1d would normalise another axis
         elif single(prev, nn.Unflatten) and single(prev.args[0], nn.Linear):
             unflat = modules[prev.target]
             size = tuple(unflat.unflattened_size)
-            if unflat.dim != 1 or size[0] != bn.num_features or any(len(s) != 2 for s, _ in seen.get(prev.args[0].target, [((), False)])):
+            if (
+                unflat.dim != 1
+                or size[0] != bn.num_features
+                or any(len(s) != 2 for s, _ in seen.get(prev.args[0].target, [((), False)]))
+            ):
                 continue
             layer_node, repeat = prev.args[0], int(np.prod(size[1:]))
         if layer_node is None:
@@ -261,7 +283,11 @@ def optimize_for_inference(generator: nn.Module, z: torch.Tensor) -> tuple[nn.Mo
 @contextlib.contextmanager
 def _quiet(log: io.StringIO):
     """Hide the exporter's progress lines and deprecation warnings; they are kept in ``log``."""
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), warnings.catch_warnings(record=True) as caught:
+    with (
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
         try:
             yield
@@ -283,8 +309,12 @@ def sample_inputs(latent: LatentSpec, n: int, seed: int = 0) -> list[torch.Tenso
     return [c.sample(n, gen).float() for c in latent]
 
 
-def onnx_metadata(latent: LatentSpec, image_shape: Sequence[int], categories: dict[str, Any] | None = None,
-                  export: dict[str, Any] | None = None) -> dict[str, Any]:
+def onnx_metadata(
+    latent: LatentSpec,
+    image_shape: Sequence[int],
+    categories: dict[str, Any] | None = None,
+    export: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The sidecar document (less its ``sha256``); its parts are also the ONNX metadata_props.
 
     ``categories`` (from :func:`category_meanings`) labels the categories of categorical codes
@@ -326,13 +356,16 @@ def category_meanings(run_dir: str | Path, model_type: Any) -> dict[str, dict[st
     try:
         meanings = hook(sections) if hook is not None else {}
     except Exception as exc:  # a plugin's hook failing costs the labels, not the export
-        warn(f"the categories are left unlabelled: model {getattr(model_type, '__name__', model_type)}'s "
-             f"category_meanings failed ({type(exc).__name__}: {exc})")
+        warn(
+            f"the categories are left unlabelled: model {getattr(model_type, '__name__', model_type)}'s "
+            f"category_meanings failed ({type(exc).__name__}: {exc})"
+        )
         return {}
     if not isinstance(meanings, dict):
         return {}
-    return {name: per_value for name, per_value in meanings.items()
-            if isinstance(name, str) and isinstance(per_value, dict)}
+    return {
+        name: per_value for name, per_value in meanings.items() if isinstance(name, str) and isinstance(per_value, dict)
+    }
 
 
 def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
@@ -346,8 +379,10 @@ def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
     k = int(code.get("k", code.get("dim", 0)))
     try:
         rows = [per_value[str(v)] for v in range(k)]
-        classes = [{"class": int(r["class"]), "label": str(r.get("label", r["class"])), "share": float(r["share"])}
-                   for r in rows]
+        classes = [
+            {"class": int(r["class"]), "label": str(r.get("label", r["class"])), "share": float(r["share"])}
+            for r in rows
+        ]
     except (KeyError, TypeError, ValueError):
         return False
     if k < 1 or not all(math.isfinite(c["share"]) and 0 <= c["share"] <= 1 for c in classes):
@@ -403,8 +438,13 @@ def convert_weights(model: Any, weights: str, log: io.StringIO) -> Any:
                 with tempfile.TemporaryDirectory(prefix="genfw-int8-") as tmp:
                     src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
                     onnx.save(model, str(src))
-                    quantize_dynamic(src, dst, weight_type=QuantType.QUInt8, per_channel=True,
-                                     op_types_to_quantize=["MatMul", "Gemm"])
+                    quantize_dynamic(
+                        src,
+                        dst,
+                        weight_type=QuantType.QUInt8,
+                        per_channel=True,
+                        op_types_to_quantize=["MatMul", "Gemm"],
+                    )
                     return onnx.load(str(dst))
         finally:
             root.setLevel(level)
@@ -415,8 +455,11 @@ def _check_destination(path: Path) -> None:
     """Refuse an output that is not *.onnx, or whose sidecar would overwrite a file that is not a
     genfw sidecar (``-o my_config.onnx`` must not replace ``my_config.json``)."""
     if path.suffix.lower() != ".onnx" or not path.stem:
-        raise GenfwUsageError("the output must be an .onnx file", where=str(path) or "''",
-                              fix="name it NAME.onnx; the sidecar NAME.json is written next to it")
+        raise GenfwUsageError(
+            "the output must be an .onnx file",
+            where=str(path) or "''",
+            fix="name it NAME.onnx; the sidecar NAME.json is written next to it",
+        )
     sidecar = sidecar_path(path)
     if sidecar.exists():
         try:
@@ -425,8 +468,11 @@ def _check_destination(path: Path) -> None:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             ours = False
         if not ours:
-            raise GenfwUsageError(f"the sidecar would overwrite {sidecar}, which is not a genfw sidecar", where=str(path),
-                                  fix="choose another output name, or move that file")
+            raise GenfwUsageError(
+                f"the sidecar would overwrite {sidecar}, which is not a genfw sidecar",
+                where=str(path),
+                fix="choose another output name, or move that file",
+            )
 
 
 def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimize: bool, log: io.StringIO):
@@ -435,10 +481,18 @@ def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimiz
     example = tuple(sample_inputs(latent, 2))
     with _quiet(log):
         program = torch.onnx.export(
-            CodesToImage(module, latent).eval(), example, None, dynamo=True, external_data=False,
-            input_names=names, output_names=[OUTPUT_NAME], opset_version=opset,
-            dynamic_shapes={"values": tuple({0: batch} for _ in names)}, optimize=exporter_optimize,
-            verbose=False, report=False,
+            CodesToImage(module, latent).eval(),
+            example,
+            None,
+            dynamo=True,
+            external_data=False,
+            input_names=names,
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamic_shapes={"values": tuple({0: batch} for _ in names)},
+            optimize=exporter_optimize,
+            verbose=False,
+            report=False,
         )
     return program.model_proto
 
@@ -446,9 +500,12 @@ def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimiz
 def _add_metadata(model: Any, meta: dict[str, Any]) -> None:
     import onnx
 
-    props = {META_LATENT: json.dumps(meta["latent"]), META_IMAGE: json.dumps(meta["image"]),
-             META_VERSION: json.dumps(meta["version"]),  # JSON, like the others (genfw.runtime.parse_version reads both)
-             META_SPEC_VERSION: json.dumps(meta["spec_version"])}
+    props = {
+        META_LATENT: json.dumps(meta["latent"]),
+        META_IMAGE: json.dumps(meta["image"]),
+        META_VERSION: json.dumps(meta["version"]),  # JSON, like the others (genfw.runtime.parse_version reads both)
+        META_SPEC_VERSION: json.dumps(meta["spec_version"]),
+    }
     if "export" in meta:
         props[META_EXPORT] = json.dumps(meta["export"])
     keep = [p for p in model.metadata_props if p.key not in props]
@@ -459,8 +516,13 @@ def _add_metadata(model: Any, meta: dict[str, Any]) -> None:
     model.doc_string = "genfw generator: one input per latent code, output 'image' [batch, C, H, W] in [0, 1]"
 
 
-def verify_onnx(model: str | Path | bytes, generator: nn.Module, latent: LatentSpec,
-                batches: Sequence[int] = VERIFY_BATCHES, tolerance: float = TOLERANCE) -> float:
+def verify_onnx(
+    model: str | Path | bytes,
+    generator: nn.Module,
+    latent: LatentSpec,
+    batches: Sequence[int] = VERIFY_BATCHES,
+    tolerance: float = TOLERANCE,
+) -> float:
     """Max |onnxruntime - torch eval| over draws at each batch size; raises past ``tolerance``.
 
     ``model`` is a path or the serialized model (so it can be checked before it is written).
@@ -468,16 +530,23 @@ def verify_onnx(model: str | Path | bytes, generator: nn.Module, latent: LatentS
     return compare_onnx(model, generator, latent, batches, {"max_abs": tolerance})["max_abs"]
 
 
-def compare_onnx(model: str | Path | bytes, generator: nn.Module, latent: LatentSpec,
-                 batches: Sequence[int] = VERIFY_BATCHES, tolerance: dict[str, float] | None = None,
-                 what: str = "ONNX output") -> dict[str, float]:
+def compare_onnx(
+    model: str | Path | bytes,
+    generator: nn.Module,
+    latent: LatentSpec,
+    batches: Sequence[int] = VERIFY_BATCHES,
+    tolerance: dict[str, float] | None = None,
+    what: str = "ONNX output",
+) -> dict[str, float]:
     """The largest and the mean |onnxruntime - torch eval| over draws at each batch size
     (``{"max_abs", "mean_abs"}``); raises :class:`ExportError` past ``tolerance`` (either key)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
-    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"]
+    )
     worst, total, count = 0.0, 0.0, 0
     with eval_mode(generator):
         for i, n in enumerate(batches):
@@ -500,9 +569,19 @@ def compare_onnx(model: str | Path | bytes, generator: nn.Module, latent: Latent
     return {"max_abs": worst, "mean_abs": mean}
 
 
-def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequence[int], path: str | Path, *,
-                     opset: int = MIN_OPSET, optimize: bool = True, verify: bool = True, weights: str = "fp32",
-                     categories: dict[str, Any] | None = None, subpixel: bool = True) -> dict[str, Any]:
+def export_generator(
+    generator: nn.Module,
+    latent: LatentSpec,
+    image_shape: Sequence[int],
+    path: str | Path,
+    *,
+    opset: int = MIN_OPSET,
+    optimize: bool = True,
+    verify: bool = True,
+    weights: str = "fp32",
+    categories: dict[str, Any] | None = None,
+    subpixel: bool = True,
+) -> dict[str, Any]:
     """Write ``path`` (.onnx) and its sidecar JSON; return a report.
 
     Nothing is written unless the model passes ``onnx.checker`` and (with ``verify``) matches.
@@ -525,7 +604,11 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
     _check_destination(path)
     started = time.perf_counter()
     log = io.StringIO()
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in [*generator.parameters(), *generator.buffers()] if t.is_floating_point()):
+    if any(
+        t.device.type != "cpu" or t.dtype != torch.float32
+        for t in [*generator.parameters(), *generator.buffers()]
+        if t.is_floating_point()
+    ):
         generator = copy.deepcopy(generator).to("cpu", torch.float32)  # the contract is float32; verify on the CPU
     with eval_mode(generator):
         module, rewrites = generator, []
@@ -541,15 +624,28 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
 
     written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if written != opset:
-        raise GenfwUsageError(f"the exporter wrote opset {written}, not the {opset} asked for", fix=f"use --opset {written}")
+        raise GenfwUsageError(
+            f"the exporter wrote opset {written}, not the {opset} asked for", fix=f"use --opset {written}"
+        )
     model.ir_version = min_ir_version(opset)
     _check(model, log)
-    export_info: dict[str, Any] = {"weights": weights, "tolerance": TOLERANCES[weights], "opset": opset,
-                                   "ir_version": model.ir_version}
+    export_info: dict[str, Any] = {
+        "weights": weights,
+        "tolerance": TOLERANCES[weights],
+        "opset": opset,
+        "ir_version": model.ir_version,
+    }
     report: dict[str, Any] = {
-        "path": str(path), "sidecar": str(sidecar_path(path)), "opset": opset, "ir_version": model.ir_version,
-        "weights": weights, "tolerance": TOLERANCES[weights], "optimized": optimize, "rewrites": rewrites,
-        "inputs": [c.name for c in latent], "output": OUTPUT_NAME,
+        "path": str(path),
+        "sidecar": str(sidecar_path(path)),
+        "opset": opset,
+        "ir_version": model.ir_version,
+        "weights": weights,
+        "tolerance": TOLERANCES[weights],
+        "optimized": optimize,
+        "rewrites": rewrites,
+        "inputs": [c.name for c in latent],
+        "output": OUTPUT_NAME,
     }
     try:  # before writing: a model that fails verification never replaces a good file
         if verify:
@@ -560,17 +656,27 @@ def export_generator(generator: nn.Module, latent: LatentSpec, image_shape: Sequ
             model.ir_version = min_ir_version(opset)
             _check(model, log)
             if verify:
-                diff = compare_onnx(model.SerializeToString(), generator, latent, tolerance=TOLERANCES[weights],
-                                    what=f"the {weights} export's output")
+                diff = compare_onnx(
+                    model.SerializeToString(),
+                    generator,
+                    latent,
+                    tolerance=TOLERANCES[weights],
+                    what=f"the {weights} export's output",
+                )
         elif verify:
             diff = fp32
     except ExportError as exc:
         exc.log = log.getvalue()
         raise
     if verify:
-        report.update(max_abs_diff=diff["max_abs"], mean_abs_diff=diff["mean_abs"], verified_batches=list(VERIFY_BATCHES))
-        export_info.update(max_abs_diff=_round(diff["max_abs"]), mean_abs_diff=_round(diff["mean_abs"]),
-                           verified_batches=list(VERIFY_BATCHES))
+        report.update(
+            max_abs_diff=diff["max_abs"], mean_abs_diff=diff["mean_abs"], verified_batches=list(VERIFY_BATCHES)
+        )
+        export_info.update(
+            max_abs_diff=_round(diff["max_abs"]),
+            mean_abs_diff=_round(diff["mean_abs"]),
+            verified_batches=list(VERIFY_BATCHES),
+        )
     meta = onnx_metadata(latent, image_shape, categories, export_info)
     _add_metadata(model, meta)
     data = model.SerializeToString()

@@ -33,7 +33,7 @@ GAMMA = 0x9E3779B97F4A7C15
 MIX1 = 0xBF58476D1CE4E5B9
 MIX2 = 0x94D049BB133111EB
 #: 2^-53: the spacing of the uniform floats in [0, 1).
-UNIT = 2.0 ** -53
+UNIT = 2.0**-53
 #: Seeds are the integers 0 .. 2^64 - 1 (JavaScript: a Number up to 2^53 - 1, or a BigInt).
 MAX_SEED = MASK64
 
@@ -80,7 +80,9 @@ def draw_prior(prior: dict[str, Any], dim: int, n: int, seed: int, position: int
         x = low + (high - low) * uniforms(key, cells)
     elif kind == "normal":
         u1, u2 = 1.0 - uniforms(key, 2 * cells), uniforms(key, 2 * cells + np.uint64(1))
-        x = float(prior.get("mean", 0.0)) + float(prior.get("std", 1.0)) * (np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2))
+        x = float(prior.get("mean", 0.0)) + float(prior.get("std", 1.0)) * (
+            np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+        )
     elif kind == "bernoulli":
         x = (uniforms(key, cells) < float(prior.get("p", 0.5))).astype(np.float64)
     elif kind == "categorical":

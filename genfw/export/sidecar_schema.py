@@ -12,7 +12,7 @@ named ones, so a named kind is always checked against its own fields.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
@@ -74,9 +74,14 @@ def _prior_tag(value: Any) -> str:
     return kind if kind in NAMED_KINDS else "other"
 
 
-Prior = Annotated[Union[Annotated[UniformPrior, Tag("uniform")], Annotated[NormalPrior, Tag("normal")],
-                        Annotated[CategoricalPrior, Tag("categorical")], Annotated[BernoulliPrior, Tag("bernoulli")],
-                        Annotated[OtherPrior, Tag("other")]], Discriminator(_prior_tag)]
+Prior = Annotated[
+    Annotated[UniformPrior, Tag("uniform")]
+    | Annotated[NormalPrior, Tag("normal")]
+    | Annotated[CategoricalPrior, Tag("categorical")]
+    | Annotated[BernoulliPrior, Tag("bernoulli")]
+    | Annotated[OtherPrior, Tag("other")],
+    Discriminator(_prior_tag),
+]
 
 
 class CategoryMeaning(_Open):
@@ -146,8 +151,12 @@ class Sidecar(_Open):
 def sidecar_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a sidecar of this spec version."""
     schema = TypeAdapter(Sidecar).json_schema(by_alias=True)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SIDECAR_SCHEMA_ID,
-            **schema, "title": f"genfw generator sidecar (spec {SPEC_VERSION})"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SIDECAR_SCHEMA_ID,
+        **schema,
+        "title": f"genfw generator sidecar (spec {SPEC_VERSION})",
+    }
 
 
 def validate_sidecar(doc: Any) -> str | None:
@@ -156,7 +165,9 @@ def validate_sidecar(doc: Any) -> str | None:
         Sidecar.model_validate(doc)
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = [p for i, p in enumerate(error["loc"]) if not (i and error["loc"][i - 1] == "prior")]  # less the union's tag
+        loc = [
+            p for i, p in enumerate(error["loc"]) if not (i and error["loc"][i - 1] == "prior")
+        ]  # less the union's tag
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         return f"{where or '(top)'}: {error['msg']}"
     return None

@@ -78,10 +78,17 @@ def _as_upsampling(node, inits: dict[str, np.ndarray]) -> _Upsampling | None:
     kh, kw = w.shape[2:]
     stride = tuple(a.get("strides", [1, 1]))
     pads = list(a.get("pads", [0, 0, 0, 0]))
-    if (a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1]))
-            or any(a.get("output_padding", [0, 0])) or a.get("output_shape") or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
-            or pads[0] != pads[2] or pads[1] != pads[3]
-            or kh != stride[0] + 2 * pads[0] or kw != stride[1] + 2 * pads[1]):
+    if (
+        a.get("group", 1) != 1
+        or any(d != 1 for d in a.get("dilations", [1, 1]))
+        or any(a.get("output_padding", [0, 0]))
+        or a.get("output_shape")
+        or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        or pads[0] != pads[2]
+        or pads[1] != pads[3]
+        or kh != stride[0] + 2 * pads[0]
+        or kw != stride[1] + 2 * pads[1]
+    ):
         return None
     bias = inits[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[1], w.dtype)
     return _Upsampling(node, w, bias, (int(stride[0]), int(stride[1])), (int(pads[0]), int(pads[1])))
@@ -212,7 +219,10 @@ def _segments(chain: Chain, max_layers: int) -> list[Chain]:
 
 
 def _factor(segment: Chain) -> tuple[int, int]:
-    return (int(np.prod([layer.stride[0] for layer, _ in segment])), int(np.prod([layer.stride[1] for layer, _ in segment])))
+    return (
+        int(np.prod([layer.stride[0] for layer, _ in segment])),
+        int(np.prod([layer.stride[1] for layer, _ in segment])),
+    )
 
 
 def _segment_convs(segment: Chain) -> list[list[tuple]]:
@@ -240,12 +250,14 @@ def _segment_nodes(segment: Chain, per_layer: list[list[tuple]], prefix: str) ->
     from onnx import helper, numpy_helper
 
     x, nodes, inits = segment[0][0].node.input[0], [], []
-    for i, ((layer, between), convs) in enumerate(zip(segment, per_layer)):
+    for i, ((_layer, between), convs) in enumerate(zip(segment, per_layer)):
         parts = []
         for g, (w, b, pads, _) in enumerate(convs):
             wn, bn, yn = f"{prefix}_l{i}_g{g}_w", f"{prefix}_l{i}_g{g}_b", f"{prefix}_l{i}_g{g}"
             inits += [numpy_helper.from_array(w, wn), numpy_helper.from_array(b, bn)]
-            nodes.append(helper.make_node("Conv", [x, wn, bn], [yn], kernel_shape=list(w.shape[2:]), pads=pads, name=yn))
+            nodes.append(
+                helper.make_node("Conv", [x, wn, bn], [yn], kernel_shape=list(w.shape[2:]), pads=pads, name=yn)
+            )
             parts.append(yn)
         x = parts[0]
         if len(parts) > 1:
@@ -256,13 +268,22 @@ def _segment_nodes(segment: Chain, per_layer: list[list[tuple]], prefix: str) ->
             x = op.output[0]
             nodes.append(op)
     last = segment[-1][0].node
-    nodes.append(helper.make_node("DepthToSpace", [x], [last.output[0]], blocksize=_factor(segment)[0], mode="CRD",
-                                  name=f"{prefix}_interleave"))
+    nodes.append(
+        helper.make_node(
+            "DepthToSpace",
+            [x],
+            [last.output[0]],
+            blocksize=_factor(segment)[0],
+            mode="CRD",
+            name=f"{prefix}_interleave",
+        )
+    )
     return nodes, inits
 
 
-def rewrite_upsampling_chains(model, max_layers: int = MAX_SEGMENT_LAYERS,
-                              max_growth: float = MAX_WEIGHT_GROWTH) -> list[str]:
+def rewrite_upsampling_chains(
+    model, max_layers: int = MAX_SEGMENT_LAYERS, max_growth: float = MAX_WEIGHT_GROWTH
+) -> list[str]:
     """Rewrite, in place, the upsampling ConvTranspose chains (layers joined by elementwise ops,
     each output used once) in segments of 2 to ``max_layers`` layers, each only where its new
     weights are at most ``max_growth`` times the original ones. Returns a note per segment
@@ -286,8 +307,10 @@ def rewrite_upsampling_chains(model, max_layers: int = MAX_SEGMENT_LAYERS,
         replaced.update(layer.node.output[0] for layer, _ in segment)
         replaced.update(op.output[0] for _, between in segment for op in between)
         stale.update(name for _, between in segment for op in between for name in op.output)
-        notes.append(f"{len(segment)} ConvTranspose layers -> Conv on a {fy}x{fx} sub-pixel grid + DepthToSpace "
-                     f"(weights {growth:.2g}x)")
+        notes.append(
+            f"{len(segment)} ConvTranspose layers -> Conv on a {fy}x{fx} sub-pixel grid + DepthToSpace "
+            f"(weights {growth:.2g}x)"
+        )
     if notes:
         _replace_nodes(graph, inserted, replaced, stale, new_inits)
     return notes

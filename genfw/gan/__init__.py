@@ -6,4 +6,11 @@ from genfw.gan.ema import ExponentialMovingAverage
 from genfw.gan.freeze import frozen
 from genfw.gan.losses import AdversarialLoss, HingeLoss, NonSaturatingLoss, WassersteinGPLoss
 
-__all__ = ["AdversarialLoss", "ExponentialMovingAverage", "HingeLoss", "NonSaturatingLoss", "WassersteinGPLoss", "frozen"]
+__all__ = [
+    "AdversarialLoss",
+    "ExponentialMovingAverage",
+    "HingeLoss",
+    "NonSaturatingLoss",
+    "WassersteinGPLoss",
+    "frozen",
+]

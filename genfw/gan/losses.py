@@ -13,7 +13,7 @@ scalar losses; models call them the same way whichever is configured::
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,8 +35,13 @@ class AdversarialLoss(nn.Module):
     def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def penalty(self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                rng: torch.Generator) -> torch.Tensor:
+    def penalty(
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        rng: torch.Generator,
+    ) -> torch.Tensor:
         """A regulariser of the discriminator's step (0 unless the loss defines one)."""
         return real.new_zeros((), dtype=torch.float32)
 
@@ -52,8 +57,9 @@ class NonSaturatingLoss(AdversarialLoss):
         super().__init__()
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        return F.binary_cross_entropy_with_logits(
+            real_logits, torch.ones_like(real_logits)
+        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
     def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
@@ -80,8 +86,9 @@ class WassersteinGPParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gp_weight: float = Field(10.0, ge=0, le=1e4, description="Weight of the gradient penalty (the paper: 10)")
-    drift: float = Field(0.001, ge=0, le=1, description="Weight of E[D(real)^2], keeping scores near 0 "
-                         "(progressive GANs: 0.001)")
+    drift: float = Field(
+        0.001, ge=0, le=1, description="Weight of E[D(real)^2], keeping scores near 0 (progressive GANs: 0.001)"
+    )
 
 
 class WassersteinGPLoss(AdversarialLoss):
@@ -98,8 +105,13 @@ class WassersteinGPLoss(AdversarialLoss):
     def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return -fake_logits.mean()
 
-    def penalty(self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                rng: torch.Generator) -> torch.Tensor:
+    def penalty(
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        rng: torch.Generator,
+    ) -> torch.Tensor:
         """gp_weight * E[(|grad D(x_hat)| - 1)^2] at random points between real and fake samples."""
         if not self.params.gp_weight:
             return super().penalty(critic, real, fake, rng)

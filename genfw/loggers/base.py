@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +21,15 @@ def folder_name(value: str) -> str:
     from genfw.artifacts import RUN_LAYOUT  # imported when called: the file format needs torch
 
     if not FOLDER_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a folder name inside the run folder, and loggers write only inside it "
-                         "(use one name of letters, digits and _ . - such as \"tensorboard\": no / and not . or ..)")
+        raise ValueError(
+            f"{value!r} is not a folder name inside the run folder, and loggers write only inside it "
+            '(use one name of letters, digits and _ . - such as "tensorboard": no / and not . or ..)'
+        )
     if value in RUN_LAYOUT:
-        raise ValueError(f"{value!r} is where the run keeps its own {value}, not a logger's folder (use another name, "
-                         "such as \"tensorboard\")")
+        raise ValueError(
+            f"{value!r} is where the run keeps its own {value}, not a logger's folder (use another name, "
+            'such as "tensorboard")'
+        )
     return value
 
 
@@ -34,11 +39,15 @@ def folder_in_run(run_dir: Path, name: str) -> Path:
     path = run_dir / folder_name(name)
     real, root = Path(os.path.realpath(path)), Path(os.path.realpath(run_dir))
     if root not in real.parents:
-        raise ValueError(f"{path} is a symbolic link to {real}, not a folder inside the run folder, and loggers write "
-                         "only inside it (remove the link: the logger makes the folder itself)")
+        raise ValueError(
+            f"{path} is a symbolic link to {real}, not a folder inside the run folder, and loggers write "
+            "only inside it (remove the link: the logger makes the folder itself)"
+        )
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{path} is a file, where the logger writes its folder (move the file out of the run folder, "
-                         "or name another folder in the logger's parameters)")
+        raise ValueError(
+            f"{path} is a file, where the logger writes its folder (move the file out of the run folder, "
+            "or name another folder in the logger's parameters)"
+        )
     return path
 
 

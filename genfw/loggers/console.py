@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +18,9 @@ from genfw.loggers.base import Logger
 class ConsoleParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    every: int = Field(100, gt=0, le=10_000_000, description="Steps between progress lines when stderr is not a terminal")
+    every: int = Field(
+        100, gt=0, le=10_000_000, description="Steps between progress lines when stderr is not a terminal"
+    )
     bar: bool = Field(True, description="Show a progress bar when stderr is a terminal")
     keys: list[str] | None = Field(None, description="Numbers to show (default: the model's progress_keys)")
 
@@ -30,7 +33,11 @@ def _duration(seconds: float) -> str:
 
 
 def _numbers(values: Mapping[str, Any], keys: list[str] | None) -> str:
-    chosen = keys if keys is not None else [k for k in values if k not in ("step", "epoch", "train_s", "images_per_s", "event")][:4]
+    chosen = (
+        keys
+        if keys is not None
+        else [k for k in values if k not in ("step", "epoch", "train_s", "images_per_s", "event")][:4]
+    )
     shown = []
     for k in chosen:
         v = values.get(k)
@@ -59,9 +66,15 @@ class ConsoleLogger(Logger):
         if self.tty and self.params.bar:
             import click
 
-            self._bar = click.progressbar(length=self.ctx.total_steps, label="training", file=sys.stderr, show_eta=True,
-                                          show_percent=True, show_pos=True,
-                                          item_show_func=lambda _: _numbers(self._latest, self.keys))
+            self._bar = click.progressbar(
+                length=self.ctx.total_steps,
+                label="training",
+                file=sys.stderr,
+                show_eta=True,
+                show_percent=True,
+                show_pos=True,
+                item_show_func=lambda _: _numbers(self._latest, self.keys),
+            )
             self._bar.__enter__()
             self._bar.update(self.ctx.start_step)
 

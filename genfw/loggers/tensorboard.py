@@ -7,7 +7,8 @@ Uses torch's ``torch.utils.tensorboard.SummaryWriter``, which needs the ``tensor
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Mapping
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -20,8 +21,10 @@ class TensorBoardParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subdir: Annotated[str, AfterValidator(folder_name)] = Field(
-        "tensorboard", description="Folder inside the run directory for the event files (one name, no path)",
-        json_schema_extra={"pattern": f"^{FOLDER_NAME.pattern}$"})
+        "tensorboard",
+        description="Folder inside the run directory for the event files (one name, no path)",
+        json_schema_extra={"pattern": f"^{FOLDER_NAME.pattern}$"},
+    )
     flush_secs: int = Field(30, gt=0, le=3600, description="Seconds between flushes to disk")
 
 
@@ -32,8 +35,10 @@ class TensorBoardLogger(Logger):
         try:
             import tensorboard  # noqa: F401  (SummaryWriter needs it)
         except ImportError:
-            raise ValueError("the tensorboard logger needs the tensorboard package: pip install 'genfw[tensorboard]' "
-                             "(or remove it from loggers)") from None
+            raise ValueError(
+                "the tensorboard logger needs the tensorboard package: pip install 'genfw[tensorboard]' "
+                "(or remove it from loggers)"
+            ) from None
         self.params = params
         self.path = folder_in_run(ctx.run_dir, params.subdir)
         self._writer = None

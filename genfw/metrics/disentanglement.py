@@ -94,8 +94,14 @@ def mig(codes: Any, factors: Any, *, bins: int = 20) -> dict[str, Any]:
     m = np.array([[mutual_info_score(y[:, k], binned[:, j]) for k in used] for j in range(z.shape[1])])
     entropy = np.array([mutual_info_score(y[:, k], y[:, k]) for k in used])
     per_factor = _top_two_gap(m) / entropy
-    return {"mig": float(per_factor.mean()), "per_factor": per_factor.tolist(), "mutual_information": m.tolist(),
-            "factors_used": used.tolist(), "points": int(len(z)), "bins": bins}
+    return {
+        "mig": float(per_factor.mean()),
+        "per_factor": per_factor.tolist(),
+        "mutual_information": m.tolist(),
+        "factors_used": used.tolist(),
+        "points": len(z),
+        "bins": bins,
+    }
 
 
 def _entropy_complement(p: np.ndarray, base: int) -> np.ndarray:
@@ -146,8 +152,16 @@ def _fit_predictor(kind: Predictor, z_train: np.ndarray, y_train: np.ndarray, se
     raise ValueError(f"unknown DCI predictor {kind!r}; use gbt_classifier, gbt_regressor or lasso")
 
 
-def dci(codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any, *, rng: np.random.Generator,
-        predictor: Predictor = "gbt_classifier", lasso_alpha: float = 0.02) -> dict[str, Any]:
+def dci(
+    codes_train: Any,
+    factors_train: Any,
+    codes_test: Any,
+    factors_test: Any,
+    *,
+    rng: np.random.Generator,
+    predictor: Predictor = "gbt_classifier",
+    lasso_alpha: float = 0.02,
+) -> dict[str, Any]:
     """DCI from one predictor per factor fitted on the training points. Informativeness is the
     predictors' mean accuracy at naming the factor's value index (regressions rounded to the
     nearest index). Returns ``{"disentanglement", "completeness", "informativeness_train",
@@ -169,14 +183,22 @@ def dci(codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any
         acc_train.append(float(np.mean(predict(z_tr) == y_tr[:, k])))
         acc_test.append(float(np.mean(predict(z_te) == y_te[:, k])))
     d_score, c_score = importance_scores(importance)
-    return {"disentanglement": d_score, "completeness": c_score, "informativeness_train": float(np.mean(acc_train)),
-            "informativeness_test": float(np.mean(acc_test)), "importance": importance.tolist(),
-            "factors_used": used.tolist(), "train_points": int(len(z_tr)), "test_points": int(len(z_te)),
-            "predictor": predictor}
+    return {
+        "disentanglement": d_score,
+        "completeness": c_score,
+        "informativeness_train": float(np.mean(acc_train)),
+        "informativeness_test": float(np.mean(acc_test)),
+        "importance": importance.tolist(),
+        "factors_used": used.tolist(),
+        "train_points": len(z_tr),
+        "test_points": len(z_te),
+        "predictor": predictor,
+    }
 
 
-def sap(codes_train: Any, factors_train: Any, codes_test: Any = None, factors_test: Any = None, *,
-        continuous: bool = False) -> dict[str, Any]:
+def sap(
+    codes_train: Any, factors_train: Any, codes_test: Any = None, factors_test: Any = None, *, continuous: bool = False
+) -> dict[str, Any]:
     """SAP score. By default the reference study's discrete variant: the score of code j for
     factor k is the accuracy on the test points of a linear SVM on that one code dimension
     (``C=0.01``, balanced classes) fitted on the training points. ``continuous=True`` (genfw's fast
@@ -202,16 +224,23 @@ def sap(codes_train: Any, factors_train: Any, codes_test: Any = None, factors_te
         z_te, y_te = _as_arrays(codes_test, factors_test)
         for j in range(z.shape[1]):
             for i, k in enumerate(used):
-                clf = LinearSVC(C=0.01, class_weight="balanced").fit(z[:, j:j + 1], y[:, k])
-                scores[j, i] = float(np.mean(clf.predict(z_te[:, j:j + 1]) == y_te[:, k]))
+                clf = LinearSVC(C=0.01, class_weight="balanced").fit(z[:, j : j + 1], y[:, k])
+                scores[j, i] = float(np.mean(clf.predict(z_te[:, j : j + 1]) == y_te[:, k]))
         points = len(z) + len(z_te)
     per_factor = _top_two_gap(scores)
-    return {"sap": float(per_factor.mean()), "per_factor": per_factor.tolist(), "scores": scores.tolist(),
-            "factors_used": used.tolist(), "points": int(points), "continuous": continuous}
+    return {
+        "sap": float(per_factor.mean()),
+        "per_factor": per_factor.tolist(),
+        "scores": scores.tolist(),
+        "factors_used": used.tolist(),
+        "points": int(points),
+        "continuous": continuous,
+    }
 
 
-def fixed_factor_batches(factors: Any, n: int, batch_size: int, rng: np.random.Generator,
-                         used: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fixed_factor_batches(
+    factors: Any, n: int, batch_size: int, rng: np.random.Generator, used: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` batches of row indices into ``factors``, each with one factor fixed: ``(fixed factor
     per batch [n], rows [n, batch_size])``. As in the FactorVAE metric: a factor is drawn uniformly
     (among ``used``), its value is that of a uniformly drawn row, and the batch is drawn uniformly
@@ -237,9 +266,17 @@ def fixed_factor_batches(factors: Any, n: int, batch_size: int, rng: np.random.G
     return fixed, rows
 
 
-def factor_vae_score(codes: Any, factors: Any, *, rng: np.random.Generator, batch_size: int = 64,
-                     num_train: int = 10000, num_eval: int = 5000, num_variance: int = 10000,
-                     prune_threshold: float = 0.05) -> dict[str, Any]:
+def factor_vae_score(
+    codes: Any,
+    factors: Any,
+    *,
+    rng: np.random.Generator,
+    batch_size: int = 64,
+    num_train: int = 10000,
+    num_eval: int = 5000,
+    num_variance: int = 10000,
+    prune_threshold: float = 0.05,
+) -> dict[str, Any]:
     """The FactorVAE metric on a pool of ``codes`` with their ``factors``: fixed-factor batches
     are drawn from the pool (:func:`fixed_factor_batches`), so the pool should cover each factor's
     values with many rows (a held-out split of a full factor grid does). Dimensions whose standard
@@ -254,8 +291,14 @@ def factor_vae_score(codes: Any, factors: Any, *, rng: np.random.Generator, batc
     pick = rng.choice(len(z), size=min(num_variance, len(z)), replace=False)
     global_var = np.var(z[pick], axis=0, ddof=1)
     active = np.flatnonzero(np.sqrt(global_var) >= prune_threshold)
-    base = {"factors_used": used.tolist(), "batch_size": batch_size, "num_train": num_train, "num_eval": num_eval,
-            "num_variance": int(len(pick)), "prune_threshold": prune_threshold}
+    base = {
+        "factors_used": used.tolist(),
+        "batch_size": batch_size,
+        "num_train": num_train,
+        "num_eval": num_eval,
+        "num_variance": len(pick),
+        "prune_threshold": prune_threshold,
+    }
     if len(active) == 0:
         return {"eval_accuracy": 0.0, "train_accuracy": 0.0, "active_dims": 0, "votes": [], **base}
     column = {int(k): i for i, k in enumerate(used)}
@@ -264,10 +307,10 @@ def factor_vae_score(codes: Any, factors: Any, *, rng: np.random.Generator, batc
         out = np.zeros((len(used), z.shape[1]), dtype=np.int64)
         fixed, rows = fixed_factor_batches(y, n, batch_size, rng, used)
         for s in range(0, n, 1000):
-            batch = z[rows[s:s + 1000]][:, :, active]  # [b, batch_size, active]
+            batch = z[rows[s : s + 1000]][:, :, active]  # [b, batch_size, active]
             local = np.var(batch, axis=1, ddof=1) / global_var[active]
             dims = active[np.argmin(local, axis=1)]
-            np.add.at(out, ([column[int(k)] for k in fixed[s:s + 1000]], dims), 1)
+            np.add.at(out, ([column[int(k)] for k in fixed[s : s + 1000]], dims), 1)
         return out
 
     train_votes = votes(num_train)
@@ -276,5 +319,10 @@ def factor_vae_score(codes: Any, factors: Any, *, rng: np.random.Generator, batc
     train_acc = train_votes[classifier, cols].sum() / max(train_votes.sum(), 1)
     eval_votes = votes(num_eval)
     eval_acc = eval_votes[classifier, cols].sum() / max(eval_votes.sum(), 1)
-    return {"eval_accuracy": float(eval_acc), "train_accuracy": float(train_acc), "active_dims": int(len(active)),
-            "votes": train_votes.tolist(), **base}
+    return {
+        "eval_accuracy": float(eval_acc),
+        "train_accuracy": float(train_acc),
+        "active_dims": len(active),
+        "votes": train_votes.tolist(),
+        **base,
+    }

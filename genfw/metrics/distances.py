@@ -109,7 +109,9 @@ def kernel_inception_distance(
     return float(values.mean()), float(values.std())
 
 
-def per_class_frechet(feats_a: Any, classes_a: Any, feats_b: Any, classes_b: Any, *, min_samples: int = 10) -> dict[int, dict[str, Any]]:
+def per_class_frechet(
+    feats_a: Any, classes_a: Any, feats_b: Any, classes_b: Any, *, min_samples: int = 10
+) -> dict[int, dict[str, Any]]:
     """Frechet distance between the rows of each class in two labelled feature sets (e.g.
     generated samples by the class a classifier assigns, against real images by their label):
     ``{class: {"frechet": value or None, "a": count, "b": count}}``. A class with fewer than
@@ -122,5 +124,5 @@ def per_class_frechet(feats_a: Any, classes_a: Any, feats_b: Any, classes_b: Any
     for c in sorted(set(ca.tolist()) | set(cb.tolist())):
         a, b = fa[ca == c], fb[cb == c]
         value = frechet_distance(a, b) if min(len(a), len(b)) >= max(min_samples, 2) else None
-        out[int(c)] = {"frechet": value, "a": int(len(a)), "b": int(len(b))}
+        out[int(c)] = {"frechet": value, "a": len(a), "b": len(b)}
     return out

@@ -29,9 +29,9 @@ def knn_radii(feats: np.ndarray, k: int, batch: int = 1024) -> np.ndarray:
         raise ValueError(f"k must be in [1, {n - 1}] for {n} points, got {k}")
     out = np.empty(n)
     for start in range(0, n, batch):
-        d = _squared_distances(feats[start:start + batch], feats)
+        d = _squared_distances(feats[start : start + batch], feats)
         # The point itself is at distance 0, so the k-th nearest *other* point is the (k+1)-th smallest.
-        out[start:start + batch] = np.partition(d, k, axis=1)[:, k]
+        out[start : start + batch] = np.partition(d, k, axis=1)[:, k]
     return out
 
 
@@ -39,8 +39,8 @@ def _inside(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, batch: i
     """Whether each point lies in at least one ball (centre, squared radius)."""
     inside = np.zeros(points.shape[0], dtype=bool)
     for start in range(0, points.shape[0], batch):
-        d = _squared_distances(points[start:start + batch], centres)
-        inside[start:start + batch] = (d <= radii[None, :]).any(1)
+        d = _squared_distances(points[start : start + batch], centres)
+        inside[start : start + batch] = (d <= radii[None, :]).any(1)
     return inside
 
 

@@ -28,9 +28,10 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,9 +69,9 @@ def _general_stages(h: int, w: int) -> int:
     """conv/pool stages of the general net: 2, plus one per halving that keeps the map >= 16 px
     (at most 5), fewer for images too small to halve twice."""
     k = 2
-    while k < 5 and min(h, w) // 2 ** k >= 16:
+    while k < 5 and min(h, w) // 2**k >= 16:
         k += 1
-    while k > 0 and min(h, w) // 2 ** k < 1:
+    while k > 0 and min(h, w) // 2**k < 1:
         k -= 1
     return k
 
@@ -109,9 +110,13 @@ class ReferenceNet(nn.Module):
             layers: list[nn.Module] = []
             channels = c
             for stage in range(_general_stages(h, w)):
-                out = min(16 * 2 ** stage, 128)
-                layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
-                           nn.MaxPool2d(2)]
+                out = min(16 * 2**stage, 128)
+                layers += [
+                    nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(out),
+                    nn.ReLU(inplace=True),
+                    nn.MaxPool2d(2),
+                ]
                 channels = out
             layers += [nn.AdaptiveAvgPool2d((4, 4)), nn.Flatten(), nn.Linear(channels * 16, FEATURE_DIM)]
             self.body = nn.Sequential(*layers)
@@ -173,9 +178,7 @@ def train_reference_net(
         if not model.mnist:
             epochs = max(epochs, -(-MIN_STEPS // steps_per_epoch))
         opt = torch.optim.Adam(model.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
-        )
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.2)
         gen = torch.Generator().manual_seed(seed)
         model.train()
         for _ in range(epochs):
@@ -242,8 +245,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GENFW_CACHE") or Path.home() / ".cache" / "genfw").expanduser()
 
 
-def _try_load(path: Path, checksum: Any, image_shape: tuple[int, int, int] = MNIST_SHAPE,
-              num_classes: int = MNIST_CLASSES) -> ReferenceNet | None:
+def _try_load(
+    path: Path, checksum: Any, image_shape: tuple[int, int, int] = MNIST_SHAPE, num_classes: int = MNIST_CLASSES
+) -> ReferenceNet | None:
     """The cached model, or None (and a warning) when the file is missing, does not match the
     SHA-256 recorded when it was written, or is unreadable: flipped bits in a weights file still
     load, and would quietly move every Frechet distance measured with it."""

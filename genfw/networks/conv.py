@@ -24,8 +24,10 @@ def stages_for(image_shape: tuple[int, int, int]) -> int:
     sides stay divisible and at least 4 pixels."""
     _, h, w = image_shape
     if h % 4 or w % 4 or h < 4 or w < 4:
-        raise ValueError(f"dataset images are {h}x{w}; these networks need sides that are multiples of 4: "
-                         "resize the images (e.g. the dataset's size parameter) or use another network")
+        raise ValueError(
+            f"dataset images are {h}x{w}; these networks need sides that are multiples of 4: "
+            "resize the images (e.g. the dataset's size parameter) or use another network"
+        )
     k = 2
     while h % 2 ** (k + 1) == 0 and w % 2 ** (k + 1) == 0 and min(h, w) // 2 ** (k + 1) >= 4:
         k += 1
@@ -33,7 +35,7 @@ def stages_for(image_shape: tuple[int, int, int]) -> int:
 
 
 def _channels(width: int, max_channels: int, stage: int) -> int:
-    return min(width * 2 ** stage, max_channels)
+    return min(width * 2**stage, max_channels)
 
 
 class BatchNorm1d(nn.BatchNorm1d):
@@ -41,7 +43,9 @@ class BatchNorm1d(nn.BatchNorm1d):
 
     def forward(self, x):
         if self.training and x.shape[0] == 1:
-            return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+            return nn.functional.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
         return super().forward(x)
 
 
@@ -63,10 +67,14 @@ class ConvGeneratorParams(BaseModel):
 
     width: int = Field(64, gt=0, le=4096, description="Channels of the last stage before the image")
     max_channels: int = Field(512, gt=0, le=8192, description="Cap on the channels of any stage")
-    hidden: int | None = Field(None, gt=0, le=65536, description="An extra fully connected layer of this width first "
-                               "(a common choice: 1024)")
-    output: Literal["sigmoid", "logits"] = Field("sigmoid", description="sigmoid: images in [0, 1]; logits: the "
-                                                 "pre-sigmoid values (a model that applies a likelihood to them)")
+    hidden: int | None = Field(
+        None, gt=0, le=65536, description="An extra fully connected layer of this width first (a common choice: 1024)"
+    )
+    output: Literal["sigmoid", "logits"] = Field(
+        "sigmoid",
+        description="sigmoid: images in [0, 1]; logits: the "
+        "pre-sigmoid values (a model that applies a likelihood to them)",
+    )
 
 
 class ConvGenerator(nn.Module):
@@ -77,20 +85,31 @@ class ConvGenerator(nn.Module):
         super().__init__()
         c, h, w = ctx.image_shape
         k = stages_for(ctx.image_shape)
-        h0, w0 = h // 2 ** k, w // 2 ** k
+        h0, w0 = h // 2**k, w // 2**k
         top = _channels(params.width, params.max_channels, k - 1)
         layers: list[nn.Module] = []
         features = ctx.latent.input_dim
         if params.hidden:
-            layers += [nn.Linear(features, params.hidden, bias=False), BatchNorm1d(params.hidden), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Linear(features, params.hidden, bias=False),
+                BatchNorm1d(params.hidden),
+                nn.ReLU(inplace=True),
+            ]
             features = params.hidden
-        layers += [nn.Linear(features, top * h0 * w0, bias=False), nn.Unflatten(1, (top, h0, w0)), nn.BatchNorm2d(top),
-                   nn.ReLU(inplace=True)]
+        layers += [
+            nn.Linear(features, top * h0 * w0, bias=False),
+            nn.Unflatten(1, (top, h0, w0)),
+            nn.BatchNorm2d(top),
+            nn.ReLU(inplace=True),
+        ]
         channels = top
         for stage in range(k - 1, 0, -1):
             out = _channels(params.width, params.max_channels, stage - 1)
-            layers += [nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(out),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
+            ]
             channels = out
         layers.append(nn.ConvTranspose2d(channels, c, 4, stride=2, padding=1))
         if params.output == "sigmoid":
@@ -106,13 +125,23 @@ class ConvTrunkParams(BaseModel):
 
     width: int = Field(64, gt=0, le=4096, description="Channels of the first stage")
     max_channels: int = Field(512, gt=0, le=8192, description="Cap on the channels of any stage")
-    norm: Norm = Field("batch", description="Normalisation after each conv but the first (use none/instance/layer "
-                       "with wgan_gp, whose penalty is per sample)")
-    spectral_norm: bool = Field(False, description="Spectral normalisation of every conv and linear layer "
-                                "(Miyato et al. 2018): keeps the discriminator's Lipschitz constant in check")
+    norm: Norm = Field(
+        "batch",
+        description="Normalisation after each conv but the first (use none/instance/layer "
+        "with wgan_gp, whose penalty is per sample)",
+    )
+    spectral_norm: bool = Field(
+        False,
+        description="Spectral normalisation of every conv and linear layer "
+        "(Miyato et al. 2018): keeps the discriminator's Lipschitz constant in check",
+    )
     leak: float = Field(0.2, ge=0, lt=1, description="Leaky ReLU slope")
-    hidden: int | None = Field(None, gt=0, le=65536, description="An extra fully connected layer of this width on top "
-                               "of the convolutions (a common choice: 1024)")
+    hidden: int | None = Field(
+        None,
+        gt=0,
+        le=65536,
+        description="An extra fully connected layer of this width on top of the convolutions (a common choice: 1024)",
+    )
 
 
 def _conv_trunk(params: ConvTrunkParams, image_shape: tuple[int, int, int]) -> tuple[nn.Sequential, int]:
@@ -131,20 +160,28 @@ def _conv_trunk(params: ConvTrunkParams, image_shape: tuple[int, int, int]) -> t
         layers.append(nn.LeakyReLU(params.leak, inplace=True))
         channels = out
     layers.append(nn.Flatten())
-    features = channels * (h // 2 ** k) * (w // 2 ** k)
+    features = channels * (h // 2**k) * (w // 2**k)
     if params.hidden:
         norm = BatchNorm1d(params.hidden) if params.norm == "batch" else nn.Identity()
-        layers += [sn(nn.Linear(features, params.hidden, bias=params.norm != "batch")), norm,
-                   nn.LeakyReLU(params.leak, inplace=True)]
+        layers += [
+            sn(nn.Linear(features, params.hidden, bias=params.norm != "batch")),
+            norm,
+            nn.LeakyReLU(params.leak, inplace=True),
+        ]
         features = params.hidden
     return nn.Sequential(*layers), features
 
 
 class ConvDiscriminatorParams(ConvTrunkParams):
-    minibatch_std: int = Field(0, ge=0, le=64, description="Groups of this many images: the D head also sees how much "
-                               "the trunk's features of a group differ (minibatch standard deviation, Karras et al. "
-                               "2018), so a generator that draws too alike images is caught; an aux head never sees "
-                               "it. 0: off; 2 or more: on (4 in the paper)")
+    minibatch_std: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Groups of this many images: the D head also sees how much "
+        "the trunk's features of a group differ (minibatch standard deviation, Karras et al. "
+        "2018), so a generator that draws too alike images is caught; an aux head never sees "
+        "it. 0: off; 2 or more: on (4 in the paper)",
+    )
 
     @field_validator("minibatch_std")
     @classmethod
@@ -188,8 +225,9 @@ class ConvDiscriminator(nn.Module):
 
 
 class ConvEncoderParams(ConvTrunkParams):
-    hidden: int | None = Field(256, gt=0, le=65536, description="A fully connected layer of this width on top of "
-                               "the convolutions")
+    hidden: int | None = Field(
+        256, gt=0, le=65536, description="A fully connected layer of this width on top of the convolutions"
+    )
 
 
 class ConvEncoder(nn.Module):
@@ -198,8 +236,10 @@ class ConvEncoder(nn.Module):
     def __init__(self, params: ConvEncoderParams, ctx: NetworkContext):
         super().__init__()
         if not ctx.outputs:
-            raise ValueError("conv_encoder needs a model that says how many outputs it wants from this role "
-                             "(Model.network_outputs); use it in an encoder role")
+            raise ValueError(
+                "conv_encoder needs a model that says how many outputs it wants from this role "
+                "(Model.network_outputs); use it in an encoder role"
+            )
         self.trunk, features = _conv_trunk(params, ctx.image_shape)
         self.head = nn.Linear(features, ctx.outputs)
 

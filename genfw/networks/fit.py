@@ -39,9 +39,13 @@ def _shape(shape: Any) -> str:
 
 def probe_batch(split: Any, n: int) -> Batch:
     """The first ``n`` images of a split as step 0's batch, with their labels and factors."""
-    return Batch(split.images[:n].float().div_(255.0), 0, 0,
-                 split.labels[:n] if split.labels is not None else None,
-                 split.factors[:n] if split.factors is not None else None)
+    return Batch(
+        split.images[:n].float().div_(255.0),
+        0,
+        0,
+        split.labels[:n] if split.labels is not None else None,
+        split.factors[:n] if split.factors is not None else None,
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -58,10 +62,12 @@ def check_networks_fit(resolved, model: nn.Module, networks: dict[str, nn.Module
 
     def fail(role: str, problem: str) -> None:
         rc = resolved.networks[role]
-        raise ConfigError(f"dataset images are {_shape(image_shape)}; network {rc.type!r} (networks.{role}) {problem}",
-                          where=f"{source}: networks.{role}",
-                          fix="use a network sized from the data (e.g. conv_generator / conv_discriminator / "
-                          "conv_encoder), or a dataset of that shape (e.g. the dataset's size and channels)")
+        raise ConfigError(
+            f"dataset images are {_shape(image_shape)}; network {rc.type!r} (networks.{role}) {problem}",
+            where=f"{source}: networks.{role}",
+            fix="use a network sized from the data (e.g. conv_generator / conv_discriminator / "
+            "conv_encoder), or a dataset of that shape (e.g. the dataset's size and channels)",
+        )
 
     for role, net in networks.items():
         expects = getattr(net, "expects_image_shape", None)
@@ -80,9 +86,11 @@ def check_networks_fit(resolved, model: nn.Module, networks: dict[str, nn.Module
         if isinstance(out, torch.Tensor) and out.dim() == 4 and tuple(out.shape[1:]) != image_shape:
             if role is not None:
                 fail(role, f"expects {_shape(out.shape[1:])} (it generates images of that shape)")
-            raise ConfigError(f"dataset images are {_shape(image_shape)}; the model's generator makes "
-                              f"{_shape(out.shape[1:])} images", where=f"{source}: networks",
-                              fix="use networks sized from the data, or a dataset of that shape")
+            raise ConfigError(
+                f"dataset images are {_shape(image_shape)}; the model's generator makes {_shape(out.shape[1:])} images",
+                where=f"{source}: networks",
+                fix="use networks sized from the data, or a dataset of that shape",
+            )
 
     _probe_step(model, networks, data, fail)
 
@@ -100,6 +108,7 @@ def _probe_step(model: nn.Module, networks: dict[str, nn.Module], data, fail) ->
     def enter(role: str):
         def hook(module: nn.Module, args: Any) -> None:
             inside.append(role)
+
         return hook
 
     def leave(module: nn.Module, args: Any, output: Any) -> None:  # returns None: the output stays as it is

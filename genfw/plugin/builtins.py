@@ -14,21 +14,39 @@ from genfw.data.hdf5 import hdf5_dataset
 from genfw.data.image_folder import image_folder_dataset
 from genfw.data.mnist import mnist_dataset
 from genfw.gan.losses import HingeLoss, NonSaturatingLoss, WassersteinGPLoss
-from genfw.plugin.hookspecs import RegisterAugmentations, RegisterDatasets, RegisterLatentCodes, RegisterLoggers, RegisterLosses, RegisterNetworks, hookimpl
 from genfw.loggers.console import ConsoleLogger
 from genfw.loggers.tensorboard import TensorBoardLogger
 from genfw.networks.conv import ConvDiscriminator, ConvEncoder, ConvGenerator
+from genfw.plugin.hookspecs import (
+    RegisterAugmentations,
+    RegisterDatasets,
+    RegisterLatentCodes,
+    RegisterLoggers,
+    RegisterLosses,
+    RegisterNetworks,
+    hookimpl,
+)
 
 
 @hookimpl
 def register_latent_codes(register: RegisterLatentCodes) -> None:
     register("noise", NoiseCode, description="Unstructured noise, N(0, s^2) or U(-s, s); resampled, never predicted")
-    register("categorical", CategoricalCode, description="One of k categories (a probability vector, one-hot when "
-             "drawn); predicted as logits")
-    register("gaussian", GaussianCode, description="Continuous code, U(-1,1) or N(0,1); predicted as mean and clamped "
-             "log-variance")
-    register("angle", AngleCode, description="An angle on the circle, uniform in (-pi, pi]; fed as (cos, sin); "
-             "predicted as a von Mises distribution")
+    register(
+        "categorical",
+        CategoricalCode,
+        description="One of k categories (a probability vector, one-hot when drawn); predicted as logits",
+    )
+    register(
+        "gaussian",
+        GaussianCode,
+        description="Continuous code, U(-1,1) or N(0,1); predicted as mean and clamped log-variance",
+    )
+    register(
+        "angle",
+        AngleCode,
+        description="An angle on the circle, uniform in (-pi, pi]; fed as (cos, sin); "
+        "predicted as a von Mises distribution",
+    )
 
 
 @hookimpl
@@ -42,12 +60,21 @@ def register_datasets(register: RegisterDatasets) -> None:
 
 @hookimpl
 def register_networks(register: RegisterNetworks) -> None:
-    register("conv_generator", ConvGenerator, description="DCGAN-style generator for any image size (sides multiples "
-             "of 4) and channels")
-    register("conv_discriminator", ConvDiscriminator, description="DCGAN-style discriminator for any image size; an "
-             "auxiliary head when the model asks for outputs")
-    register("conv_encoder", ConvEncoder, description="DCGAN-style encoder for any image size, to as many outputs as "
-             "the model asks for")
+    register(
+        "conv_generator",
+        ConvGenerator,
+        description="DCGAN-style generator for any image size (sides multiples of 4) and channels",
+    )
+    register(
+        "conv_discriminator",
+        ConvDiscriminator,
+        description="DCGAN-style discriminator for any image size; an auxiliary head when the model asks for outputs",
+    )
+    register(
+        "conv_encoder",
+        ConvEncoder,
+        description="DCGAN-style encoder for any image size, to as many outputs as the model asks for",
+    )
 
 
 @hookimpl

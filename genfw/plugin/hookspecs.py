@@ -40,14 +40,22 @@ in the config (e.g. the latent code a model cannot use).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
 if TYPE_CHECKING:  # the protocols only name these types; importing them here would pull in torch
     from genfw.augmentations import Augmentation
-    from genfw.contexts import (AugmentationContext, CodeContext, DatasetContext, LoggerContext, LossContext,
-                                  ModelContext, NetworkContext)
+    from genfw.contexts import (
+        AugmentationContext,
+        CodeContext,
+        DatasetContext,
+        LoggerContext,
+        LossContext,
+        ModelContext,
+        NetworkContext,
+    )
     from genfw.data.base import Dataset
     from genfw.latent import LatentCode
     from genfw.loggers import Logger

@@ -23,10 +23,11 @@ import importlib.util
 import os
 import sys
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
@@ -75,7 +76,9 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _register(manager: pluggy.PluginManager, module: ModuleType | object, name: str, source: Source, how_to_disable: str) -> None:
+def _register(
+    manager: pluggy.PluginManager, module: ModuleType | object, name: str, source: Source, how_to_disable: str
+) -> None:
     try:
         manager.register(module, name=name)
     except pluggy.PluginValidationError as exc:
@@ -97,11 +100,15 @@ def _load_entry_points(manager: pluggy.PluginManager, sources: dict[str, Source]
         source = Source(plugin=ep.name, distribution=dist, origin="entrypoint")
         fix = f"fix or uninstall it, or skip it with {ENV_DISABLE}={ep.name}"
         if ep.name in sources:
-            raise PluginError(f"two plugins are named {ep.name!r}: {sources[ep.name].describe()} and {source.describe()}", fix=fix)
+            raise PluginError(
+                f"two plugins are named {ep.name!r}: {sources[ep.name].describe()} and {source.describe()}", fix=fix
+            )
         try:
             module = ep.load()
         except (Exception, SystemExit) as exc:  # a plugin may fail in any way (even exit); report it, do not crash
-            raise PluginError(f"plugin {source.describe()} failed to load: {describe_exception(exc)}", fix=fix) from None
+            raise PluginError(
+                f"plugin {source.describe()} failed to load: {describe_exception(exc)}", fix=fix
+            ) from None
         _register(manager, module, ep.name, source, fix)
         sources[ep.name] = source
     return skipped
@@ -117,9 +124,7 @@ def _local_plugin_paths(folder: Path) -> list[Path]:
     for path in sorted(folder.iterdir()):
         if path.name.startswith((".", "_")) or (path.is_file() and _is_test_file(path)):
             continue
-        if path.is_file() and path.suffix == ".py":
-            paths.append(path)
-        elif path.is_dir() and (path / "__init__.py").is_file():
+        if (path.is_file() and path.suffix == ".py") or (path.is_dir() and (path / "__init__.py").is_file()):
             paths.append(path)
     return paths
 
@@ -127,7 +132,9 @@ def _local_plugin_paths(folder: Path) -> list[Path]:
 def _import_local(path: Path) -> ModuleType:
     module_name = f"genfw_local_plugins.{path.stem}"
     if path.is_dir():
-        spec = importlib.util.spec_from_file_location(module_name, path / "__init__.py", submodule_search_locations=[str(path)])
+        spec = importlib.util.spec_from_file_location(
+            module_name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
     else:
         spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
@@ -149,11 +156,16 @@ def unique_folders(folders: Iterable[str | os.PathLike]) -> list[Path]:
     return list(seen)
 
 
-def _load_local(manager: pluggy.PluginManager, folders: Iterable[str | os.PathLike], sources: dict[str, Source]) -> None:
+def _load_local(
+    manager: pluggy.PluginManager, folders: Iterable[str | os.PathLike], sources: dict[str, Source]
+) -> None:
     disabled = set(_env_list(ENV_DISABLE) or [])
     for folder in unique_folders(folders):
         if not folder.is_dir():
-            raise GenfwUsageError(f"plugin folder {folder} does not exist or is not a folder", fix="pass an existing folder to --plugins-dir / plugins_dirs")
+            raise GenfwUsageError(
+                f"plugin folder {folder} does not exist or is not a folder",
+                fix="pass an existing folder to --plugins-dir / plugins_dirs",
+            )
         for path in _local_plugin_paths(folder):
             name = path.stem
             if name in disabled:
@@ -161,7 +173,9 @@ def _load_local(manager: pluggy.PluginManager, folders: Iterable[str | os.PathLi
             source = Source(plugin=name, distribution=None, origin=f"local {path}")
             fix = f"fix or remove {path}, or skip it with {ENV_DISABLE}={name}"
             if name in sources:
-                raise PluginError(f"two plugins are named {name!r}: {sources[name].describe()} and {source.describe()}", fix=fix)
+                raise PluginError(
+                    f"two plugins are named {name!r}: {sources[name].describe()} and {source.describe()}", fix=fix
+                )
             try:
                 module = _import_local(path)
             except (Exception, SystemExit) as exc:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import difflib
 import inspect
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -104,10 +105,14 @@ class Registry(Generic[T]):
     def add(self, name: str, factory: T, *, description: str | None, source: Source) -> Entry[T]:
         """Add a component; a name registered twice is an error naming both plugins."""
         if not isinstance(name, str) or not NAME.fullmatch(name):
-            raise PluginError(f"plugin {source.describe()} registered a {self.label} with an invalid name {name!r}",
-                              fix=f"use {NAME_RULE}")
+            raise PluginError(
+                f"plugin {source.describe()} registered a {self.label} with an invalid name {name!r}",
+                fix=f"use {NAME_RULE}",
+            )
         if not callable(factory):
-            raise PluginError(f"plugin {source.describe()} registered {self.label} {name!r} with a non-callable factory")
+            raise PluginError(
+                f"plugin {source.describe()} registered {self.label} {name!r} with a non-callable factory"
+            )
         params = params_model_of(factory)
         if params is None:
             raise PluginError(

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from genfw.building import build_dataset, build_latent, build_loggers, build_model, build_network, seeded_init
-from genfw.contexts import LoggerContext
 from genfw.config.resolution import ResolvedConfig
+from genfw.contexts import LoggerContext
 from genfw.networks.fit import check_networks_fit
 from genfw.schedules import build_schedulers
 from genfw.training.curve_keys import check_curve_keys
@@ -27,8 +27,16 @@ def check_run(resolved: ResolvedConfig) -> dict[str, Any]:
         networks = {role: build_network(resolved, role, latent, spec) for role in resolved.networks}
     check_networks_fit(resolved, model, networks, latent, data)
     check_curve_keys(resolved, model, data)
-    build_schedulers(dict(resolved.optimizers), model.optimizers(), total_steps(resolved.config.train, len(data.train)),
-                     resolved.source)
+    build_schedulers(
+        dict(resolved.optimizers),
+        model.optimizers(),
+        total_steps(resolved.config.train, len(data.train)),
+        resolved.source,
+    )
     build_loggers(resolved, LoggerContext(Path(resolved.config.output.dir), 1, 0, quiet=True))
-    return {"image_shape": data.image_shape, "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "train_images": len(data.train), "held_out_images": len(data.test) if data.test is not None else 0}
+    return {
+        "image_shape": data.image_shape,
+        "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "train_images": len(data.train),
+        "held_out_images": len(data.test) if data.test is not None else 0,
+    }

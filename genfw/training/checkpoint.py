@@ -14,8 +14,14 @@ from typing import Any
 
 import torch
 
-from genfw.artifacts import (CHECKPOINT_FORMAT, atomic_torch_save, recorded_data_spec, safe_torch_load, state_dict_mismatch,
-                             warn_if_plugins_changed)
+from genfw.artifacts import (
+    CHECKPOINT_FORMAT,
+    atomic_torch_save,
+    recorded_data_spec,
+    safe_torch_load,
+    state_dict_mismatch,
+    warn_if_plugins_changed,
+)
 from genfw.data.spec import DataSpec
 from genfw.errors import CheckpointError, DivergenceError
 from genfw.model import Model
@@ -26,18 +32,30 @@ def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
     return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
-def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator, config: dict[str, Any],
-                    data: DataSpec, scaler: torch.amp.GradScaler | None = None,
-                    train_seconds: float = 0.0, provenance: dict[str, str] | None = None,
-                    rank_rngs: list[torch.Tensor] | None = None, schedulers: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: Path,
+    model: Model,
+    *,
+    step: int,
+    rng: torch.Generator,
+    config: dict[str, Any],
+    data: DataSpec,
+    scaler: torch.amp.GradScaler | None = None,
+    train_seconds: float = 0.0,
+    provenance: dict[str, str] | None = None,
+    rank_rngs: list[torch.Tensor] | None = None,
+    schedulers: dict[str, Any] | None = None,
+) -> None:
     """Write a checkpoint, unless the weights are not finite: a diverged model never replaces the
     last good checkpoint (DivergenceError instead). ``rank_rngs``: every process's training-RNG
     state when several train together (rank 0's is also ``rng``)."""
     bad = non_finite_tensors(model.state_dict())
     if bad:
-        raise DivergenceError(f"training diverged by step {step}: {bad[0]} holds NaN or infinity (and {len(bad) - 1} "
-                              f"more tensors); the last good checkpoint {path} is kept (lower the learning rate, or "
-                              "resume from it with other settings)")
+        raise DivergenceError(
+            f"training diverged by step {step}: {bad[0]} holds NaN or infinity (and {len(bad) - 1} "
+            f"more tensors); the last good checkpoint {path} is kept (lower the learning rate, or "
+            "resume from it with other settings)"
+        )
     payload = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
@@ -56,8 +74,14 @@ def save_checkpoint(path: Path, model: Model, *, step: int, rng: torch.Generator
     atomic_torch_save(payload, path)
 
 
-def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torch.amp.GradScaler | None = None,
-                    rank: int = 0, schedulers: dict[str, Any] | None = None) -> tuple[int, float, bool]:
+def load_checkpoint(
+    path: Path,
+    model: Model,
+    rng: torch.Generator,
+    scaler: torch.amp.GradScaler | None = None,
+    rank: int = 0,
+    schedulers: dict[str, Any] | None = None,
+) -> tuple[int, float, bool]:
     """Restore ``model`` (weights, optimizers) and ``rng`` in place; returns the step to continue
     from, the training seconds spent so far and whether ``rng`` was restored: process ``rank``
     takes its own RNG state when the run was saved by at least that many processes (checkpoints
@@ -77,8 +101,11 @@ def load_checkpoint(path: Path, model: Model, rng: torch.Generator, scaler: torc
             scaler.load_state_dict(obj["grad_scaler"])
         return int(obj["step"]), float(obj.get("train_seconds", 0.0)), restored
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint does not fit this model: {state_dict_mismatch(exc)}", where=str(path),
-                              fix="resume with the config the run was started with") from None
+        raise CheckpointError(
+            f"checkpoint does not fit this model: {state_dict_mismatch(exc)}",
+            where=str(path),
+            fix="resume with the config the run was started with",
+        ) from None
 
 
 def checkpoint_config(path: Path) -> dict[str, Any]:
@@ -103,16 +130,23 @@ def load_trained_model(path: Path, plugins_dirs: tuple[str, ...] = (), *, trust_
         config = json.loads(obj["config"])
         assert isinstance(config, dict)
     except (KeyError, TypeError, ValueError, AssertionError):
-        raise CheckpointError("the file lacks its config", where=str(ckpt), fix="pass a checkpoint written by genfw") from None
+        raise CheckpointError(
+            "the file lacks its config", where=str(ckpt), fix="pass a checkpoint written by genfw"
+        ) from None
     data = recorded_data_spec(obj, ckpt)
-    resolved = validate_recorded_config(config, plugins_dirs, source=f"{ckpt} (recorded config)", trust_recorded=trust_recorded)
+    resolved = validate_recorded_config(
+        config, plugins_dirs, source=f"{ckpt} (recorded config)", trust_recorded=trust_recorded
+    )
     warn_if_plugins_changed(resolved, obj, ckpt)
     latent = build_latent(resolved, data)
     model = build_model(resolved, latent, data)
     try:
         model.load_state_dict(obj["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"weights do not fit the recorded model: {state_dict_mismatch(exc)}", where=str(ckpt),
-                              fix="the file's weights and its recorded config disagree; use the file as the run wrote it") from None
+        raise CheckpointError(
+            f"weights do not fit the recorded model: {state_dict_mismatch(exc)}",
+            where=str(ckpt),
+            fix="the file's weights and its recorded config disagree; use the file as the run wrote it",
+        ) from None
     model.global_step = int(obj.get("step", 0))
     return resolved, latent, model.eval()

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from genfw.contexts import EvalContext
 from genfw.data.base import Dataset
 from genfw.errors import PluginError
-from genfw.contexts import EvalContext
 from genfw.networks.fit import PROBE_BATCH, probe_batch
 
 #: Held-out images the per-epoch metrics are probed on.
@@ -32,10 +32,12 @@ def logged_keys(model: Any, data: Dataset, seed: int) -> set[str] | None:
         torch.manual_seed(0)
         twin.train()
         try:
-            out = twin.train_step(probe_batch(data.train, min(PROBE_BATCH, len(data.train))),
-                                  torch.Generator().manual_seed(0))
-            ctx = EvalContext(twin, twin.latent, data.held_out_limited(PROBE_HELD_OUT), seed=seed,
-                              samples=PROBE_HELD_OUT)
+            out = twin.train_step(
+                probe_batch(data.train, min(PROBE_BATCH, len(data.train))), torch.Generator().manual_seed(0)
+            )
+            ctx = EvalContext(
+                twin, twin.latent, data.held_out_limited(PROBE_HELD_OUT), seed=seed, samples=PROBE_HELD_OUT
+            )
             metrics = twin.epoch_metrics(ctx)
         except Exception:
             return None
@@ -54,7 +56,10 @@ def check_curve_keys(resolved: Any, model: Any, data: Dataset) -> None:
     if missing:
         title, key = missing[0]
         shown = ", ".join(sorted(logged)) or "nothing"
-        raise PluginError(f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} plots "
-                          f"{key!r} in its loss-curve panel {title!r}, but the run never logs it (it logs: {shown})",
-                          where=f"{resolved.source}: model", fix="this is a bug in that plugin (its curves() must name "
-                          "keys its train_step or epoch_metrics return); report it to its author")
+        raise PluginError(
+            f"model {resolved.model.type!r} from plugin {resolved.model.entry.source.describe()} plots "
+            f"{key!r} in its loss-curve panel {title!r}, but the run never logs it (it logs: {shown})",
+            where=f"{resolved.source}: model",
+            fix="this is a bug in that plugin (its curves() must name "
+            "keys its train_step or epoch_metrics return); report it to its author",
+        )

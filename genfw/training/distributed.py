@@ -30,8 +30,9 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -55,8 +56,10 @@ def collective(func: _F) -> _F:
         try:
             return func(*args, **kwargs)
         except RuntimeError as exc:
-            raise ProcessesLostError(f"lost contact with the other training processes (one stopped or was killed; "
-                                     f"its own message, or torchrun's summary, says why): {exc}") from exc
+            raise ProcessesLostError(
+                f"lost contact with the other training processes (one stopped or was killed; "
+                f"its own message, or torchrun's summary, says why): {exc}"
+            ) from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -141,7 +144,7 @@ class GradientAverager:
             offset = 0
             for g in same:
                 n = g.numel()
-                g.copy_(flat[offset:offset + n].view_as(g))
+                g.copy_(flat[offset : offset + n].view_as(g))
                 offset += n
 
 
@@ -183,7 +186,7 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         c = x.shape[1]
         n = total[2 * c]
         mean = total[:c] / n
-        var = (total[c:2 * c] / n - mean * mean).clamp_min(0)
+        var = (total[c : 2 * c] / n - mean * mean).clamp_min(0)
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
@@ -203,7 +206,9 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     out = module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CPUSyncBatchNorm):
-        out = CPUSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+        out = CPUSyncBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         with torch.no_grad():
             if module.affine:
                 out.weight.copy_(module.weight)

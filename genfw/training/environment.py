@@ -32,7 +32,9 @@ def describe_environment(device: torch.device, processes: int = 1) -> dict[str, 
         "processes": processes,
         "cpu_model": cpu_model_name(),
         "kernels": kernel_kind().to_json(),  # what floating-point results depend on (genfw.cpu)
-        "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "fma", "neon", "asimd"}),
+        "cpu_flags": sorted(
+            cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "fma", "neon", "asimd"}
+        ),
         "packages": versions,
     }
     if device.type == "cuda":

@@ -27,9 +27,10 @@ import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from genfw.errors import GenfwError
 
@@ -72,8 +73,13 @@ def record_failure(line: str, exit_code: int, kind: str = ERROR, details: str | 
     path = os.environ.get(ERROR_FILE_ENV)
     if not path:
         return
-    doc = {"message": {"message": line, "extraInfo": {"py_callstack": details or line, "timestamp": str(int(time.time()))}},
-           "genfw": {"line": line, "exit_code": exit_code, "kind": kind}}
+    doc = {
+        "message": {
+            "message": line,
+            "extraInfo": {"py_callstack": details or line, "timestamp": str(int(time.time()))},
+        },
+        "genfw": {"line": line, "exit_code": exit_code, "kind": kind},
+    }
     from genfw.atomic import atomic_write_json
 
     try:
@@ -134,11 +140,30 @@ def _run_processes(nproc: int, genfw_args: list[str], folder: Path) -> Verdict:
 
     # What `torchrun --standalone` means (a rendezvous on this machine), spelled out so that the
     # configuration comes back to us: we give it a LogsSpecs that remembers the error files.
-    args = parse_args(["--rdzv-backend", "c10d", "--rdzv-endpoint", "localhost:0", "--rdzv-id", uuid.uuid4().hex,
-                       "--nnodes", "1", "--nproc-per-node", str(nproc), "-m", "genfw", "run", *genfw_args])
+    args = parse_args(
+        [
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            "localhost:0",
+            "--rdzv-id",
+            uuid.uuid4().hex,
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            str(nproc),
+            "-m",
+            "genfw",
+            "run",
+            *genfw_args,
+        ]
+    )
     threads = str(max(1, (os.cpu_count() or 1) // nproc))  # what each process may use; torchrun would say 1 and warn
-    with _environment({LAUNCHER_DIR_ENV: str(folder)}, {"OMP_NUM_THREADS": threads}), _torchrun_logging_off(), \
-            _signal_handlers_kept():
+    with (
+        _environment({LAUNCHER_DIR_ENV: str(folder)}, {"OMP_NUM_THREADS": threads}),
+        _torchrun_logging_off(),
+        _signal_handlers_kept(),
+    ):
         config, entrypoint, entry_args = config_from_args(args)
         config.logs_specs = logs = _error_files_logs_specs(folder / "torchelastic")
         try:
@@ -180,19 +205,28 @@ def _error_verdict(failure: _Failure, nproc: int, folder: Path) -> Verdict:
 
 def _bug_verdict(failure: _Failure, nproc: int, folder: Path) -> Verdict:
     record = failure.record or {}
-    return Verdict(1, f"training process {failure.rank} of {nproc} failed with {record.get('line')} (a bug: "
-                      "its traceback is above)", traceback=failure.details)
+    return Verdict(
+        1,
+        f"training process {failure.rank} of {nproc} failed with {record.get('line')} (a bug: its traceback is above)",
+        traceback=failure.details,
+    )
 
 
 def _killed_verdict(failure: _Failure, nproc: int, folder: Path) -> Verdict:
     name = _signal_name(-failure.exitcode)
-    return Verdict(1, f"training process {failure.rank} of {nproc} (pid {failure.pid}) was killed by {name}, from "
-                      f"outside genfw (a kill, the out-of-memory killer, a scheduler); {_kept_checkpoint(folder)}")
+    return Verdict(
+        1,
+        f"training process {failure.rank} of {nproc} (pid {failure.pid}) was killed by {name}, from "
+        f"outside genfw (a kill, the out-of-memory killer, a scheduler); {_kept_checkpoint(folder)}",
+    )
 
 
 def _exited_verdict(failure: _Failure, nproc: int, folder: Path) -> Verdict:
-    return Verdict(1, f"training process {failure.rank} of {nproc} (pid {failure.pid}) exited with code "
-                      f"{failure.exitcode} without saying why; {_kept_checkpoint(folder)}")
+    return Verdict(
+        1,
+        f"training process {failure.rank} of {nproc} (pid {failure.pid}) exited with code "
+        f"{failure.exitcode} without saying why; {_kept_checkpoint(folder)}",
+    )
 
 
 def _lost_verdict(failure: _Failure, nproc: int, folder: Path) -> Verdict:
@@ -202,7 +236,12 @@ def _lost_verdict(failure: _Failure, nproc: int, folder: Path) -> Verdict:
 
 _PRIORITY = {ERROR: 0, BUG: 1, "killed": 2, "exited": 2, LOST: 3}
 _VERDICTS: dict[str, Callable[[_Failure, int, Path], Verdict]] = {
-    ERROR: _error_verdict, BUG: _bug_verdict, "killed": _killed_verdict, "exited": _exited_verdict, LOST: _lost_verdict}
+    ERROR: _error_verdict,
+    BUG: _bug_verdict,
+    "killed": _killed_verdict,
+    "exited": _exited_verdict,
+    LOST: _lost_verdict,
+}
 
 
 def _stopped_by(sig: signal.Signals, error_files: dict[int, str], folder: Path) -> Verdict:

@@ -24,20 +24,24 @@ class RunLock:
         self.path = self.run_dir / LOCK_FILE
         self._fd: int | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise GenfwUsageError(f"cannot lock the run directory ({exc.strerror or exc})", where=str(self.run_dir),
-                                  fix="use a run directory you can write to") from None
+            raise GenfwUsageError(
+                f"cannot lock the run directory ({exc.strerror or exc})",
+                where=str(self.run_dir),
+                fix="use a run directory you can write to",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RunInUseError(f"run directory {self.run_dir} is in use by process {holder} (a `genfw run` training or "
-                                "resuming it)", fix="wait for it to finish, or stop it (Ctrl-C, or kill "
-                                f"{holder}) before resuming") from None
+            raise RunInUseError(
+                f"run directory {self.run_dir} is in use by process {holder} (a `genfw run` training or resuming it)",
+                fix=f"wait for it to finish, or stop it (Ctrl-C, or kill {holder}) before resuming",
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -48,7 +52,7 @@ class RunLock:
             os.close(self._fd)  # closing the descriptor drops the lock
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from genfw.cpu import ONEDNN_BF16_ISA, ONEDNN_ISA_NAMES, cpu_flags, native_bf16
 
 
-def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None,
-                      max_isa: str | None = None) -> tuple[str, str]:
+def resolve_precision(
+    name: str, device: torch.device, flags: set[str] | None = None, max_isa: str | None = None
+) -> tuple[str, str]:
     """``(precision, why)`` for ``train.precision`` on ``device``: "auto" becomes bf16 or fp32.
     ``flags`` and ``max_isa`` default to this CPU's flags and ``$ONEDNN_MAX_CPU_ISA``."""
     if name != "auto":

@@ -22,9 +22,22 @@ from genfw.training.trainer import Trainer
 
 #: What ``--resume --set`` may change: how long to train and what to write, never what defines the
 #: trajectory (seed, data, latent, model, networks, losses, optimizers, batch size, precision).
-RESUMABLE_SETTINGS = (("train", "epochs"), ("train", "max_steps"), ("train", "log_every"), ("train", "checkpoint_every"),
-                      ("train", "progress"), ("train", "sample_every_epoch"), ("train", "threads"), ("train", "device"),
-                      ("train", "divergence_limit"), ("output",), ("export",), ("eval",), ("loggers",))
+RESUMABLE_SETTINGS = (
+    ("train", "epochs"),
+    ("train", "max_steps"),
+    ("train", "log_every"),
+    ("train", "checkpoint_every"),
+    ("train", "progress"),
+    ("train", "sample_every_epoch"),
+    ("train", "threads"),
+    ("train", "device"),
+    ("train", "divergence_limit"),
+    ("output",),
+    ("export",),
+    ("eval",),
+    ("loggers",),
+)
+
 
 def check_run_layout(run_dir: Path) -> None:
     """Refuse a run folder where something the run writes has the wrong kind (one line naming it)."""
@@ -32,8 +45,11 @@ def check_run_layout(run_dir: Path) -> None:
         path = run_dir / name
         if path.exists() and path.is_dir() != folder:
             found, wanted = ("file", "folder") if folder else ("folder", "file")
-            raise CheckpointError(f"is a {found}, where the run writes its {name} {wanted}", where=str(path),
-                                  fix=f"move the {found} out of the run folder {run_dir}, then run the command again")
+            raise CheckpointError(
+                f"is a {found}, where the run writes its {name} {wanted}",
+                where=str(path),
+                fix=f"move the {found} out of the run folder {run_dir}, then run the command again",
+            )
 
 
 def create_run_dir(resolved: ResolvedConfig) -> tuple[Path, bool]:
@@ -49,8 +65,11 @@ def create_run_dir(resolved: ResolvedConfig) -> tuple[Path, bool]:
             existed = path.is_dir()
             path.mkdir(parents=True, exist_ok=True)
             if (path / "config.json").exists() or (path / CHECKPOINT_DIR).exists():
-                raise ConfigError(f"run directory {path} already holds a run", where=f"{resolved.source}: output.run_dir",
-                                  fix=f"continue it with `genfw run --resume {path}` or choose another directory")
+                raise ConfigError(
+                    f"run directory {path} already holds a run",
+                    where=f"{resolved.source}: output.run_dir",
+                    fix=f"continue it with `genfw run --resume {path}` or choose another directory",
+                )
             check_run_layout(path)
             return path, not existed
         parent = Path(out.dir)
@@ -65,21 +84,30 @@ def create_run_dir(resolved: ResolvedConfig) -> tuple[Path, bool]:
                 continue
         raise ConfigError(f"no free run directory name under {parent}", where=f"{resolved.source}: output.dir")
     except OSError as exc:
-        raise ConfigError(f"cannot create the run directory under {out.run_dir or out.dir} ({exc.strerror or exc})",
-                          where=f"{resolved.source}: {key}", fix="choose a folder you can write to") from None
+        raise ConfigError(
+            f"cannot create the run directory under {out.run_dir or out.dir} ({exc.strerror or exc})",
+            where=f"{resolved.source}: {key}",
+            fix="choose a folder you can write to",
+        ) from None
 
 
 def read_run_config(run_dir: Path) -> dict:
     check_run_layout(run_dir)
     path = run_dir / "config.json"
     if not (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file() or not path.is_file():
-        raise CheckpointError("not a run directory with a checkpoint (config.json and checkpoints/last.pt)",
-                              where=str(run_dir), fix="pass the directory a `genfw run` wrote")
+        raise CheckpointError(
+            "not a run directory with a checkpoint (config.json and checkpoints/last.pt)",
+            where=str(run_dir),
+            fix="pass the directory a `genfw run` wrote",
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"config.json is not valid JSON (line {exc.lineno})", where=str(path),
-                              fix="restore it, e.g. from `genfw validate CONFIG --print` of the config the run started from") from None
+        raise CheckpointError(
+            f"config.json is not valid JSON (line {exc.lineno})",
+            where=str(path),
+            fix="restore it, e.g. from `genfw validate CONFIG --print` of the config the run started from",
+        ) from None
 
 
 def echo(msg: str) -> None:
@@ -148,27 +176,36 @@ def _train_and_finish(trainer: Trainer, resolved: ResolvedConfig, run_dir: Path,
         if main:
             atomic_write_json(run_dir / "config.json", resolved.to_json())
             env = describe_environment(trainer.device, trainer.dist.world_size)
-            env["precision"] = {"config": resolved.config.train.precision, "used": trainer.precision,
-                                "why": trainer.precision_reason}
+            env["precision"] = {
+                "config": resolved.config.train.precision,
+                "used": trainer.precision,
+                "why": trainer.precision_reason,
+            }
             atomic_write_json(run_dir / "environment.json", env)
         if not quiet:
-            echo(f"run directory: {run_dir}  (model {resolved.model.type}, {trainer.total_steps} steps, "
-                 f"{trainer.steps_per_epoch} per epoch, {trainer.precision} on {trainer.device}{procs}; "
-                 f"{trainer.precision_reason})")
+            echo(
+                f"run directory: {run_dir}  (model {resolved.model.type}, {trainer.total_steps} steps, "
+                f"{trainer.steps_per_epoch} per epoch, {trainer.precision} on {trainer.device}{procs}; "
+                f"{trainer.precision_reason})"
+            )
         started, first_step = time.perf_counter(), 0
         result = trainer.fit()
     if not main:
         return run_dir
     if result.stopped_by == "SIGTERM":
-        raise TerminatedError(f"stopped by SIGTERM at step {result.step} after saving a checkpoint; continue with: "
-                              f"genfw run --resume {run_dir}")
+        raise TerminatedError(
+            f"stopped by SIGTERM at step {result.step} after saving a checkpoint; continue with: "
+            f"genfw run --resume {run_dir}"
+        )
     if result.interrupted:
         echo(f"stopped at step {result.step}; continue with: genfw run --resume {run_dir}")
         raise KeyboardInterrupt
     trainer.write_final_artifacts()
     if not quiet:
-        echo(f"trained {result.step - first_step} steps in {time.perf_counter() - started:.0f} s"
-             + (f" (to step {result.step})" if first_step else ""))
+        echo(
+            f"trained {result.step - first_step} steps in {time.perf_counter() - started:.0f} s"
+            + (f" (to step {result.step})" if first_step else "")
+        )
     if resolved.config.export.onnx:
         export_run(trainer, resolved, quiet)
     if resolved.config.eval.at_end:
@@ -183,10 +220,19 @@ def export_run(trainer: Trainer, resolved: ResolvedConfig, quiet: bool) -> None:
 
     cfg = resolved.config.export
     generator = trainer.model.generator.to("cpu").float().eval()
-    report = export_generator(generator, trainer.latent, trainer.dataset.image_shape, trainer.run_dir / "generator.onnx",
-                              opset=cfg.opset, optimize=cfg.optimize, verify=True)
+    report = export_generator(
+        generator,
+        trainer.latent,
+        trainer.dataset.image_shape,
+        trainer.run_dir / "generator.onnx",
+        opset=cfg.opset,
+        optimize=cfg.optimize,
+        verify=True,
+    )
     if not quiet:
-        echo(f"exported {trainer.run_dir / 'generator.onnx'} (max abs diff vs torch {report.get('max_abs_diff', float('nan')):.2e})")
+        echo(
+            f"exported {trainer.run_dir / 'generator.onnx'} (max abs diff vs torch {report.get('max_abs_diff', float('nan')):.2e})"
+        )
 
 
 def resume_config(run_dir: Path, overrides, plugins_dirs=(), *, trust_recorded: bool = False):
@@ -203,11 +249,14 @@ def resume_config(run_dir: Path, overrides, plugins_dirs=(), *, trust_recorded: 
             path = tuple(parse_path(key))
         except ValueError:
             continue  # apply_overrides names the malformed path
-        if not any(path[:len(allowed)] == allowed for allowed in RESUMABLE_SETTINGS):
-            raise ConfigError(f"--set {item[:80]!r}: a resumed run keeps what defines its training; "
-                              f"{format_path(list(path))} cannot change", where=source,
-                              fix="only train.epochs, train.max_steps and output settings (train.log_every, "
-                              "checkpoint_every, threads, device; output, export, eval, loggers) may; start a new run "
-                              "for anything else")
+        if not any(path[: len(allowed)] == allowed for allowed in RESUMABLE_SETTINGS):
+            raise ConfigError(
+                f"--set {item[:80]!r}: a resumed run keeps what defines its training; "
+                f"{format_path(list(path))} cannot change",
+                where=source,
+                fix="only train.epochs, train.max_steps and output settings (train.log_every, "
+                "checkpoint_every, threads, device; output, export, eval, loggers) may; start a new run "
+                "for anything else",
+            )
     doc = apply_overrides(read_run_config(run_dir), overrides, source)
     return validate_recorded_config(doc, plugins_dirs, source=source, trust_recorded=trust_recorded)

@@ -27,12 +27,11 @@ from genfw import plots
 from genfw.artifacts import CHECKPOINT_DIR, GENERATOR_FILE, LAST_CHECKPOINT, atomic_torch_save, generator_payload
 from genfw.batch import Batch
 from genfw.building import build_dataset, build_latent, build_loggers, build_model, seeded_init
-from genfw.contexts import LoggerContext
 from genfw.config.resolution import ResolvedConfig
+from genfw.contexts import EvalContext, LoggerContext
 from genfw.data.base import Dataset
 from genfw.data.labelled import keep_labels
 from genfw.errors import ConfigError, DivergenceError, warn
-from genfw.contexts import EvalContext
 from genfw.figures import sample_grid, traversal_grids
 from genfw.model import Model
 from genfw.schedules import build_schedulers
@@ -50,19 +49,28 @@ def select_device(name: str, source: str = "<config>") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is cuda but no CUDA device is available", where=f"{source}: train.device",
-                          fix='use "auto" or "cpu"')
+        raise ConfigError(
+            "train.device is cuda but no CUDA device is available",
+            where=f"{source}: train.device",
+            fix='use "auto" or "cpu"',
+        )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"there is no CUDA device {device.index} (this machine has {torch.cuda.device_count()})",
-                          where=f"{source}: train.device", fix='use "auto" or "cuda:0"')
+        raise ConfigError(
+            f"there is no CUDA device {device.index} (this machine has {torch.cuda.device_count()})",
+            where=f"{source}: train.device",
+            fix='use "auto" or "cuda:0"',
+        )
     return device
 
 
-def precision_context(precision: str, device: torch.device, source: str = "<config>") -> Callable[[], contextlib.AbstractContextManager]:
+def precision_context(
+    precision: str, device: torch.device, source: str = "<config>"
+) -> Callable[[], contextlib.AbstractContextManager]:
     """A factory of the autocast context for a resolved ``precision`` (fp32: none)."""
     if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("train.precision fp16 needs a CUDA device", where=f"{source}: train.precision",
-                          fix='use "bf16" on the CPU')
+        raise ConfigError(
+            "train.precision fp16 needs a CUDA device", where=f"{source}: train.precision", fix='use "bf16" on the CPU'
+        )
     return precision_module.precision_context(precision, device)
 
 
@@ -154,19 +162,26 @@ class Trainer:
         self.device = select_device(self.train_cfg.device, resolved.source)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
-        self.precision, self.precision_reason = precision_module.resolve_precision(self.train_cfg.precision, self.device)
+        self.precision, self.precision_reason = precision_module.resolve_precision(
+            self.train_cfg.precision, self.device
+        )
         self.autocast = precision_context(self.precision, self.device, resolved.source)
         self.batch_size = self.train_cfg.batch_size  # the global batch
         if self.batch_size % self.dist.world_size:
-            raise ConfigError(f"train.batch_size {self.batch_size} does not split over {self.dist.world_size} processes",
-                              where=f"{resolved.source}: train.batch_size",
-                              fix=f"use a multiple of {self.dist.world_size}, or another number of processes")
+            raise ConfigError(
+                f"train.batch_size {self.batch_size} does not split over {self.dist.world_size} processes",
+                where=f"{resolved.source}: train.batch_size",
+                fix=f"use a multiple of {self.dist.world_size}, or another number of processes",
+            )
         self.local_batch = self.batch_size // self.dist.world_size
         self.data = data if data is not None else build_dataset(resolved)
         self.dataset = self.data.train
         if self.batch_size > len(self.dataset):
-            raise ConfigError(f"train.batch_size {self.batch_size} is larger than the dataset ({len(self.dataset)})",
-                              where=f"{resolved.source}: train.batch_size", fix="use a smaller batch")
+            raise ConfigError(
+                f"train.batch_size {self.batch_size} is larger than the dataset ({len(self.dataset)})",
+                where=f"{resolved.source}: train.batch_size",
+                fix="use a smaller batch",
+            )
         self.data_spec = self.data.spec
         self.latent = build_latent(resolved, self.data_spec)
         distributed.init(self.dist, self.device)
@@ -193,8 +208,9 @@ class Trainer:
         self.factors = self.dataset.factors.to(self.device) if self.dataset.factors is not None else None
         self.steps_per_epoch = len(self.dataset) // self.batch_size
         self.total_steps = total_steps(self.train_cfg, len(self.dataset))
-        self.schedulers = build_schedulers(dict(resolved.optimizers), self.model.optimizers(), self.total_steps,
-                                           resolved.source)
+        self.schedulers = build_schedulers(
+            dict(resolved.optimizers), self.model.optimizers(), self.total_steps, resolved.source
+        )
         self.step = 0
         self.train_seconds = 0.0  # wall-clock seconds in fit() so far, across resumes (time-to-quality)
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
@@ -244,9 +260,19 @@ class Trainer:
         self.check_divergence()
         states = distributed.gather_objects(self.rng.get_state()) if self.dist.enabled else None
         if self.dist.is_main:
-            save_checkpoint(self.checkpoint_path, self.model, step=self.step, rng=self.rng, config=self.resolved.to_json(),
-                            data=self.data_spec, scaler=self.scaler, schedulers=self.schedulers, train_seconds=self.train_seconds,
-                            provenance=self.resolved.provenance(), rank_rngs=states)
+            save_checkpoint(
+                self.checkpoint_path,
+                self.model,
+                step=self.step,
+                rng=self.rng,
+                config=self.resolved.to_json(),
+                data=self.data_spec,
+                scaler=self.scaler,
+                schedulers=self.schedulers,
+                train_seconds=self.train_seconds,
+                provenance=self.resolved.provenance(),
+                rank_rngs=states,
+            )
 
     def check_divergence(self, record: dict[str, Any] | None = None, *, everywhere: bool = True) -> None:
         """Stop (DivergenceError, exit 1) when a step's results were not finite, or a logged value
@@ -256,28 +282,39 @@ class Trainer:
         if self.dist.enabled and everywhere:
             first_bad = distributed.all_reduce_max(first_bad)
         bad = int(first_bad)
-        keep = f"the last good checkpoint is kept in {self.checkpoint_path}" if self.checkpoint_path.is_file() else \
-            "no checkpoint was written yet"
+        keep = (
+            f"the last good checkpoint is kept in {self.checkpoint_path}"
+            if self.checkpoint_path.is_file()
+            else "no checkpoint was written yet"
+        )
         if bad >= 0:
             what = ""
             if record is not None:
                 names = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
                 what = f": {names[0]} is {record[names[0]]}" if names else ""
-            raise DivergenceError(f"training diverged at step {bad}{what} (a non-finite value); {keep} (lower the "
-                                  "learning rates in `optimizers`, or check the data)")
+            raise DivergenceError(
+                f"training diverged at step {bad}{what} (a non-finite value); {keep} (lower the "
+                "learning rates in `optimizers`, or check the data)"
+            )
         limit = self.train_cfg.divergence_limit
         if record is not None and limit is not None:
             for key, value in record.items():
-                if key not in ("step", "epoch", "train_s", "images_per_s") and isinstance(value, (int, float)) \
-                        and abs(value) > limit:
-                    raise DivergenceError(f"training diverged by step {self.step}: {key} = {value:.3g} exceeds "
-                                          f"train.divergence_limit {limit:g}; {keep} (lower the learning rates in "
-                                          "`optimizers`, or raise the limit)")
+                if (
+                    key not in ("step", "epoch", "train_s", "images_per_s")
+                    and isinstance(value, (int, float))
+                    and abs(value) > limit
+                ):
+                    raise DivergenceError(
+                        f"training diverged by step {self.step}: {key} = {value:.3g} exceeds "
+                        f"train.divergence_limit {limit:g}; {keep} (lower the learning rates in "
+                        "`optimizers`, or raise the limit)"
+                    )
 
     def resume(self) -> None:
         """Continue from ``checkpoints/last.pt``: weights, optimizers, RNG and step."""
-        self.step, self.train_seconds, restored = load_checkpoint(self.checkpoint_path, self.model, self.rng, self.scaler,
-                                                                  rank=self.dist.rank, schedulers=self.schedulers)
+        self.step, self.train_seconds, restored = load_checkpoint(
+            self.checkpoint_path, self.model, self.rng, self.scaler, rank=self.dist.rank, schedulers=self.schedulers
+        )
         if not restored:  # a process the saved run did not have: a fresh stream of its own
             self.rng.manual_seed(rank_seed(self.cfg.seed, self.dist.rank, self.step))
         self.model.global_step = self.step
@@ -321,7 +358,7 @@ class Trainer:
         """This process's slice of global batch ``index`` of the epoch's order, with its labels
         and factors when the dataset has them."""
         start = index * self.batch_size + self.dist.rank * self.local_batch
-        return self._gather(order[start:start + self.local_batch], self.supervised_batch())
+        return self._gather(order[start : start + self.local_batch], self.supervised_batch())
 
     def supervised_batch(self) -> Batch | None:
         """This step's batch of labelled images when the run keeps only some labels: drawn with
@@ -338,9 +375,14 @@ class Trainer:
         x = self.images.index_select(0, idx).float().div_(255.0)
         if self.train_cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return Batch(x, self.step, self.step // self.steps_per_epoch,
-                     self.labels.index_select(0, idx) if self.labels is not None else None,
-                     self.factors.index_select(0, idx) if self.factors is not None else None, supervised)
+        return Batch(
+            x,
+            self.step,
+            self.step // self.steps_per_epoch,
+            self.labels.index_select(0, idx) if self.labels is not None else None,
+            self.factors.index_select(0, idx) if self.factors is not None else None,
+            supervised,
+        )
 
     def fit(self) -> TrainResult:
         """Train until ``total_steps``; Ctrl-C stops after the current step with a checkpoint."""
@@ -370,8 +412,11 @@ class Trainer:
                     lrs = self._step_schedulers() if self.schedulers else {}
                     if out:
                         finite = torch.stack([v.detach().float().reshape(()) for v in out.values()]).isfinite().all()
-                        self._first_bad_step = torch.where(finite | (self._first_bad_step >= 0), self._first_bad_step,
-                                                           self._first_bad_step.new_tensor(self.step + 1))
+                        self._first_bad_step = torch.where(
+                            finite | (self._first_bad_step >= 0),
+                            self._first_bad_step,
+                            self._first_bad_step.new_tensor(self.step + 1),
+                        )
                     self.step += 1
                     window_steps += 1
                     self.train_seconds = seconds_before + time.perf_counter() - fit_start
@@ -391,7 +436,9 @@ class Trainer:
                         flag.stop = flag.stop or {v: k for k, v in STOP_CODES.items()}.get(int(code))
                     if flag.stop:
                         stopped_by = flag.stop
-                        if self.dist.enabled and self.dist.is_main:  # not before: a process killed meanwhile means no checkpoint
+                        if (
+                            self.dist.enabled and self.dist.is_main
+                        ):  # not before: a process killed meanwhile means no checkpoint
                             flag.say()
                         break
                 if stopped_by is None and self.step % self.steps_per_epoch == 0:
@@ -400,11 +447,15 @@ class Trainer:
             self.save_checkpoint()
         return TrainResult(self.run_dir, self.step, stopped_by)
 
-    def _losses_record(self, sums: dict[str, torch.Tensor], counts: dict[str, int], steps: int,
-                       seconds: float) -> dict[str, Any]:
+    def _losses_record(
+        self, sums: dict[str, torch.Tensor], counts: dict[str, int], steps: int, seconds: float
+    ) -> dict[str, Any]:
         """The window's log record: each key's mean over the steps that logged it."""
-        record: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
-                                  "train_s": round(self.train_seconds, 2)}
+        record: dict[str, Any] = {
+            "step": self.step,
+            "epoch": round(self.step / self.steps_per_epoch, 3),
+            "train_s": round(self.train_seconds, 2),
+        }
         if self.dist.enabled and sums:  # the mean over the processes, i.e. over the global batch
             keys = sorted(sums)
             means = distributed.all_reduce_mean(torch.stack([sums[k] for k in keys]))
@@ -415,10 +466,16 @@ class Trainer:
 
     def eval_context(self, seed_offset: int = 0) -> EvalContext:
         """The context the model's per-epoch metrics and figures are computed in."""
-        return EvalContext(self.model, self.latent, self.data.held_out_limited(self.cfg.eval.held_out),
-                           seed=self.cfg.seed + seed_offset,
-                           samples=self.cfg.eval.samples, disentanglement=self.cfg.eval.disentanglement,
-                           device=self.device, autocast=self.autocast)
+        return EvalContext(
+            self.model,
+            self.latent,
+            self.data.held_out_limited(self.cfg.eval.held_out),
+            seed=self.cfg.seed + seed_offset,
+            samples=self.cfg.eval.samples,
+            disentanglement=self.cfg.eval.disentanglement,
+            device=self.device,
+            autocast=self.autocast,
+        )
 
     def end_of_epoch(self, epoch: int) -> None:
         """Per-epoch sample grid and model metrics: off the hot path, from RNGs of their own (rank 0)."""
@@ -426,7 +483,12 @@ class Trainer:
             return
         if self.train_cfg.sample_every_epoch:
             self.write_sample_grid(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", f"samples after epoch {epoch}")
-        record: dict[str, Any] = {"step": self.step, "epoch": epoch, "event": "epoch_end", "train_s": round(self.train_seconds, 2)}
+        record: dict[str, Any] = {
+            "step": self.step,
+            "epoch": epoch,
+            "event": "epoch_end",
+            "train_s": round(self.train_seconds, 2),
+        }
         if self.cfg.eval.per_epoch:
             record.update(self.model.epoch_metrics(self.eval_context()))
         self._emit(record, "epoch")
@@ -438,8 +500,9 @@ class Trainer:
 
     def write_traversals(self, steps: int = 9) -> list[Path]:
         paths = []
-        for name, grid in traversal_grids(self.model, self.latent, self.cfg.seed + TRAVERSAL_SEED, steps=steps,
-                                          device=self.device).items():
+        for name, grid in traversal_grids(
+            self.model, self.latent, self.cfg.seed + TRAVERSAL_SEED, steps=steps, device=self.device
+        ).items():
             path = self.run_dir / "traversals" / f"{name}.png"
             self._figure(f"traversals/{name}", plots.render_image_grid(grid), path)
             paths.append(path)
@@ -461,9 +524,13 @@ class Trainer:
         for title, keys in (self.model.curves() or {}).items():  # genfw validate rejects these; run only warns
             for key in keys:
                 if key not in logged:
-                    warn(f"the loss curve's panel {title!r} plots {key!r}, which this run never logged (a bug in model "
-                         f"{self.resolved.model.type!r}'s curves(); `genfw validate` names it)")
-        groups = dict(self.model.curves() or {k: v for k, v in plots.default_curve_groups(train).items() if k not in lr_keys})
+                    warn(
+                        f"the loss curve's panel {title!r} plots {key!r}, which this run never logged (a bug in model "
+                        f"{self.resolved.model.type!r}'s curves(); `genfw validate` names it)"
+                    )
+        groups = dict(
+            self.model.curves() or {k: v for k, v in plots.default_curve_groups(train).items() if k not in lr_keys}
+        )
         if lr_keys:
             groups["learning rate"] = lr_keys
         pixels = plots.render_loss_curves(records, groups)
@@ -473,8 +540,9 @@ class Trainer:
         """generator.pt, the final sample grid, traversals, the model's figures and the loss curve."""
         self.open_loggers()
         self.check_divergence(everywhere=False)
-        payload = generator_payload(self.model.generator, self.latent, self.data_spec, self.resolved.to_json(),
-                                    self.resolved.provenance())
+        payload = generator_payload(
+            self.model.generator, self.latent, self.data_spec, self.resolved.to_json(), self.resolved.provenance()
+        )
         atomic_torch_save(payload, self.run_dir / GENERATOR_FILE)
         self.write_sample_grid(self.run_dir / "samples" / "final.png", f"samples after step {self.step}")
         self.write_traversals()

@@ -25,7 +25,7 @@ def _terms(model, ctx: EvalContext, images: torch.Tensor, seed_offset: int) -> d
     rec, kl_dims, means = [], [], []
     with eval_mode(model):
         for i in range(0, len(images), ctx.batch_size):
-            x = images[i:i + ctx.batch_size].to(ctx.device).float().div_(255.0)
+            x = images[i : i + ctx.batch_size].to(ctx.device).float().div_(255.0)
             terms = model.losses(x, rng)
             rec.append(terms["reconstruction"].float().cpu())
             kl_dims.append(terms["kl_dims"].float().cpu())
@@ -62,8 +62,11 @@ def held_out_elbo(model, ctx: EvalContext) -> dict[str, Any]:
 def epoch_metrics(model, ctx: EvalContext) -> dict[str, float]:
     """Per epoch: the held-out negative ELBO, its reconstruction term and the active units."""
     report = held_out_elbo(model, ctx)
-    return {"test_neg_elbo": round(report["neg_elbo"], 4), "test_reconstruction": round(report["reconstruction"], 4),
-            "active_units": report["active_units"]}
+    return {
+        "test_neg_elbo": round(report["neg_elbo"], 4),
+        "test_reconstruction": round(report["reconstruction"], 4),
+        "active_units": report["active_units"],
+    }
 
 
 @torch.no_grad()
@@ -77,15 +80,21 @@ def reconstructions(model, ctx: EvalContext, n: int = 10) -> ImageGrid:
         recon = model.generate(codes).cpu()
     rows = []
     for r in range(2):
-        rows += [x[r * n:(r + 1) * n].cpu(), recon[r * n:(r + 1) * n]]
-    return ImageGrid(torch.cat(rows), n, title="held-out images and their reconstructions (posterior mean)",
-                     row_labels=["real", "reconstruction", "real", "reconstruction"])
+        rows += [x[r * n : (r + 1) * n].cpu(), recon[r * n : (r + 1) * n]]
+    return ImageGrid(
+        torch.cat(rows),
+        n,
+        title="held-out images and their reconstructions (posterior mean)",
+        row_labels=["real", "reconstruction", "real", "reconstruction"],
+    )
 
 
 def describe(sections: dict[str, Any]) -> list[str]:
     v = sections.get("vae")
     if not v:
         return []
-    return [f"  β-VAE (beta {v['beta']:g}) on {v['images']} {v['split']} images: negative ELBO {v['neg_elbo']:.2f} nats "
-            f"(reconstruction {v['reconstruction']:.2f} + KL {v['kl']:.2f}), active units {v['active_units']} of "
-            f"{len(v['kl_per_dim'])}"]
+    return [
+        f"  β-VAE (beta {v['beta']:g}) on {v['images']} {v['split']} images: negative ELBO {v['neg_elbo']:.2f} nats "
+        f"(reconstruction {v['reconstruction']:.2f} + KL {v['kl']:.2f}), active units {v['active_units']} of "
+        f"{len(v['kl_per_dim'])}"
+    ]

@@ -18,11 +18,17 @@ if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not w
 class BetaVAEParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    beta: float = Field(1.0, ge=0, le=1000, description="Weight of the KL term (1: the plain VAE's ELBO; >1 pushes "
-                        "toward disentangled codes)")
+    beta: float = Field(
+        1.0,
+        ge=0,
+        le=1000,
+        description="Weight of the KL term (1: the plain VAE's ELBO; >1 pushes toward disentangled codes)",
+    )
     decoder_output: Literal["logits", "probabilities"] = Field(
-        "logits", description="What the decoder network outputs: Bernoulli logits (conv_generator with output: logits; "
-        "stable) or probabilities in [0, 1]")
+        "logits",
+        description="What the decoder network outputs: Bernoulli logits (conv_generator with output: logits; "
+        "stable) or probabilities in [0, 1]",
+    )
 
 
 def kl_per_dim(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -57,13 +63,18 @@ class BetaVAE(Model):
         for code in latent:
             where = latent.path_of(code.name)
             if not callable(getattr(code, "mean_logvar", None)) or code.prediction_dim != 2 * code.dim:
-                raise ConfigValueError(f"the β-VAE's encoder predicts a Gaussian (mean, log-variance) for every code; "
-                                       f"code {code.name!r} of type {code.type_name!r} has no such posterior (use a gaussian code with \"prior\": \"normal\")",
-                                       path=f"{where}.type")
+                raise ConfigValueError(
+                    f"the β-VAE's encoder predicts a Gaussian (mean, log-variance) for every code; "
+                    f'code {code.name!r} of type {code.type_name!r} has no such posterior (use a gaussian code with "prior": "normal")',
+                    path=f"{where}.type",
+                )
             prior = code.prior()
             if (prior.get("kind"), prior.get("mean", 0.0), prior.get("std", 1.0)) != ("normal", 0.0, 1.0):
-                raise ConfigValueError(f"the β-VAE's KL term is against N(0, 1); code {code.name!r} has a {prior.get('kind')} "
-                                       "prior (set \"prior\": \"normal\")", path=f"{where}.prior" if "prior" in type(code.params).model_fields else where)
+                raise ConfigValueError(
+                    f"the β-VAE's KL term is against N(0, 1); code {code.name!r} has a {prior.get('kind')} "
+                    'prior (set "prior": "normal")',
+                    path=f"{where}.prior" if "prior" in type(code.params).model_fields else where,
+                )
 
     @classmethod
     def network_outputs(cls, params: BetaVAEParams, latent: LatentSpec) -> dict[str, int]:
@@ -117,8 +128,12 @@ class BetaVAE(Model):
             codes[name] = mean + torch.exp(0.5 * logvar) * eps
         decoded = self.decoder(self.latent.encode(codes))
         kl_dims = torch.cat([kl_per_dim(*post[c.name]) for c in self.latent], dim=1)
-        return {"reconstruction": self.reconstruction_nll(decoded, images), "kl_dims": kl_dims,
-                "kl": kl_dims.sum(1), "decoded": decoded}
+        return {
+            "reconstruction": self.reconstruction_nll(decoded, images),
+            "kl_dims": kl_dims,
+            "kl": kl_dims.sum(1),
+            "decoded": decoded,
+        }
 
     def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
         terms = self.losses(batch.images, rng)

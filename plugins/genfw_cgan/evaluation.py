@@ -28,8 +28,13 @@ def conditional_accuracy(ctx: EvalContext, code: LatentCode) -> dict[str, Any]:
     hits = predicted == classes.numpy()
     names = code.labels if hasattr(code, "labels") else [str(c) for c in range(k)]
     per = {names[c]: float(hits[classes.numpy() == c].mean()) for c in range(k)}
-    return {"accuracy": float(hits.mean()), "per_class": per, "worst_class": min(per, key=per.__getitem__),
-            "samples_per_class": per_class, "seed": ctx.seed + CONDITIONAL_SEED}
+    return {
+        "accuracy": float(hits.mean()),
+        "per_class": per,
+        "worst_class": min(per, key=per.__getitem__),
+        "samples_per_class": per_class,
+        "seed": ctx.seed + CONDITIONAL_SEED,
+    }
 
 
 @torch.no_grad()
@@ -50,5 +55,7 @@ def describe(sections: dict[str, Any]) -> list[str]:
     if "accuracy" not in c:
         return []
     worst = c["worst_class"]
-    return [f"  conditional accuracy {c['accuracy']:.4f} (the reference classifier reads the requested class; worst "
-            f"class {worst!r} {c['per_class'][worst]:.4f}; {c['samples_per_class']} samples per class)"]
+    return [
+        f"  conditional accuracy {c['accuracy']:.4f} (the reference classifier reads the requested class; worst "
+        f"class {worst!r} {c['per_class'][worst]:.4f}; {c['samples_per_class']} samples per class)"
+    ]

@@ -17,9 +17,22 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.api import (AdversarialLoss, Batch, ConfigValueError, DataSpec, ExponentialMovingAverage, LatentSpec,
-                       LossContext, Model, ModelContext, NonSaturatingLoss, NonSaturatingParams, Roles, eval_mode,
-                       frozen)
+from genfw.api import (
+    AdversarialLoss,
+    Batch,
+    ConfigValueError,
+    DataSpec,
+    ExponentialMovingAverage,
+    LatentSpec,
+    LossContext,
+    Model,
+    ModelContext,
+    NonSaturatingLoss,
+    NonSaturatingParams,
+    Roles,
+    eval_mode,
+    frozen,
+)
 
 if TYPE_CHECKING:
     from genfw.api import EvalContext
@@ -29,13 +42,20 @@ class ConditionalGANParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     head: Literal["projection", "acgan"] = Field(
-        "projection", description="How D uses the class: projection (an inner product of the class's embedding with "
-        "D's features, Miyato & Koyama 2018) or acgan (D also classifies every image, Odena et al. 2017)")
+        "projection",
+        description="How D uses the class: projection (an inner product of the class's embedding with "
+        "D's features, Miyato & Koyama 2018) or acgan (D also classifies every image, Odena et al. 2017)",
+    )
     class_weight: float = Field(1.0, ge=0, le=100, description="acgan: the weight of the classification loss")
-    n_critic: int = Field(1, ge=1, le=100, description="Discriminator steps per generator step (the generator steps "
-                          "on every n_critic-th batch)")
-    ema_decay: float = Field(0.999, ge=0, lt=1, description="Sample and export a moving average of G's weights with "
-                             "this decay; 0: G itself")
+    n_critic: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Discriminator steps per generator step (the generator steps on every n_critic-th batch)",
+    )
+    ema_decay: float = Field(
+        0.999, ge=0, lt=1, description="Sample and export a moving average of G's weights with this decay; 0: G itself"
+    )
 
 
 class ConditionalGAN(Model):
@@ -63,9 +83,11 @@ class ConditionalGAN(Model):
     @classmethod
     def check(cls, params: ConditionalGANParams, latent: LatentSpec, data: DataSpec) -> None:
         if latent.label_code is None:
-            raise ConfigValueError("the conditional GAN needs a class code fed by the labels; add "
-                                   '{"name": "class", "type": "categorical", "from_labels": true} to latent',
-                                   path="latent")
+            raise ConfigValueError(
+                "the conditional GAN needs a class code fed by the labels; add "
+                '{"name": "class", "type": "categorical", "from_labels": true} to latent',
+                path="latent",
+            )
 
     @classmethod
     def network_outputs(cls, params: ConditionalGANParams, latent: LatentSpec) -> dict[str, int]:
@@ -78,8 +100,10 @@ class ConditionalGAN(Model):
         self.D = ctx.networks["discriminator"]
         for part in ("trunk", "d_head") + (("aux_head",) if params.head == "acgan" else ()):
             if not isinstance(getattr(self.D, part, None), nn.Module):
-                raise ValueError(f"the conditional GAN's discriminator network must have a '{part}' submodule "
-                                 "(conv_discriminator and infogan_mnist_discriminator have trunk, d_head and aux_head)")
+                raise ValueError(
+                    f"the conditional GAN's discriminator network must have a '{part}' submodule "
+                    "(conv_discriminator and infogan_mnist_discriminator have trunk, d_head and aux_head)"
+                )
         self.class_code = self.latent.label_code
         assert self.class_code is not None  # check() made sure
         d_params = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
@@ -91,7 +115,8 @@ class ConditionalGAN(Model):
         else:
             d_params += list(self.D.aux_head.parameters())
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
-            NonSaturatingParams(), LossContext(ctx.latent, "adversarial"))
+            NonSaturatingParams(), LossContext(ctx.latent, "adversarial")
+        )
         self.augment = ctx.augmentations.get("discriminator")
         self._d_params = d_params
         self.opt_d = self.optimizer("discriminator", d_params)
@@ -103,8 +128,14 @@ class ConditionalGAN(Model):
         return {
             "losses": ("d_loss", "g_loss"),
             "D(x) on real and fake": ("d_real", "d_fake"),
-            **({"classification (cross-entropy)": ("d_class_real", "d_class_fake", "g_class"),
-                "classifier accuracy on held-out images (per epoch)": ("classifier_accuracy",)} if acgan else {}),
+            **(
+                {
+                    "classification (cross-entropy)": ("d_class_real", "d_class_fake", "g_class"),
+                    "classifier accuracy on held-out images (per epoch)": ("classifier_accuracy",),
+                }
+                if acgan
+                else {}
+            ),
         }
 
     @property

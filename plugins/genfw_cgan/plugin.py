@@ -8,5 +8,8 @@ from genfw_cgan.model import ConditionalGAN
 
 @hookimpl
 def register_models(register: RegisterModels) -> None:
-    register("cgan", ConditionalGAN,
-             description="A class-conditional GAN trained from the data's labels: projection discriminator or AC-GAN head")
+    register(
+        "cgan",
+        ConditionalGAN,
+        description="A class-conditional GAN trained from the data's labels: projection discriminator or AC-GAN head",
+    )

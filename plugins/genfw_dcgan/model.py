@@ -8,15 +8,26 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.api import (AdversarialLoss, Batch, ExponentialMovingAverage, LossContext, Model, ModelContext,
-                       NonSaturatingLoss, NonSaturatingParams, Roles, frozen)
+from genfw.api import (
+    AdversarialLoss,
+    Batch,
+    ExponentialMovingAverage,
+    LossContext,
+    Model,
+    ModelContext,
+    NonSaturatingLoss,
+    NonSaturatingParams,
+    Roles,
+    frozen,
+)
 
 
 class DCGANParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ema_decay: float = Field(0.999, ge=0, lt=1, description="Sample and export a moving average of G's weights with "
-                             "this decay; 0: G itself")
+    ema_decay: float = Field(
+        0.999, ge=0, lt=1, description="Sample and export a moving average of G's weights with this decay; 0: G itself"
+    )
 
 
 class DCGAN(Model):
@@ -39,7 +50,8 @@ class DCGAN(Model):
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
-            NonSaturatingParams(), LossContext(ctx.latent, "adversarial"))
+            NonSaturatingParams(), LossContext(ctx.latent, "adversarial")
+        )
         self.augment = ctx.augmentations.get("discriminator")
         self.opt_d = self.optimizer("discriminator", self.D.parameters())
         self.opt_g = self.optimizer("generator", self.G.parameters())

@@ -11,8 +11,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from genfw.api import (EvalContext, ari, circular_linear_correlation, cluster_accuracy, cluster_matching, code_effect,
-                       ink_width, nmi, slant, stroke_width)
+from genfw.api import (
+    EvalContext,
+    ari,
+    circular_linear_correlation,
+    cluster_accuracy,
+    cluster_matching,
+    code_effect,
+    ink_width,
+    nmi,
+    slant,
+    stroke_width,
+)
 
 CONSISTENCY_SEED, CONTINUOUS_SEED = 0, 2
 
@@ -29,8 +39,10 @@ def q_accuracy(ctx: EvalContext) -> dict[str, float]:
     if test is None or test.labels is None:
         return {}
     labels = test.labels.numpy()
-    return {f"q_accuracy_{name}": round(float(cluster_accuracy(labels, p)), 5)
-            for name, p in _categorical_predictions(ctx, test.images).items()}
+    return {
+        f"q_accuracy_{name}": round(float(cluster_accuracy(labels, p)), 5)
+        for name, p in _categorical_predictions(ctx, test.images).items()
+    }
 
 
 def q_on_real(ctx: EvalContext) -> dict[str, Any]:
@@ -116,8 +128,7 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
             codes[code.name] = swept
             imgs = ctx.generate(codes)[:, 0].numpy()
             values = swept[:, j].numpy()
-            stats = {"slant": slant(imgs), "stroke_width": stroke_width(imgs),
-                     "ink_width": ink_width(imgs)}
+            stats = {"slant": slant(imgs), "stroke_width": stroke_width(imgs), "ink_width": ink_width(imgs)}
             effects = {}
             for stat, s in stats.items():
                 # Per style, the statistic's change from the sweep's start: removes style-to-style offsets.
@@ -129,10 +140,19 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
                     effects[stat] = code_effect(values, (s - s[:, :1]).ravel())
                     effects[stat]["mean_change_over_sweep"] = float(np.nanmean(s[:, -1] - s[:, 0]))
             statistic = "circular_linear" if code.periodic else "spearman"
-            strongest = max(effects, key=lambda k: abs(effects[k][statistic]) if np.isfinite(effects[k][statistic]) else -1)
+            strongest = max(
+                effects, key=lambda k: abs(effects[k][statistic]) if np.isfinite(effects[k][statistic]) else -1
+            )
             key = code.name if code.dim == 1 else f"{code.name}[{j}]"
-            out[key] = {"effects": effects, "strongest": strongest, "statistic": statistic, "range": [float(r[0]), float(r[1])],
-                        "styles": n_styles, "steps": steps, "seed": ctx.seed + CONTINUOUS_SEED}
+            out[key] = {
+                "effects": effects,
+                "strongest": strongest,
+                "statistic": statistic,
+                "range": [float(r[0]), float(r[1])],
+                "styles": n_styles,
+                "steps": steps,
+                "seed": ctx.seed + CONTINUOUS_SEED,
+            }
     return out
 
 
@@ -144,21 +164,26 @@ def describe(sections: dict[str, Any]) -> list[str]:
             lines.append(f"  Q on real test set: skipped ({q})")
             continue
         as_labelled = f"  as labelled {q['accuracy_as_labelled']:.4f}" if "accuracy_as_labelled" in q else ""
-        lines.append(f"  Q on real test set, code {name}: accuracy {q['accuracy']:.4f}{as_labelled}  NMI {q['nmi']:.4f}  "
-                     f"ARI {q['ari']:.4f}")
+        lines.append(
+            f"  Q on real test set, code {name}: accuracy {q['accuracy']:.4f}{as_labelled}  NMI {q['nmi']:.4f}  "
+            f"ARI {q['ari']:.4f}"
+        )
     for name, c in sections.get("code_consistency", {}).items():
         if name == "skipped":
             lines.append(f"  code consistency: skipped ({c})")
             continue
         as_labelled = f", as labelled {c['accuracy_as_labelled']:.4f}" if "accuracy_as_labelled" in c else ""
-        lines.append(f"  code consistency, {name}: {c['accuracy']:.4f}{as_labelled} ({c['samples_per_value']} samples "
-                     "per value)")
+        lines.append(
+            f"  code consistency, {name}: {c['accuracy']:.4f}{as_labelled} ({c['samples_per_value']} samples per value)"
+        )
     for name, c in sections.get("continuous_codes", {}).items():
         if name == "skipped":
             lines.append(f"  continuous codes: skipped ({c})")
             continue
         e, statistic = c["effects"], c.get("statistic", "spearman")
         word = "circular-linear r" if statistic == "circular_linear" else "spearman"
-        lines.append(f"  continuous {name}: strongest {c['strongest']}; {word} slant {e['slant'][statistic]:+.3f}, "
-                     f"stroke width {e['stroke_width'][statistic]:+.3f}, ink width {e['ink_width'][statistic]:+.3f}")
+        lines.append(
+            f"  continuous {name}: strongest {c['strongest']}; {word} slant {e['slant'][statistic]:+.3f}, "
+            f"stroke width {e['stroke_width'][statistic]:+.3f}, ink width {e['ink_width'][statistic]:+.3f}"
+        )
     return lines

@@ -30,14 +30,18 @@ class MutualInformationLoss(nn.Module):
         unknown = sorted(set(params.weights) - {c.name for c in ctx.latent})
         if unknown:
             predictable = ", ".join(c.name for c in ctx.latent.predictable) or "(none)"
-            raise ValueError(f"weights name codes that do not exist: {', '.join(unknown)} (codes Q predicts: {predictable})")
+            raise ValueError(
+                f"weights name codes that do not exist: {', '.join(unknown)} (codes Q predicts: {predictable})"
+            )
         self.latent = ctx.latent
         self.weights = {
             c.name: params.weights.get(c.name, params.lambda_continuous if c.continuous else params.lambda_categorical)
             for c in ctx.latent.predictable
         }
 
-    def forward(self, q_out: torch.Tensor, codes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, q_out: torch.Tensor, codes: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         per_code = self.latent.nll(q_out, codes)
         total = q_out.new_zeros((), dtype=torch.float32)
         for name, nll in per_code.items():

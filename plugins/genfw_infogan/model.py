@@ -8,8 +8,20 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.api import (AdversarialLoss, Batch, ExponentialMovingAverage, LatentSpec, LossContext, Model, ModelContext,
-                       NonSaturatingLoss, NonSaturatingParams, Roles, eval_mode, frozen)
+from genfw.api import (
+    AdversarialLoss,
+    Batch,
+    ExponentialMovingAverage,
+    LatentSpec,
+    LossContext,
+    Model,
+    ModelContext,
+    NonSaturatingLoss,
+    NonSaturatingParams,
+    Roles,
+    eval_mode,
+    frozen,
+)
 
 if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
     from genfw.api import EvalContext
@@ -22,28 +34,39 @@ class InfoGANParams(BaseModel):
         True, description="The info loss also trains the shared D trunk (as in the paper and its code)"
     )
     ema_decay: float = Field(
-        0.0, ge=0, lt=1,
+        0.0,
+        ge=0,
+        lt=1,
         description="Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and use it as "
         "the run's generator (samples, export, eval); 0: off",
     )
     label_weight: float = Field(
-        1.0, ge=0, le=1000,
+        1.0,
+        ge=0,
+        le=1000,
         description="With a categorical code fed by the labels (from_labels, e.g. semi-supervised with labelled_count): "
         "the weight of Q's cross-entropy on labelled real images, which ties each category to its class",
     )
     invariance_steps: int | None = Field(
-        None, gt=0, le=100_000_000,
+        None,
+        gt=0,
+        le=100_000_000,
         description="Apply the invariance loss only for this many steps (once Q's categories have formed), then train "
         "the plain InfoGAN objective; null: always",
     )
     info_decay_step: int | None = Field(
-        None, gt=0, le=100_000_000,
+        None,
+        gt=0,
+        le=100_000_000,
         description="From this step on, the generator's info loss is multiplied by info_decay_factor: once the codes "
         "mean something, a weaker pull toward images Q reads with certainty lets G draw the data's variety within "
         "each category (Q itself keeps training at full weight); null: never",
     )
     info_decay_factor: float = Field(
-        0.1, ge=0, le=1, description="The factor of the generator's info loss from info_decay_step on",
+        0.1,
+        ge=0,
+        le=1,
+        description="The factor of the generator's info loss from info_decay_step on",
     )
 
 
@@ -93,12 +116,15 @@ class InfoGAN(Model):
         self.D = ctx.networks["discriminator"]
         for part in ("trunk", "d_head", "aux_head"):
             if not isinstance(getattr(self.D, part, None), nn.Module):
-                raise ValueError(f"the InfoGAN discriminator network must have a '{part}' submodule "
-                                 "(infogan_mnist_discriminator and conv_discriminator have trunk, d_head and aux_head)")
+                raise ValueError(
+                    f"the InfoGAN discriminator network must have a '{part}' submodule "
+                    "(infogan_mnist_discriminator and conv_discriminator have trunk, d_head and aux_head)"
+                )
         self.info = ctx.losses["info"]
         self.invariance = ctx.losses.get("invariance")
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
-            NonSaturatingParams(), LossContext(ctx.latent, "adversarial"))
+            NonSaturatingParams(), LossContext(ctx.latent, "adversarial")
+        )
         self.augment = ctx.augmentations.get("discriminator")
         self._views: tuple[torch.Tensor, torch.Tensor] | None = None  # trunk features, D step -> G step
         self._labelled: tuple[torch.Tensor, torch.Tensor] | None = None  # (features, labels), D step -> G step
@@ -115,14 +141,25 @@ class InfoGAN(Model):
         invariance = self.invariance is not None
         labels = self.label_code is not None
         curves = {
-            "discriminator": ("d_loss", "d_gan", *(("d_info",) if self.params.info_updates_trunk else ()),
-                              *(("d_invariance",) if invariance else ()), *(("d_labels",) if labels else ())),
-            "generator": ("g_loss", "g_gan", "info_loss", *(("q_invariance",) if invariance else ()),
-                          *(("q_labels",) if labels else ())),
+            "discriminator": (
+                "d_loss",
+                "d_gan",
+                *(("d_info",) if self.params.info_updates_trunk else ()),
+                *(("d_invariance",) if invariance else ()),
+                *(("d_labels",) if labels else ()),
+            ),
+            "generator": (
+                "g_loss",
+                "g_gan",
+                "info_loss",
+                *(("q_invariance",) if invariance else ()),
+                *(("q_labels",) if labels else ()),
+            ),
             "D(x) on real and fake": ("d_real", "d_fake"),
             "mutual information lower bound (nats)": tuple(f"mi_{n}" for n in predictable if n in self._entropies),
-            "Q accuracy on held-out images (per epoch)": tuple(f"q_accuracy_{c.name}" for c in self.latent.predictable
-                                                               if c.one_hot and self.data.has_labels),
+            "Q accuracy on held-out images (per epoch)": tuple(
+                f"q_accuracy_{c.name}" for c in self.latent.predictable if c.one_hot and self.data.has_labels
+            ),
         }
         return {title: keys for title, keys in curves.items() if keys}
 
@@ -145,9 +182,15 @@ class InfoGAN(Model):
         nll = code.nll(prediction, code.from_label_indices(labels))
         return (nll * known).sum() / known.sum().clamp(min=1.0)
 
-    def d_step_losses(self, real: torch.Tensor, fake: torch.Tensor, codes: dict[str, torch.Tensor],
-                      warped: torch.Tensor | None = None, rng: torch.Generator | None = None,
-                      labelled: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def d_step_losses(
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        codes: dict[str, torch.Tensor],
+        warped: torch.Tensor | None = None,
+        rng: torch.Generator | None = None,
+        labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """The discriminator step's losses on real images and detached fakes (and, with a code
         fed by the labels, Q's cross-entropy on ``labelled`` = (images, labels))."""
         # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
@@ -180,8 +223,9 @@ class InfoGAN(Model):
         out["d_loss"] = total
         return out
 
-    def g_step_losses(self, fake: torch.Tensor, codes: dict[str, torch.Tensor],
-                      info_factor: float = 1.0) -> dict[str, torch.Tensor]:
+    def g_step_losses(
+        self, fake: torch.Tensor, codes: dict[str, torch.Tensor], info_factor: float = 1.0
+    ) -> dict[str, torch.Tensor]:
         """The generator step's losses (call with the trunk and D head frozen); G's share of the
         info loss is scaled by ``info_factor`` (the Q head's is not)."""
         feats = self.D.trunk(fake)
@@ -211,8 +255,13 @@ class InfoGAN(Model):
             out["g_loss"] = out["g_loss"] + self.params.label_weight * loss
         out.update({f"info_{name}": nll for name, nll in per_code.items()})
         # The variational lower bound on I(c; G(z, c)): H(c) - E[-log Q(c | x)], where H(c) is known.
-        out.update({f"mi_{name}": self._entropies[name] - nll.detach() for name, nll in per_code.items()
-                    if name in self._entropies})
+        out.update(
+            {
+                f"mi_{name}": self._entropies[name] - nll.detach()
+                for name, nll in per_code.items()
+                if name in self._entropies
+            }
+        )
         return out
 
     def info_factor(self, step: int) -> float:
@@ -289,5 +338,8 @@ class InfoGAN(Model):
         section = sections.get("code_consistency")
         if not isinstance(section, dict):
             return {}
-        return {name: entry["per_value"] for name, entry in section.items()
-                if isinstance(entry, dict) and isinstance(entry.get("per_value"), dict)}
+        return {
+            name: entry["per_value"]
+            for name, entry in section.items()
+            if isinstance(entry, dict) and isinstance(entry.get("per_value"), dict)
+        }

@@ -31,12 +31,20 @@ class DiscriminatorParams(BaseModel):
     hidden: int = Field(1024, gt=0, description="Width of the trunk's output features")
     q_hidden: int = Field(128, gt=0, description="Width of the Q head's hidden layer")
     leak: float = Field(0.1, ge=0, lt=1, description="Leaky ReLU slope")
-    spectral_norm: bool = Field(False, description="Spectral normalisation (Miyato et al. 2018) of the trunk's and "
-                                "the D head's layers, bounding D's Lipschitz constant")
-    minibatch_std: int = Field(0, ge=0, le=64, description="Groups of this many images: the D head also sees how much "
-                               "the trunk's conv features of a group differ (minibatch standard deviation, Karras et "
-                               "al. 2018), so a generator that draws too alike images is caught; the Q head never sees "
-                               "it, so Q reads each image alone. 0: off; 2 or more: on (4 in the paper)")
+    spectral_norm: bool = Field(
+        False,
+        description="Spectral normalisation (Miyato et al. 2018) of the trunk's and "
+        "the D head's layers, bounding D's Lipschitz constant",
+    )
+    minibatch_std: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Groups of this many images: the D head also sees how much "
+        "the trunk's conv features of a group differ (minibatch standard deviation, Karras et "
+        "al. 2018), so a generator that draws too alike images is caught; the Q head never sees "
+        "it, so Q reads each image alone. 0: off; 2 or more: on (4 in the paper)",
+    )
 
     @field_validator("minibatch_std")
     @classmethod
@@ -57,10 +65,12 @@ class BatchNorm1d(nn.BatchNorm1d):
 
 
 def _quarter(ctx: NetworkContext) -> tuple[int, int]:
-    c, h, w = ctx.image_shape
+    _, h, w = ctx.image_shape
     if h % 4 or w % 4:
-        raise ValueError(f"the InfoGAN MNIST networks need image sides divisible by 4, got {h}x{w}: "
-                         "use another network or a dataset with such images")
+        raise ValueError(
+            f"the InfoGAN MNIST networks need image sides divisible by 4, got {h}x{w}: "
+            "use another network or a dataset with such images"
+        )
     return h // 4, w // 4
 
 
@@ -155,5 +165,3 @@ class InfoGANDiscriminator(nn.Module):
     def forward(self, x):
         f = self.trunk(x)
         return self.d_head(f), self.aux_head(f)
-
-
