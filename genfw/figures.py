@@ -71,14 +71,16 @@ def traversal_codes(latent: LatentSpec, name: str, steps: int, seed: int):
     values = trav.values  # [rows, columns, dim]
     rows, columns = values.shape[0], values.shape[1]
     row_labels = list(trav.row_labels)
-    cat = latent.first_categorical()
-    per_row_categories = rows == 1 and cat is not None and cat.name != name
+    first = latent.first_categorical()
+    # One row per category when a single-row sweep is of another code.
+    cat = first if rows == 1 and first is not None and first.name != name else None
+    per_row_categories = cat is not None
     if rows == 1:
-        repeat = cat.dim if per_row_categories else STYLES
+        repeat = cat.dim if cat is not None else STYLES
         values = values.expand(repeat, columns, values.shape[2])
         row_labels = (
             [f"{cat.name}={label}" for label in getattr(cat, "labels", range(cat.dim))]
-            if per_row_categories
+            if cat is not None
             else [f"{row_labels[0]} #{i + 1}" for i in range(repeat)]
         )
         rows = repeat
@@ -90,7 +92,7 @@ def traversal_codes(latent: LatentSpec, name: str, steps: int, seed: int):
     for c in latent:
         if c.name == name:
             codes[c.name] = values.reshape(rows * columns, c.dim)
-        elif per_row_categories and c.name == cat.name:
+        elif cat is not None and c.name == cat.name:
             codes[c.name] = torch.eye(cat.dim).repeat_interleave(columns, dim=0)
         elif c.role == "control":
             codes[c.name] = c.center().expand(rows * columns, c.dim).clone()

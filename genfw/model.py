@@ -91,15 +91,16 @@ class Model(nn.Module, ABC):
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
 
     # -- checks before anything is built -----------------------------------------------------------
+    # ``params`` is Any in these two so a subclass annotates it with its own params class.
     @classmethod
-    def check(cls, params: BaseModel, latent: LatentSpec, data: DataSpec) -> None:
+    def check(cls, params: Any, latent: LatentSpec, data: DataSpec) -> None:
         """Reject a latent spec or dataset this model cannot train on, by raising
         ``genfw.errors.ConfigValueError(message, path=latent.path_of(name))``. ``genfw validate``
         and ``genfw run`` call it before any network is built, after checking :attr:`needs`.
         ``data.image_shape`` is the images' (C, H, W)."""
 
     @classmethod
-    def network_outputs(cls, params: BaseModel, latent: LatentSpec) -> dict[str, int]:
+    def network_outputs(cls, params: Any, latent: LatentSpec) -> dict[str, int]:
         """The output width this model needs from the network of each role (passed to the
         network factory as ``ctx.outputs``), e.g. ``{"encoder": latent.prediction_dim}``."""
         return {}

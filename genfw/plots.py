@@ -108,7 +108,7 @@ def render_image_grid(grid: ImageGrid) -> np.ndarray:
         plt.close(fig)
 
 
-def smooth(values: Sequence[float], weight: float) -> np.ndarray:
+def smooth(values: Sequence[float] | np.ndarray, weight: float) -> np.ndarray:
     """An exponential moving average with bias correction (TensorBoard's smoothing)."""
     out, avg = [], 0.0
     for i, v in enumerate(values, 1):

@@ -58,8 +58,8 @@ def validate_recorded_config(
     ``--trust-recorded-plugins``), so a downloaded file cannot make genfw import anything. When a
     component is then unknown, the error names the recorded folders and both ways to load them.
     """
-    recorded = doc.get("plugins_dirs") if isinstance(doc.get("plugins_dirs"), list) else []
-    recorded = [d for d in recorded if isinstance(d, str)]
+    listed = doc.get("plugins_dirs")
+    recorded = [d for d in listed if isinstance(d, str)] if isinstance(listed, list) else []
     given = set(unique_folders(plugins_dirs))
     not_given = [d for d in recorded if Path(d).expanduser().resolve() not in given]
     missing = [d for d in not_given if not Path(d).is_dir()]

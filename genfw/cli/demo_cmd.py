@@ -86,7 +86,10 @@ def find_ort_web(explicit: Path | None, page_dir: Path) -> Path | None:
 def _copy(src: Path, dst: Path) -> None:
     from genfw.atomic import atomic_write_via
 
-    atomic_write_via(dst, lambda tmp: shutil.copyfile(src, tmp), needed=src.stat().st_size)
+    def write(tmp: str) -> None:
+        shutil.copyfile(src, tmp)
+
+    atomic_write_via(dst, write, needed=src.stat().st_size)
 
 
 def _listing(names: list[str], shown: int = 5) -> str:

@@ -52,6 +52,7 @@ def run(
     if resume_dir is not None:
         resolved = resume_config(Path(resume_dir), overrides, plugins_dirs, trust_recorded=trust_recorded)
     else:
+        assert config is not None  # one of the two, checked above
         _, resolved = load_config_and_plugins(config, overrides, plugins_dirs)
     if nproc > 1:
         _run_on_processes(resolved, nproc, config, resume_dir, overrides, plugins_dirs, trust_recorded, quiet)

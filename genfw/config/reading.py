@@ -12,7 +12,7 @@ import difflib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +20,8 @@ from genfw import jsonpath
 from genfw.errors import ConfigError
 from genfw.jsonpath import NumberError, format_path, parse_path, parse_value, set_path
 from genfw.names import NAME_PATTERN, NAME_RULE
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _DuplicateKey(ValueError):
@@ -100,7 +102,7 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], source: str |
     return doc
 
 
-def strict_validate(model_cls: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+def strict_validate(model_cls: type[M], values: dict[str, Any]) -> M:
     """Validate JSON data in pydantic's strict mode: ``"128"`` or ``true`` is no integer and
     ``"0.5"`` no number, while JSON arrays still fill tuple fields. Numbers must be finite and
     fit float32 (:class:`genfw.jsonpath.NumberError` otherwise)."""

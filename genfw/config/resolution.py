@@ -193,7 +193,7 @@ def _resolve_optimizers(config: RunConfig, model: ResolvedComponent, source: str
                 where=f"{source}: optimizers.{role}",
                 fix=f"{_did_you_mean(role, list(defaults))}roles it uses: {', '.join(defaults) or '(none)'}",
             )
-    out = {}
+    out: dict[str, OptimizerConfig] = {}
     for role, base in defaults.items():
         try:
             out[role] = strict_validate(OptimizerConfig, {**dict(base), **config.optimizers.get(role, {})})

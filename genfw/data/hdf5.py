@@ -363,7 +363,7 @@ def _labels(
 
     train_labels = read(train)
     test_labels = read(test) if test is not None else None
-    if test_labels is not None:
+    if test_labels is not None and test is not None:
         only_test = ~np.isin(test_labels, train_labels)
         if only_test.any():
             i = int(np.flatnonzero(only_test)[0])

@@ -36,7 +36,7 @@ import os
 import stat
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 import numpy as np
 import torch
@@ -365,9 +365,10 @@ def _labels(
         )
     if params.labels == "none" or not has_folders:
         return None, None
-    class_names = tuple(sorted(set(classes)))  # type: ignore[arg-type]
+    named = cast(list[str], classes)  # has_folders: every image is in one
+    class_names = tuple(sorted(set(named)))
     index = {name: i for i, name in enumerate(class_names)}
-    return torch.tensor([index[c] for c in classes], dtype=torch.int64), class_names  # type: ignore[index]
+    return torch.tensor([index[c] for c in named], dtype=torch.int64), class_names
 
 
 def image_folder_dataset(params: ImageFolderParams, ctx: DatasetContext) -> Dataset:
@@ -390,7 +391,7 @@ def image_folder_dataset(params: ImageFolderParams, ctx: DatasetContext) -> Data
     images, decoded, bad = _load(root, files, size, params.channels, params.cache, where) if files else (None, [], [])
     bad = skipped + bad
     _warn_unreadable(root, bad, len(listed))
-    if not decoded:
+    if not decoded or images is None:
         raise DataError(
             f"none of the {len(listed)} image files under {shown(str(root))} could be read (first: "
             f"{bad[0][0]}: {bad[0][1]})",

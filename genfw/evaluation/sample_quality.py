@@ -32,6 +32,8 @@ def sample_quality(ctx: EvalContext) -> dict[str, Any]:
     if isinstance(ref, str):
         return {"skipped": ref}
     train, test = ctx.data.train, ctx.data.test
+    if test is None or test.labels is None or train.labels is None:
+        return {"skipped": "the dataset has no labelled held-out split to compare the samples with"}
     seed = ctx.seed + OFFSET
     n = min(ctx.samples, len(train))
     _, fake = ctx.sample(n, OFFSET)

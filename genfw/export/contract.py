@@ -66,6 +66,7 @@ def spec_version_problem(version: Any) -> str | None:
     if major is None:
         return f"its spec_version {version!r} is not a version (MAJOR.MINOR.PATCH)"
     ours = spec_major(SPEC_VERSION)
+    assert ours is not None  # SPEC_VERSION is MAJOR.MINOR.PATCH
     if major > ours:
         return f"it follows generator spec {version}, newer than the {ours}.x this genfw reads"
     return None

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ MAX_WEIGHT_GROWTH = 1.4
 class _Upsampling:
     """A ConvTranspose node this pass can rewrite, with its constant weights."""
 
-    node: object
+    node: Any  # an onnx NodeProto (onnx is imported lazily)
     weight: np.ndarray  # [Cin, Cout, kh, kw]
     bias: np.ndarray  # [Cout]
     stride: tuple[int, int]
@@ -180,7 +181,8 @@ def _find_chains(graph, inits: dict[str, np.ndarray]) -> list[Chain]:
 
     def follow(layer_node):
         """(elementwise nodes, next upsampling layer or None) after ``layer_node``."""
-        between, name = [], layer_node.output[0]
+        between: list = []
+        name = layer_node.output[0]
         while True:
             nxt = only_consumer(name)
             if nxt is None:
@@ -292,7 +294,11 @@ def rewrite_upsampling_chains(
 
     graph = model.graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    notes, replaced, inserted, new_inits, stale = [], set(), {}, [], set()
+    notes: list[str] = []
+    replaced: set[str] = set()
+    inserted: dict[str, list] = {}
+    new_inits: list = []
+    stale: set[str] = set()
     for segment in [s for chain in _find_chains(graph, inits) for s in _segments(chain, max_layers)]:
         fy, fx = _factor(segment)
         if len(segment) < 2 or fy != fx:  # DepthToSpace needs square blocks

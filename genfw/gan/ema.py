@@ -8,6 +8,7 @@ step-to-step jitter without changing training. Any model can keep one and return
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from torch import nn
@@ -32,13 +33,14 @@ class ExponentialMovingAverage(nn.Module):
     @torch.no_grad()
     def update(self, source: nn.Module) -> None:
         """Move the average toward ``source`` (whose structure it copies)."""
-        self.updates += 1
-        t = self.updates
+        updates = cast(torch.Tensor, self.updates)  # a registered buffer (nn.Module types it loosely)
+        updates += 1
+        t = updates
         weight = 1 - torch.clamp((1 + t) / (10 + t), max=self.decay)  # a tensor: no host sync
         for avg, p in zip(self.average.parameters(), source.parameters()):
             avg.lerp_(p, weight)
-        for avg, b in zip(self.average.buffers(), source.buffers()):
-            avg.copy_(b)
+        for avg_buffer, b in zip(self.average.buffers(), source.buffers()):
+            avg_buffer.copy_(b)
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         return self.average(*args)

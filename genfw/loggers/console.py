@@ -7,12 +7,15 @@ import math
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from genfw.contexts import LoggerContext
 from genfw.loggers.base import Logger
+
+if TYPE_CHECKING:  # click is imported when a bar is drawn
+    from click._termui_impl import ProgressBar
 
 
 class ConsoleParams(BaseModel):
@@ -54,7 +57,7 @@ class ConsoleLogger(Logger):
         self.ctx = ctx
         self.keys = params.keys if params.keys is not None else (list(ctx.progress_keys) if ctx.progress_keys else None)
         self.tty = sys.stderr.isatty()
-        self._bar = None
+        self._bar: ProgressBar[int] | None = None
         self._latest: dict[str, Any] = {}
         self._last_line_step = ctx.start_step
         self._started = 0.0

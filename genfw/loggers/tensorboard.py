@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from genfw.contexts import LoggerContext
 from genfw.loggers.base import FOLDER_NAME, Logger, folder_in_run, folder_name
+
+if TYPE_CHECKING:  # tensorboard is optional: imported when the logger starts
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class TensorBoardParams(BaseModel):
@@ -41,7 +44,7 @@ class TensorBoardLogger(Logger):
             ) from None
         self.params = params
         self.path = folder_in_run(ctx.run_dir, params.subdir)
-        self._writer = None
+        self._writer: SummaryWriter | None = None
 
     def start(self) -> None:
         from torch.utils.tensorboard import SummaryWriter

@@ -77,15 +77,15 @@ def check_networks_fit(resolved, model: nn.Module, networks: dict[str, nn.Module
     generator = getattr(model, "generator", None)
     if isinstance(generator, nn.Module):
         inside = {type(m) for m in generator.modules()}
-        role = next((r for r, net in networks.items() if type(net) in inside), None)
+        maker = next((r for r, net in networks.items() if type(net) in inside), None)
         with torch.random.fork_rng(devices=[]), torch.no_grad(), eval_mode(generator):
             try:
                 out = generator(latent.encode(latent.sample(2, torch.Generator().manual_seed(0))))
             except Exception:
                 out = None  # the training-step probe below names where it fails
         if isinstance(out, torch.Tensor) and out.dim() == 4 and tuple(out.shape[1:]) != image_shape:
-            if role is not None:
-                fail(role, f"expects {_shape(out.shape[1:])} (it generates images of that shape)")
+            if maker is not None:
+                fail(maker, f"expects {_shape(out.shape[1:])} (it generates images of that shape)")
             raise ConfigError(
                 f"dataset images are {_shape(image_shape)}; the model's generator makes {_shape(out.shape[1:])} images",
                 where=f"{source}: networks",
@@ -97,7 +97,7 @@ def check_networks_fit(resolved, model: nn.Module, networks: dict[str, nn.Module
 
 def _probe_step(model: nn.Module, networks: dict[str, nn.Module], data, fail) -> None:
     try:
-        twin = copy.deepcopy(model)
+        twin: Any = copy.deepcopy(model)  # a Model: train_step is probed below
     except Exception:  # a model holding something that cannot be copied: skip this probe
         return
     roles_by_type: dict[type, list[str]] = {}
@@ -139,5 +139,5 @@ def _probe_step(model: nn.Module, networks: dict[str, nn.Module], data, fail) ->
                 h.remove()
     del twin
     if failure is not None:
-        role, exc = failure
-        fail(role, f"cannot take them: {_first_line(exc)}")
+        role, error = failure
+        fail(role, f"cannot take them: {_first_line(error)}")

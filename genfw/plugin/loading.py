@@ -227,11 +227,11 @@ def load_plugins(plugin_dirs: Iterable[str | os.PathLike] = ()) -> LoadedPlugins
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        name = manager.get_name(exc.plugin) if exc.plugin is not None else None
-        source = sources.get(name) if name else None
+        plugin_name = manager.get_name(exc.plugin) if exc.plugin is not None else None
+        unknown = sources.get(plugin_name) if plugin_name else None
         hook_names = ", ".join(f"register_{k}" for k in KINDS)
         raise PluginError(
-            f"plugin {source.describe() if source else name} implements an unknown hook: {exc}",
+            f"plugin {unknown.describe() if unknown else plugin_name} implements an unknown hook: {exc}",
             fix=f"the hooks are: {hook_names}; check the spelling",
         ) from None
     registries = _fill_registries(manager, sources)

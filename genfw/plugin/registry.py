@@ -53,7 +53,7 @@ def params_model_of(factory: Any) -> type[BaseModel] | None:
         found = concrete(hints(factory).get("params"))
         if found is not None:
             return found
-        target: Any = factory.__init__
+        target: Any = factory.__init__  # type: ignore[misc]  # the class's own, read for its signature
         skip = 1  # self
     else:
         target, skip = factory, 0
@@ -131,7 +131,7 @@ class Registry(Generic[T]):
             own = factory.__dict__.get("__doc__") if isinstance(factory, type) else getattr(factory, "__doc__", None)
             # Its first paragraph, as one line (a sentence may wrap over lines).
             description = " ".join(inspect.cleandoc(own or "").strip().split("\n\n")[0].split()).replace("``", "`")
-        entry = Entry(self.kind, name, factory, params, description, source)
+        entry = Entry[T](self.kind, name, factory, params, description, source)
         self._entries[name] = entry
         return entry
 

@@ -32,7 +32,7 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -188,6 +188,7 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         mean = total[:c] / n
         var = (total[c : 2 * c] / n - mean * mean).clamp_min(0)
         if self.track_running_stats and self.running_mean is not None:
+            assert self.running_var is not None and self.num_batches_tracked is not None  # tracked: all three exist
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
@@ -214,9 +215,9 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
                 out.weight.copy_(module.weight)
                 out.bias.copy_(module.bias)
             if module.track_running_stats:
-                out.running_mean.copy_(module.running_mean)
-                out.running_var.copy_(module.running_var)
-                out.num_batches_tracked.copy_(module.num_batches_tracked)
+                # torch types BatchNorm's statistics as optional; with track_running_stats they exist.
+                for name in ("running_mean", "running_var", "num_batches_tracked"):
+                    cast(torch.Tensor, getattr(out, name)).copy_(cast(torch.Tensor, getattr(module, name)))
         out.train(module.training)
     for name, child in module.named_children():
         out.add_module(name, convert_sync_batchnorm(child, device))
@@ -241,6 +242,6 @@ def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
 @collective
 def gather_objects(obj: object) -> list[object] | None:
     """Every rank's ``obj`` on rank 0 (None elsewhere)."""
-    out = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    out: list[object] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
     dist.gather_object(obj, out, dst=0)
     return out

@@ -16,7 +16,7 @@ PACKAGES = ("genfw", "torch", "torchvision", "numpy", "pydantic", "pluggy", "onn
 
 
 def describe_environment(device: torch.device, processes: int = 1) -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)

@@ -182,7 +182,9 @@ def _failure(rank: int, failure: ProcessFailure) -> _Failure:
 def _genfw_part(doc: object) -> tuple[dict[str, Any] | None, str]:
     """The ``genfw`` part of an error file and its ``py_callstack`` (None, "" when it has none:
     a process torchrun had to stop, or one genfw did not start)."""
-    record = doc.get("genfw") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        return None, ""
+    record = doc.get("genfw")
     if not isinstance(record, dict):
         return None, ""
     message = doc.get("message")

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -111,7 +111,7 @@ class _StopFlag:
     def __init__(self, announce: bool = True) -> None:
         self.announce = announce  # say so at once (alone; under torchrun rank 0 says it when all agree to stop)
         self.stop: str | None = None  # the signal's name, once one arrived
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # what signal.signal returned: a handler, SIG_DFL or None
 
     def __enter__(self) -> _StopFlag:
         for sig in self.SIGNALS:
@@ -258,7 +258,8 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """Every process calls this at the same step; rank 0 writes (with every rank's RNG state)."""
         self.check_divergence()
-        states = distributed.gather_objects(self.rng.get_state()) if self.dist.enabled else None
+        gathered = distributed.gather_objects(self.rng.get_state()) if self.dist.enabled else None
+        states = cast("list[torch.Tensor] | None", gathered)  # every rank's RNG state, as gathered
         if self.dist.is_main:
             save_checkpoint(
                 self.checkpoint_path,
@@ -432,7 +433,7 @@ class Trainer:
                     if self.step % self.train_cfg.checkpoint_every == 0:
                         self.save_checkpoint()
                     if self.dist.enabled:  # stop together: a signal may reach the processes at different steps
-                        code = distributed.all_reduce_max(torch.tensor(STOP_CODES.get(flag.stop, 0)))
+                        code = distributed.all_reduce_max(torch.tensor(STOP_CODES.get(flag.stop or "", 0)))
                         flag.stop = flag.stop or {v: k for k, v in STOP_CODES.items()}.get(int(code))
                     if flag.stop:
                         stopped_by = flag.stop

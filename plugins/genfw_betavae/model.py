@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from genfw.api import Batch, ConfigValueError, DataSpec, LatentSpec, Model, ModelContext, Roles, eval_mode
+
+
+class GaussianPosterior(Protocol):
+    """What the β-VAE needs of every code (check() makes sure): a posterior read from the
+    encoder's prediction, as the gaussian code has."""
+
+    def mean_logvar(self, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
 
 if TYPE_CHECKING:  # evaluation pulls in scikit-learn: imported when used, not when the plugin loads
     from genfw.api import EvalContext, ImageGrid
@@ -108,7 +116,10 @@ class BetaVAE(Model):
     def posterior(self, images: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per code, the encoder's posterior mean and (clamped) log-variance, float32 ``[n, dim]``."""
         prediction = self.encoder(images)
-        return {name: self.latent[name].mean_logvar(prediction[:, s]) for name, s in self._slices.items()}
+        return {
+            name: cast(GaussianPosterior, self.latent[name]).mean_logvar(prediction[:, s])
+            for name, s in self._slices.items()
+        }
 
     def reconstruction_nll(self, decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """-log p(x | z) per image (Bernoulli on grey levels, summed over pixels), ``[n]``."""

@@ -10,7 +10,7 @@ prior).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,7 @@ from genfw.api import (
     Batch,
     ConfigValueError,
     DataSpec,
+    DiscriminatorParts,
     ExponentialMovingAverage,
     LatentSpec,
     LossContext,
@@ -98,22 +99,19 @@ class ConditionalGAN(Model):
         super().__init__(params, ctx)
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
-        for part in ("trunk", "d_head") + (("aux_head",) if params.head == "acgan" else ()):
-            if not isinstance(getattr(self.D, part, None), nn.Module):
-                raise ValueError(
-                    f"the conditional GAN's discriminator network must have a '{part}' submodule "
-                    "(conv_discriminator and infogan_mnist_discriminator have trunk, d_head and aux_head)"
-                )
-        self.class_code = self.latent.label_code
-        assert self.class_code is not None  # check() made sure
-        d_params = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
+        self.parts = DiscriminatorParts.of(self.D, "the conditional GAN", aux=params.head == "acgan")
+        class_code = self.latent.label_code
+        assert class_code is not None  # check() made sure
+        self.class_code = class_code
+        d_params = list(self.parts.trunk.parameters()) + list(self.parts.d_head.parameters())
         if params.head == "projection":
-            features = _in_features(self.D.d_head)
+            features = _in_features(self.parts.d_head)
             self.embed = nn.utils.parametrizations.spectral_norm(nn.Embedding(self.class_code.dim, features))
-            nn.init.xavier_uniform_(self.embed.parametrizations.weight.original)
+            parametrized = cast(nn.ModuleDict, self.embed.parametrizations)
+            nn.init.xavier_uniform_(cast(torch.Tensor, parametrized["weight"].original))
             d_params += list(self.embed.parameters())
         else:
-            d_params += list(self.D.aux_head.parameters())
+            d_params += list(self.parts.aux.parameters())
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
             NonSaturatingParams(), LossContext(ctx.latent, "adversarial")
         )
@@ -146,20 +144,20 @@ class ConditionalGAN(Model):
     def critic(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """D's logits ``[n]`` for images of classes ``labels`` (-1: unknown), and with the AC-GAN
         head its class logits ``[n, k]``."""
-        h = self.D.trunk(images)
-        logits = self.D.d_head(h).float().view(-1)
+        h = self.parts.trunk(images)
+        logits = self.parts.d_head(h).float().view(-1)
         if self.params.head == "projection":
             # <embed(y), h>; an unknown class projects onto nothing (its one-hot row is zero).
             onehot = self.class_code.from_label_indices(labels).to(h.dtype)
-            logits = logits + (onehot @ self.embed.weight.to(h.dtype) * h).sum(dim=1).float()
+            logits = logits + (onehot @ cast(torch.Tensor, self.embed.weight).to(h.dtype) * h).sum(dim=1).float()
             return logits, None
-        return logits, self.D.aux_head(h).float()
+        return logits, self.parts.aux(h).float()
 
     @torch.no_grad()
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """The AC-GAN head's class logits for images, in eval mode."""
         with eval_mode(self.D):
-            return self.D.aux_head(self.D.trunk(images)).float()
+            return self.parts.aux(self.parts.trunk(images)).float()
 
     def _class_loss(self, class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         known = labels >= 0

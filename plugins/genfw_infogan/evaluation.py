@@ -84,7 +84,7 @@ def code_consistency(ctx: EvalContext) -> dict[str, Any]:
         codes = ctx.latent.sample(k * per_value, rng)
         codes[code.name] = torch.eye(k)[values]
         pred = ref.predict(ctx.generate(codes))
-        per = {}
+        per: dict[str, dict[str, Any]] = {}
         for v in range(k):
             counts = np.bincount(pred[values.numpy() == v], minlength=ref.num_classes)
             cls = int(counts.argmax())

@@ -13,6 +13,9 @@ out: rotation and width are what they should capture.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -45,7 +48,8 @@ class InvariantClusteringLoss(nn.Module):
 
     def forward(self, q_a: torch.Tensor, q_b: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         per_code = {name: iic_loss(q_a[:, s].float(), q_b[:, s].float()) for name, s in self.slices.items()}
-        return self.params.weight * sum(per_code.values()), per_code
+        # reduce, not sum(): the same additions without sum()'s int start, so the total types as a tensor.
+        return self.params.weight * functools.reduce(operator.add, per_code.values()), per_code
 
 
 def iic_loss(logits_a: torch.Tensor, logits_b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

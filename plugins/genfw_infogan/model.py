@@ -11,6 +11,7 @@ from torch import nn
 from genfw.api import (
     AdversarialLoss,
     Batch,
+    DiscriminatorParts,
     ExponentialMovingAverage,
     LatentSpec,
     LossContext,
@@ -114,12 +115,7 @@ class InfoGAN(Model):
         super().__init__(params, ctx)
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
-        for part in ("trunk", "d_head", "aux_head"):
-            if not isinstance(getattr(self.D, part, None), nn.Module):
-                raise ValueError(
-                    f"the InfoGAN discriminator network must have a '{part}' submodule "
-                    "(infogan_mnist_discriminator and conv_discriminator have trunk, d_head and aux_head)"
-                )
+        self.parts = DiscriminatorParts.of(self.D, "the InfoGAN")
         self.info = ctx.losses["info"]
         self.invariance = ctx.losses.get("invariance")
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
@@ -129,9 +125,9 @@ class InfoGAN(Model):
         self._views: tuple[torch.Tensor, torch.Tensor] | None = None  # trunk features, D step -> G step
         self._labelled: tuple[torch.Tensor, torch.Tensor] | None = None  # (features, labels), D step -> G step
         self.label_code = self.latent.label_code
-        self._d_frozen = list(self.D.trunk.parameters()) + list(self.D.d_head.parameters())
+        self._d_frozen = list(self.parts.trunk.parameters()) + list(self.parts.d_head.parameters())
         self.opt_d = self.optimizer("discriminator", self._d_frozen)
-        self.opt_g = self.optimizer("generator", list(self.G.parameters()) + list(self.D.aux_head.parameters()))
+        self.opt_g = self.optimizer("generator", list(self.G.parameters()) + list(self.parts.aux.parameters()))
         # Only with EMA on, so the state dict of a run without it has no average in it.
         self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
         self._entropies = {c.name: c.entropy() for c in self.latent.predictable if c.entropy() is not None}
@@ -169,7 +165,7 @@ class InfoGAN(Model):
         return self.G_ema.average if self.G_ema is not None else self.G
 
     def _critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D.d_head(self.D.trunk(x)).float().view(-1)
+        return self.parts.d_head(self.parts.trunk(x)).float().view(-1)
 
     # The two objectives are methods of their own so tests can inspect where gradients go.
     def label_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -177,7 +173,7 @@ class InfoGAN(Model):
         (0 when none is labelled)."""
         code = self.label_code
         assert code is not None
-        prediction = self.D.aux_head(features)[:, self.latent.prediction_slices()[code.name]]
+        prediction = self.parts.aux(features)[:, self.latent.prediction_slices()[code.name]]
         known = (labels >= 0).float()
         nll = code.nll(prediction, code.from_label_indices(labels))
         return (nll * known).sum() / known.sum().clamp(min=1.0)
@@ -194,28 +190,29 @@ class InfoGAN(Model):
         """The discriminator step's losses on real images and detached fakes (and, with a code
         fed by the labels, Q's cross-entropy on ``labelled`` = (images, labels))."""
         # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
-        feats_real = self.D.trunk(real)
-        d_real = self.D.d_head(feats_real).float().view(-1)
-        feats_fake = self.D.trunk(fake.detach())
-        d_fake = self.D.d_head(feats_fake).float().view(-1)
+        feats_real = self.parts.trunk(real)
+        d_real = self.parts.d_head(feats_real).float().view(-1)
+        feats_fake = self.parts.trunk(fake.detach())
+        d_fake = self.parts.d_head(feats_fake).float().view(-1)
         gan = self.adversarial.discriminator_loss(d_real, d_fake)
         if rng is not None and self.adversarial.has_penalty:
             gan = gan + self.adversarial.penalty(self._critic, real, fake, rng)
         out = {"d_gan": gan, "d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
         total = gan
         if self.params.info_updates_trunk:
-            info, _ = self.info(self.D.aux_head(feats_fake), codes)
+            info, _ = self.info(self.parts.aux(feats_fake), codes)
             out["d_info"] = info
             total = total + info
         if warped is not None:
-            feats_warped = self.D.trunk(warped)
-            inv, _ = self.invariance(self.D.aux_head(feats_real), self.D.aux_head(feats_warped))
+            assert self.invariance is not None  # warped views exist only while it is active
+            feats_warped = self.parts.trunk(warped)
+            inv, _ = self.invariance(self.parts.aux(feats_real), self.parts.aux(feats_warped))
             self._views = (feats_real.detach(), feats_warped.detach())
             out["d_invariance"] = inv
             total = total + inv
         if labelled is not None and self.label_code is not None:
             images, labels = labelled
-            feats = feats_real if images is real else self.D.trunk(images)
+            feats = feats_real if images is real else self.parts.trunk(images)
             loss = self.label_loss(feats, labels)
             self._labelled = (feats.detach(), labels)
             out["d_labels"] = loss
@@ -228,14 +225,14 @@ class InfoGAN(Model):
     ) -> dict[str, torch.Tensor]:
         """The generator step's losses (call with the trunk and D head frozen); G's share of the
         info loss is scaled by ``info_factor`` (the Q head's is not)."""
-        feats = self.D.trunk(fake)
-        logits = self.D.d_head(feats).float().view(-1)
+        feats = self.parts.trunk(fake)
+        logits = self.parts.d_head(feats).float().view(-1)
         gan = self.adversarial.generator_loss(logits)
-        info, per_code = self.info(self.D.aux_head(feats), codes)
+        info, per_code = self.info(self.parts.aux(feats), codes)
         if info_factor != 1.0:
             # The Q head trains on the full loss, G on the scaled one: the difference reaches the
             # Q head only (G's parameters see it through a detached copy of the features).
-            q_only, _ = self.info(self.D.aux_head(feats.detach()), codes)
+            q_only, _ = self.info(self.parts.aux(feats.detach()), codes)
             info_g = info_factor * info + (1 - info_factor) * q_only
         else:
             info_g = info
@@ -243,7 +240,8 @@ class InfoGAN(Model):
         if self._views is not None:
             feats_real, feats_warped = self._views
             self._views = None
-            inv, inv_per_code = self.invariance(self.D.aux_head(feats_real), self.D.aux_head(feats_warped))
+            assert self.invariance is not None  # the views exist only while it is active
+            inv, inv_per_code = self.invariance(self.parts.aux(feats_real), self.parts.aux(feats_warped))
             out["q_invariance"] = inv
             out["g_loss"] = out["g_loss"] + inv
             out.update({f"invariance_{name}": v for name, v in inv_per_code.items()})
@@ -277,7 +275,8 @@ class InfoGAN(Model):
         real = batch.images
         codes = self.latent.sample(real.shape[0], rng, real.device)
         fake = self.G(self.latent.encode(codes))
-        warped = self.invariance.warp(real, rng) if self.invariance_active(batch.step) else None
+        invariance = self.invariance
+        warped = invariance.warp(real, rng) if invariance is not None and self.invariance_active(batch.step) else None
         labelled = None
         if self.label_code is not None:
             source = batch.supervised if batch.supervised is not None else batch
@@ -307,7 +306,7 @@ class InfoGAN(Model):
     def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Q's raw outputs per predictable code for images (eval mode, so batch-independent)."""
         with eval_mode(self.D):
-            q_out = self.D.aux_head(self.D.trunk(images)).float()
+            q_out = self.parts.aux(self.parts.trunk(images)).float()
         return {name: q_out[:, s] for name, s in self.latent.prediction_slices().items()}
 
     # -- what InfoGAN adds to a run's record ---------------------------------------------------------
