@@ -82,7 +82,7 @@ def test_the_contract_is_defined_once_and_torch_free():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
     import genfw.export.onnx_export as exporter
-    import genfw.runtime as runtime
+    import genfw.runtime.file_contract as runtime  # where the runtime reads the contract
     from genfw.export import contract
 
     for name in ("OUTPUT_NAME", "META_LATENT", "META_IMAGE", "META_VERSION", "META_EXPORT", "sidecar_path"):
@@ -488,7 +488,7 @@ def test_version_is_json_and_old_plain_text_still_reads(onnx_path, tmp_path):
 
 
 def test_default_sweeps_use_the_range_and_unknown_priors_are_never_guessed(onnx_path, tmp_path):
-    import genfw.runtime as rt
+    import genfw.runtime.codes as rt
 
     def edit(codes):
         codes[2]["range"] = [-3.0, 3.0]
