@@ -157,7 +157,7 @@ def export_variants(g, latent, image_shape, folder: Path) -> dict[str, bytes]:
     import onnx
 
     from genfw.export import export_generator
-    from genfw.export.onnx_export import convert_weights
+    from genfw.export.weight_formats import convert_weights
     from genfw.export.subpixel import rewrite_upsampling_chains
 
     out = {}
@@ -178,7 +178,7 @@ def size_table(configs: list[Path], repeats: int) -> None:
     import onnxruntime as ort
     import torch
 
-    from genfw.export.onnx_export import sample_inputs
+    from genfw.export.wrapper import sample_inputs
 
     torch.set_num_threads(1)
     options = ort.SessionOptions()

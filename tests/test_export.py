@@ -16,7 +16,7 @@ from genfw.building import build_latent, build_network
 from genfw.session import load_config_and_plugins
 from genfw.errors import GenfwUsageError
 from genfw.export import ExportError, export_generator
-from genfw.export import onnx_export
+from genfw.export import category_labels, inference_rewrites, onnx_export, weight_formats
 from genfw.model import DataSpec
 from genfw_testing import INFOGAN_CONFIG, REPO, SMALL_GENERATOR, cli_in_process, small_generator
 
@@ -160,7 +160,7 @@ def test_1x1_conv_becomes_matmul_and_bns_fold(tmp_path):
             g(torch.rand(32, latent.input_dim))
     g.eval()
     z = torch.rand(5, latent.input_dim)
-    rewritten, notes = onnx_export.optimize_for_inference(g, z)
+    rewritten, notes = inference_rewrites.optimize_for_inference(g, z)
     assert any("MatMul" in n for n in notes) and sum("folded" in n for n in notes) == 2, notes
     assert not any(isinstance(m, nn.BatchNorm2d) for m in rewritten.modules())
     with torch.no_grad():
@@ -176,7 +176,7 @@ def test_verification_catches_a_wrong_export(tmp_path, monkeypatch):
     def broken(generator, z):
         return nn.Sequential(generator, nn.Hardtanh(0.0, 0.5)), []
 
-    monkeypatch.setattr(onnx_export, "optimize_for_inference", broken)
+    monkeypatch.setattr(onnx_export, "optimize_for_inference", broken)  # where export_generator looks it up
     with pytest.raises(ExportError, match="differs from torch"):
         export_generator(g, latent, IMAGE, tmp_path / "g.onnx")
     assert list(tmp_path.iterdir()) == []  # an unverified model is never written
@@ -220,7 +220,7 @@ def test_smaller_weights_are_verified_within_their_tolerance(paper, exported, we
     g, latent = paper
     path = tmp_path / f"g-{weights}.onnx"
     report = export_generator(g, latent, IMAGE, path, weights=weights)
-    tolerance = onnx_export.TOLERANCES[weights]
+    tolerance = weight_formats.TOLERANCES[weights]
     assert report["weights"] == weights and report["tolerance"] == tolerance
     assert report["max_abs_diff"] <= tolerance["max_abs"] and report["mean_abs_diff"] <= tolerance["mean_abs"]
     assert report["fp32_max_abs_diff"] <= 1e-4  # the fp32 graph it was made from was verified first
@@ -245,7 +245,7 @@ def test_smaller_weights_are_verified_within_their_tolerance(paper, exported, we
 
 
 def test_a_variant_past_its_tolerance_is_never_written(paper, tmp_path, monkeypatch):
-    monkeypatch.setitem(onnx_export.TOLERANCES, "int8", {"max_abs": 1e-9, "mean_abs": 1e-9})
+    monkeypatch.setitem(weight_formats.TOLERANCES, "int8", {"max_abs": 1e-9, "mean_abs": 1e-9})
     with pytest.raises(ExportError, match="the int8 export's output differs from torch"):
         export_generator(paper[0], paper[1], IMAGE, tmp_path / "g.onnx", weights="int8")
     assert list(tmp_path.iterdir()) == []
@@ -264,9 +264,9 @@ def test_categories_are_labelled_from_the_evaluation(paper, exported, tmp_path):
     per_value = {str(v): {"class": v % 9, "share": 0.995 if v else 0.5, "label": f"class{v % 9}"} for v in range(10)}
     (run / "eval.json").write_text(json.dumps({"model_sections": ["code_consistency"],
                                                "code_consistency": {"digit": {"accuracy": 0.9, "per_value": per_value}}}))
-    meanings = onnx_export.category_meanings(run, InfoGAN)
-    assert meanings == {"digit": per_value} and onnx_export.category_meanings(tmp_path / "nowhere", InfoGAN) == {}
-    assert onnx_export.category_meanings(run, Model) == {}  # a model that reads no meanings: unlabelled
+    meanings = category_labels.category_meanings(run, InfoGAN)
+    assert meanings == {"digit": per_value} and category_labels.category_meanings(tmp_path / "nowhere", InfoGAN) == {}
+    assert category_labels.category_meanings(run, Model) == {}  # a model that reads no meanings: unlabelled
     path = run / "generator.onnx"
     export_generator(paper[0], paper[1], IMAGE, path, verify=False, categories=meanings)
     digit = json.loads(path.with_suffix(".json").read_text())["latent"]["codes"][1]
@@ -275,16 +275,16 @@ def test_categories_are_labelled_from_the_evaluation(paper, exported, tmp_path):
     assert digit["classes"][1] == {"class": 1, "label": "class1", "share": 0.995}
     twice = {str(v): {"class": 1, "share": 0.9} for v in range(10)}
     code = {"name": "digit", "k": 10, "labels": [str(i) for i in range(10)]}
-    assert onnx_export.label_categories(code, twice) and code["labels"][:2] == ["1 (90%, #0)", "1 (90%, #1)"]
+    assert category_labels.label_categories(code, twice) and code["labels"][:2] == ["1 (90%, #0)", "1 (90%, #1)"]
     named = {"name": "digit", "k": 10, "labels": [f"d{i}" for i in range(10)]}  # labels the config gave are kept
-    assert onnx_export.label_categories(named, twice) and named["labels"][0] == "d0" and named["classes"][0]["class"] == 1
-    assert not onnx_export.label_categories({"name": "digit", "k": 10}, {"0": {"class": 1}})  # does not fit: unchanged
+    assert category_labels.label_categories(named, twice) and named["labels"][0] == "d0" and named["classes"][0]["class"] == 1
+    assert not category_labels.label_categories({"name": "digit", "k": 10}, {"0": {"class": 1}})  # does not fit: unchanged
     # genfw eval relabels an existing export: metadata, sidecar and its hash change together
     plain = tmp_path / "plain" / "generator.onnx"
     plain.parent.mkdir()
     plain.write_bytes(exported[0].read_bytes())
     plain.with_suffix(".json").write_bytes(exported[0].with_suffix(".json").read_bytes())
-    assert onnx_export.relabel_export(plain, meanings) and not onnx_export.relabel_export(plain, meanings)
+    assert category_labels.relabel_export(plain, meanings) and not category_labels.relabel_export(plain, meanings)
     g = Generator.load(plain)
     assert g.code("digit")["labels"][1] == "class1 (100%)" and g.sha256 is not None
     assert (g.sample_codes(2, digit="class1 (100%)")["digit"].argmax(1) == 1).all()
@@ -335,7 +335,7 @@ def test_a_64x64_generator_exports_about_the_size_of_its_weights(tmp_path, weigh
     values, feed = feeds(latent, 5, seed=3)
     with torch.no_grad():
         expected = g(latent.encode({c.name: v for c, v in zip(latent, values)})).numpy()
-    assert np.abs(session.run(["image"], feed)[0] - expected).max() <= onnx_export.TOLERANCES[weights]["max_abs"]
+    assert np.abs(session.run(["image"], feed)[0] - expected).max() <= weight_formats.TOLERANCES[weights]["max_abs"]
 
 
 def test_the_mnist_generator_keeps_the_subpixel_rewrite_where_it_pays(paper, exported, tmp_path):

@@ -134,7 +134,7 @@ def test_the_printed_schema_is_json_schema_and_exported_sidecars_validate_agains
 
 def with_spec_version(src: Path, dst: Path, version: str | None) -> Path:
     """A copy of the pair with ``spec_version`` set (or removed) in both the metadata and the sidecar."""
-    from genfw.export.onnx_export import write_pair
+    from genfw.export.pair import write_pair
 
     model = onnx.load(str(src))
     props = {p.key: p.value for p in model.metadata_props if p.key != "genfw.spec_version"}

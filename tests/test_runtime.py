@@ -82,7 +82,7 @@ def test_the_contract_is_defined_once_and_torch_free():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
     import genfw.export.onnx_export as exporter
-    import genfw.runtime as runtime
+    import genfw.runtime.file_contract as runtime  # where the runtime reads the contract
     from genfw.export import contract
 
     for name in ("OUTPUT_NAME", "META_LATENT", "META_IMAGE", "META_VERSION", "META_EXPORT", "sidecar_path"):
@@ -350,7 +350,7 @@ def test_a_sidecar_for_other_bytes_is_refused(onnx_path, tmp_path):
 def paired(src: Path, dst: Path, edit) -> Path:
     """A copy of ``src`` whose genfw.latent metadata ``edit(codes)`` changed, with a sidecar that
     says the same and records the new bytes' SHA-256: a pair that verifies, and a spec to judge."""
-    from genfw.export.onnx_export import write_pair
+    from genfw.export.pair import write_pair
 
     model = onnx.load(str(src))
     sidecar = json.loads(src.with_suffix(".json").read_text())
@@ -488,7 +488,7 @@ def test_version_is_json_and_old_plain_text_still_reads(onnx_path, tmp_path):
 
 
 def test_default_sweeps_use_the_range_and_unknown_priors_are_never_guessed(onnx_path, tmp_path):
-    import genfw.runtime as rt
+    import genfw.runtime.codes as rt
 
     def edit(codes):
         codes[2]["range"] = [-3.0, 3.0]
@@ -619,7 +619,7 @@ def test_the_npm_package_runs_a_generator_in_node_as_python_does(onnx_path, tmp_
     genfw.runtime; a newer MAJOR spec and a tampered file refused in one line."""
     from genfw.export.contract import META_EXPORT, META_IMAGE, META_LATENT, META_SPEC_VERSION, META_VERSION, OUTPUT_NAME, \
         PAIRED_KEYS, SPEC_VERSION
-    from genfw.export.onnx_export import write_pair
+    from genfw.export.pair import write_pair
 
     package = json.loads((WEB_PACKAGE / "package.json").read_text())
     assert package["type"] == "module" and package["exports"]["."]["types"] == "./genfw-web.d.ts"

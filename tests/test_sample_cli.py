@@ -213,7 +213,7 @@ def test_sample_n_beyond_a_memory_cap_is_refused_up_front(run_dir, sampled_png, 
 def test_sample_refuses_metadata_dims_that_do_not_match_the_model(run_dir, sampled_png, tmp_path):
     import onnx
 
-    from genfw.export.onnx_export import write_pair
+    from genfw.export.pair import write_pair
 
     ok(sampled_png[1])
     model = onnx.load(str(run_dir / "generator.onnx"))

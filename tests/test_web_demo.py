@@ -259,7 +259,7 @@ def _pair_with_latent(site: Path, name: str, change) -> None:
     """A pair that verifies (metadata, sidecar and hash agree) whose latent spec ``change(codes)`` made up."""
     import onnx
 
-    from genfw.export.onnx_export import write_pair
+    from genfw.export.pair import write_pair
 
     model = onnx.load(str(site / "generator.onnx"))
     sidecar = json.loads((site / "generator.json").read_text())

@@ -1,0 +1,79 @@
+"""The weight formats an export can have (fp32, fp16, int8), how far each one's images may be
+from the torch generator's, and the conversion of the verified fp32 model into them."""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from genfw.errors import GenfwUsageError
+from genfw.export.errors import _quiet
+from genfw.export.verification import TOLERANCE
+
+#: Weight formats of ``export_generator(weights=...)``: fp32 as trained; fp16 weights and
+#: activations (onnxruntime's float16 converter, float32 inputs and output kept); int8 weights of
+#: the matrix products with their inputs quantized on the fly
+#: (``onnxruntime.quantization.quantize_dynamic``).
+WEIGHT_FORMATS = ("fp32", "fp16", "int8")
+#: How far each format's images may be from the float32 torch generator's (pixels in [0, 1]) over
+#: the verification draws: the largest and the mean absolute difference. fp32 differs only by
+#: summation order (~1e-7); fp16 by rounding (2^-11 relative per op: measured 1.2e-3 max, 2e-5
+#: mean on the trained MNIST generator); int8 by 8-bit weights and inputs of the products
+#: (measured 0.024 max, 4e-4 mean: a tenth of a grey level on average, a few levels on a few edge
+#: pixels). The limits leave about 10x room for other models; docs/onnx.md has the measurements.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "fp32": {"max_abs": TOLERANCE},
+    "fp16": {"max_abs": 0.01, "mean_abs": 0.001},
+    "int8": {"max_abs": 0.25, "mean_abs": 0.01},
+}
+
+
+def convert_weights(model: Any, weights: str, log: io.StringIO) -> Any:
+    """The exported fp32 model with ``weights`` in another format, with onnxruntime's own tools:
+    ``fp16``: ``onnxruntime.transformers.float16.convert_float_to_float16`` (the same converter
+    as onnxconverter-common's, shipped inside onnxruntime, so no extra dependency), keeping the
+    float32 inputs and output of the contract; ``int8``:
+    ``onnxruntime.quantization.quantize_dynamic`` of the matrix products (Gemm/MatMul: uint8
+    weights per output channel, inputs quantized at run time, so no calibration data is needed).
+
+    Why only the products: they hold almost all the weights (the paper's generator: 25.7 of 26.7
+    MB), so the file is as small (7.3 MB vs 6.7 MB with every conv quantized too), while
+    onnxruntime's ConvInteger is slower than its float Conv (batch 256 dropped to 0.65x fp32 with
+    it, and stays >= fp32 without) and less accurate. uint8 weights: int8 ones can saturate in x86
+    AVX2 kernels (u8 x s8 pair sums) and were less accurate and slower here."""
+    if weights == "fp32":
+        return model
+    import onnx
+
+    root, level = logging.getLogger(), logging.getLogger().level  # the quantizer's advice lines: into the log
+    with _quiet(log):
+        root.setLevel(logging.ERROR)
+        try:
+            if weights == "fp16":
+                from onnxruntime.transformers.float16 import convert_float_to_float16
+                from onnxruntime.transformers.onnx_model import OnnxModel
+
+                half = OnnxModel(convert_float_to_float16(copy.deepcopy(model), keep_io_types=True))
+                half.topological_sort()  # the converter appends the input casts at the end; the checker wants order
+                return half.model
+            if weights == "int8":
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                with tempfile.TemporaryDirectory(prefix="genfw-int8-") as tmp:
+                    src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+                    onnx.save(model, str(src))
+                    quantize_dynamic(
+                        src,
+                        dst,
+                        weight_type=QuantType.QUInt8,
+                        per_channel=True,
+                        op_types_to_quantize=["MatMul", "Gemm"],
+                    )
+                    return onnx.load(str(dst))
+        finally:
+            root.setLevel(level)
+    raise GenfwUsageError(f"unknown weights format {weights!r}", fix=f"use one of {', '.join(WEIGHT_FORMATS)}")

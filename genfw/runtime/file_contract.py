@@ -1,0 +1,208 @@
+"""The file side of the ONNX contract: reading a generator's spec from the model's own metadata
+or its sidecar (``generator.json``), and verifying the pair (the sidecar records the file's
+SHA-256 and says what the metadata says) before a file is run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from genfw.export.contract import (
+    MAX_SIDECAR_BYTES,
+    META_EXPORT,
+    META_IMAGE,
+    META_LATENT,
+    META_SPEC_VERSION,
+    META_VERSION,
+    OUTPUT_NAME,
+    PAIRED_KEYS,
+    input_names,
+    sidecar_path,
+)
+from genfw.runtime.errors import GeneratorFileError, UnverifiedError
+
+
+def parse_version(value: Any) -> str | None:
+    """The genfw version a file records: ``genfw.version`` is JSON (a string, ``"0.2.0"``) since
+    genfw 0.2; files written before hold the plain text (``0.2.0``). Both read the same."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value  # an old plain-text version
+        return parsed if isinstance(parsed, str) else value  # plain "1.0" parses as a number: keep the text
+    return str(value)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, hex (what a sidecar's ``sha256`` holds for its .onnx file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_fix(unverified: str = "load it with verify=False") -> str:
+    """What to do about a file that cannot be verified; ``unverified`` says how to run it anyway
+    (``genfw sample`` says --no-verify)."""
+    return f"keep the .json exported with it next to it, or re-export both with `genfw export`; to run it unverified, {unverified}"
+
+
+#: Where a model's sidecar is (kept under its old name for callers of genfw.runtime).
+sidecar_of = sidecar_path
+
+
+def _read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The genfw sidecar next to ``path``, or None and what is wrong with it (``"is missing"``,
+    ``"is not valid JSON (...)"``, ...): an app may keep its own ``model.json`` next to ``model.onnx``."""
+    sidecar = sidecar_of(path)
+    if not sidecar.is_file():
+        return None, "is missing"
+    try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            return None, f"is {sidecar.stat().st_size / 1e6:.0f} MB, too large for a sidecar"
+        doc = json.loads(sidecar.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror})"
+    except UnicodeDecodeError:
+        return None, "is not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return None, f"is not valid JSON ({exc.msg} at char {exc.pos})"
+    if not isinstance(doc, dict) or not {"latent", "image"} <= set(doc):
+        return None, "is not a genfw sidecar (it has no latent and image)"
+    return doc, ""
+
+
+def _read_metadata(session: ort.InferenceSession, path: Path) -> dict[str, Any] | None:
+    """The spec the model states in its metadata_props, or None when it states none (then the
+    sidecar is all there is: what onnxruntime-web apps use)."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if META_LATENT not in meta and META_IMAGE not in meta:
+        return None
+    # The file claims to be a genfw generator: say exactly what is wrong with its metadata.
+    doc = {}
+    for key in (META_LATENT, META_IMAGE):
+        if key not in meta:
+            raise GeneratorFileError(
+                f"it has no {key} metadata (a genfw generator has both {META_LATENT} and {META_IMAGE})",
+                where=str(path),
+                fix="re-export it with `genfw export`",
+            )
+        try:
+            doc[key] = json.loads(meta[key])
+        except json.JSONDecodeError as exc:
+            raise GeneratorFileError(
+                f"its {key} metadata is not valid JSON ({exc.msg} at char {exc.pos})",
+                where=str(path),
+                fix="re-export it with `genfw export`",
+            ) from None
+    try:
+        export = json.loads(meta[META_EXPORT]) if META_EXPORT in meta else None
+    except json.JSONDecodeError:
+        export = meta[META_EXPORT]  # kept as text: it must still equal the sidecar's
+    return {
+        "latent": doc[META_LATENT],
+        "image": doc[META_IMAGE],
+        "version": parse_version(meta.get(META_VERSION)),
+        "export": export,
+        "spec_version": parse_version(meta.get(META_SPEC_VERSION)),
+    }
+
+
+def _spec_source(
+    path: Path, meta: dict[str, Any] | None, sidecar: dict[str, Any] | None, why: str
+) -> tuple[dict[str, Any], str]:
+    """The spec to run the model with and where it comes from: the model's own metadata, else the sidecar."""
+    if meta is not None:
+        return meta, "metadata"
+    if sidecar is not None:
+        return {
+            **{key: sidecar.get(key) for key in PAIRED_KEYS},
+            "version": parse_version(sidecar.get("version")),
+        }, f"sidecar {sidecar_of(path).name}"
+    if why != "is missing":
+        raise GeneratorFileError(
+            f"not a genfw generator: it has no {META_LATENT} metadata and its sidecar {why}",
+            where=str(sidecar_of(path)),
+            fix="re-export it with `genfw export`",
+        )
+    raise GeneratorFileError(
+        f"not a genfw generator (no {META_LATENT} metadata and no sidecar {sidecar_of(path).name})",
+        where=str(path),
+        fix="export one with `genfw export RUN_DIR`",
+    )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def first_difference(ours: Any, theirs: Any, where: str) -> str | None:
+    """The JSON path of the first place two JSON documents differ (with both values), or None."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        for key in sorted(set(ours) | set(theirs), key=str):
+            found = first_difference(ours.get(key), theirs.get(key), f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+        return next(
+            (found for i, (a, b) in enumerate(zip(ours, theirs)) if (found := first_difference(a, b, f"{where}[{i}]"))),
+            None,
+        )
+    same = ours == theirs and (type(ours) is type(theirs) or {type(ours), type(theirs)} <= {int, float})
+    return None if same else f"{where} ({_short(ours)} in the model, {_short(theirs)} in the sidecar)"
+
+
+def _verify_pair(path: Path, spec: dict[str, Any], sidecar: dict[str, Any] | None, why: str) -> str:
+    """The .onnx file's SHA-256, once it is the file its sidecar was written for and the sidecar
+    says what ``spec`` (the model's own metadata, where it has some) says; a file that cannot be
+    checked is refused."""
+    name = sidecar_of(path).name
+    if sidecar is None:
+        raise UnverifiedError(f"cannot verify it: its sidecar {name} {why}", where=str(path), fix=verify_fix())
+    recorded = sidecar.get("sha256")
+    if not isinstance(recorded, str) or not recorded:
+        raise UnverifiedError(
+            f"cannot verify it: its sidecar {name} records no SHA-256 (written before genfw 0.2, or edited)",
+            where=str(path),
+            fix=verify_fix(),
+        )
+    digest = file_sha256(path)
+    if recorded.lower() != digest:
+        raise GeneratorFileError(
+            f"its sidecar {name} was written for another file (SHA-256 {recorded[:12]}..., this file {digest[:12]}...)",
+            where=str(path),
+            fix="keep each .onnx with the .json exported with it, or re-export both with `genfw export`",
+        )
+    expected = {
+        **{key: spec.get(key) for key in PAIRED_KEYS},
+        "inputs": input_names(spec["latent"]),
+        "output": OUTPUT_NAME,
+    }
+    given = {
+        **{key: sidecar.get(key) for key in PAIRED_KEYS},
+        "version": parse_version(sidecar.get("version")),
+        "inputs": sidecar.get("inputs", expected["inputs"]),
+        "output": sidecar.get("output", OUTPUT_NAME),
+    }
+    difference = first_difference(expected, given, "")
+    if difference:
+        raise GeneratorFileError(
+            f"its sidecar does not match the model's own metadata at {difference.lstrip('.')}",
+            where=str(sidecar_of(path)),
+            fix=f"a sidecar is never edited by hand: copy the {name} exported with {path.name}, "
+            "or re-export both with `genfw export`",
+        )
+    return digest
