@@ -45,7 +45,7 @@ RESERVED_SECTIONS = (
     "model_sections",
     "seconds",
 )
-#: The evaluation seed is the run's seed plus this (kept from genfw 0.1, so numbers compare).
+#: The evaluation seed is the run's seed plus this (fixed, so numbers compare across versions).
 SEED_OFFSET = 1000
 
 __all__ = ["EVAL_FILE", "RESERVED_SECTIONS", "EvalContext", "evaluate_model", "evaluate_run", "format_report"]

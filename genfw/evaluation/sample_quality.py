@@ -14,7 +14,7 @@ from genfw.contexts import EvalContext
 from genfw.metrics import clustering, distances
 from genfw.metrics.precision_recall import precision_recall
 
-#: Offset of this measure's seed from the evaluation seed (kept from genfw 0.1, so numbers compare).
+#: Offset of this measure's seed from the evaluation seed (fixed, so numbers compare across versions).
 OFFSET = 1
 
 

@@ -53,7 +53,7 @@ def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
     k = int(code.get("k", code.get("dim", 0)))
     try:
         rows = [per_value[str(v)] for v in range(k)]
-        classes = [
+        classes: list[dict[str, Any]] = [
             {"class": int(r["class"]), "label": str(r.get("label", r["class"])), "share": float(r["share"])}
             for r in rows
         ]

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-_BN = nn.modules.batchnorm._BatchNorm
+_BN = _BatchNorm
 _CONV = (nn.Conv2d, nn.ConvTranspose2d)
 
 
@@ -75,7 +76,8 @@ def replace_1x1_convs(module: nn.Module, seen: dict[str, list]) -> list[str]:
     return done
 
 
-def _bn_scale_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def _bn_scale_shift(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    assert bn.running_var is not None and bn.running_mean is not None  # folded only when it tracks them
     var = bn.running_var.double()
     mean = bn.running_mean.double()
     scale = torch.rsqrt(var + bn.eps)
@@ -85,7 +87,7 @@ def _bn_scale_shift(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, shift
 
 
-def _fold_into(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+def _fold_into(layer: nn.Linear | nn.Conv2d | nn.ConvTranspose2d, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """Scale ``layer``'s output features by ``scale`` and add ``shift`` (both per output feature)."""
     w = layer.weight.detach().double()
     if isinstance(layer, nn.ConvTranspose2d):  # weight [Cin, Cout/g, kh, kw]
@@ -171,7 +173,7 @@ def optimize_for_inference(generator: nn.Module, z: torch.Tensor) -> tuple[nn.Mo
     model = copy.deepcopy(generator).eval()
     for mod in model.modules():
         if getattr(mod, "inplace", False) is True:
-            mod.inplace = False  # an in-place op on a view makes the exporter re-emit the view
+            setattr(mod, "inplace", False)  # noqa: B010  # an in-place op on a view makes the exporter re-emit the view
     seen = _record_inputs(model, z)
     notes = replace_1x1_convs(model, seen)
     seen = _record_inputs(model, z)

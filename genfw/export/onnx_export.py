@@ -118,6 +118,8 @@ def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimiz
             verbose=False,
             report=False,
         )
+    if program is None:  # the dynamo exporter returns a program unless told not to
+        raise ExportError("torch.onnx.export returned no program", log.getvalue())
     return program.model_proto
 
 
@@ -182,7 +184,8 @@ def export_generator(
     ):
         generator = copy.deepcopy(generator).to("cpu", torch.float32)  # the contract is float32; verify on the CPU
     with eval_mode(generator):
-        module, rewrites = generator, []
+        module: nn.Module = generator
+        rewrites: list[str] = []
         if optimize:
             example = {c.name: x for c, x in zip(latent, sample_inputs(latent, 2))}
             module, rewrites = optimize_for_inference(generator, latent.encode(example))

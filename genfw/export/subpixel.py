@@ -14,20 +14,18 @@ last layer maps the stack to the finer phases with one Conv, and one DepthToSpac
 them into the image. The weights of every new Conv are read off the original ConvTranspose
 weights (exact up to float rounding); the export still verifies the rewritten graph against torch.
 
-Where it pays (measured, see docs/onnx.md "Export size and speed"): the rewrite only pays when
-its new weights stay close to the original ones. Each layer after the first reads a stack of
-f x f phases and writes (f*s) x (f*s) of them through one dense kernel, so its weights grow about
-f^4 times (when whole chains were rewritten, the four stride-2 layers of a 64x64 generator became
-a 16x16 grid: its 1.7 MB of weights exported as 35.7 MB and ran 7-10x slower). Hence:
+The rewrite only pays while its new weights stay close to the original ones. Each layer after
+the first reads a stack of f x f phases and writes (f*s) x (f*s) of them through one dense
+kernel, so its weights grow about f^4 times. Hence (docs/onnx.md, "Export size and speed", has
+the measurements behind each rule):
 
 - chains are cut into segments of at most :data:`MAX_SEGMENT_LAYERS` layers, counted from the
   chain's end (the last layer of a segment is the costly one, and it is cheapest at the image,
   where channels are fewest);
 - a segment is rewritten only where its weights are at most :data:`MAX_WEIGHT_GROWTH` times
-  the original ones (the 28x28 MNIST generators' pair: 1.3x, 7-19% faster at batch 64; the
-  64x64 generators' pairs are 1.5-18x and every one of them was slower);
+  the original ones;
 - a single layer is never rewritten: alone, its phases need the 3x3-footprint conv (2.25x the
-  weights and multiply-adds), which was 0.6x the speed of the ConvTranspose.
+  weights and multiply-adds of the ConvTranspose).
 """
 
 from __future__ import annotations
@@ -41,11 +39,10 @@ import numpy as np
 # Ops that act on each element alone, so they commute with any re-arrangement of pixels.
 ELEMENTWISE = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus", "HardSigmoid", "Clip", "Identity"}
 #: The longest run of layers rewritten as one: a third layer would read a 4x4 phase stack through
-#: one dense kernel (16x the second layer's weights again); measured slower everywhere.
+#: one dense kernel (16x the second layer's weights again).
 MAX_SEGMENT_LAYERS = 2
 #: A segment is rewritten only where its new weights (and so the file) are at most this many
-#: times the original ones: 1.1-1.3x paid on 7x7 grids (MNIST: 1.07-1.3x faster); 1.5x paid 5%
-#: on a 7x7 grid and lost 10% on 16x16, 1.8x and more lost everywhere.
+#: times the original ones (where the speed-up was measured to end: docs/onnx.md).
 MAX_WEIGHT_GROWTH = 1.4
 
 

@@ -21,10 +21,9 @@ from genfw.export.verification import TOLERANCE
 WEIGHT_FORMATS = ("fp32", "fp16", "int8")
 #: How far each format's images may be from the float32 torch generator's (pixels in [0, 1]) over
 #: the verification draws: the largest and the mean absolute difference. fp32 differs only by
-#: summation order (~1e-7); fp16 by rounding (2^-11 relative per op: measured 1.2e-3 max, 2e-5
-#: mean on the trained MNIST generator); int8 by 8-bit weights and inputs of the products
-#: (measured 0.024 max, 4e-4 mean: a tenth of a grey level on average, a few levels on a few edge
-#: pixels). The limits leave about 10x room for other models; docs/onnx.md has the measurements.
+#: summation order; fp16 by rounding (2^-11 relative per op); int8 by 8-bit weights and inputs of
+#: the products. The limits leave about 10x room over what the shipped generators measured
+#: (docs/onnx.md has the measurements).
 TOLERANCES: dict[str, dict[str, float]] = {
     "fp32": {"max_abs": TOLERANCE},
     "fp16": {"max_abs": 0.01, "mean_abs": 0.001},
@@ -40,11 +39,10 @@ def convert_weights(model: Any, weights: str, log: io.StringIO) -> Any:
     ``onnxruntime.quantization.quantize_dynamic`` of the matrix products (Gemm/MatMul: uint8
     weights per output channel, inputs quantized at run time, so no calibration data is needed).
 
-    Why only the products: they hold almost all the weights (the paper's generator: 25.7 of 26.7
-    MB), so the file is as small (7.3 MB vs 6.7 MB with every conv quantized too), while
-    onnxruntime's ConvInteger is slower than its float Conv (batch 256 dropped to 0.65x fp32 with
-    it, and stays >= fp32 without) and less accurate. uint8 weights: int8 ones can saturate in x86
-    AVX2 kernels (u8 x s8 pair sums) and were less accurate and slower here."""
+    Why only the products: they hold almost all the weights, so the file is nearly as small as
+    with every conv quantized too, while onnxruntime's ConvInteger is slower than its float Conv
+    and less accurate (docs/onnx.md has the numbers). uint8 weights: int8 ones can saturate in
+    x86 AVX2 kernels (u8 x s8 pair sums)."""
     if weights == "fp32":
         return model
     import onnx

@@ -90,11 +90,12 @@ def available_memory() -> int | None:
 
 def size_text(n: int) -> str:
     """Bytes as people read them: 1.9 GB, 14.6 EB."""
+    size: float = n
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if n < 1000:
-            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
-        n /= 1000
-    return f"{n:,.1f} EB"
+        if size < 1000:
+            return f"{size:.3g} {unit}" if unit != "B" else f"{n} B"
+        size /= 1000
+    return f"{size:,.1f} EB"
 
 
 def check_memory(needed: int, what: str, fix: str) -> None:

@@ -1,7 +1,7 @@
 """What InfoGAN adds to genfw's evaluation: how well Q reads the categories off real images, how
 consistently each category means one class, and what each continuous code does to the image.
 
-Seeds are offsets from the evaluation seed (as in genfw 0.1, so numbers compare across versions).
+Seeds are offsets from the evaluation seed (fixed, so numbers compare across versions).
 """
 
 from __future__ import annotations
