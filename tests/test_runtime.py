@@ -14,7 +14,7 @@ import onnx
 import pytest
 from genfw_testing import REPO, small_generator
 
-from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, save_grid
+from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, interpolate, save_grid, traverse_codes
 
 
 
@@ -609,6 +609,11 @@ for (const [name, load] of [["newer", () => loadGenerator(ort, newer)], ["tamper
   try { await load(); out.errors[name] = null; } catch (err) { out.errors[name] = `${err.name}: ${err.message}`; }
 }
 out.versionProblems = [specVersionProblem(null), specVersionProblem("1.9.0"), specVersionProblem("2.0.0")];
+const plain = (codes) => Object.fromEntries(Object.entries(codes).map(([k, v]) => [k, Array.from(v)]));
+const grid = await byPath.traverseCodes(null, 5, 7, { digit: 4 });
+out.traverse = { rows: grid.rows, columns: grid.columns, codes: plain(grid.codes) };
+const path = await byPath.interpolate(byPath.sampleCodes(1, 1), byPath.sampleCodes(1, 2, { digit: 6 }), 6);
+out.interpolate = { codes: plain(path.codes), images: Array.from(path.images) };
 console.log(JSON.stringify(out));
 """
 
@@ -658,3 +663,12 @@ def test_the_npm_package_runs_a_generator_in_node_as_python_does(onnx_path, tmp_
     assert errors["missing"].endswith("could not read the model (ENOENT): pass an .onnx file written by `genfw export`")
     assert all("\n" not in e for e in errors.values())
     assert out["versionProblems"][:2] == [None, None] and "newer than the 1.x" in out["versionProblems"][2]
+    # Traversals and interpolations follow genfw.runtime's rules (float64 maths, float32 codes).
+    grid = traverse_codes(g, None, 5, 7, {"digit": 4})
+    assert out["traverse"]["rows"] == grid.rows and out["traverse"]["columns"] == grid.columns == 5
+    for name, values in out["traverse"]["codes"].items():
+        assert np.allclose(np.asarray(values, np.float32).reshape(grid.codes[name].shape), grid.codes[name], atol=1e-6)
+    path = interpolate(g, g.sample_codes(1, 1), g.sample_codes(1, 2, digit=6), 6)
+    for name, values in out["interpolate"]["codes"].items():
+        assert np.allclose(np.asarray(values, np.float32).reshape(path.codes[name].shape), path.codes[name], atol=1e-6)
+    assert np.abs(np.asarray(out["interpolate"]["images"], np.float32).reshape(path.images.shape) - path.images).max() < 1e-5

@@ -1,4 +1,5 @@
-"""``genfw sample MODEL``: images from an exported generator, to a PNG grid or an HDF5 file.
+"""``genfw sample MODEL``: images from an exported generator, to a PNG grid, an HDF5 file or
+(``--animate CODE``) a GIF of one code swept back and forth.
 
 Sampling goes through ``genfw.runtime`` (numpy + onnxruntime), so on an .onnx file this
 command never imports torch. Given a run directory without ``generator.onnx``, it exports one
@@ -65,8 +66,17 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo, trust_record
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("samples.png"),
     show_default=True,
-    help="A .png grid, or an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`.",
+    help="A .png grid, an .h5 file with `images` (uint8 [n,C,H,W]) and `codes/<name>`, or with --animate a .gif.",
 )
+@click.option(
+    "--animate",
+    metavar="CODE",
+    default=None,
+    help="Write a looping GIF (-o *.gif) in which CODE sweeps its range and back (a categorical code steps "
+    "through its categories) on the n images, every other code held at its draw.",
+)
+@click.option("--frames", type=int, default=24, show_default=True, help="Frames of --animate's sweep.")
+@click.option("--fps", type=float, default=12.0, show_default=True, help="Frames per second of --animate's GIF.")
 @click.option("--nrow", type=int, default=8, show_default=True, help="Images per row of the PNG grid.")
 @click.option(
     "--threads", type=int, default=None, help="onnxruntime threads (default: its choice; at most the usable CPUs)."
@@ -88,6 +98,9 @@ def sample(
     seed: int,
     output: Path,
     nrow: int,
+    animate: str | None,
+    frames: int,
+    fps: float,
     threads: int | None,
     no_verify: bool,
     plugins_dirs: tuple[str, ...],
@@ -98,27 +111,35 @@ def sample(
     \b
     genfw sample runs/mnist/generator.onnx --n 64 --code digit=3 --code c1=0.5 -o digit3.png
     genfw sample runs/mnist --n 1000 --seed 1 -o samples.h5
+    genfw sample runs/mnist --n 16 --nrow 4 --animate c1 -o c1.gif
     """
     from genfw.runtime import (
         Generator,
         GeneratorFileError,
         UnverifiedError,
+        animation_codes,
         check_memory,
         check_threads,
+        save_gif,
         save_grid,
         save_h5,
         verify_fix,
     )
 
-    for option, value in (("--n", n), ("--nrow", nrow)):
+    for option, value in (("--n", n), ("--nrow", nrow), ("--frames", frames)):
         if value < 1:
             raise GenfwUsageError(f"{option} must be at least 1, not {value}")
+    if not 0.5 <= fps <= 50:
+        raise GenfwUsageError(f"--fps must be from 0.5 to 50, not {fps}")
     check_threads(threads, "--threads")
     suffix = output.suffix.lower()
-    if suffix not in (".png", ".h5", ".hdf5"):
+    if animate is not None and suffix != ".gif":
         raise GenfwUsageError(
-            f"unsupported output type {output.suffix or '(none)'!r}", where=str(output), fix="use a .png or .h5 file"
+            f"--animate writes a GIF, not {output.suffix or '(no suffix)'!r}", where=str(output), fix="use -o NAME.gif"
         )
+    if animate is None and suffix not in (".png", ".h5", ".hdf5"):
+        fix = "add --animate CODE for a GIF" if suffix == ".gif" else "use a .png or .h5 file (or --animate CODE, .gif)"
+        raise GenfwUsageError(f"unsupported output type {output.suffix or '(none)'!r}", where=str(output), fix=fix)
     fixed: dict[str, Any] = {}
     for text in codes:
         name, value = parse_code(text)
@@ -136,8 +157,22 @@ def sample(
         raise GeneratorFileError(
             exc.problem, where=exc.where, fix=f"re-create it from the run with `genfw export {model}`"
         ) from None
-    for name in fixed:
+    for name in [*fixed, *([animate] if animate else [])]:
         generator.code(name)  # a wrong name fails before any work, listing the valid ones
+    if animate is not None:
+        if animate in fixed:
+            raise GenfwUsageError(
+                f"--animate {animate} and --code {animate}=... both set it", fix="give one of the two"
+            )
+        check_memory(
+            generator.memory_needed(n * (frames + 1), SAVE_BYTES_PER_PIXEL),
+            f"--n {n:,} images in {frames} frames of {generator.image_text},",
+            fix="ask for fewer images (--n) or frames (--frames)",
+        )
+        per_frame = animation_codes(generator, animate, frames=frames, n=n, seed=seed, fixed=fixed)
+        save_gif([generator.run(codes, dtype="uint8") for codes in per_frame], output, nrow=nrow, fps=fps)
+        click.echo(f"wrote {len(per_frame)} frames of {n} images to {output}")
+        return
     check_memory(
         generator.memory_needed(n, SAVE_BYTES_PER_PIXEL),
         f"--n {n:,}: images of {generator.image_text} saved as {suffix[1:].upper()},",

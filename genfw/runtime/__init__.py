@@ -19,7 +19,9 @@ One concept per module (this package re-exports the names apps use):
 - :mod:`~genfw.runtime.codes`: the checks a code's spec must pass, draws from its prior, the
   values a caller gives turned into model inputs
 - :mod:`~genfw.runtime.resources`: the CPUs and the memory a run may use
-- :mod:`~genfw.runtime.images`: pixels as bytes, PNG grids, HDF5 files of images and codes
+- :mod:`~genfw.runtime.sweeps`: several codes traversed at once, interpolation between two
+  latents (linear or spherical), the codes of an animation
+- :mod:`~genfw.runtime.images`: pixels as bytes, PNG grids, animated GIFs, HDF5 files of images and codes
 - :mod:`~genfw.runtime.errors`: the one-line errors all of these raise
 """
 
@@ -34,26 +36,32 @@ from genfw.runtime.errors import (
 )
 from genfw.runtime.file_contract import file_sha256, parse_version, verify_fix
 from genfw.runtime.generator import Batch, Generator
-from genfw.runtime.images import grid, save_grid, save_h5
+from genfw.runtime.images import grid, save_gif, save_grid, save_h5
 from genfw.runtime.resources import available_memory, check_memory, check_threads, size_text, usable_cpus
+from genfw.runtime.sweeps import Grid, animation_codes, interpolate, traverse_codes
 
 __all__ = [
     "Batch",
     "CodeError",
     "Generator",
     "GeneratorFileError",
+    "Grid",
     "MemoryNeedError",
     "RuntimeUsageError",
     "UnverifiedError",
+    "animation_codes",
     "available_memory",
     "check_memory",
     "check_threads",
     "file_sha256",
     "grid",
+    "interpolate",
     "parse_version",
+    "save_gif",
     "save_grid",
     "save_h5",
     "size_text",
+    "traverse_codes",
     "usable_cpus",
     "verify_fix",
 ]

@@ -323,6 +323,11 @@ class Generator:
             out[i : i + step] = to_uint8(chunk) if dtype == "uint8" else chunk
         return out
 
+    def sweep_values(self, code_name: str, steps: int | None = None) -> list[Any]:
+        """The settings :meth:`traverse` sweeps ``code_name`` over by default (see there), each a
+        value :meth:`code_values` accepts."""
+        return self._default_sweep(self.code(code_name), steps)
+
     # -- helpers ---------------------------------------------------------------------------------
     def _default_sweep(self, spec: dict[str, Any], steps: int | None) -> list[Any]:
         if _is_categorical(spec):

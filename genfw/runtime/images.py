@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,46 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int = 8, paddin
     tiles = grid(images, nrow, padding)
     image = Image.fromarray(tiles[..., 0] if tiles.shape[2] == 1 else tiles)
     _atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    return path
+
+
+def save_gif(
+    frames: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    nrow: int = 8,
+    fps: float = 12.0,
+    scale: int = 2,
+    padding: int = 2,
+) -> Path:
+    """Save an animation as a looping GIF (Pillow's writer): each frame is images ``[n, C, H, W]``
+    (float [0, 1] or uint8) tiled as :func:`grid` tiles them, enlarged ``scale`` times (nearest
+    neighbour, so pixels stay sharp), shown ``1 / fps`` seconds. Grey images stay grey; colour ones
+    get a palette per frame (GIF holds 256 colours)."""
+    from PIL import Image
+
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise CodeError(
+            f"an animation is saved as GIF, not {path.suffix or '(no suffix)'!r}", where=str(path), fix="name it *.gif"
+        )
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or not 1 <= scale <= 16:
+        raise CodeError(f"scale must be an integer from 1 to 16, not {scale!r}")
+    if not np.isfinite(fps) or not 0.5 <= fps <= 50:
+        raise CodeError(f"fps must be from 0.5 to 50 (what GIF viewers show), not {fps!r}")
+    if not len(frames):
+        raise CodeError("an animation needs at least one frame")
+    pictures = []
+    for images in frames:
+        tiles = grid(images, nrow, padding)
+        tiles = tiles.repeat(scale, axis=0).repeat(scale, axis=1)
+        picture = Image.fromarray(tiles[..., 0]) if tiles.shape[2] == 1 else Image.fromarray(tiles[..., :3])
+        pictures.append(picture.convert("P") if picture.mode == "RGB" else picture)
+    duration = round(1000 / fps)  # milliseconds per frame
+    first, rest = pictures[0], pictures[1:]
+    _atomic_write(
+        path,
+        lambda tmp: first.save(tmp, format="GIF", save_all=True, append_images=rest, duration=duration, loop=0),
+    )
     return path
 
 

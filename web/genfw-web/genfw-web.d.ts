@@ -124,8 +124,24 @@ export class Generator {
   codeValues(name: string, value: CodeValue, n: number): Float32Array;
   /** `fixed` values, the rest drawn with `seed`: the codes genfw.runtime's sample_codes(n, seed, **fixed) gives. */
   sampleCodes(n: number, seed?: Seed, fixed?: Record<string, CodeValue>): Codes;
+  /** The settings a traversal sweeps code `name` over by default (genfw.runtime's sweep_values). */
+  sweepValues(name: string, steps?: number | null): CodeValue[];
+  /** One row per code, each sweeping its code while the others keep one draw (genfw.runtime's traverse_codes). */
+  traverseCodes(names?: string[] | null, steps?: number, seed?: Seed, fixed?: Record<string, CodeValue>): Promise<TraversalGrid>;
+  /** Images along a path from `start` to `end`, both included (genfw.runtime's interpolate). */
+  interpolate(start: Record<string, CodeValue>, end: Record<string, CodeValue>, steps?: number,
+    method?: "auto" | "linear" | "spherical"): Promise<{ images: Float32Array; codes: Codes }>;
   /** Images for complete codes: Float32Array [n, C, H, W] in [0, 1]. */
   run(codes: Codes): Promise<Float32Array>;
+}
+
+export interface TraversalGrid {
+  /** Float32Array [rows * columns, C, H, W] in [0, 1], row by row. */
+  images: Float32Array;
+  codes: Codes;
+  /** Each row's code name. */
+  rows: string[];
+  columns: number;
 }
 
 export function loadGenerator(ort: OrtModule, source: GeneratorSource, options?: LoadOptions): Promise<Generator>;

@@ -621,6 +621,30 @@ function checkProbabilities(name, values, k) {
   }
 }
 
+const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+
+/** Spherical interpolation of vectors a and b at fraction t (genfw.runtime.sweeps._slerp's rules). */
+function slerp(a, b, t) {
+  const na = norm(a), nb = norm(b);
+  const linear = () => a.map((x, j) => x + (b[j] - x) * t);
+  if (na < 1e-12 || nb < 1e-12) return linear();
+  const cos = Math.min(1, Math.max(-1, a.reduce((s, x, j) => s + (x / na) * (b[j] / nb), 0)));
+  const omega = Math.acos(cos);
+  if (omega < 1e-6 || Math.PI - omega < 1e-6) return linear();
+  const wa = Math.sin((1 - t) * omega) / Math.sin(omega), wb = Math.sin(t * omega) / Math.sin(omega);
+  const dir = a.map((x, j) => wa * (x / na) + wb * (b[j] / nb));
+  const length = (1 - t) * na + t * nb, nd = norm(dir);
+  return dir.map((x) => (x / nd) * length);
+}
+
+/** A periodic code the short way round its range (low, high]. */
+function shortestArc(a, b, t, code) {
+  const [low, high] = Array.isArray(code.range) ? code.range.map(Number) : [-Math.PI, Math.PI];
+  const period = high - low;
+  const mod = (x, m) => ((x % m) + m) % m;
+  return a.map((x, j) => high - mod(high - (x + (mod(b[j] - x + period / 2, period) - period / 2) * t), period));
+}
+
 export class Generator {
   constructor(ort, session, spec, info = {}) {
     this.ort = ort;
@@ -685,6 +709,85 @@ export class Generator {
       out[code.name] = code.name in fixed ? this.codeValues(code.name, fixed[code.name], n) : drawCode(code, n, seed, position);
     });
     return out;
+  }
+
+  /** The settings a traversal sweeps code `name` over by default (genfw.runtime's sweep_values):
+   * a categorical code steps through its categories (`steps` of them, cycling; all k if null); a
+   * continuous one goes linearly over its suggested range in `steps` (default 9) steps; a periodic
+   * one (an angle) over (low, high], without showing the same angle twice. */
+  sweepValues(name, steps = null) {
+    const code = this.code(name);
+    if (steps !== null && (!Number.isInteger(steps) || steps < 1)) throw new GenfwError(`steps must be a positive integer, not ${steps}`);
+    if (isCategorical(code)) return Array.from({ length: steps ?? code.dim }, (_, i) => i % code.dim);
+    const count = steps ?? 9;
+    const range = suggestedRange(code);
+    if (!range) throw new GenfwError(`code '${name}' (prior '${(code.prior || {}).kind}') has no default sweep`);
+    const [low, high] = range;
+    if (code.periodic && Array.isArray(code.range)) return Array.from({ length: count }, (_, i) => low + (high - low) * ((i + 1) / count));
+    return Array.from({ length: count }, (_, i) => low + (high - low) * (count === 1 ? 0 : i / (count - 1)));
+  }
+
+  /** One row per code of `names` (default: the control codes, else all), each sweeping its code
+   * (sweepValues) while every other code keeps one draw from `seed` (or its `fixed` value), the same
+   * in every row: {images, codes, rows, columns}, images row by row (genfw.runtime's traverse_codes);
+ * `names` defaults to the control codes not in `fixed`. */
+  async traverseCodes(names = null, steps = 9, seed = 0, fixed = {}) {
+    if (names === null) {
+      const free = this.codes.filter((c) => !(c.name in fixed));
+      const controls = free.filter((c) => c.role === "control").map((c) => c.name);
+      names = controls.length ? controls : free.map((c) => c.name);
+    }
+    if (!names.length) throw new GenfwError("traverseCodes needs at least one code name");
+    for (const name of names) {
+      this.code(name);
+      if (name in fixed) throw new GenfwError(`code '${name}' is both traversed and fixed`);
+    }
+    const base = this.sampleCodes(1, seed, fixed);
+    const sweeps = names.map((name) => this.sweepValues(name, steps));
+    const columns = sweeps[0].length;
+    const total = names.length * columns;
+    const codes = {};
+    for (const code of this.codes) codes[code.name] = new Float32Array(total * code.dim);
+    names.forEach((name, row) => {
+      sweeps[row].forEach((value, column) => {
+        const i = row * columns + column;
+        for (const code of this.codes) {
+          const v = code.name === name ? this.codeValues(name, value, 1) : base[code.name];
+          codes[code.name].set(v, i * code.dim);
+        }
+      });
+    });
+    return { images: await this.run(codes), codes, rows: names, columns };
+  }
+
+  /** Images along a path from the codes `start` to `end` (full sets of codes, e.g. sampleCodes(1, seed),
+   * or values codeValues accepts), both ends included: {images, codes} (genfw.runtime's interpolate).
+   * `method`: "linear" (a categorical code blends), "spherical" (each code's vector along a great
+   * circle, its norm changing linearly), "auto" (spherical for codes with a normal prior); a periodic
+   * code always goes the short way round. */
+  async interpolate(start, end, steps = 9, method = "auto") {
+    if (!["auto", "linear", "spherical"].includes(method)) throw new GenfwError(`unknown interpolation method '${method}' (use auto, linear or spherical)`);
+    if (!Number.isInteger(steps) || steps < 2) throw new GenfwError(`an interpolation needs steps >= 2 (its two ends), not ${steps}`);
+    const codes = {};
+    for (const code of this.codes) {
+      for (const [which, given] of [["start", start], ["end", end]]) {
+        if (!(code.name in given)) throw new GenfwError(`the ${which} of an interpolation gives no value for code '${code.name}'`);
+      }
+      const a = Array.from(this.codeValues(code.name, start[code.name], 1));
+      const b = Array.from(this.codeValues(code.name, end[code.name], 1));
+      const out = new Float32Array(steps * code.dim);
+      const spherical = method === "spherical" || (method === "auto" && (code.prior || {}).kind === "normal");
+      for (let s = 0; s < steps; s++) {
+        const t = s / (steps - 1);
+        let row;
+        if (code.periodic) row = shortestArc(a, b, t, code);
+        else if (spherical && !isCategorical(code)) row = slerp(a, b, t);
+        else row = a.map((x, j) => x + (b[j] - x) * t);
+        out.set(row, s * code.dim);
+      }
+      codes[code.name] = out;
+    }
+    return { images: await this.run(codes), codes };
   }
 
   /** Images for complete codes {name: Float32Array [n * dim]}: Float32Array [n, C, H, W] in [0, 1]. */
