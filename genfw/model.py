@@ -222,3 +222,13 @@ class Model(nn.Module, ABC):
         exported code's categories with them (apps show "8 (99%)" instead of "3"). Codes fed
         by the labels need none: their categories are the class names. Default: none."""
         return {}
+
+    @classmethod
+    def control_meanings(cls, sections: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """What each dimension of continuous control codes came to do, read from the sections
+        :meth:`evaluate` wrote: ``{code: [{"property": "slant", "statistic": "spearman",
+        "correlation": -0.91}, ...]}``, one entry per dimension of the code (a property the
+        evaluation measured on the images, and how strongly the code moves it). ``genfw export``
+        puts them in the code's spec as ``meaning``, so an app can name its sliders ("slant,
+        ρ = -0.91"). Default: none."""
+        return {}

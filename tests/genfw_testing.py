@@ -298,3 +298,12 @@ def write_idx(raw: Path, n_train: int = 60, n_test: int = 20, gz: bool = False) 
                 (raw / f"{name}.gz").write_bytes(gzip.compress(blob))
             else:
                 (raw / name).write_bytes(blob)
+
+
+def web_node_modules() -> Path:
+    """The node_modules folder holding onnxruntime-web (GENFW_WEB_NODE_MODULES, as for the browser test)."""
+    folder = Path(os.environ.get("GENFW_WEB_NODE_MODULES", REPO / "examples" / "web" / "node_modules"))
+    assert (folder / "onnxruntime-web" / "package.json").is_file(), (
+        f"onnxruntime-web is not in {folder}: set GENFW_WEB_NODE_MODULES to a node_modules folder holding it "
+        "(npm install onnxruntime-web@1.30.0)")
+    return folder

@@ -270,8 +270,9 @@ def test_categories_are_labelled_from_the_evaluation(paper, exported, tmp_path):
     path = run / "generator.onnx"
     export_generator(paper[0], paper[1], IMAGE, path, verify=False, categories=meanings)
     digit = json.loads(path.with_suffix(".json").read_text())["latent"]["codes"][1]
-    # "class0 (50%)" and "class0 (100%)" (category 9 also reads as class0): each label names one category
-    assert digit["labels"][:3] == ["class0 (50%)", "class1 (100%)", "class2 (100%)"] and digit["labels"][9] == "class0 (100%)"
+    # categories 0 and 9 both draw class0: each of their labels carries its category index
+    assert digit["labels"][:3] == ["class0 (50%, #0)", "class1 (100%)", "class2 (100%)"]
+    assert digit["labels"][9] == "class0 (100%, #9)"
     assert digit["classes"][1] == {"class": 1, "label": "class1", "share": 0.995}
     twice = {str(v): {"class": 1, "share": 0.9} for v in range(10)}
     code = {"name": "digit", "k": 10, "labels": [str(i) for i in range(10)]}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from genfw_testing import REPO, small_generator
+from genfw_testing import REPO, small_generator, web_node_modules
 
 from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, interpolate, save_grid, traverse_codes
 
@@ -579,15 +579,6 @@ def test_the_runtime_seeds_codes_portably(gen):
 
 
 # -- issue #23: genfw-web as an npm package, in Node ------------------------------------------------
-def web_node_modules() -> Path:
-    """The node_modules folder holding onnxruntime-web (GENFW_WEB_NODE_MODULES, as for the browser test)."""
-    folder = Path(os.environ.get("GENFW_WEB_NODE_MODULES", REPO / "examples" / "web" / "node_modules"))
-    assert (folder / "onnxruntime-web" / "package.json").is_file(), (
-        f"onnxruntime-web is not in {folder}: set GENFW_WEB_NODE_MODULES to a node_modules folder holding it "
-        "(npm install onnxruntime-web@1.30.0)")
-    return folder
-
-
 NODE_APP = r"""
 import * as ort from "onnxruntime-web";
 import { loadGenerator, specVersionProblem, SPEC_VERSION, OUTPUT_NAME, META_KEYS, PAIRED_KEYS } from "genfw-web";

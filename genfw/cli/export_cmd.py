@@ -38,7 +38,7 @@ def export_run(
 ) -> dict:
     """Rebuild the generator from ``source`` and export it; returns the export report. Categories
     are labelled with what they came to mean when the run has an eval.json that says so."""
-    from genfw.export import category_meanings, export_generator
+    from genfw.export import code_meanings, export_generator
     from genfw.rebuild import load_generator
 
     loaded = load_generator(source, plugins_dirs, trust_recorded=trust_recorded)
@@ -51,7 +51,7 @@ def export_run(
         optimize=optimize,
         verify=True,
         weights=weights,
-        categories=category_meanings(run_dir_of(source), loaded.model_type),
+        categories=code_meanings(run_dir_of(source), loaded.model_type),
     )
 
 

@@ -105,9 +105,9 @@ def evaluate_run(
     report = evaluate_model(ctx, str(run_dir))
     atomic_write_json(run_dir / EVAL_FILE, report)
     if (run_dir / "generator.onnx").is_file():
-        from genfw.export import category_meanings, relabel_export
+        from genfw.export import code_meanings, relabel_export
 
-        relabel_export(run_dir / "generator.onnx", category_meanings(run_dir, type(model)))
+        relabel_export(run_dir / "generator.onnx", code_meanings(run_dir, type(model)))
     if not quiet:
         print(format_report(report, model))
     return report

@@ -28,6 +28,7 @@ _HOMES = {
     "WEIGHT_FORMATS": "genfw.export.weight_formats",
     "ExportError": "genfw.export.errors",
     "category_meanings": "genfw.export.category_labels",
+    "code_meanings": "genfw.export.category_labels",
     "export_generator": "genfw.export.onnx_export",
     "onnx_metadata": "genfw.export.onnx_export",
     "relabel_export": "genfw.export.category_labels",

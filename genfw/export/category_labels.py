@@ -1,5 +1,7 @@
-"""Labels for the categories of categorical codes: what each category came to mean, as the
-model reads it from its run's evaluation, written into the spec of an export (new or existing)."""
+"""What each code came to mean, as the model reads it from its run's evaluation, written into the
+spec of an export (new or existing): the class each category of a categorical code draws
+(``labels``, ``classes``), and the image property each dimension of a continuous control code
+moves (``meaning``)."""
 
 from __future__ import annotations
 
@@ -20,26 +22,76 @@ def category_meanings(run_dir: str | Path, model_type: Any) -> dict[str, dict[st
     (``Model.category_meanings``): ``{code: per_value}`` with ``per_value["3"] = {"class": 8,
     "share": 0.99, "label": "8"}``. Empty when the run has no evaluation, an unreadable one, or
     the model reads none from it: labels are a convenience, never a reason to fail an export."""
+    return _read_meanings(run_dir, model_type, "category_meanings", dict)
+
+
+def _read_meanings(run_dir: str | Path, model_type: Any, hook_name: str, kind: type) -> dict[str, Any]:
+    """``model_type.<hook_name>(sections of RUN_DIR/eval.json)``, its entries of type ``kind``."""
     try:
         report = json.loads((Path(run_dir) / "eval.json").read_text(encoding="utf-8"))
         names = report["model_sections"]
         sections = {name: report[name] for name in names if isinstance(name, str) and name in report}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         return {}
-    hook = getattr(model_type, "category_meanings", None)
+    hook = getattr(model_type, hook_name, None)
     try:
         meanings = hook(sections) if hook is not None else {}
     except Exception as exc:  # a plugin's hook failing costs the labels, not the export
         warn(
-            f"the categories are left unlabelled: model {getattr(model_type, '__name__', model_type)}'s "
-            f"category_meanings failed ({type(exc).__name__}: {exc})"
+            f"the codes are left undescribed: model {getattr(model_type, '__name__', model_type)}'s "
+            f"{hook_name} failed ({type(exc).__name__}: {exc})"
         )
         return {}
     if not isinstance(meanings, dict):
         return {}
-    return {
-        name: per_value for name, per_value in meanings.items() if isinstance(name, str) and isinstance(per_value, dict)
-    }
+    return {name: value for name, value in meanings.items() if isinstance(name, str) and isinstance(value, kind)}
+
+
+#: How a statistic is written in a label.
+STATISTIC_SYMBOLS = {"spearman": "ρ", "pearson": "r", "circular_linear": "r"}
+
+
+def control_meanings(run_dir: str | Path, model_type: Any) -> dict[str, list[dict[str, Any]]]:
+    """What each continuous control code does, as the model reads it from ``RUN_DIR/eval.json``
+    (``Model.control_meanings``): ``{code: [{"property", "statistic", "correlation"} per
+    dimension]}``. Empty when there is nothing to read; never a reason to fail an export."""
+    return _read_meanings(run_dir, model_type, "control_meanings", list)
+
+
+def code_meanings(run_dir: str | Path, model_type: Any) -> dict[str, Any]:
+    """Both kinds of meaning, by code name (names are unique): :func:`category_meanings` and
+    :func:`control_meanings`, what :func:`describe_code` takes."""
+    return {**control_meanings(run_dir, model_type), **category_meanings(run_dir, model_type)}
+
+
+def describe_code(code: dict[str, Any], meaning: Any) -> bool:
+    """Write ``meaning`` into a code's spec: a categorical code's categories are labelled
+    (:func:`label_categories`), a continuous code gets ``meaning`` (:func:`describe_control`)."""
+    if "k" in code:
+        return isinstance(meaning, dict) and label_categories(code, meaning)
+    return isinstance(meaning, list) and describe_control(code, meaning)
+
+
+def describe_control(code: dict[str, Any], per_dim: list[Any]) -> bool:
+    """Give a continuous code's spec ``meaning``: per dimension, the image property it moves most,
+    the statistic and its value, and a label for a slider (``"slant (ρ = -0.91)"``). False
+    (nothing changed) when ``per_dim`` does not fit the code."""
+    try:
+        read = [(str(m["property"]), str(m["statistic"]), float(m["correlation"])) for m in per_dim]
+    except (KeyError, TypeError, ValueError):
+        return False
+    if len(read) != int(code.get("dim", 0)) or not all(math.isfinite(r) and -1 <= r <= 1 for _, _, r in read):
+        return False
+    code["meaning"] = [
+        {
+            "property": prop,
+            "statistic": statistic,
+            "correlation": round(r, 3),
+            "label": f"{prop.replace('_', ' ')} ({STATISTIC_SYMBOLS.get(statistic, statistic)} = {r:.2f})",
+        }
+        for prop, statistic, r in read
+    ]
+    return True
 
 
 def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
@@ -63,15 +115,22 @@ def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
         return False
     code["classes"] = classes
     if code.get("labels") in (None, [str(v) for v in range(k)]):  # the positions, not names the config gave
-        texts = [f"{c['label']} ({c['share']:.0%})" for c in classes]
-        code["labels"] = [t if texts.count(t) == 1 else f"{t[:-1]}, #{v})" for v, t in enumerate(texts)]
+        # A class that several categories draw: each of them gets its category index too.
+        names = [c["label"] for c in classes]
+        code["labels"] = [
+            f"{c['label']} ({c['share']:.0%})"
+            if names.count(c["label"]) == 1
+            else f"{c['label']} ({c['share']:.0%}, #{v})"
+            for v, c in enumerate(classes)
+        ]
     return True
 
 
 def relabel_export(path: str | Path, categories: dict[str, Any]) -> bool:
-    """Label the categories of an existing export (and its sidecar) with what they came to mean
-    (:func:`category_meanings`), e.g. after ``genfw eval``; the weights are untouched. False when
-    the file is not a genfw export or nothing changed."""
+    """Describe the codes of an existing export (and its sidecar) with what they came to mean
+    (``categories``: :func:`code_meanings`, or :func:`category_meanings` alone), e.g. after
+    ``genfw eval``; the weights are untouched. False when the file is not a genfw export or
+    nothing changed."""
     import onnx
 
     path = Path(path)
@@ -84,9 +143,9 @@ def relabel_export(path: str | Path, categories: dict[str, Any]) -> bool:
         return False
     changed = False
     for code in spec.get("codes", []):
-        if code.get("name") in categories and "k" in code:
+        if code.get("name") in categories:
             before = json.dumps(code)
-            changed |= label_categories(code, categories[code["name"]]) and json.dumps(code) != before
+            changed |= describe_code(code, categories[code["name"]]) and json.dumps(code) != before
     if not changed:
         return False
     sidecar["latent"] = spec

@@ -32,7 +32,7 @@ from torch import nn
 
 from genfw.errors import GenfwUsageError
 from genfw.eval_mode import eval_mode
-from genfw.export.category_labels import label_categories
+from genfw.export.category_labels import describe_code
 from genfw.export.contract import (
     META_EXPORT,
     META_IMAGE,
@@ -66,14 +66,14 @@ def onnx_metadata(
 ) -> dict[str, Any]:
     """The sidecar document (less its ``sha256``); its parts are also the ONNX metadata_props.
 
-    ``categories`` (from :func:`category_meanings`) labels the categories of categorical codes
-    with what they came to mean; ``export`` says how the file was exported (``genfw.export``).
+    ``categories`` (from :func:`code_meanings`) describes codes with what they came to mean: the
+    categories of categorical codes, the property each continuous control code moves; ``export`` says how the file was exported (``genfw.export``).
     """
     c, h, w = (int(x) for x in image_shape)
     spec = latent.spec()
     for code in spec["codes"]:
         if categories and code["name"] in categories:
-            label_categories(code, categories[code["name"]])
+            describe_code(code, categories[code["name"]])
     doc = {
         "$schema": SIDECAR_SCHEMA_ID,
         "spec_version": SPEC_VERSION,

@@ -92,6 +92,16 @@ class CategoryMeaning(_Open):
     share: Annotated[float, Field(ge=0, le=1)]
 
 
+class ControlMeaning(_Open):
+    """What one dimension of a continuous control code came to do: the image property it moves
+    most, measured by the run's evaluation, and how strongly."""
+
+    property: Annotated[str, Field(min_length=1)]
+    statistic: str
+    correlation: Annotated[float, Field(ge=-1, le=1)]
+    label: str
+
+
 class Code(_Open):
     """One latent code: one model input ``[batch, dim]`` of its parameters."""
 
@@ -106,6 +116,7 @@ class Code(_Open):
     k: Count | None = None
     labels: list[str] | None = None
     classes: list[CategoryMeaning] | None = None
+    meaning: list[ControlMeaning] | None = None
     from_labels: bool | None = None
 
 

@@ -216,6 +216,26 @@ class Generator:
             for position, spec in enumerate(self.codes)
         }
 
+    def select(self, name: str, class_label: Any) -> int:
+        """The category of code ``name`` that draws class ``class_label`` (e.g. ``select("digit",
+        8)``: the category whose samples a classifier reads as an 8), from the spec's ``classes``;
+        of several, the one that draws it most reliably. Pass the result as the code's value."""
+        spec = self.code(name)
+        classes = spec.get("classes")
+        if not _is_categorical(spec) or not classes:
+            raise CodeError(
+                f"code {name!r} has no category meanings to select from",
+                fix="give a category index or label instead; genfw export labels the categories of a run with an eval.json",
+            )
+        wanted = str(class_label)
+        matches = [(c["share"], -i, i) for i, c in enumerate(classes) if str(c["label"]) == wanted]
+        if not matches:
+            drawn = sorted({str(c["label"]) for c in classes})
+            raise CodeError(
+                f"no category of code {name!r} draws {wanted!r}", fix=f"its categories draw: {', '.join(drawn)}"
+            )
+        return max(matches)[2]
+
     def code_values(self, name: str, value: Any, n: int) -> np.ndarray:
         """``value`` for code ``name`` as the model input, float32 ``[n, dim]`` (see :meth:`sample_codes`)."""
         spec = self.code(name)

@@ -156,6 +156,29 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
     return out
 
 
+def control_meanings(section: Any) -> dict[str, list[dict[str, Any]]]:
+    """:func:`continuous_effects`'s section as ``{code: [{"property", "statistic", "correlation"}
+    per dimension]}``; a code with any dimension missing or unreadable is left out."""
+    if not isinstance(section, dict):
+        return {}
+    per_dim: dict[str, dict[int, dict[str, Any]]] = {}
+    for key, entry in section.items():
+        name, _, index = str(key).partition("[")
+        try:
+            statistic, strongest = entry["statistic"], entry["strongest"]
+            value = float(entry["effects"][strongest][statistic])
+            j = int(index.rstrip("]")) if index else 0
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(value):
+            per_dim.setdefault(name, {})[j] = {"property": strongest, "statistic": statistic, "correlation": value}
+    return {
+        name: [dims[j] for j in range(len(dims))]
+        for name, dims in per_dim.items()
+        if set(dims) == set(range(len(dims)))
+    }
+
+
 def describe(sections: dict[str, Any]) -> list[str]:
     """The lines ``genfw eval`` prints for InfoGAN's sections."""
     lines = []

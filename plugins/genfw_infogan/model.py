@@ -332,6 +332,14 @@ class InfoGAN(Model):
         return evaluation.describe(sections)
 
     @classmethod
+    def control_meanings(cls, sections: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Each continuous code's strongest image property, from the ``continuous_codes`` section
+        (keys ``c1``, or ``c[0]``, ``c[1]``, ... per dimension)."""
+        from genfw_infogan import evaluation
+
+        return evaluation.control_meanings(sections.get("continuous_codes"))
+
+    @classmethod
     def category_meanings(cls, sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """The class each category came to mean, from the ``code_consistency`` section."""
         section = sections.get("code_consistency")

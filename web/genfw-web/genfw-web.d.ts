@@ -38,9 +38,13 @@ export interface CodeSpec {
   k?: number;
   labels?: string[];
   classes?: CategoryMeaning[];
+  /** Per dimension of a continuous control code: the image property it moves, measured by the run's evaluation. */
+  meaning?: ControlMeaning[];
   from_labels?: boolean;
   [field: string]: unknown;
 }
+
+export interface ControlMeaning { property: string; statistic: string; correlation: number; label: string; [field: string]: unknown }
 
 export interface ImageSpec { channels: number; height: number; width: number; range: [number, number] }
 
@@ -120,6 +124,8 @@ export class Generator {
   readonly bytes: number;
   /** The spec of one code; a GenfwError naming the valid codes if there is none. */
   code(name: string): CodeSpec;
+  /** The category of code `name` that draws class `classLabel` (the spec's `classes`). */
+  select(name: string, classLabel: string | number): number;
   /** `value` for code `name` as the model input: Float32Array [n * dim]. */
   codeValues(name: string, value: CodeValue, n: number): Float32Array;
   /** `fixed` values, the rest drawn with `seed`: the codes genfw.runtime's sample_codes(n, seed, **fixed) gives. */

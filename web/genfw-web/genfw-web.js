@@ -668,6 +668,25 @@ export class Generator {
     return c;
   }
 
+  /** The category of code `name` that draws class `classLabel` (genfw.runtime's select): of several,
+   * the one that draws it most reliably; pass the result as the code's value. */
+  select(name, classLabel) {
+    const code = this.code(name);
+    if (!isCategorical(code) || !Array.isArray(code.classes) || !code.classes.length) {
+      throw new GenfwError(`code '${name}' has no category meanings to select from (give a category index or label instead)`);
+    }
+    const wanted = String(classLabel);
+    let best = -1;
+    code.classes.forEach((c, i) => {
+      if (String(c.label) === wanted && (best < 0 || c.share > code.classes[best].share)) best = i;
+    });
+    if (best < 0) {
+      const drawn = [...new Set(code.classes.map((c) => String(c.label)))].sort();
+      throw new GenfwError(`no category of code '${name}' draws '${wanted}' (its categories draw: ${drawn.join(", ")})`);
+    }
+    return best;
+  }
+
   /** A value for code `name` as the model input: Float32Array [n * dim] (the rules of genfw.runtime). */
   codeValues(name, value, n) {
     const code = this.code(name);
