@@ -157,6 +157,7 @@ def export_variants(g, latent, image_shape, folder: Path) -> dict[str, bytes]:
     import onnx
 
     from genfw.export import export_generator
+    from genfw.export.onnx_export import calibration_feeds
     from genfw.export.weight_formats import convert_weights
     from genfw.export.subpixel import rewrite_upsampling_chains
 
@@ -169,7 +170,7 @@ def export_variants(g, latent, image_shape, folder: Path) -> dict[str, bytes]:
     chains = onnx.load_from_string(out["none fp32"])
     rewrite_upsampling_chains(chains, max_layers=len(chains.graph.node), max_growth=float("inf"))
     out["chains fp32"] = chains.SerializeToString()
-    out["chains int8"] = convert_weights(chains, "int8", io.StringIO()).SerializeToString()
+    out["chains int8"] = convert_weights(chains, "int8", io.StringIO(), calibration_feeds(latent)).SerializeToString()
     return out
 
 

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from genfw_infogan.evaluation import code_consistency
 
-    from genfw.components import build_dataset
+    from genfw.building import build_dataset
     from genfw.evaluation import SEED_OFFSET, EvalContext
     from genfw.export import category_meanings, export_generator
     from genfw.training.checkpoint import load_trained_model

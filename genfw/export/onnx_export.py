@@ -50,7 +50,13 @@ from genfw.export.inference_rewrites import optimize_for_inference
 from genfw.export.pair import _check_destination, write_pair
 from genfw.export.subpixel import rewrite_upsampling_chains
 from genfw.export.verification import VERIFY_BATCHES, _check, compare_onnx
-from genfw.export.weight_formats import TOLERANCES, WEIGHT_FORMATS, convert_weights
+from genfw.export.weight_formats import (
+    CALIBRATION_BATCH,
+    CALIBRATION_BATCHES,
+    TOLERANCES,
+    WEIGHT_FORMATS,
+    convert_weights,
+)
 from genfw.export.wrapper import CodesToImage, sample_inputs
 from genfw.latent import LatentSpec
 from genfw.version import __version__
@@ -86,6 +92,15 @@ def onnx_metadata(
     if export is not None:
         doc["export"] = export
     return doc
+
+
+def calibration_feeds(latent: LatentSpec) -> list[dict[str, Any]]:
+    """What int8's activation scales are calibrated on: codes drawn from the priors (seeded, so an
+    export is reproducible), as the model's input feeds."""
+    return [
+        {c.name: x.numpy() for c, x in zip(latent, sample_inputs(latent, CALIBRATION_BATCH, seed=1000 + i))}
+        for i in range(CALIBRATION_BATCHES)
+    ]
 
 
 def min_ir_version(opset: int) -> int:
@@ -226,7 +241,7 @@ def export_generator(
             fp32 = compare_onnx(model.SerializeToString(), generator, latent, tolerance=TOLERANCES["fp32"])
             report["fp32_max_abs_diff"] = fp32["max_abs"]
         if weights != "fp32":
-            model = convert_weights(model, weights, log)
+            model = convert_weights(model, weights, log, calibration_feeds(latent))
             model.ir_version = min_ir_version(opset)
             _check(model, log)
             if verify:

@@ -7,8 +7,11 @@ import copy
 import io
 import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from genfw.errors import GenfwUsageError
 from genfw.export.errors import _quiet
@@ -16,8 +19,8 @@ from genfw.export.verification import TOLERANCE
 
 #: Weight formats of ``export_generator(weights=...)``: fp32 as trained; fp16 weights and
 #: activations (onnxruntime's float16 converter, float32 inputs and output kept); int8 weights of
-#: the matrix products with their inputs quantized on the fly
-#: (``onnxruntime.quantization.quantize_dynamic``).
+#: the matrix products with their inputs quantized with scales calibrated on prior draws
+#: (``onnxruntime.quantization.quantize_static``).
 WEIGHT_FORMATS = ("fp32", "fp16", "int8")
 #: How far each format's images may be from the float32 torch generator's (pixels in [0, 1]) over
 #: the verification draws: the largest and the mean absolute difference. fp32 differs only by
@@ -31,18 +34,26 @@ TOLERANCES: dict[str, dict[str, float]] = {
 }
 
 
-def convert_weights(model: Any, weights: str, log: io.StringIO) -> Any:
+#: Calibration for int8: draws from the priors, this many batches of this many codes (seeded).
+CALIBRATION_BATCHES, CALIBRATION_BATCH = 8, 64
+
+
+def convert_weights(
+    model: Any, weights: str, log: io.StringIO, calibration: Sequence[dict[str, np.ndarray]] = ()
+) -> Any:
     """The exported fp32 model with ``weights`` in another format, with onnxruntime's own tools:
     ``fp16``: ``onnxruntime.transformers.float16.convert_float_to_float16`` (the same converter
     as onnxconverter-common's, shipped inside onnxruntime, so no extra dependency), keeping the
     float32 inputs and output of the contract; ``int8``:
-    ``onnxruntime.quantization.quantize_dynamic`` of the matrix products (Gemm/MatMul: uint8
-    weights per output channel, inputs quantized at run time, so no calibration data is needed).
+    ``onnxruntime.quantization.quantize_static`` of the matrix products (Gemm/MatMul: int8
+    weights per output channel, uint8 activations whose scales were calibrated on
+    ``calibration``, feeds of codes drawn from the priors), so an image never depends on the
+    rest of its batch, as with fp32 (dynamic quantization computes the scales per batch: the same
+    codes then give different images in different batches).
 
     Why only the products: they hold almost all the weights, so the file is nearly as small as
     with every conv quantized too, while onnxruntime's ConvInteger is slower than its float Conv
-    and less accurate (docs/onnx.md has the numbers). uint8 weights: int8 ones can saturate in
-    x86 AVX2 kernels (u8 x s8 pair sums)."""
+    and less accurate (docs/onnx.md has the numbers)."""
     if weights == "fp32":
         return model
     import onnx
@@ -59,17 +70,32 @@ def convert_weights(model: Any, weights: str, log: io.StringIO) -> Any:
                 half.topological_sort()  # the converter appends the input casts at the end; the checker wants order
                 return half.model
             if weights == "int8":
-                from onnxruntime.quantization import QuantType, quantize_dynamic
+                from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+                from onnxruntime.quantization.shape_inference import quant_pre_process
+
+                if not calibration:
+                    raise ValueError("int8 weights need calibration feeds (codes drawn from the priors)")
+
+                class Feeds(CalibrationDataReader):
+                    def __init__(self) -> None:
+                        self.left = list(calibration)
+
+                    def get_next(self) -> dict[str, np.ndarray] | None:
+                        return self.left.pop(0) if self.left else None
 
                 with tempfile.TemporaryDirectory(prefix="genfw-int8-") as tmp:
-                    src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+                    src, pre, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
                     onnx.save(model, str(src))
-                    quantize_dynamic(
-                        src,
+                    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # what quantize_static expects
+                    quantize_static(
+                        pre,
                         dst,
-                        weight_type=QuantType.QUInt8,
-                        per_channel=True,
+                        Feeds(),
+                        quant_format=QuantFormat.QOperator,
                         op_types_to_quantize=["MatMul", "Gemm"],
+                        per_channel=True,
+                        weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8,
                     )
                     return onnx.load(str(dst))
         finally:
