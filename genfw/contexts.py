@@ -183,9 +183,9 @@ class EvalContext:
 
     def reference(self):
         """The reference classifier for this dataset (trained once, then cached; see
-        ``genfw.metrics.reference_net``), or a string saying why there is none."""
+        ``genfw.metrics.reference_classifier``), or a string saying why there is none."""
         if self._reference is None:
-            from genfw.metrics.reference_net import reference_for
+            from genfw.metrics.reference_classifier import reference_for
 
             self._reference = reference_for(self.data)
         return self._reference

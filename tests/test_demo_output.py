@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from genfw_testing import cli_in_process, error_line, small_generator
 
-from genfw.cli.demo_cmd import MANIFEST_NAME, ORT_FILES
+from genfw.demo_site import MANIFEST_NAME, ORT_FILES
 
 ORT_VERSION = "1.30.0"
 

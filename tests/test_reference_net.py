@@ -18,6 +18,7 @@ from genfw_testing import require_mnist
 from genfw.data.base import ImageDataset
 from genfw.data.mnist import load_mnist
 from genfw.metrics import frechet_distance
+from genfw.metrics import reference_cache as rc
 from genfw.metrics import reference_net as rn
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def mnist() -> tuple[ImageDataset, ImageDataset]:
 @pytest.fixture(scope="module")
 def trained(mnist, session_cache) -> tuple[rn.ReferenceNet, dict, Path]:
     train, test = mnist
-    model, info = rn.load_or_train_reference_net(train, test, cache_dir=session_cache)
+    model, info = rc.load_or_train_reference_net(train, test, cache_dir=session_cache)
     return model, info, session_cache
 
 
@@ -54,8 +55,8 @@ def test_second_call_loads_from_cache(trained, mnist, monkeypatch) -> None:
     def no_training(*args, **kwargs):
         raise AssertionError("the cached net should have been loaded, not retrained")
 
-    monkeypatch.setattr(rn, "train_reference_net", no_training)
-    again, info2 = rn.load_or_train_reference_net(train, test, cache_dir=cache)
+    monkeypatch.setattr(rc, "train_reference_net", no_training)
+    again, info2 = rc.load_or_train_reference_net(train, test, cache_dir=cache)
     assert info2["from_cache"] and info2["path"] == info["path"]
     assert info2["accuracy"] == info["accuracy"]
     x = test.images[:500]
@@ -67,8 +68,8 @@ def test_different_data_gets_different_key(mnist) -> None:
     train, _ = mnist
     small = ImageDataset("small", train.images[:100], train.labels[:100])
     other = ImageDataset("other", train.images[100:200], train.labels[100:200])
-    assert rn.dataset_digest(small) != rn.dataset_digest(other)
-    assert rn.dataset_digest(small) == rn.dataset_digest(ImageDataset("copy", train.images[:100].clone(), train.labels[:100].clone()))
+    assert rc.dataset_digest(small) != rc.dataset_digest(other)
+    assert rc.dataset_digest(small) == rc.dataset_digest(ImageDataset("copy", train.images[:100].clone(), train.labels[:100].clone()))
 
 
 @pytest.mark.slow
@@ -85,8 +86,8 @@ def test_corrupted_cache_is_retrained(tmp_path, mnist, trained, monkeypatch) -> 
         calls.append(ds.name)
         return model
 
-    monkeypatch.setattr(rn, "train_reference_net", fake_train)
-    _, info2 = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    monkeypatch.setattr(rc, "train_reference_net", fake_train)
+    _, info2 = rc.load_or_train_reference_net(train, test, cache_dir=tmp_path)
     assert calls == [train.name] and not info2["from_cache"]
     # The garbage was replaced by a loadable state dict.
     state = torch.load(info2["path"], weights_only=True)
@@ -117,7 +118,7 @@ def test_a_cached_net_with_flipped_weights_is_trained_again(tmp_path, capsys) ->
     images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=g)
     train = ImageDataset("tiny", images, torch.arange(64) % 10)
     test = ImageDataset("tiny-test", images[:20], torch.arange(20) % 10)
-    model, info = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    model, info = rc.load_or_train_reference_net(train, test, cache_dir=tmp_path)
     path, head = Path(info["path"]), model.state_dict()["head.weight"]
     data = bytearray(path.read_bytes())
     at = bytes(data).index(head.contiguous().numpy().tobytes()[:64])
@@ -125,9 +126,9 @@ def test_a_cached_net_with_flipped_weights_is_trained_again(tmp_path, capsys) ->
     path.write_bytes(bytes(data))
     assert not torch.equal(torch.load(path, weights_only=True)["head.weight"], head)  # loads: only a checksum can tell
     capsys.readouterr()
-    again, info2 = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    again, info2 = rc.load_or_train_reference_net(train, test, cache_dir=tmp_path)
     err = capsys.readouterr().err
     assert not info2["from_cache"] and err.count("\n") == 1, err
     assert f"Warning: the cached reference network {path} does not match its checksum; training it again" in err
     assert torch.equal(again.state_dict()["head.weight"], head)  # the same recipe gives the same weights
-    assert rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)[1]["from_cache"]
+    assert rc.load_or_train_reference_net(train, test, cache_dir=tmp_path)[1]["from_cache"]

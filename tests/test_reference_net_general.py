@@ -11,7 +11,10 @@ import pytest
 import torch
 
 from genfw.data.base import Dataset, ImageDataset
+from genfw.metrics import reference_cache as rc
 from genfw.metrics import reference_net as rn
+from genfw.metrics import reference_training as rt
+from genfw.metrics.reference_classifier import reference_for
 
 #: The original MNIST net's parameters and buffers, by name and shape.
 MNIST_STATE = {
@@ -60,27 +63,27 @@ def tiny(name: str, n: int, shape=(1, 28, 28), classes: int = 10, seed: int = 0)
 @pytest.mark.slow
 def test_mnist_shaped_data_keeps_the_original_cache_key(tmp_path):
     train, test = tiny("train", 64), tiny("test", 20, seed=1)
-    _, info = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
-    expected = hashlib.sha256(f"{rn.REFERENCE_NET_VERSION}|seed=0|{rn.dataset_digest(train)}".encode()).hexdigest()[:32]
+    _, info = rc.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    expected = hashlib.sha256(f"{rt.REFERENCE_NET_VERSION}|seed=0|{rc.dataset_digest(train)}".encode()).hexdigest()[:32]
     assert info["key"] == expected
 
 
 def test_other_data_gets_its_own_key_and_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(rn, "MIN_STEPS", 20)  # a short recipe: this test is about keys and caching
+    monkeypatch.setattr(rt, "MIN_STEPS", 20)  # a short recipe: this test is about keys and caching
     train, test = tiny("train", 40, (3, 16, 16), 3), tiny("test", 12, (3, 16, 16), 3, seed=1)
-    net, info = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    net, info = rc.load_or_train_reference_net(train, test, cache_dir=tmp_path)
     assert net.image_shape == (3, 16, 16) and net.num_classes == 3 and not net.mnist
-    again, info2 = rn.load_or_train_reference_net(train, test, cache_dir=tmp_path)
+    again, info2 = rc.load_or_train_reference_net(train, test, cache_dir=tmp_path)
     assert info2["from_cache"] and info2["key"] == info["key"]
     np.testing.assert_allclose(rn.features(again, test.images), rn.features(net, test.images), atol=1e-5)
-    mnist_key = hashlib.sha256(f"{rn.REFERENCE_NET_VERSION}|seed=0|{rn.dataset_digest(train)}".encode()).hexdigest()[:32]
+    mnist_key = hashlib.sha256(f"{rt.REFERENCE_NET_VERSION}|seed=0|{rc.dataset_digest(train)}".encode()).hexdigest()[:32]
     assert info["key"] != mnist_key
 
 
 def test_reference_for_says_why_there_is_none():
     labelled = tiny("t", 10, (3, 16, 16), 2)
     unlabelled = ImageDataset("u", labelled.images)
-    assert rn.reference_for(Dataset(labelled)) == "the dataset has no held-out split"
-    assert rn.reference_for(Dataset(unlabelled, unlabelled)) == "the dataset has no labels"
+    assert reference_for(Dataset(labelled)) == "the dataset has no held-out split"
+    assert reference_for(Dataset(unlabelled, unlabelled)) == "the dataset has no labels"
     one = ImageDataset("one", labelled.images, torch.zeros(10, dtype=torch.int64))
-    assert rn.reference_for(Dataset(one, one)) == "the dataset's labels hold a single class"
+    assert reference_for(Dataset(one, one)) == "the dataset's labels hold a single class"

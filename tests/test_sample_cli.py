@@ -142,7 +142,7 @@ def test_sample_cli_argument_errors_are_one_line(run_dir, sampled_png, tmp_path)
 
 
 def test_export_default_output_is_in_the_run_dir(tmp_path):
-    from genfw.cli.export_cmd import default_output
+    from genfw.run_export import default_output
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

@@ -11,48 +11,7 @@ from pathlib import Path
 import click
 
 from genfw.cli.common import handle_errors, plugins_dir_option, trust_option
-
-
-def default_output(source: Path) -> Path:
-    """``<run_dir>/generator.onnx`` for a run directory, its generator.pt or checkpoints/*.pt."""
-    if source.is_dir():
-        return source / "generator.onnx"
-    run_dir = source.parent.parent if source.parent.name == "checkpoints" else source.parent
-    return run_dir / "generator.onnx"
-
-
-def run_dir_of(source: Path) -> Path:
-    """The run directory of a run directory, its generator.pt or checkpoints/*.pt."""
-    return default_output(source).parent
-
-
-def export_run(
-    source: Path,
-    output: Path | None = None,
-    *,
-    opset: int = 18,
-    optimize: bool = True,
-    weights: str = "fp32",
-    plugins_dirs: tuple[str, ...] = (),
-    trust_recorded: bool = False,
-) -> dict:
-    """Rebuild the generator from ``source`` and export it; returns the export report. Categories
-    are labelled with what they came to mean when the run has an eval.json that says so."""
-    from genfw.export import code_meanings, export_generator
-    from genfw.rebuild import load_generator
-
-    loaded = load_generator(source, plugins_dirs, trust_recorded=trust_recorded)
-    return export_generator(
-        loaded.generator,
-        loaded.latent,
-        loaded.image_shape,
-        output or default_output(source),
-        opset=opset,
-        optimize=optimize,
-        verify=True,
-        weights=weights,
-        categories=code_meanings(run_dir_of(source), loaded.model_type),
-    )
+from genfw.run_export import export_run
 
 
 @click.command()
@@ -72,7 +31,7 @@ def export_run(
     type=click.Choice(["fp32", "fp16", "int8"]),
     default="fp32",
     show_default=True,
-    help="Weight format: fp32 as trained; fp16 (half the size) or int8 (dynamic quantization, a quarter), "
+    help="Weight format: fp32 as trained; fp16 (half the size) or int8 (static quantization calibrated on prior draws, a quarter), "
     "each verified against the fp32 generator within its tolerance (docs/onnx.md).",
 )
 @plugins_dir_option

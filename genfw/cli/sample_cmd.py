@@ -41,7 +41,7 @@ def resolve_model(model: Path, plugins_dirs: tuple[str, ...], echo, trust_record
         return model
     onnx_path = model / MODEL_FILE
     if not onnx_path.is_file():  # a run without its export: export it (torch) from its generator.pt/checkpoint
-        from genfw.cli.export_cmd import export_run
+        from genfw.run_export import export_run
 
         report = export_run(model, onnx_path, plugins_dirs=plugins_dirs, trust_recorded=trust_recorded)
         echo(f"exported {report['path']} (max abs diff vs torch {report['max_abs_diff']:.1e})")

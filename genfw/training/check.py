@@ -11,7 +11,7 @@ from genfw.contexts import LoggerContext
 from genfw.networks.fit import check_networks_fit
 from genfw.schedules import build_schedulers
 from genfw.training.curve_keys import check_curve_keys
-from genfw.training.trainer import total_steps
+from genfw.training.steps import total_steps
 
 
 def check_run(resolved: ResolvedConfig) -> dict[str, Any]:

@@ -9,13 +9,9 @@ model it trains: what to plot, print, measure each epoch and draw comes from the
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import sys
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -38,102 +34,17 @@ from genfw.schedules import build_schedulers
 from genfw.training import distributed
 from genfw.training import precision as precision_module
 from genfw.training.checkpoint import load_checkpoint, save_checkpoint
+from genfw.training.devices import precision_context, select_device
 from genfw.training.metrics_log import MetricsLog
+from genfw.training.steps import epoch_order, rank_seed, total_steps
+from genfw.training.stop_signals import STOP_CODES, StopFlag
 
 #: Figures from fixed latents use the run's seed plus these offsets (never the training RNG).
 SAMPLES_SEED, TRAVERSAL_SEED, MODEL_FIGURES_SEED = 1, 2, 3
 
 
-def select_device(name: str, source: str = "<config>") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "train.device is cuda but no CUDA device is available",
-            where=f"{source}: train.device",
-            fix='use "auto" or "cpu"',
-        )
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(
-            f"there is no CUDA device {device.index} (this machine has {torch.cuda.device_count()})",
-            where=f"{source}: train.device",
-            fix='use "auto" or "cuda:0"',
-        )
-    return device
-
-
-def precision_context(
-    precision: str, device: torch.device, source: str = "<config>"
-) -> Callable[[], contextlib.AbstractContextManager]:
-    """A factory of the autocast context for a resolved ``precision`` (fp32: none)."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError(
-            "train.precision fp16 needs a CUDA device", where=f"{source}: train.precision", fix='use "bf16" on the CPU'
-        )
-    return precision_module.precision_context(precision, device)
-
-
 def _rounded(x: float) -> float:
     return round(x, 6) if math.isfinite(x) else x
-
-
-def rank_seed(seed: int, rank: int, step: int = 0) -> int:
-    """The training-RNG seed of process ``rank``: the run's seed itself for rank 0 (so one process
-    trains exactly as genfw always did), distinct streams for the others."""
-    if rank == 0 and step == 0:
-        return seed
-    return (seed + rank * 0x9E3779B97F4A7C15 + step * 0x632BE59BD9B4E019) % 2**63
-
-
-def total_steps(train_cfg: Any, n_images: int) -> int:
-    """How many batches a run trains: ``epochs`` full passes, or ``max_steps`` if fewer."""
-    total = train_cfg.epochs * (n_images // train_cfg.batch_size)
-    return min(total, train_cfg.max_steps) if train_cfg.max_steps else total
-
-
-def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
-    """The data order of one epoch: a function of (seed, epoch) only, so resuming needs no state."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g).to(device)
-
-
-#: Signals as numbers, so processes can agree on one with an all-reduce (the largest wins).
-STOP_CODES = {"SIGINT": 1, "SIGTERM": 2}
-
-
-class _StopFlag:
-    """Ctrl-C or SIGTERM (what schedulers and ``docker stop`` send) ends the run after the current
-    step, with a checkpoint; a second signal aborts at once."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, announce: bool = True) -> None:
-        self.announce = announce  # say so at once (alone; under torchrun rank 0 says it when all agree to stop)
-        self.stop: str | None = None  # the signal's name, once one arrived
-        self._previous: dict[int, Any] = {}  # what signal.signal returned: a handler, SIG_DFL or None
-
-    def __enter__(self) -> _StopFlag:
-        for sig in self.SIGNALS:
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: no handler, signals behave as usual
-                pass
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.stop:
-            raise KeyboardInterrupt
-        self.stop = signal.Signals(signum).name
-        if self.announce:
-            self.say()
-
-    def say(self) -> None:
-        print(f"\n{self.stop}: saving a checkpoint after this step (again to abort)", file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
 
 
 @dataclass
@@ -394,7 +305,7 @@ class Trainer:
         window_start, window_steps = time.perf_counter(), 0
         fit_start, seconds_before = window_start, self.train_seconds
         stopped_by: str | None = None
-        with _StopFlag(announce=not self.dist.enabled) as flag:
+        with StopFlag(announce=not self.dist.enabled) as flag:
             epoch = self.step // self.steps_per_epoch
             while self.step < self.total_steps and stopped_by is None:
                 order = epoch_order(len(self.dataset), self.cfg.seed, epoch, self.device)
