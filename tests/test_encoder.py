@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from genfw.config.resolution import validate_config
 from genfw.errors import PluginError
 from genfw.model import Batch, DataSpec, Model
 from genfw.plugin.loading import load_plugins
-from genfw_testing import INFOGAN_CONFIG, REPO
+from genfw_testing import INFOGAN_CONFIG, REPO, require_mnist
 
 BETAVAE_CONFIG = REPO / "configs" / "betavae_mnist.json"
 
@@ -35,6 +36,13 @@ def trained_a_step(registries, config_path, overrides: dict | None = None) -> Mo
     model = build_model(resolved, build_latent(resolved), DataSpec((1, 28, 28)))
     model.train_step(Batch(torch.rand(16, 1, 28, 28)), torch.Generator().manual_seed(0))
     return model
+
+
+def mnist_test_images(n: int) -> np.ndarray:
+    """The first ``n`` MNIST test digits, float32 ``[n, 1, 28, 28]`` in [0, 1], read from the IDX file."""
+    raw = require_mnist() / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    pixels = np.frombuffer(raw.read_bytes(), np.uint8, count=n * 28 * 28, offset=16)
+    return (pixels.reshape(n, 1, 28, 28) / 255.0).astype(np.float32)
 
 
 # -- Model.encoder ---------------------------------------------------------------------------------
@@ -81,3 +89,72 @@ def test_a_model_without_an_encoder_cannot_name_a_network_encoder(registries):
     assert model.encoder is None and model.predict_codes(torch.rand(2, 1, 28, 28)) is None
     with pytest.raises(PluginError, match=r"sets self.encoder, a name Model keeps .*self.encoder_net"):
         model.encoder = torch.nn.Linear(2, 2)
+
+
+# -- the ONNX export -------------------------------------------------------------------------------
+def run_onnx(path, feeds: dict, names=None):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = names or [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
+
+
+@pytest.fixture(scope="module", params=["infogan", "betavae"])
+def exported_pair(request, registries, tmp_path_factory):
+    """A model one step from its init and its generator and encoder exported side by side."""
+    from genfw.export import export_encoder, export_generator
+
+    config = INFOGAN_CONFIG if request.param == "infogan" else BETAVAE_CONFIG
+    model = trained_a_step(registries, config)
+    folder = tmp_path_factory.mktemp(request.param)
+    export_generator(model.generator, model.latent, (1, 28, 28), folder / "generator.onnx")
+    report = export_encoder(model.encoder, model.generator, model.latent, (1, 28, 28), folder / "encoder.onnx")
+    return model, folder, report
+
+
+def test_encoder_export_agrees_with_torch_and_feeds_the_generator(exported_pair):
+    import onnx
+
+    model, folder, report = exported_pair
+    latent = model.latent
+    predictable = [c.name for c in latent if c.predictable]
+    assert report["outputs"] == predictable and report["verified_batches"] == [1, 7, 64]
+    assert report["max_abs_diff"] <= 1e-4
+    onnx_model = onnx.load(str(folder / "encoder.onnx"))
+    assert [i.name for i in onnx_model.graph.input] == ["image"]
+    assert [o.name for o in onnx_model.graph.output] == predictable
+    generator_inputs = [i.name for i in onnx.load(str(folder / "generator.onnx")).graph.input]
+    assert set(predictable) <= set(generator_inputs)
+    meta = {p.key: json.loads(p.value) for p in onnx_model.metadata_props}
+    sidecar = json.loads((folder / "encoder.json").read_text())
+    assert meta["genfw.kind"] == sidecar["kind"] == "encoder"
+    assert meta["genfw.outputs"] == sidecar["outputs"] == predictable
+    assert sidecar["$schema"] == "urn:genfw:encoder-sidecar:1" and sidecar["spec_version"] == meta["genfw.spec_version"]
+    assert sidecar["latent"] == meta["genfw.latent"] == json.loads(json.dumps(latent.spec()))
+    assert sidecar["image"] == {"channels": 1, "height": 28, "width": 28, "range": [0, 1]}
+    assert sidecar["inputs"] == ["image"]
+
+    # Real digits in, codes out (as torch computes them), and the generator runs on them in onnxruntime.
+    images = mnist_test_images(9)
+    codes = run_onnx(folder / "encoder.onnx", {"image": images})
+    with torch.no_grad():
+        model.encoder.eval()
+        prediction = model.encoder(torch.from_numpy(images))
+    for name, s in latent.prediction_slices().items():
+        expected = latent[name].predict(prediction[:, s]).numpy()
+        assert codes[name].shape == expected.shape == (9, latent[name].dim)
+        assert np.abs(codes[name] - expected).max() <= 1e-4, name
+    feeds = {c.name: codes.get(c.name, np.zeros((9, c.dim), np.float32)) for c in latent}
+    rebuilt = run_onnx(folder / "generator.onnx", feeds)["image"]
+    assert rebuilt.shape == images.shape and np.isfinite(rebuilt).all()
+
+
+def test_encoding_one_image_alone_gives_its_codes_in_a_batch(exported_pair):
+    _, folder, _ = exported_pair
+    images = mnist_test_images(6)
+    batch = run_onnx(folder / "encoder.onnx", {"image": images})
+    for i in range(len(images)):
+        alone = run_onnx(folder / "encoder.onnx", {"image": images[i : i + 1]})
+        for name, value in alone.items():
+            assert np.abs(value[0] - batch[name][i]).max() <= 1e-5, (name, i)
