@@ -5,6 +5,7 @@ encoder, its ONNX export beside the generator, ``genfw export --encoder``, the r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from genfw.config.resolution import validate_config
 from genfw.errors import PluginError
 from genfw.model import Batch, DataSpec, Model
 from genfw.plugin.loading import load_plugins
-from genfw_testing import INFOGAN_CONFIG, REPO, require_mnist
+from genfw_testing import INFOGAN_CONFIG, REPO, TINY_RUN, cli_in_process, error_line, ok, require_mnist, run_genfw, sets
 
 BETAVAE_CONFIG = REPO / "configs" / "betavae_mnist.json"
 
@@ -158,3 +159,48 @@ def test_encoding_one_image_alone_gives_its_codes_in_a_batch(exported_pair):
         alone = run_onnx(folder / "encoder.onnx", {"image": images[i : i + 1]})
         for name, value in alone.items():
             assert np.abs(value[0] - batch[name][i]).max() <= 1e-5, (name, i)
+
+
+# -- genfw export --encoder -------------------------------------------------------------------------
+def tiny_run(root, config: str, *overrides: str):
+    """A real MNIST run of two steps (no eval, no export) in ``root``."""
+    run_dir = root / Path(config).stem
+    proc = cli_in_process(
+        "run", config, *sets(*TINY_RUN, "train.max_steps=2", "train.sample_every_epoch=false",
+                             f"output.run_dir={run_dir}", *overrides), "-q",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    require_mnist()
+    root = tmp_path_factory.mktemp("encoder-runs")
+    return {
+        "infogan": tiny_run(root, "configs/infogan_mnist.json"),
+        "betavae": tiny_run(root, "configs/betavae_mnist.json", "networks.encoder.width=8",
+                            "networks.encoder.hidden=32", "networks.decoder.width=8", "networks.decoder.hidden=32"),
+    }
+
+
+@pytest.mark.parametrize("name", ["infogan", "betavae"])
+def test_export_encoder_writes_both_files_and_reports_the_encoder(runs, name):
+    run_dir = runs[name]
+    out = ok(cli_in_process("export", run_dir, "--encoder"))
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and "generator.onnx" in lines[0], out
+    assert lines[1].startswith(f"wrote {run_dir / 'encoder.onnx'} (") and "encoder.json" in lines[1], out
+    sidecar = json.loads((run_dir / "encoder.json").read_text())
+    generator = json.loads((run_dir / "generator.json").read_text())
+    assert sidecar["kind"] == "encoder" and set(sidecar["outputs"]) <= set(generator["inputs"])
+    assert sidecar["latent"] == generator["latent"]  # the same spec, category labels included
+    assert f"outputs {', '.join(sidecar['outputs'])}" in lines[1]
+
+
+def test_export_encoder_of_a_model_without_one_is_a_usage_error(tmp_path):
+    require_mnist()
+    run_dir = tiny_run(tmp_path, "configs/dcgan_mnist.json")
+    line = error_line(run_genfw("export", run_dir, "--encoder"))
+    assert line == "Error: model dcgan has no encoder (Model.encoder is None); export without --encoder"
+    assert not (run_dir / "generator.onnx").exists() and not (run_dir / "encoder.onnx").exists()

@@ -1,7 +1,8 @@
-"""``genfw export RUN``: write the run's generator as one self-contained ONNX file (+ sidecar JSON).
+"""``genfw export RUN``: write the run's generator as one self-contained ONNX file (+ sidecar JSON),
+and with ``--encoder`` the model's encoder (images -> codes, ``encoder.onnx``) beside it.
 
-The file is what apps use without torch (docs/onnx.md). The export is verified against the
-torch generator before this command reports success.
+The files are what apps use without torch (docs/onnx.md). Each export is verified against torch
+before this command reports success.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from genfw.cli.common import handle_errors, plugins_dir_option, trust_option
+from genfw.export.contract import ENCODER_FILE
 
 
 def default_output(source: Path) -> Path:
@@ -33,26 +35,72 @@ def export_run(
     opset: int = 18,
     optimize: bool = True,
     weights: str = "fp32",
+    encoder: bool = False,
     plugins_dirs: tuple[str, ...] = (),
     trust_recorded: bool = False,
 ) -> dict:
     """Rebuild the generator from ``source`` and export it; returns the export report. Categories
-    are labelled with what they came to mean when the run has an eval.json that says so."""
+    are labelled with what they came to mean when the run has an eval.json that says so. With
+    ``encoder``, the model's encoder is exported too, as ``encoder.onnx`` in the generator's
+    folder (the report's ``encoder``); a model without one is refused before anything is written."""
     from genfw.export import category_meanings, export_generator
     from genfw.rebuild import load_generator
 
+    output = output or default_output(source)
+    model = _model_with_encoder(source, output, plugins_dirs, trust_recorded) if encoder else None
     loaded = load_generator(source, plugins_dirs, trust_recorded=trust_recorded)
-    return export_generator(
+    categories = category_meanings(run_dir_of(source), loaded.model_type)
+    report = export_generator(
         loaded.generator,
         loaded.latent,
         loaded.image_shape,
-        output or default_output(source),
+        output,
         opset=opset,
         optimize=optimize,
         verify=True,
         weights=weights,
-        categories=category_meanings(run_dir_of(source), loaded.model_type),
+        categories=categories,
     )
+    if model is not None:
+        from genfw.export import export_encoder
+
+        report["encoder"] = export_encoder(
+            model.encoder,
+            model.generator,
+            model.latent,
+            loaded.image_shape,
+            output.parent / ENCODER_FILE,
+            opset=opset,
+            categories=categories,
+        )
+    return report
+
+
+def _model_with_encoder(source: Path, output: Path, plugins_dirs: tuple[str, ...], trust_recorded: bool):
+    """The whole trained model (the encoder's weights are in the checkpoint, not in generator.pt),
+    once it is known to have an encoder; a usage error otherwise."""
+    from genfw.artifacts import GENERATOR_FILE
+    from genfw.errors import GenfwUsageError
+    from genfw.training.checkpoint import load_trained_model
+
+    if source.is_file() and source.name == GENERATOR_FILE:
+        raise GenfwUsageError(
+            f"--encoder needs the run's checkpoint: {GENERATOR_FILE} holds the generator's weights only",
+            where=str(source),
+            fix="pass the run directory or one of its checkpoints/*.pt",
+        )
+    if output.name == ENCODER_FILE:
+        raise GenfwUsageError(
+            f"the generator cannot be written as {ENCODER_FILE}: --encoder writes the encoder there",
+            where=str(output),
+            fix="name the generator's file otherwise (e.g. -o generator.onnx)",
+        )
+    resolved, _, model = load_trained_model(source, plugins_dirs, trust_recorded=trust_recorded)
+    if model.encoder is None:
+        raise GenfwUsageError(
+            f"model {resolved.model.type} has no encoder (Model.encoder is None); export without --encoder"
+        )
+    return model
 
 
 @click.command()
@@ -75,6 +123,12 @@ def export_run(
     help="Weight format: fp32 as trained; fp16 (half the size) or int8 (dynamic quantization, a quarter), "
     "each verified against the fp32 generator within its tolerance (docs/onnx.md).",
 )
+@click.option(
+    "--encoder",
+    is_flag=True,
+    help=f"Also export the model's encoder (images -> codes) as {ENCODER_FILE} beside the generator "
+    "(fp32; models with an encoder: InfoGAN, the β-VAE).",
+)
 @plugins_dir_option
 @trust_option
 @handle_errors
@@ -84,6 +138,7 @@ def export(
     opset: int,
     no_optimize: bool,
     weights: str,
+    encoder: bool,
     plugins_dirs: tuple[str, ...],
     trust_recorded: bool,
 ) -> None:
@@ -93,6 +148,7 @@ def export(
     genfw export RUN_DIR
     genfw export RUN_DIR/checkpoints/last.pt -o generator.onnx
     genfw export RUN_DIR --weights int8 -o generator-int8.onnx
+    genfw export RUN_DIR --encoder
     """
     from genfw.export import ExportError
 
@@ -103,6 +159,7 @@ def export(
             opset=opset,
             optimize=not no_optimize,
             weights=weights,
+            encoder=encoder,
             plugins_dirs=plugins_dirs,
             trust_recorded=trust_recorded,
         )
@@ -116,3 +173,10 @@ def export(
         f"IR {report['ir_version']}) and {report['sidecar']}; max abs diff vs torch {report['max_abs_diff']:.1e}, "
         f"mean {report['mean_abs_diff']:.1e} (tolerance {tol}) at batch {', '.join(map(str, report['verified_batches']))}"
     )
+    if "encoder" in report:
+        enc = report["encoder"]
+        click.echo(
+            f"wrote {enc['path']} ({enc['bytes'] / 1e6:.1f} MB, fp32, outputs {', '.join(enc['outputs'])}) and "
+            f"{enc['sidecar']}; max abs diff vs torch {enc['max_abs_diff']:.1e} (tolerance "
+            f"{enc['tolerance']['max_abs']:g}) at batch {', '.join(map(str, enc['verified_batches']))}"
+        )
