@@ -5,6 +5,9 @@ encoder, its ONNX export beside the generator, ``genfw export --encoder``, the r
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,10 +187,15 @@ def runs(tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="module")
+def exported_runs(runs):
+    """Each tiny run exported with ``genfw export --encoder``: ``{name: (run_dir, stdout)}``."""
+    return {name: (run_dir, ok(cli_in_process("export", run_dir, "--encoder"))) for name, run_dir in runs.items()}
+
+
 @pytest.mark.parametrize("name", ["infogan", "betavae"])
-def test_export_encoder_writes_both_files_and_reports_the_encoder(runs, name):
-    run_dir = runs[name]
-    out = ok(cli_in_process("export", run_dir, "--encoder"))
+def test_export_encoder_writes_both_files_and_reports_the_encoder(exported_runs, name):
+    run_dir, out = exported_runs[name]
     lines = out.strip().splitlines()
     assert len(lines) == 2 and "generator.onnx" in lines[0], out
     assert lines[1].startswith(f"wrote {run_dir / 'encoder.onnx'} (") and "encoder.json" in lines[1], out
@@ -204,3 +212,87 @@ def test_export_encoder_of_a_model_without_one_is_a_usage_error(tmp_path):
     line = error_line(run_genfw("export", run_dir, "--encoder"))
     assert line == "Error: model dcgan has no encoder (Model.encoder is None); export without --encoder"
     assert not (run_dir / "generator.onnx").exists() and not (run_dir / "encoder.onnx").exists()
+
+
+# -- genfw.runtime: Encoder and reconstruct --------------------------------------------------------
+def mnist_test_bytes(n: int) -> np.ndarray:
+    raw = require_mnist() / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    return np.frombuffer(raw.read_bytes(), np.uint8, count=n * 28 * 28, offset=16).reshape(n, 28, 28)
+
+
+@pytest.mark.parametrize("name", ["infogan", "betavae"])
+def test_runtime_encodes_and_reconstructs_without_torch(exported_runs, name):
+    run_dir, _ = exported_runs[name]
+    script = f"""
+import json, sys
+import numpy as np
+from genfw.runtime import Encoder, Generator, reconstruct
+raw = np.frombuffer(open({str(require_mnist() / "MNIST" / "raw" / "t10k-images-idx3-ubyte")!r}, "rb").read(),
+                    np.uint8, count=5 * 784, offset=16).reshape(5, 28, 28)
+encoder, generator = Encoder.load({str(run_dir)!r}), Generator.load({str(run_dir)!r})
+codes = encoder.encode(raw)
+same = encoder.encode((raw / 255.0).astype(np.float32)[:, None])
+images, used = reconstruct(raw, generator, encoder)
+print(json.dumps({{
+    "verified": encoder.verified, "outputs": encoder.outputs,
+    "shapes": {{k: list(v.shape) for k, v in codes.items()}},
+    "same": max(float(np.abs(codes[k] - same[k]).max()) for k in codes),
+    "image": list(images.shape), "finite": bool(np.isfinite(images).all()),
+    "from_encoder": all(np.array_equal(used[k], codes[k]) for k in codes),
+    "filled": {{k: v[0].tolist() for k, v in used.items() if k not in codes}},
+    "torch": "torch" in sys.modules,
+}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["torch"] is False and out["verified"] is True
+    sidecar = json.loads((run_dir / "encoder.json").read_text())
+    assert out["outputs"] == sidecar["outputs"]
+    dims = {c["name"]: c["dim"] for c in sidecar["latent"]["codes"]}
+    assert out["shapes"] == {k: [5, dims[k]] for k in sidecar["outputs"]}
+    assert out["same"] <= 1e-6  # uint8 [n, H, W] and float [n, 1, H, W] are the same images
+    assert out["image"] == [5, 1, 28, 28] and out["finite"] and out["from_encoder"]
+    if name == "infogan":  # z is not predicted: the middle of its uniform prior
+        assert out["filled"] == {"z": [0.0] * 62}
+    else:
+        assert out["filled"] == {}
+
+
+def test_reconstruct_takes_fixed_values_and_refuses_bad_images(exported_runs):
+    from genfw.runtime import CodeError, Encoder, Generator, reconstruct
+
+    run_dir, _ = exported_runs["infogan"]
+    encoder, generator = Encoder.load(run_dir), Generator.load(run_dir)
+    digits = mnist_test_bytes(4)
+    images, codes = reconstruct(digits, generator, encoder, fixed={"digit": 3, "z": 0.5})
+    assert images.shape == (4, 1, 28, 28)
+    assert (codes["digit"].argmax(1) == 3).all() and (codes["z"] == 0.5).all()
+    np.testing.assert_array_equal(codes["c1"], encoder.encode(digits)["c1"])
+    bad = {
+        "shape [4, 28]": digits[:, 0],
+        "shape [4, 3, 28, 28]": np.repeat(digits[:, None], 3, axis=1),
+        "not int64": digits.astype(np.int64),
+        "in [0, 1] (these span 0 .. 255)": digits.astype(np.float32),
+    }
+    for what, images in bad.items():
+        with pytest.raises(CodeError, match=re.escape(what)) as caught:
+            encoder.encode(images)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(CodeError, match="no latent code named 'digits'"):
+        reconstruct(digits, generator, encoder, fixed={"digits": 3})
+
+
+def test_runtime_refuses_a_generator_as_encoder_and_the_reverse(exported_runs):
+    from genfw.runtime import Encoder, Generator, GeneratorFileError
+
+    run_dir, _ = exported_runs["betavae"]
+    with pytest.raises(GeneratorFileError) as caught:
+        Encoder.load(run_dir / "generator.onnx")
+    assert str(caught.value).count("\n") == 0
+    assert "it is a genfw generator, not an encoder" in str(caught.value)
+    assert "Generator.load" in str(caught.value)
+    with pytest.raises(GeneratorFileError, match="it is a genfw encoder, not a generator.*Encoder.load"):
+        Generator.load(run_dir / "encoder.onnx")
+    with pytest.raises(GeneratorFileError, match="it is a genfw encoder, not a generator"):
+        Generator.load(run_dir / "encoder.onnx", verify=False)
