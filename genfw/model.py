@@ -167,7 +167,7 @@ class Model(nn.Module, ABC):
     @property
     def encoder(self) -> nn.Module | None:
         """The way back from an image to its codes, for models with a network that predicts them
-        (InfoGAN's Q, a VAE's encoder); None (the default): the model has none.
+        (a GAN's auxiliary head, a VAE's encoder); None (the default): the model has none.
 
         A module mapping images ``[n, C, H, W]`` (float in [0, 1], as the dataset gives them) to
         the raw prediction ``[n, latent.prediction_dim]``, laid out as

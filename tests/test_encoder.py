@@ -5,6 +5,7 @@ encoder, its ONNX export beside the generator, ``genfw export --encoder``, the r
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -296,3 +297,37 @@ def test_runtime_refuses_a_generator_as_encoder_and_the_reverse(exported_runs):
         Generator.load(run_dir / "encoder.onnx")
     with pytest.raises(GeneratorFileError, match="it is a genfw encoder, not a generator"):
         Generator.load(run_dir / "encoder.onnx", verify=False)
+
+
+# -- eval.json's reconstruction section ------------------------------------------------------------
+def test_reconstruction_section_measures_real_held_out_digits(runs):
+    from genfw.building import build_dataset
+    from genfw.contexts import EvalContext
+    from genfw.evaluation import reconstruction as measure
+    from genfw.training.checkpoint import load_trained_model
+
+    resolved, latent, model = load_trained_model(runs["infogan"])
+    data = build_dataset(resolved, purpose="evaluate")
+    ctx = EvalContext(model, latent, data, seed=5)
+    assert measure.has_encoder(ctx)
+    section = measure.reconstruction(ctx)
+    assert section["images"] == 1000 and section["seed"] == 45 and section["mean_image_from"] == 10000
+    assert section["codes_from_encoder"] == ["digit", "c1", "c2"] and section["codes_at_prior_center"] == ["z"]
+    numbers = [section["mae"], section["mse"]] + [v for b in section["baselines"].values() for v in b.values()]
+    assert all(math.isfinite(x) and 0 < x < 1 for x in numbers)
+    assert section["mse"] <= section["mae"]  # pixels in [0, 1]: squared errors are the smaller
+    assert measure.reconstruction(ctx) == section  # seeded: the same images, the same numbers
+    (line,) = measure.describe(section)
+    assert line.startswith("  reconstruction generator(encoder(x)) of 1000 held-out images: MAE ")
+
+
+@pytest.mark.slow
+def test_eval_json_has_the_reconstruction_section(runs):
+    run_dir = runs["betavae"]
+    out = ok(cli_in_process("eval", run_dir, "--samples", "200"))
+    report = json.loads((run_dir / "eval.json").read_text())
+    section = report["reconstruction"]
+    assert section["codes_from_encoder"] == ["z"] and section["codes_at_prior_center"] == []
+    assert all(math.isfinite(section[k]) for k in ("mae", "mse"))
+    assert all(math.isfinite(v) for b in section["baselines"].values() for v in b.values())
+    assert "reconstruction generator(encoder(x)) of 1000 held-out images" in out

@@ -127,7 +127,7 @@ def _model_with_encoder(source: Path, output: Path, plugins_dirs: tuple[str, ...
     "--encoder",
     is_flag=True,
     help=f"Also export the model's encoder (images -> codes) as {ENCODER_FILE} beside the generator "
-    "(fp32; models with an encoder: InfoGAN, the β-VAE).",
+    "(fp32; for models that have one: Model.encoder, e.g. a GAN's auxiliary head or a VAE's encoder).",
 )
 @plugins_dir_option
 @trust_option

@@ -5,7 +5,8 @@ Two kinds of measure:
 - generic ones, in this package, for every model: sample quality against the real data's floor
   in a reference classifier's feature space (when the dataset has labels), and class coverage;
   disentanglement (MIG, DCI, SAP, FactorVAE score) of the codes a model predicts, when the
-  dataset has ground-truth factors;
+  dataset has ground-truth factors; the reconstruction error of ``generator(encoder(x))``, when
+  the model has an encoder;
 - the model's own sections (``Model.evaluate``): how well a predicting network reads codes
   off real images, a VAE's test ELBO, ...
 
@@ -28,6 +29,7 @@ from genfw.atomic import atomic_write_json
 from genfw.building import build_dataset
 from genfw.contexts import EvalContext
 from genfw.evaluation import disentanglement as disentanglement_module
+from genfw.evaluation import reconstruction as reconstruction_module
 from genfw.evaluation import sample_quality as sample_quality_module
 from genfw.evaluation.provenance import provenance
 from genfw.training.checkpoint import load_trained_model
@@ -42,6 +44,7 @@ RESERVED_SECTIONS = (
     "reference_net",
     "samples",
     "disentanglement",
+    "reconstruction",
     "model_sections",
     "seconds",
 )
@@ -64,6 +67,8 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
     report["samples"] = sample_quality_module.sample_quality(ctx)
     if disentanglement_module.has_factors(ctx):  # only datasets with ground-truth factors get the section
         report["disentanglement"] = disentanglement_module.disentanglement(ctx)
+    if reconstruction_module.has_encoder(ctx):  # only models with an encoder get the section
+        report["reconstruction"] = reconstruction_module.reconstruction(ctx)
     own = ctx.model.evaluate(ctx) or {}
     clash = sorted(set(own) & set(RESERVED_SECTIONS))
     if clash:
@@ -140,6 +145,8 @@ def format_report(report: dict[str, Any], model=None) -> str:
     lines += sample_quality_module.describe(report["samples"])
     if "disentanglement" in report:
         lines += disentanglement_module.describe(report["disentanglement"])
+    if "reconstruction" in report:
+        lines += reconstruction_module.describe(report["reconstruction"])
     sections = {name: report[name] for name in report.get("model_sections", [])}
     from genfw.model import Model
 

@@ -5,7 +5,7 @@ The contract: one input ``image``, float32 ``[batch, C, H, W]`` in [0, 1] (what 
 outputs); one output per code the encoder predicts, named as the generator's input for that code
 and holding what the generator takes there (``code.predict``: a categorical code's one-hot, a
 continuous code's mean, an angle's angle), so ``generator(encoder(x))`` reconstructs ``x``. Codes
-it does not predict (InfoGAN's noise) are not outputs: the sidecar's full latent spec says which
+it does not predict (e.g. a GAN's noise) are not outputs: the sidecar's full latent spec says which
 ones an app fills from the prior. fp32 only, dynamic batch; verified against torch on images the
 generator draws from seeded prior samples before anything is written.
 """
