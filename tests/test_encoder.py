@@ -331,3 +331,23 @@ def test_eval_json_has_the_reconstruction_section(runs):
     assert all(math.isfinite(section[k]) for k in ("mae", "mse"))
     assert all(math.isfinite(v) for b in section["baselines"].values() for v in b.values())
     assert "reconstruction generator(encoder(x)) of 1000 held-out images" in out
+
+
+def test_the_encoder_sidecar_schema_is_printed_and_exported_sidecars_validate(exported_pair):
+    from genfw.export.sidecar_schema import validate_encoder_sidecar, validate_sidecar
+    from test_onnx_spec import problems, well_formed
+
+    _, folder, _ = exported_pair
+    schema = json.loads(ok(cli_in_process("schema", "--encoder-sidecar")))
+    assert schema["$id"] == "urn:genfw:encoder-sidecar:1" and schema["$schema"].endswith("/draft/2020-12/schema")
+    well_formed(schema, schema)
+    sidecar = json.loads((folder / "encoder.json").read_text())
+    assert problems(sidecar, schema, schema) == [] and validate_encoder_sidecar(sidecar) is None
+    generator = json.loads((folder / "generator.json").read_text())
+    assert validate_encoder_sidecar(generator).startswith("kind:")  # neither passes for the other
+    assert validate_sidecar(sidecar).startswith("output:")
+    for doc, where in [({**sidecar, "outputs": []}, "outputs"), ({**sidecar, "inputs": ["images"]}, "inputs[0]")]:
+        assert problems(doc, schema, schema), where
+        assert validate_encoder_sidecar(doc).startswith(where + ":"), validate_encoder_sidecar(doc)
+    line = error_line(cli_in_process("schema", "--sidecar", "--encoder-sidecar"))
+    assert "--sidecar and --encoder-sidecar" in line
