@@ -351,3 +351,25 @@ def test_the_encoder_sidecar_schema_is_printed_and_exported_sidecars_validate(ex
         assert validate_encoder_sidecar(doc).startswith(where + ":"), validate_encoder_sidecar(doc)
     line = error_line(cli_in_process("schema", "--sidecar", "--encoder-sidecar"))
     assert "--sidecar and --encoder-sidecar" in line
+
+
+def test_the_docs_encoder_snippets_run_as_written(exported_runs, tmp_path):
+    """docs/onnx.md's "Encoder" section: its Python blocks, run in a folder holding the exported
+    files and a PNG of a real test digit, write their picture without importing torch."""
+    from PIL import Image
+
+    doc = (REPO / "docs" / "onnx.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Encoder: from an image to its codes"):]
+    section = section[: section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    run_dir, _ = exported_runs["infogan"]
+    for name in ("generator.onnx", "generator.json", "encoder.onnx", "encoder.json"):
+        (tmp_path / name).write_bytes((run_dir / name).read_bytes())
+    Image.fromarray(mnist_test_bytes(1)[0]).save(tmp_path / "digit.png")
+    for block in blocks:
+        script = block.replace("RUN_DIR/", "") + "\nimport sys\nassert 'torch' not in sys.modules\n"
+        (tmp_path / "reconstructed.png").unlink(missing_ok=True)
+        proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert Image.open(tmp_path / "reconstructed.png").size[1] >= 28
