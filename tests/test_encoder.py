@@ -322,15 +322,24 @@ def test_reconstruction_section_measures_real_held_out_digits(runs):
 
 
 @pytest.mark.slow
-def test_eval_json_has_the_reconstruction_section(runs):
-    run_dir = runs["betavae"]
+@pytest.mark.parametrize("name", ["betavae", "infogan"])
+def test_eval_json_has_the_reconstruction_section(exported_runs, name):
+    run_dir, _ = exported_runs[name]
     out = ok(cli_in_process("eval", run_dir, "--samples", "200"))
     report = json.loads((run_dir / "eval.json").read_text())
     section = report["reconstruction"]
-    assert section["codes_from_encoder"] == ["z"] and section["codes_at_prior_center"] == []
+    assert section["codes_from_encoder"] == (["z"] if name == "betavae" else ["digit", "c1", "c2"])
     assert all(math.isfinite(section[k]) for k in ("mae", "mse"))
     assert all(math.isfinite(v) for b in section["baselines"].values() for v in b.values())
     assert "reconstruction generator(encoder(x)) of 1000 held-out images" in out
+    # genfw eval labels the categories of both exports alike: their specs stay the same.
+    encoder, generator = (json.loads((run_dir / f).read_text()) for f in ("encoder.json", "generator.json"))
+    assert encoder["latent"] == generator["latent"]
+    if name == "infogan":
+        assert "classes" in generator["latent"]["codes"][1]
+    from genfw.runtime import Encoder
+
+    assert Encoder.load(run_dir).verified  # relabelled, still a verified pair
 
 
 def test_the_encoder_sidecar_schema_is_printed_and_exported_sidecars_validate(exported_pair):

@@ -32,6 +32,7 @@ from genfw.evaluation import disentanglement as disentanglement_module
 from genfw.evaluation import reconstruction as reconstruction_module
 from genfw.evaluation import sample_quality as sample_quality_module
 from genfw.evaluation.provenance import provenance
+from genfw.export.contract import ENCODER_FILE, MODEL_FILE
 from genfw.training.checkpoint import load_trained_model
 
 EVAL_FILE = "eval.json"
@@ -95,7 +96,7 @@ def evaluate_run(
     trust_recorded: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a run, write ``eval.json`` into it and return the report. The run's exported
-    ``generator.onnx`` (and sidecar), if any, get the categories' meanings as labels."""
+    ``generator.onnx`` and ``encoder.onnx`` (and sidecars), if any, get the categories' meanings as labels."""
     run_dir = Path(run_dir)
     resolved, latent, model = load_trained_model(run_dir, plugins_dirs, trust_recorded=trust_recorded)
     data = build_dataset(resolved, purpose="evaluate").held_out_limited(resolved.config.eval.held_out)
@@ -109,10 +110,13 @@ def evaluate_run(
     )
     report = evaluate_model(ctx, str(run_dir))
     atomic_write_json(run_dir / EVAL_FILE, report)
-    if (run_dir / "generator.onnx").is_file():
+    exports = [run_dir / name for name in (MODEL_FILE, ENCODER_FILE) if (run_dir / name).is_file()]
+    if exports:  # the encoder's spec is the generator's: both get the same labels
         from genfw.export import category_meanings, relabel_export
 
-        relabel_export(run_dir / "generator.onnx", category_meanings(run_dir, type(model)))
+        meanings = category_meanings(run_dir, type(model))
+        for path in exports:
+            relabel_export(path, meanings)
     if not quiet:
         print(format_report(report, model))
     return report
