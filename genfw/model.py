@@ -6,7 +6,8 @@ the core. What a subclass must write: ``__init__`` (calling ``super().__init__(p
 building its optimizers with :meth:`Model.optimizer`), ``train_step`` and ``generator``. What it
 may add: what it needs from the data (``needs``), requirements checked at ``genfw validate``
 (``check``), the widths it needs from its networks (``network_outputs``), the loss curve's
-panels (``curves``), per-epoch metrics, figures and sections of ``eval.json``.
+panels (``curves``), per-epoch metrics, figures and sections of ``eval.json``, and an
+``encoder`` from images back to their codes (exported by ``genfw export --encoder``).
 """
 
 from __future__ import annotations
@@ -163,6 +164,40 @@ class Model(nn.Module, ABC):
         It may be one network, a moving average of one, or several composed; its state dict is
         what ``generator.pt`` stores."""
 
+    @property
+    def encoder(self) -> nn.Module | None:
+        """The way back from an image to its codes, for models with a network that predicts them
+        (a GAN's auxiliary head, a VAE's encoder); None (the default): the model has none.
+
+        A module mapping images ``[n, C, H, W]`` (float in [0, 1], as the dataset gives them) to
+        the raw prediction ``[n, latent.prediction_dim]``, laid out as
+        ``latent.prediction_slices()`` says (``latent[name].predict`` turns a code's slice into
+        its parameters). In eval mode each image's prediction depends on that image alone (no
+        batch statistic): ``genfw export --encoder`` exports it with a dynamic batch, apps encode
+        one image at a time, and ``eval.json``'s ``reconstruction`` section measures
+        ``generator(encoder(x))``. Its parameters belong to the model (state dict, optimizers):
+        return the network the model holds, or a module built on each call around networks it holds.
+
+        A model that overrides it (with a setter) may keep its network as ``self.encoder``, as
+        the β-VAE does; a model that does not may not use the name for a network of its own
+        (see :meth:`__setattr__`)."""
+        return None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``self.encoder = network`` on a model that keeps the default ``encoder`` would store the
+        # network where reading ``self.encoder`` never finds it (the property answers None):
+        # say so at once, instead of a NoneType error later.
+        if name == "encoder" and getattr(type(self), "encoder", None) is Model.__dict__["encoder"]:
+            from genfw.errors import PluginError
+
+            raise PluginError(
+                f"model {type(self).__name__} sets self.encoder, a name Model keeps for the image-to-codes "
+                "encoder it exports (Model.encoder)",
+                fix="keep the network under another name (e.g. self.encoder_net), or override the encoder "
+                "property when the network's output is laid out as latent.prediction_slices() says",
+            )
+        super().__setattr__(name, value)
+
     # -- using the trained model -------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -172,12 +207,17 @@ class Model(nn.Module, ABC):
         with eval_mode(generator):
             return generator(self.latent.encode(codes)).float()
 
+    @torch.no_grad()
     def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
-        """For models with a network that predicts codes from images (a GAN's auxiliary
-        head, a VAE's encoder): its raw prediction per predictable code, ``{name: [n, prediction_dim]}``
-        (``latent[name].predict`` turns one into parameters), in eval mode. None: no such network.
-        Evaluation uses it (e.g. disentanglement metrics against a dataset's factors)."""
-        return None
+        """The :attr:`encoder`'s raw prediction per predictable code, ``{name: [n, prediction_dim]}``
+        (``latent[name].predict`` turns one into parameters), in eval mode; None: the model has
+        no encoder. Evaluation uses it (e.g. disentanglement metrics against a dataset's factors)."""
+        encoder = self.encoder
+        if encoder is None:
+            return None
+        with eval_mode(encoder):
+            prediction = encoder(images).float()
+        return {name: prediction[:, s] for name, s in self.latent.prediction_slices().items()}
 
     # -- what the model adds to a run's record -----------------------------------------------------
     def curves(self) -> Mapping[str, tuple[str, ...]] | None:

@@ -42,8 +42,8 @@ class Autoencoder(Model):
 
     def __init__(self, params: AEParams, ctx):
         super().__init__(params, ctx)
-        self.encoder, self.decoder = ctx.networks["encoder"], ctx.networks["decoder"]
-        self.opt = self.optimizer("ae", list(self.encoder.parameters()) + list(self.decoder.parameters()))
+        self.encoder_net, self.decoder = ctx.networks["encoder"], ctx.networks["decoder"]
+        self.opt = self.optimizer("ae", list(self.encoder_net.parameters()) + list(self.decoder.parameters()))
 
     @property
     def generator(self):
@@ -51,7 +51,7 @@ class Autoencoder(Model):
 
     def train_step(self, batch, rng):
         real = batch.images
-        z = self.encoder(real)[:, : self.latent.input_dim]
+        z = self.encoder_net(real)[:, : self.latent.input_dim]
         loss = (self.decoder(z) - real).pow(2).mean()
         self.opt.zero_grad()
         self.backward(loss)
@@ -75,7 +75,7 @@ LABELLED_AUTOENCODER = AUTOENCODER.replace(
     'return {"encoder": latent.prediction_dim}', 'return {"encoder": latent.prediction_dim + 10}',
 ).replace(
     'loss = (self.decoder(z) - real).pow(2).mean()',
-    'ce = torch.nn.functional.cross_entropy(self.encoder(real)[:, -10:], batch.labels)\n'
+    'ce = torch.nn.functional.cross_entropy(self.encoder_net(real)[:, -10:], batch.labels)\n'
     '        loss = (self.decoder(z) - real).pow(2).mean() + ce',
 ).replace('register("autoencoder", Autoencoder)', 'register("labelled_autoencoder", Autoencoder)')
 

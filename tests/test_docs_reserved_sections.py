@@ -66,10 +66,11 @@ def test_every_name_genfw_writes_is_reserved():
 @pytest.fixture
 def light_evaluation(monkeypatch):
     """``evaluate_model`` with the generic measures stubbed out: only the report's assembly runs."""
-    from genfw.evaluation import disentanglement, sample_quality
+    from genfw.evaluation import disentanglement, reconstruction, sample_quality
 
     monkeypatch.setattr(sample_quality, "sample_quality", lambda ctx: {"samples": 0})
     monkeypatch.setattr(disentanglement, "has_factors", lambda ctx: False)
+    monkeypatch.setattr(reconstruction, "has_encoder", lambda ctx: False)
 
     def evaluate(sections: dict) -> dict:
         from genfw.evaluation import evaluate_model

@@ -1,9 +1,11 @@
 // The generator runs here, off the main thread, so the page's sliders stay smooth while a grid
 // is computed. Messages: {type: "load", model, webgpu, allowOrigins} -> {type: "ready", spec, ...};
-// {type: "run", id, codes: {name: Float32Array}} -> {type: "images", id, images, ms}.
-import { loadGenerator } from "./genfw-web.js";
+// {type: "run", id, codes: {name: Float32Array}} -> {type: "images", id, images, ms};
+// {type: "encode", pixels: Float32Array [C*H*W]} -> {type: "encoded", codes} (with an encoder).
+import { loadEncoder, loadGenerator } from "./genfw-web.js";
 
 let generator = null;
+let encoder = null;
 
 async function loadOrt(webgpu) {
   // The WASM-only build (ort.wasm.min.mjs + a 14 MB .wasm) starts about twice as fast as the
@@ -34,8 +36,21 @@ self.onmessage = async (event) => {
       // The page says which other origins it may load models from (none unless it was built so).
       generator = await loadGenerator(ort, new URL(msg.model, self.location.href).href,
         { executionProviders: msg.webgpu ? ["webgpu", "wasm"] : ["wasm"], allowOrigins: msg.allowOrigins || [] });
+      // The encoder (images -> codes) is optional: without it the page only generates.
+      let encoderError = null;
+      if (msg.encoder) {
+        try {
+          encoder = await loadEncoder(ort, new URL(msg.encoder, self.location.href).href, { allowOrigins: msg.allowOrigins || [] });
+        } catch (err) {
+          encoderError = err && err.message ? err.message : String(err);
+        }
+      }
       self.postMessage({ type: "ready", spec: generator.spec, verified: generator.verified, bytes: generator.bytes,
-        loadMs: performance.now() - started });
+        loadMs: performance.now() - started, encoder: encoder ? { outputs: encoder.outputs, verified: encoder.verified } : null,
+        encoderError });
+    } else if (msg.type === "encode") {
+      const codes = await encoder.encode(msg.pixels);
+      self.postMessage({ type: "encoded", codes });
     } else if (msg.type === "run") {
       const started = performance.now();
       const images = await generator.run(msg.codes);

@@ -1,7 +1,8 @@
-"""``genfw export RUN``: write the run's generator as one self-contained ONNX file (+ sidecar JSON).
+"""``genfw export RUN``: write the run's generator as one self-contained ONNX file (+ sidecar JSON),
+and with ``--encoder`` the model's encoder (images -> codes, ``encoder.onnx``) beside it.
 
-The file is what apps use without torch (docs/onnx.md). The export is verified against the
-torch generator before this command reports success.
+The files are what apps use without torch (docs/onnx.md). Each export is verified against torch
+before this command reports success.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from genfw.cli.common import handle_errors, plugins_dir_option, trust_option
+from genfw.export.contract import ENCODER_FILE
 from genfw.run_export import export_run
 
 
@@ -34,6 +36,12 @@ from genfw.run_export import export_run
     help="Weight format: fp32 as trained; fp16 (half the size) or int8 (static quantization calibrated on prior draws, a quarter), "
     "each verified against the fp32 generator within its tolerance (docs/onnx.md).",
 )
+@click.option(
+    "--encoder",
+    is_flag=True,
+    help=f"Also export the model's encoder (images -> codes) as {ENCODER_FILE} beside the generator "
+    "(fp32; for models that have one: Model.encoder, e.g. a GAN's auxiliary head or a VAE's encoder).",
+)
 @plugins_dir_option
 @trust_option
 @handle_errors
@@ -43,6 +51,7 @@ def export(
     opset: int,
     no_optimize: bool,
     weights: str,
+    encoder: bool,
     plugins_dirs: tuple[str, ...],
     trust_recorded: bool,
 ) -> None:
@@ -52,6 +61,7 @@ def export(
     genfw export RUN_DIR
     genfw export RUN_DIR/checkpoints/last.pt -o generator.onnx
     genfw export RUN_DIR --weights int8 -o generator-int8.onnx
+    genfw export RUN_DIR --encoder
     """
     from genfw.export import ExportError
 
@@ -62,6 +72,7 @@ def export(
             opset=opset,
             optimize=not no_optimize,
             weights=weights,
+            encoder=encoder,
             plugins_dirs=plugins_dirs,
             trust_recorded=trust_recorded,
         )
@@ -75,3 +86,10 @@ def export(
         f"IR {report['ir_version']}) and {report['sidecar']}; max abs diff vs torch {report['max_abs_diff']:.1e}, "
         f"mean {report['mean_abs_diff']:.1e} (tolerance {tol}) at batch {', '.join(map(str, report['verified_batches']))}"
     )
+    if "encoder" in report:
+        enc = report["encoder"]
+        click.echo(
+            f"wrote {enc['path']} ({enc['bytes'] / 1e6:.1f} MB, fp32, outputs {', '.join(enc['outputs'])}) and "
+            f"{enc['sidecar']}; max abs diff vs torch {enc['max_abs_diff']:.1e} (tolerance "
+            f"{enc['tolerance']['max_abs']:g}) at batch {', '.join(map(str, enc['verified_batches']))}"
+        )

@@ -5,7 +5,8 @@ Two kinds of measure:
 - generic ones, in this package, for every model: sample quality against the real data's floor
   in a reference classifier's feature space (when the dataset has labels), and class coverage;
   disentanglement (MIG, DCI, SAP, FactorVAE score) of the codes a model predicts, when the
-  dataset has ground-truth factors;
+  dataset has ground-truth factors; the reconstruction error of ``generator(encoder(x))``, when
+  the model has an encoder;
 - the model's own sections (``Model.evaluate``): how well a predicting network reads codes
   off real images, a VAE's test ELBO, ...
 
@@ -28,8 +29,10 @@ from genfw.atomic import atomic_write_json
 from genfw.building import build_dataset
 from genfw.contexts import EvalContext
 from genfw.evaluation import disentanglement as disentanglement_module
+from genfw.evaluation import reconstruction as reconstruction_module
 from genfw.evaluation import sample_quality as sample_quality_module
 from genfw.evaluation.provenance import provenance
+from genfw.export.contract import ENCODER_FILE, MODEL_FILE
 from genfw.training.checkpoint import load_trained_model
 
 EVAL_FILE = "eval.json"
@@ -42,6 +45,7 @@ RESERVED_SECTIONS = (
     "reference_net",
     "samples",
     "disentanglement",
+    "reconstruction",
     "model_sections",
     "seconds",
 )
@@ -64,6 +68,8 @@ def evaluate_model(ctx: EvalContext, run_dir: str = "") -> dict[str, Any]:
     report["samples"] = sample_quality_module.sample_quality(ctx)
     if disentanglement_module.has_factors(ctx):  # only datasets with ground-truth factors get the section
         report["disentanglement"] = disentanglement_module.disentanglement(ctx)
+    if reconstruction_module.has_encoder(ctx):  # only models with an encoder get the section
+        report["reconstruction"] = reconstruction_module.reconstruction(ctx)
     own = ctx.model.evaluate(ctx) or {}
     clash = sorted(set(own) & set(RESERVED_SECTIONS))
     if clash:
@@ -90,7 +96,7 @@ def evaluate_run(
     trust_recorded: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a run, write ``eval.json`` into it and return the report. The run's exported
-    ``generator.onnx`` (and sidecar), if any, get the categories' meanings as labels."""
+    ``generator.onnx`` and ``encoder.onnx`` (and sidecars), if any, get the categories' meanings as labels."""
     run_dir = Path(run_dir)
     resolved, latent, model = load_trained_model(run_dir, plugins_dirs, trust_recorded=trust_recorded)
     data = build_dataset(resolved, purpose="evaluate").held_out_limited(resolved.config.eval.held_out)
@@ -104,10 +110,13 @@ def evaluate_run(
     )
     report = evaluate_model(ctx, str(run_dir))
     atomic_write_json(run_dir / EVAL_FILE, report)
-    if (run_dir / "generator.onnx").is_file():
+    exports = [run_dir / name for name in (MODEL_FILE, ENCODER_FILE) if (run_dir / name).is_file()]
+    if exports:  # the encoder's spec is the generator's: both get the same labels
         from genfw.export import code_meanings, relabel_export
 
-        relabel_export(run_dir / "generator.onnx", code_meanings(run_dir, type(model)))
+        meanings = code_meanings(run_dir, type(model))
+        for path in exports:
+            relabel_export(path, meanings)
     if not quiet:
         print(format_report(report, model))
     return report
@@ -140,6 +149,8 @@ def format_report(report: dict[str, Any], model=None) -> str:
     lines += sample_quality_module.describe(report["samples"])
     if "disentanglement" in report:
         lines += disentanglement_module.describe(report["disentanglement"])
+    if "reconstruction" in report:
+        lines += reconstruction_module.describe(report["reconstruction"])
     sections = {name: report[name] for name in report.get("model_sections", [])}
     from genfw.model import Model
 

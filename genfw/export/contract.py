@@ -34,6 +34,22 @@ SIDECAR_SCHEMA_ID = "urn:genfw:generator-sidecar:1"
 
 #: The model file a run folder holds (``RUN_DIR/generator.onnx``) and whose sidecar is ``generator.json``.
 MODEL_FILE = "generator.onnx"
+
+# -- the encoder: images -> codes (``genfw export --encoder``) -------------------------------------
+#: The encoder file written beside the generator (``RUN_DIR/encoder.onnx``, sidecar ``encoder.json``).
+ENCODER_FILE = "encoder.onnx"
+#: The encoder's one input: images ``[batch, C, H, W]``, float32 in [0, 1]: what the generator outputs.
+ENCODER_INPUT = OUTPUT_NAME
+#: metadata_props of an encoder besides the generator's: what the file is (JSON text ``"encoder"``;
+#: a file without it is a generator) and the names of its outputs (a JSON list, one per code it
+#: predicts, each named as the generator's input for that code). The sidecar holds them as
+#: ``kind`` and ``outputs``.
+META_KIND = "genfw.kind"
+META_OUTPUTS = "genfw.outputs"
+KIND_GENERATOR = "generator"
+KIND_ENCODER = "encoder"
+#: The ``$schema`` an encoder's sidecar names (``genfw schema --encoder-sidecar`` prints the schema).
+ENCODER_SCHEMA_ID = "urn:genfw:encoder-sidecar:1"
 #: A sidecar is a few kilobytes (a large categorical code's labels: some hundreds); anything far
 #: bigger is not one, and is not read into memory.
 MAX_SIDECAR_BYTES = 16 << 20

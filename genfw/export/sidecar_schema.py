@@ -1,8 +1,10 @@
-"""The sidecar ``generator.json`` as one pydantic model: its JSON Schema is generated from it.
+"""The sidecars ``generator.json`` and ``encoder.json`` as pydantic models: their JSON Schemas are
+generated from them.
 
-This is the single definition of the sidecar's shape (docs/onnx.md describes each field):
-``genfw schema --sidecar`` prints :func:`sidecar_json_schema`, and :func:`validate_sidecar`
-checks a document against the same model. Torch-free.
+This is the single definition of the sidecars' shape (docs/onnx.md describes each field):
+``genfw schema --sidecar`` prints :func:`sidecar_json_schema` and ``genfw schema
+--encoder-sidecar`` :func:`encoder_sidecar_json_schema`; :func:`validate_sidecar` and
+:func:`validate_encoder_sidecar` check a document against the same models. Torch-free.
 
 Objects accept fields they do not name (``extra="allow"``): a MINOR version of the spec may add
 fields, and readers of an older MINOR ignore them. A prior of a kind this spec does not name is
@@ -16,7 +18,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
-from genfw.export.contract import OUTPUT_NAME, SIDECAR_SCHEMA_ID, SPEC_VERSION
+from genfw.export.contract import (
+    ENCODER_INPUT,
+    ENCODER_SCHEMA_ID,
+    KIND_ENCODER,
+    OUTPUT_NAME,
+    SIDECAR_SCHEMA_ID,
+    SPEC_VERSION,
+)
 
 Count = Annotated[int, Field(ge=1)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -159,21 +168,42 @@ class Sidecar(_Open):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
+class EncoderSidecar(_Open):
+    """``encoder.json``: an encoder's metadata_props for runtimes that cannot read them, plus its
+    SHA-256. The latent spec is the whole model's (the generator's), so an app knows which codes
+    the encoder gives (``outputs``, each named as the generator's input) and which it must fill."""
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    spec_version: Annotated[str, Field(pattern=SEMVER)]
+    kind: Literal[KIND_ENCODER]  # type: ignore[valid-type]
+    latent: Latent
+    image: Image
+    version: str | None = None
+    export: Export | None = None
+    inputs: Annotated[list[Literal[ENCODER_INPUT]], Field(min_length=1, max_length=1)]  # type: ignore[valid-type]
+    outputs: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+def _json_schema(model: type[BaseModel], schema_id: str, title: str) -> dict[str, Any]:
+    schema = TypeAdapter(model).json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id, **schema, "title": title}
+
+
 def sidecar_json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a sidecar of this spec version."""
-    schema = TypeAdapter(Sidecar).json_schema(by_alias=True)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SIDECAR_SCHEMA_ID,
-        **schema,
-        "title": f"genfw generator sidecar (spec {SPEC_VERSION})",
-    }
+    """The JSON Schema (draft 2020-12) of a generator's sidecar of this spec version."""
+    return _json_schema(Sidecar, SIDECAR_SCHEMA_ID, f"genfw generator sidecar (spec {SPEC_VERSION})")
 
 
-def validate_sidecar(doc: Any) -> str | None:
-    """The first way ``doc`` breaks the schema, as ``where: what`` (a JSON path), or None."""
+def encoder_sidecar_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an encoder's sidecar of this spec version."""
+    return _json_schema(EncoderSidecar, ENCODER_SCHEMA_ID, f"genfw encoder sidecar (spec {SPEC_VERSION})")
+
+
+def _first_error(model: type[BaseModel], doc: Any) -> str | None:
+    """The first way ``doc`` breaks ``model``, as ``where: what`` (a JSON path), or None."""
     try:
-        Sidecar.model_validate(doc)
+        model.model_validate(doc)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = [
@@ -182,3 +212,13 @@ def validate_sidecar(doc: Any) -> str | None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         return f"{where or '(top)'}: {error['msg']}"
     return None
+
+
+def validate_sidecar(doc: Any) -> str | None:
+    """The first way ``doc`` breaks the generator sidecar's schema, as ``where: what`` (a JSON path), or None."""
+    return _first_error(Sidecar, doc)
+
+
+def validate_encoder_sidecar(doc: Any) -> str | None:
+    """The first way ``doc`` breaks the encoder sidecar's schema, as ``where: what``, or None."""
+    return _first_error(EncoderSidecar, doc)

@@ -14,6 +14,7 @@ fast and ship small; a test checks that. PIL (PNG) and h5py (.h5) are imported o
 One concept per module (this package re-exports the names apps use):
 
 - :mod:`~genfw.runtime.generator`: :class:`Generator` (load, sample codes, generate, traverse) and :class:`Batch`
+- :mod:`~genfw.runtime.encoder`: :class:`Encoder` (load, encode images into codes) and :func:`reconstruct`
 - :mod:`~genfw.runtime.file_contract`: the spec read from the model's metadata or its sidecar,
   and the pair verified (SHA-256, same spec) before a file runs
 - :mod:`~genfw.runtime.codes`: the checks a code's spec must pass, draws from its prior, the
@@ -27,6 +28,7 @@ One concept per module (this package re-exports the names apps use):
 
 from __future__ import annotations
 
+from genfw.runtime.encoder import Encoder, reconstruct
 from genfw.runtime.errors import (
     CodeError,
     GeneratorFileError,
@@ -43,6 +45,7 @@ from genfw.runtime.sweeps import Grid, animation_codes, interpolate, traverse_co
 __all__ = [
     "Batch",
     "CodeError",
+    "Encoder",
     "Generator",
     "GeneratorFileError",
     "Grid",
@@ -57,6 +60,7 @@ __all__ = [
     "grid",
     "interpolate",
     "parse_version",
+    "reconstruct",
     "save_gif",
     "save_grid",
     "save_h5",

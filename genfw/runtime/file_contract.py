@@ -1,6 +1,7 @@
-"""The file side of the ONNX contract: reading a generator's spec from the model's own metadata
-or its sidecar (``generator.json``), and verifying the pair (the sidecar records the file's
-SHA-256 and says what the metadata says) before a file is run."""
+"""The file side of the ONNX contract: reading a generator's (or an encoder's) spec from the
+model's own metadata or its sidecar (``generator.json``, ``encoder.json``), telling the two kinds
+of file apart, and verifying the pair (the sidecar records the file's SHA-256 and says what the
+metadata says) before a file is run."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from typing import Any
 import onnxruntime as ort
 
 from genfw.export.contract import (
+    KIND_ENCODER,
+    KIND_GENERATOR,
     MAX_SIDECAR_BYTES,
     META_EXPORT,
     META_IMAGE,
+    META_KIND,
     META_LATENT,
+    META_OUTPUTS,
     META_SPEC_VERSION,
     META_VERSION,
     OUTPUT_NAME,
@@ -106,17 +111,25 @@ def _read_metadata(session: ort.InferenceSession, path: Path) -> dict[str, Any] 
                 where=str(path),
                 fix="re-export it with `genfw export`",
             ) from None
-    try:
-        export = json.loads(meta[META_EXPORT]) if META_EXPORT in meta else None
-    except json.JSONDecodeError:
-        export = meta[META_EXPORT]  # kept as text: it must still equal the sidecar's
     return {
         "latent": doc[META_LATENT],
         "image": doc[META_IMAGE],
         "version": parse_version(meta.get(META_VERSION)),
-        "export": export,
+        "export": _json_or_text(meta, META_EXPORT),
         "spec_version": parse_version(meta.get(META_SPEC_VERSION)),
+        "kind": _json_or_text(meta, META_KIND),  # None: a generator (files from before encoders)
+        "outputs": _json_or_text(meta, META_OUTPUTS),
     }
+
+
+def _json_or_text(meta: dict[str, str], key: str) -> Any:
+    """A metadata value as JSON, kept as text when it is not JSON (it must still equal the sidecar's); None when absent."""
+    if key not in meta:
+        return None
+    try:
+        return json.loads(meta[key])
+    except json.JSONDecodeError:
+        return meta[key]
 
 
 def _spec_source(
@@ -129,6 +142,8 @@ def _spec_source(
         return {
             **{key: sidecar.get(key) for key in PAIRED_KEYS},
             "version": parse_version(sidecar.get("version")),
+            "kind": sidecar.get("kind"),
+            "outputs": sidecar.get("outputs"),
         }, f"sidecar {sidecar_of(path).name}"
     if why != "is missing":
         raise GeneratorFileError(
@@ -165,10 +180,35 @@ def first_difference(ours: Any, theirs: Any, where: str) -> str | None:
     return None if same else f"{where} ({_short(ours)} in the model, {_short(theirs)} in the sidecar)"
 
 
-def _verify_pair(path: Path, spec: dict[str, Any], sidecar: dict[str, Any] | None, why: str) -> str:
+#: What to load each kind of file with, for the line that refuses the other kind.
+LOADERS = {KIND_GENERATOR: "genfw.runtime.Generator.load", KIND_ENCODER: "genfw.runtime.Encoder.load"}
+
+
+def check_kind(spec: dict[str, Any], path: Path, wanted: str) -> None:
+    """Refuse a file of another kind than ``wanted`` (an encoder loaded as a generator, or the
+    reverse) in one line; a spec that names no kind is a generator's."""
+    kind = spec.get("kind") or KIND_GENERATOR
+    if kind != wanted:
+        loader = LOADERS.get(kind)
+        raise GeneratorFileError(
+            f"it is a genfw {kind if loader else _short(kind)}, not {_article(wanted)} {wanted}",
+            where=str(path),
+            fix=f"load it with {loader}" if loader else f"pass a {wanted} file written by `genfw export`",
+        )
+
+
+def _verify_pair(
+    path: Path,
+    spec: dict[str, Any],
+    sidecar: dict[str, Any] | None,
+    why: str,
+    names: dict[str, Any] | None = None,
+) -> str:
     """The .onnx file's SHA-256, once it is the file its sidecar was written for and the sidecar
     says what ``spec`` (the model's own metadata, where it has some) says; a file that cannot be
-    checked is refused."""
+    checked is refused. ``names``: the sidecar's fields that name the model's inputs and outputs,
+    with their values (default: a generator's ``inputs`` and ``output``, which sidecars from
+    before genfw 0.2 may lack)."""
     name = sidecar_of(path).name
     if sidecar is None:
         raise UnverifiedError(f"cannot verify it: its sidecar {name} {why}", where=str(path), fix=verify_fix())
@@ -186,16 +226,16 @@ def _verify_pair(path: Path, spec: dict[str, Any], sidecar: dict[str, Any] | Non
             where=str(path),
             fix="keep each .onnx with the .json exported with it, or re-export both with `genfw export`",
         )
-    expected = {
-        **{key: spec.get(key) for key in PAIRED_KEYS},
-        "inputs": input_names(spec["latent"]),
-        "output": OUTPUT_NAME,
-    }
+    if names is None:
+        names = {"inputs": input_names(spec["latent"]), "output": OUTPUT_NAME}
+        named = {key: sidecar.get(key, value) for key, value in names.items()}
+    else:
+        named = {key: sidecar.get(key) for key in names}
+    expected = {**{key: spec.get(key) for key in PAIRED_KEYS}, **names}
     given = {
         **{key: sidecar.get(key) for key in PAIRED_KEYS},
         "version": parse_version(sidecar.get("version")),
-        "inputs": sidecar.get("inputs", expected["inputs"]),
-        "output": sidecar.get("output", OUTPUT_NAME),
+        **named,
     }
     difference = first_difference(expected, given, "")
     if difference:
@@ -206,3 +246,7 @@ def _verify_pair(path: Path, spec: dict[str, Any], sidecar: dict[str, Any] | Non
             "or re-export both with `genfw export`",
         )
     return digest
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

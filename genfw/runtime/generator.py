@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from genfw.export.contract import MODEL_FILE, OUTPUT_NAME, SPEC_VERSION, spec_version_problem
+from genfw.export.contract import KIND_GENERATOR, MODEL_FILE, OUTPUT_NAME, SPEC_VERSION, spec_version_problem
 from genfw.export.seeds import check_seed
 from genfw.runtime.codes import (
     CODE_CHECKS,
@@ -25,7 +25,7 @@ from genfw.runtime.codes import (
     _shape_text,
 )
 from genfw.runtime.errors import CodeError, GeneratorFileError
-from genfw.runtime.file_contract import _read_metadata, _read_sidecar, _spec_source, _verify_pair
+from genfw.runtime.file_contract import _read_metadata, _read_sidecar, _spec_source, _verify_pair, check_kind
 from genfw.runtime.images import save_grid, to_uint8
 from genfw.runtime.resources import available_memory, check_memory, check_threads
 
@@ -156,6 +156,7 @@ class Generator:
                 where=str(path),
                 fix=f"upgrade genfw to read it, or export it with a genfw that writes spec {SPEC_VERSION}",
             )
+        check_kind(spec, path, KIND_GENERATOR)  # an encoder.onnx passed as a generator: say so
         generator = cls(session, spec, path, source)  # a spec that does not fit the model is refused first
         if verify:
             generator.sha256 = _verify_pair(path, spec, sidecar, why)

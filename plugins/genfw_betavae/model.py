@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.api import Batch, ConfigValueError, DataSpec, LatentSpec, Model, ModelContext, Roles, eval_mode
+from genfw.api import Batch, ConfigValueError, DataSpec, LatentSpec, Model, ModelContext, Roles
 
 
 class GaussianPosterior(Protocol):
@@ -109,6 +109,19 @@ class BetaVAE(Model):
         return [code.name if code.dim == 1 else f"{code.name}[{j}]" for code in self.latent for j in range(code.dim)]
 
     @property
+    def encoder(self) -> nn.Module:
+        """The encoder network: images -> the posterior's mean and log-variance of every code."""
+        network = self._modules["encoder"]  # where nn.Module keeps it (reading self.encoder would recurse)
+        assert network is not None
+        return network
+
+    @encoder.setter
+    def encoder(self, network: nn.Module) -> None:
+        # nn.Module.__setattr__ registers a network assigned in __init__ itself (under "encoder",
+        # so checkpoints keep their keys); this setter is what a direct call would use.
+        self._modules["encoder"] = network
+
+    @property
     def generator(self) -> nn.Module:
         return _Probabilities(self.decoder) if self.params.decoder_output == "logits" else self.decoder
 
@@ -157,13 +170,6 @@ class BetaVAE(Model):
         kl_means = terms["kl_dims"].mean(0)
         out.update({key: kl_means[i] for i, key in enumerate(self.kl_keys())})
         return {k: v.detach() for k, v in out.items()}
-
-    @torch.no_grad()
-    def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The encoder's prediction per code (mean and log-variance), in eval mode."""
-        with eval_mode(self.encoder):
-            prediction = self.encoder(images).float()
-        return {name: prediction[:, s] for name, s in self._slices.items()}
 
     # -- what the β-VAE adds to a run's record -----------------------------------------------------
     def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:

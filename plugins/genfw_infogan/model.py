@@ -20,7 +20,6 @@ from genfw.api import (
     NonSaturatingLoss,
     NonSaturatingParams,
     Roles,
-    eval_mode,
     frozen,
 )
 
@@ -69,6 +68,28 @@ class InfoGANParams(BaseModel):
         le=1,
         description="The factor of the generator's info loss from info_decay_step on",
     )
+
+
+class QReader(nn.Module):
+    """Q as one module (``InfoGAN.encoder``): images -> the Q head's prediction, per image.
+
+    A discriminator network with a ``q_prediction(images)`` method (``infogan_mnist_discriminator``)
+    computes it without the batch statistics its D head reads; any other reads
+    ``aux_head(trunk(images))`` (``conv_discriminator`` keeps its spread inside the D head).
+    It holds the model's own discriminator, in that network's train/eval mode, so switching
+    this module's mode switches the network's."""
+
+    def __init__(self, network: nn.Module, parts: DiscriminatorParts):
+        super().__init__()
+        self.network = network
+        self.parts = parts
+        self.training = network.training
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        q_prediction = getattr(self.network, "q_prediction", None)
+        if callable(q_prediction):
+            return q_prediction(images)
+        return self.parts.aux(self.parts.trunk(images))
 
 
 class InfoGAN(Model):
@@ -163,6 +184,11 @@ class InfoGAN(Model):
     def generator(self) -> nn.Module:
         """G, or its moving average when ``ema_decay`` is set (what samples and the export use)."""
         return self.G_ema.average if self.G_ema is not None else self.G
+
+    @property
+    def encoder(self) -> nn.Module:
+        """Q: images -> its prediction of every predictable code (``Model.encoder``)."""
+        return QReader(self.D, self.parts)
 
     def _critic(self, x: torch.Tensor) -> torch.Tensor:
         return self.parts.d_head(self.parts.trunk(x)).float().view(-1)
@@ -301,13 +327,6 @@ class InfoGAN(Model):
         if self.G_ema is not None:
             self.G_ema.update(self.G)
         return {k: v.detach() for k, v in {**d_out, **g_out}.items()}
-
-    @torch.no_grad()
-    def predict_codes(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Q's raw outputs per predictable code for images (eval mode, so batch-independent)."""
-        with eval_mode(self.D):
-            q_out = self.parts.aux(self.parts.trunk(images)).float()
-        return {name: q_out[:, s] for name, s in self.latent.prediction_slices().items()}
 
     # -- what InfoGAN adds to a run's record ---------------------------------------------------------
     def epoch_metrics(self, ctx: EvalContext) -> dict[str, float]:

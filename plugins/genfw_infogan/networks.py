@@ -113,6 +113,10 @@ class _TrunkWithSpread(nn.Module):
         maps = self.conv(x)
         return torch.cat([self.fc(maps), minibatch_stddev(maps.flatten(1), self.group_size)], dim=1)
 
+    def per_image(self, x):
+        """The features without the spread: ``[n, hidden]``, each image's from that image alone."""
+        return self.fc(self.conv(x))
+
 
 class _WithoutSpread(nn.Module):
     """Drops the spread feature the trunk appended: the Q head reads each image by itself."""
@@ -165,3 +169,11 @@ class InfoGANDiscriminator(nn.Module):
     def forward(self, x):
         f = self.trunk(x)
         return self.d_head(f), self.aux_head(f)
+
+    def q_prediction(self, x):
+        """Q's prediction ``[n, ctx.outputs]`` for images, computed per image: the same numbers as
+        ``aux_head(trunk(x))``, without the minibatch spread the Q head drops anyway (a batch
+        statistic that an exported encoder with a dynamic batch cannot compute)."""
+        if isinstance(self.trunk, _TrunkWithSpread):
+            return self.aux_head[1:](self.trunk.per_image(x))  # [0] is _WithoutSpread
+        return self.aux_head(self.trunk(x))

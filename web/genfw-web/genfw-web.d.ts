@@ -152,6 +152,33 @@ export interface TraversalGrid {
 
 export function loadGenerator(ort: OrtModule, source: GeneratorSource, options?: LoadOptions): Promise<Generator>;
 
+/** An exported encoder (`genfw export --encoder`): images -> the codes that draw them. */
+export class Encoder {
+  readonly ort: OrtModule;
+  readonly session: OrtSession;
+  /** The whole latent spec (the codes the encoder gives and those it does not), plus kind, inputs, outputs. */
+  readonly spec: GeneratorSpec & { kind: "encoder"; inputs: ["image"]; outputs: string[] };
+  readonly codes: CodeSpec[];
+  /** The codes it gives, each named as the generator's input for that code. */
+  readonly outputs: string[];
+  readonly image: ImageSpec;
+  /** [C, H, W] */
+  readonly imageShape: [number, number, number];
+  readonly verified: boolean;
+  readonly bytes: number;
+  /** n images (Float32Array [n, C, H, W] in [0, 1], or Uint8Array 0..255) -> {name: Float32Array [n * dim]}. */
+  encode(images: Float32Array | Uint8Array | Uint8ClampedArray | ArrayLike<number>): Promise<Codes>;
+  /** generator(encoder(images)); `fixed` sets codes by value; codes it does not give are their prior's center. */
+  reconstruct(generator: Generator, images: Float32Array | Uint8Array | ArrayLike<number>,
+    fixed?: Record<string, CodeValue>): Promise<{ images: Float32Array; codes: Codes }>;
+}
+
+export function loadEncoder(ort: OrtModule, source: GeneratorSource, options?: LoadOptions): Promise<Encoder>;
+/** The center of a code's prior: a normal's mean, a uniform's middle, a Bernoulli's p, a categorical's probabilities. */
+export function priorCenter(code: CodeSpec): Float32Array;
+export const ENCODER_META_KEYS: { kind: string; outputs: string };
+export const ENCODER_INPUT: "image";
+
 export const PRIOR_KINDS: PriorKind[];
 export const OUTPUT_NAME: "image";
 export const META_KEYS: { latent: string; image: string; version: string; export: string; spec_version: string };

@@ -42,6 +42,10 @@ export const META_KEYS = { latent: "genfw.latent", image: "genfw.image", version
 /** What a sidecar repeats of the model's own metadata: each must be equal (a hand-edited sidecar
  * would make the page show other labels, ranges or sizes than the model states about itself). */
 export const PAIRED_KEYS = ["latent", "image", "version", "export", "spec_version"];
+/** An encoder's metadata besides a generator's (genfw export --encoder): what the file is, and its outputs. */
+export const ENCODER_META_KEYS = { kind: "genfw.kind", outputs: "genfw.outputs" };
+/** The encoder's one input: images [batch, C, H, W] in [0, 1], the generator's output format. */
+export const ENCODER_INPUT = "image";
 /** The generator spec this module reads (semver): it refuses files of a newer MAJOR version; a
  * file without spec_version is from before versioning and reads as the legacy 1.x. */
 export const SPEC_VERSION = "1.0.0";
@@ -459,7 +463,7 @@ export function firstDifference(ours, theirs, where = "") {
 
 /** Check that the model is the file its sidecar was written for and that the sidecar says what
  * the spec (the model's own metadata, where it has some) says; returns the SHA-256. */
-async function verifyPair(bytes, spec, sidecar, url, jsonUrl) {
+async function verifyPair(bytes, spec, sidecar, url, jsonUrl, names = null) {
   const name = jsonUrl.split(/[\\/]/).pop();
   const unverified = "keep the .json exported with it next to it, or re-export both with `genfw export`; " +
     "to run it unverified, load it with verify: false";
@@ -473,8 +477,10 @@ async function verifyPair(bytes, spec, sidecar, url, jsonUrl) {
     throw new GenfwError(`${url} does not match its sidecar (SHA-256 ${digest.slice(0, 12)}..., the sidecar expects ` +
       `${recorded.slice(0, 12)}...): copy the .onnx and .json exported together`);
   }
-  const expected = { inputs: spec.latent.codes.map((c) => c.name), output: OUTPUT_NAME };
-  const given = { inputs: sidecar.doc.inputs ?? expected.inputs, output: sidecar.doc.output ?? OUTPUT_NAME };
+  // A generator's names default to what its spec implies (older sidecars); an encoder's are always written.
+  const expected = names ? { ...names } : { inputs: spec.latent.codes.map((c) => c.name), output: OUTPUT_NAME };
+  const given = names ? Object.fromEntries(Object.keys(names).map((k) => [k, sidecar.doc[k] ?? null]))
+    : { inputs: sidecar.doc.inputs ?? expected.inputs, output: sidecar.doc.output ?? OUTPUT_NAME };
   for (const key of PAIRED_KEYS) {
     expected[key] = spec[key] ?? null;
     given[key] = key === "version" ? (sidecar.doc.version == null ? null : parseVersion(JSON.stringify(sidecar.doc.version))) : sidecar.doc[key] ?? null;
@@ -510,6 +516,9 @@ export async function loadGenerator(ort, source, options = {}) {
   } catch (err) {
     throw new GenfwError(`${url}: not an ONNX model (${err.message}): pass an .onnx file written by \`genfw export\``);
   }
+  if (fileKind(model.metadata, sidecar) === "encoder") {
+    throw new GenfwError(`${url}: this is an encoder (images -> codes), not a generator: load it with loadEncoder`);
+  }
   let spec = metadataSpec(model.metadata, url), from = "metadata";
   if (!spec) {
     if (!sidecar.doc) {
@@ -530,6 +539,156 @@ export async function loadGenerator(ort, source, options = {}) {
   });
   const full = { ...spec, inputs: spec.latent.codes.map((c) => c.name), output: OUTPUT_NAME, sha256 };
   return new Generator(ort, session, full, { verified: sha256 !== null, bytes: bytes.byteLength });
+}
+
+/** What a file says it is: "encoder" or "generator" (a file that says nothing is a generator). */
+function fileKind(metadata, sidecar) {
+  const raw = metadata[ENCODER_META_KEYS.kind];
+  if (raw !== undefined) {
+    try { return JSON.parse(raw); } catch { return raw; }
+  }
+  return (sidecar && sidecar.doc && sidecar.doc.kind) || "generator";
+}
+
+/**
+ * Load an encoder (encoder.onnx and its sidecar encoder.json, written by `genfw export --encoder`):
+ * images -> the codes that draw them, named as the generator's inputs. `source` and `options` as
+ * for loadGenerator; the same checks (spec version, spec against the model, SHA-256 pair). A
+ * generator passed here is refused in one line.
+ */
+export async function loadEncoder(ort, source, options = {}) {
+  const verify = options.verify !== false;
+  const { bytes, sidecar, label: url, jsonLabel: jsonUrl } = await readSource(source, options);
+  let model;
+  try {
+    model = readOnnx(bytes);
+  } catch (err) {
+    throw new GenfwError(`${url}: not an ONNX model (${err.message}): pass an encoder.onnx written by \`genfw export --encoder\``);
+  }
+  if (fileKind(model.metadata, sidecar) !== "encoder") {
+    throw new GenfwError(`${url}: not a genfw encoder (a generator: load it with loadGenerator; \`genfw export RUN --encoder\` writes encoder.onnx)`);
+  }
+  let spec = metadataSpec(model.metadata, url), outputs = null, from = "metadata";
+  if (spec && ENCODER_META_KEYS.outputs in model.metadata) {
+    try { outputs = JSON.parse(model.metadata[ENCODER_META_KEYS.outputs]); } catch { outputs = null; }
+  }
+  if (!spec) {
+    if (!sidecar.doc) throw new GenfwError(`${url}: not a genfw encoder (no genfw.latent metadata, and its sidecar ${sidecar.why})`);
+    const d = sidecar.doc;
+    spec = { latent: d.latent, image: d.image, version: d.version ?? null, export: d.export ?? null, spec_version: d.spec_version ?? null };
+    outputs = d.outputs ?? null;
+    from = `sidecar ${jsonUrl.split(/[\\/]/).pop()}`;
+  }
+  const tooNew = specVersionProblem(spec.spec_version);
+  if (tooNew) throw new GenfwError(`${url}: ${tooNew} (use a newer genfw-web, or export it with a genfw that writes spec ${SPEC_VERSION})`);
+  checkEncoderSpec(spec, outputs, model, url, from);
+  const names = { kind: "encoder", inputs: [ENCODER_INPUT], outputs };
+  const sha256 = verify ? await verifyPair(bytes, spec, sidecar, url, jsonUrl, names) : null;
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: options.executionProviders || ["wasm"],
+    graphOptimizationLevel: "all",
+    ...(options.sessionOptions || {}),
+  });
+  return new Encoder(ort, session, { ...spec, ...names, sha256 }, { verified: sha256 !== null, bytes: bytes.byteLength });
+}
+
+/** Refuse an encoder spec that does not fit its model: the outputs must be codes of the spec, with their dims. */
+function checkEncoderSpec(spec, outputs, model, url, source) {
+  const fail = (problem) => { throw new GenfwError(`${url}: ${problem} (re-export it with \`genfw export --encoder\`)`); };
+  const codes = spec.latent && spec.latent.codes;
+  const image = spec.image || {};
+  if (!Array.isArray(codes) || !codes.every((c) => c && typeof c.name === "string" && isCount(c.dim)) ||
+      !["channels", "height", "width"].every((key) => isCount(image[key])) || !Array.isArray(outputs) || !outputs.length) {
+    fail(`its genfw ${source} is incomplete`);
+  }
+  const inputs = Object.keys(model.inputs), given = Object.keys(model.outputs);
+  if (inputs.length !== 1 || inputs[0] !== ENCODER_INPUT || given.length !== outputs.length || !outputs.every((n) => given.includes(n))) {
+    fail(`its inputs (${inputs.join(", ")}) / outputs (${given.join(", ")}) do not match its spec (input ${ENCODER_INPUT}, outputs ${outputs.join(", ")})`);
+  }
+  const size = [image.channels, image.height, image.width];
+  const shape = model.inputs[ENCODER_INPUT] || [];
+  if (shape.length !== 4 || shape.slice(1).some((d, i) => typeof d === "number" && d !== size[i])) {
+    fail(`its ${source} says images are ${size.join("x")} but its input '${ENCODER_INPUT}' has shape ${shapeText(shape)}`);
+  }
+  for (const name of outputs) {
+    const code = codes.find((c) => c.name === name);
+    const dim = (model.outputs[name] || [])[1];
+    if (!code) fail(`its output '${name}' is not a code of its latent spec`);
+    if (typeof dim === "number" && dim !== code.dim) fail(`its output '${name}' has ${dim} numbers but code '${name}' has dim ${code.dim}`);
+  }
+}
+
+/** The center of a code's prior (genfw's prior_center): a normal's mean, the middle of a uniform,
+ * a Bernoulli's p, a categorical's probabilities; what a reconstruction gives a code the encoder does not. */
+export function priorCenter(code) {
+  const p = code.prior || {};
+  const dim = code.dim;
+  if (p.kind === "normal") return new Float32Array(dim).fill(p.mean ?? 0);
+  if (p.kind === "uniform") return new Float32Array(dim).fill(((p.low ?? -1) + (p.high ?? 1)) / 2);
+  if (p.kind === "bernoulli") return new Float32Array(dim).fill(p.p ?? 0.5);
+  if (p.kind === "categorical") {
+    const w = Array.isArray(p.probs) ? p.probs.map(Number) : new Array(dim).fill(1);
+    const sum = w.reduce((a, b) => a + b, 0);
+    return Float32Array.from(w, (x) => x / sum);
+  }
+  throw new GenfwError(`code '${code.name}' has a '${p.kind}' prior with no center: give its value`);
+}
+
+export class Encoder {
+  constructor(ort, session, spec, info = {}) {
+    this.ort = ort;
+    this.session = session;
+    this.spec = spec;
+    this.codes = spec.latent.codes;
+    this.outputs = spec.outputs;
+    this.image = spec.image;
+    this.imageShape = [spec.image.channels, spec.image.height, spec.image.width];
+    this.verified = Boolean(info.verified);
+    this.bytes = info.bytes;
+  }
+
+  /** The codes of n images (Float32Array [n, C, H, W] in [0, 1], or a Uint8Array of 0..255 pixels):
+   * {name: Float32Array [n * dim]} for every code the encoder gives (genfw.runtime's Encoder.encode). */
+  async encode(images) {
+    const [c, h, w] = this.imageShape;
+    const size = c * h * w;
+    if (!images || typeof images.length !== "number" || images.length === 0 || images.length % size !== 0) {
+      throw new GenfwError(`images must be n x ${c}x${h}x${w} numbers (n >= 1), not ${images ? images.length : images}`);
+    }
+    let pixels;
+    if (images instanceof Uint8Array || images instanceof Uint8ClampedArray) pixels = Float32Array.from(images, (v) => v / 255);
+    else {
+      pixels = Float32Array.from(images);
+      if (pixels.some((v) => !(v >= 0 && v <= 1))) throw new GenfwError("float images must be finite and in [0, 1] (divide 0..255 pixels by 255)");
+    }
+    const n = pixels.length / size;
+    const results = await this.session.run({ [ENCODER_INPUT]: new this.ort.Tensor("float32", pixels, [n, c, h, w]) });
+    return Object.fromEntries(this.outputs.map((name) => [name, results[name].data]));
+  }
+
+  /** generator(encoder(images)) (genfw.runtime's reconstruct): {images, codes}. `fixed` sets any code
+   * by value (keep a digit's style, draw another digit); codes the encoder does not give are their
+   * prior's center. */
+  async reconstruct(generator, images, fixed = {}) {
+    const ours = JSON.stringify(this.codes.map((c) => [c.name, c.dim]));
+    if (ours !== JSON.stringify(generator.codes.map((c) => [c.name, c.dim]))) {
+      throw new GenfwError("the encoder and the generator were exported for different codes: use the two files exported together from one run");
+    }
+    const encoded = await this.encode(images);
+    const n = encoded[this.outputs[0]].length / this.codes.find((c) => c.name === this.outputs[0]).dim;
+    const codes = {};
+    for (const code of generator.codes) {
+      if (code.name in fixed) codes[code.name] = generator.codeValues(code.name, fixed[code.name], n);
+      else if (code.name in encoded) codes[code.name] = encoded[code.name];
+      else {
+        const center = priorCenter(code);
+        const all = new Float32Array(n * code.dim);
+        for (let i = 0; i < n; i++) all.set(center, i * code.dim);
+        codes[code.name] = all;
+      }
+    }
+    return { images: await generator.run(codes), codes };
+  }
 }
 
 // -- portable seeds: the contract's random draws (docs/onnx.md, "Seeds"; genfw/export/seeds.py) ---------

@@ -68,9 +68,9 @@ class WAE(Model):
 
     def __init__(self, params: WAEParams, ctx: ModelContext):
         super().__init__(params, ctx)  # keeps params, latent and data
-        self.encoder = ctx.networks["encoder"]
+        self.encoder_net = ctx.networks["encoder"]
         self.decoder = ctx.networks["decoder"]
-        self.opt = self.optimizer("autoencoder", list(self.encoder.parameters()) + list(self.decoder.parameters()))
+        self.opt = self.optimizer("autoencoder", list(self.encoder_net.parameters()) + list(self.decoder.parameters()))
 
     @property
     def generator(self) -> nn.Module:
@@ -90,7 +90,7 @@ class WAE(Model):
 
     def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoded parameters ``[n, param_dim]`` and the decoder's logits for ``images``."""
-        z = self.encoder(images).float()
+        z = self.encoder_net(images).float()
         return z, self.decoder(self.latent.encode(self.codes(z))).float()
 
     @staticmethod
