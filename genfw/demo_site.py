@@ -233,12 +233,15 @@ def build_site(
     page_dir: Path | None = None,
     ort_web: Path | None = None,
     webgpu: bool = False,
+    encoder: bool = False,
     plugins_dirs: tuple[str, ...] = (),
     trust_recorded: bool = False,
     force: bool = False,
 ) -> dict:
     """Write the demo site; returns a report (the export's, plus ``page`` and ``ort_web``).
-    ``force``: also write into a folder genfw demo did not write, over files it did not write."""
+    ``encoder``: the model's encoder too (``encoder.onnx``: the page then reads a drawn or
+    uploaded image's codes). ``force``: also write into a folder genfw demo did not write, over
+    files it did not write."""
     page_dir = page_dir or default_page_dir()
     page_files = (
         sorted(p for p in page_dir.glob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)
@@ -273,7 +276,15 @@ def build_site(
         raise GenfwUsageError(f"cannot create the site folder ({exc.strerror})", where=str(site)) from None
     try:
         return _write_site(
-            source, SiteWriter(site, force=force), weights, page_files, dist, ort_files, plugins_dirs, trust_recorded
+            source,
+            SiteWriter(site, force=force),
+            weights,
+            page_files,
+            dist,
+            ort_files,
+            plugins_dirs,
+            trust_recorded,
+            encoder,
         )
     except BaseException:
         if created:  # nothing of a failed call is left in a folder it made
@@ -290,18 +301,27 @@ def _write_site(
     ort_files: tuple[str, ...],
     plugins_dirs: tuple[str, ...],
     trust_recorded: bool,
+    encoder: bool = False,
 ) -> dict:
-    from genfw.export.contract import sidecar_path
+    from genfw.export.contract import ENCODER_FILE, sidecar_path
     from genfw.run_export import export_run
 
     exported = [MODEL_NAME, sidecar_path(MODEL_NAME).name]
+    if encoder:
+        exported += [ENCODER_FILE, sidecar_path(ENCODER_FILE).name]
     copies = {p.name: p for p in page_files}
     if dist is not None:
         copies.update({f"{ORT_FOLDER}/{name}": dist / name for name in ort_files})
     writer.check(exported + list(copies))
-    writer.path(exported[1])  # the export writes the sidecar too: check it before it starts
+    for name in exported[1:]:  # the export writes these too: check them before it starts
+        writer.path(name)
     report = export_run(
-        source, writer.path(MODEL_NAME), weights=weights, plugins_dirs=plugins_dirs, trust_recorded=trust_recorded
+        source,
+        writer.path(MODEL_NAME),
+        weights=weights,
+        encoder=encoder,
+        plugins_dirs=plugins_dirs,
+        trust_recorded=trust_recorded,
     )
     for name in exported:
         writer.record(name)

@@ -382,3 +382,56 @@ def test_the_docs_encoder_snippets_run_as_written(exported_runs, tmp_path):
         proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert Image.open(tmp_path / "reconstructed.png").size[1] >= 28
+
+
+NODE_ENCODER = r"""
+import * as ort from "onnxruntime-web";
+import { loadEncoder, loadGenerator } from "genfw-web";
+import { readFileSync } from "node:fs";
+ort.env.wasm.numThreads = 1;
+const [folder, pixelsFile] = process.argv.slice(2);
+const encoder = await loadEncoder(ort, `${folder}/encoder.onnx`);
+const generator = await loadGenerator(ort, `${folder}/generator.onnx`);
+const pixels = new Uint8Array(readFileSync(pixelsFile));
+const codes = await encoder.encode(pixels);
+const rebuilt = await encoder.reconstruct(generator, pixels);
+const out = { verified: encoder.verified, outputs: encoder.outputs,
+  codes: Object.fromEntries(Object.entries(codes).map(([k, v]) => [k, Array.from(v)])),
+  images: Array.from(rebuilt.images), errors: {} };
+for (const [name, call] of [["generator_as_encoder", () => loadEncoder(ort, `${folder}/generator.onnx`)],
+                            ["encoder_as_generator", () => loadGenerator(ort, `${folder}/encoder.onnx`)]]) {
+  try { await call(); out.errors[name] = null; } catch (err) { out.errors[name] = err.message; }
+}
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.slow
+def test_genfw_web_encodes_and_reconstructs_as_python_does(exported_runs, tmp_path):
+    """genfw-web.js's loadEncoder/encode/reconstruct in Node (onnxruntime-web) give genfw.runtime's codes and images."""
+    from genfw_testing import web_node_modules
+
+    from genfw.data.mnist import load_mnist
+    from genfw.runtime import Encoder, Generator, reconstruct
+
+    run_dir, _ = exported_runs["infogan"]
+    digits = load_mnist(None, "test", download=False, limit=3).images.numpy()  # uint8 [3, 1, 28, 28]
+    (tmp_path / "digits.bin").write_bytes(digits.tobytes())
+    app = tmp_path / "app"
+    (app / "node_modules").mkdir(parents=True)
+    (app / "node_modules" / "genfw-web").symlink_to(REPO / "web" / "genfw-web")
+    (app / "node_modules" / "onnxruntime-web").symlink_to(web_node_modules() / "onnxruntime-web")
+    (app / "main.mjs").write_text(NODE_ENCODER)
+    proc = subprocess.run(["node", "main.mjs", str(run_dir), str(tmp_path / "digits.bin")], cwd=app,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    encoder, generator = Encoder.load(run_dir), Generator.load(run_dir)
+    ours = encoder.encode(digits)
+    assert out["verified"] and out["outputs"] == encoder.outputs
+    for name, values in out["codes"].items():
+        assert np.allclose(np.asarray(values, np.float32).reshape(ours[name].shape), ours[name], atol=1e-5), name
+    images = reconstruct(digits, generator, encoder).images
+    assert np.abs(np.asarray(out["images"], np.float32).reshape(images.shape) - images).max() < 1e-4
+    assert "not a genfw encoder" in out["errors"]["generator_as_encoder"]
+    assert "this is an encoder" in out["errors"]["encoder_as_generator"]

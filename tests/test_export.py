@@ -248,6 +248,19 @@ def test_smaller_weights_are_verified_within_their_tolerance(paper, exported, we
     # An image does not depend on the rest of its batch, in any format (int8's scales are fixed).
     alone = np.concatenate([session.run(["image"], {k: v[i : i + 1] for k, v in feed.items()})[0] for i in range(16)])
     assert np.array_equal(alone, got)
+    # At the ends of every slider range (wider than the priors: c1 is U(-1, 1), swept over [-2, 2]).
+    for code in latent:
+        r = code.traversal_range()
+        if r is None:
+            continue
+        for end in r:
+            ends = [v.clone() for v in values]
+            ends[list(latent).index(code)].fill_(end)
+            with torch.no_grad():
+                want = g(latent.encode({c.name: v for c, v in zip(latent, ends)})).numpy()
+            have = session.run(["image"], {c.name: v.numpy() for c, v in zip(latent, ends)})[0]
+            assert np.abs(have - want).max() <= tolerance["max_abs"], (code.name, end, np.abs(have - want).max())
+            assert np.abs(have - want).mean() <= tolerance["mean_abs"], (code.name, end)
 
 
 def test_a_variant_past_its_tolerance_is_never_written(paper, tmp_path, monkeypatch):

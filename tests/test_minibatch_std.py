@@ -103,3 +103,16 @@ def test_the_conv_discriminator_sees_the_spread_of_its_features_when_asked():
 def test_the_conv_discriminator_with_spread_and_spectral_norm_builds_and_runs():
     d = _conv_discriminator("networks.discriminator.minibatch_std=2", "networks.discriminator.spectral_norm=true")
     assert d(torch.rand(4, 1, 28, 28)).shape == (4, 1)
+
+
+def test_a_projection_discriminator_reads_the_features_not_the_spread():
+    """The cGAN's projection head sizes its class embedding from d_head's features: with
+    conv_discriminator's spread, the head reads one input more than the features it is given."""
+    from genfw.building import build_model
+
+    net = '{"type": "conv_discriminator", "width": 8, "minibatch_std": 4}'
+    _, rc = load_config_and_plugins(REPO / "configs" / "cgan_mnist.json", [f"networks.discriminator={net}"])
+    data = DataSpec((1, 28, 28), class_names=tuple("0123456789"), label_counts=(6000,) * 10)
+    model = build_model(rc, build_latent(rc, data), data)
+    logits, _ = model.critic(torch.rand(8, 1, 28, 28), torch.arange(8))
+    assert logits.shape == (8,) and torch.isfinite(logits).all()

@@ -48,6 +48,11 @@ def test_a_grid_has_a_row_per_code_and_changes_only_that_code_along_it(gen):
 def test_a_categorical_row_steps_through_its_categories(gen):
     grid = traverse_codes(gen, ["digit"], steps=12, seed=0)
     assert np.array_equal(grid.codes["digit"].argmax(axis=1), [i % 10 for i in range(12)])
+    # 9 steps and 10 categories: 10 columns, so every category shows and the rows line up
+    grid = traverse_codes(gen, seed=0)
+    assert grid.columns == 10 and grid.images.shape[0] == 10 * len(grid.rows)
+    assert np.array_equal(grid.codes["digit"][:10].argmax(axis=1), np.arange(10))
+    assert np.allclose(grid.codes["c1"][10:20, 0], np.linspace(-2, 2, 10), atol=1e-6)
 
 
 def test_a_grid_refuses_what_it_cannot_do(gen):
@@ -57,6 +62,8 @@ def test_a_grid_refuses_what_it_cannot_do(gen):
         traverse_codes(gen, ["c1"], fixed={"c1": 0.5})
     with pytest.raises(CodeError, match="steps must be a positive integer"):
         traverse_codes(gen, ["c1"], steps=0)
+    with pytest.raises(CodeError, match="steps must be a positive integer"):
+        traverse_codes(gen, ["c1"], steps=None)  # type: ignore[arg-type]
 
 
 def test_an_interpolation_starts_and_ends_at_its_codes(gen):
@@ -114,6 +121,7 @@ def test_an_animation_loops_and_holds_every_other_code(gen):
     for f in frames:
         assert np.array_equal(f["z"], frames[0]["z"]) and f["z"].shape[0] == 4
         assert np.array_equal(f["digit"].argmax(axis=1), [1, 1, 1, 1])
+    assert len(animation_codes(gen, "c1", frames=5, n=1, seed=0)) == 5  # exactly the frames asked for
     categories = animation_codes(gen, "digit", frames=3, n=2, seed=0)
     assert [int(f["digit"][0].argmax()) for f in categories] == list(range(10))  # each category once
 

@@ -294,6 +294,86 @@ def test_the_page_works_for_a_person(site, browser_tools, tmp_path):
     assert (shots / "demo-390.png").stat().st_size > 1000 and (shots / "demo-1440.png").stat().st_size > 1000
 
 
+# -- issue #23: your own digit, read by the encoder ------------------------------------------------------
+DRAW_DRIVER = LAUNCH + r"""
+const [url, png] = args;
+const out = {};
+const renders = () => page.evaluate(() => window.genfwDemo.renders);
+try {
+  await page.goto(url);
+  await settled();
+  out.hasEncoder = await page.evaluate(() => window.genfwDemo.encoder);
+  const box = await page.locator("#pad").boundingBox();
+  await page.mouse.move(box.x + 70, box.y + 20);
+  await page.mouse.down();
+  for (const [x, y] of [[70, 60], [70, 100], [72, 125]]) await page.mouse.move(box.x + x, box.y + y, { steps: 5 });
+  await page.mouse.up();
+  let n = await renders();
+  await page.click('button[data-encode="pad"]');
+  await page.waitForFunction((k) => window.genfwDemo.encoded && window.genfwDemo.renders > k, n, { timeout: 30000 });
+  const controls = () => page.evaluate(() => ({
+    encoded: window.genfwDemo.encoded,
+    pressed: Array.from(document.querySelectorAll('button[data-code="digit"]')).findIndex((b) => b.getAttribute("aria-pressed") === "true"),
+    sliders: Array.from(document.querySelectorAll('input[type="range"]')).map((s) => [s.dataset.code, Number(s.value)]),
+    c1: Array.from(window.genfwDemo.codes.c1), z: Array.from(window.genfwDemo.codes.z.slice(0, 3)),
+    status: document.getElementById("status").textContent, error: window.genfwDemo.error }));
+  out.drawn = await controls();
+  n = await renders();
+  await page.setInputFiles("#upload", png);
+  await page.waitForFunction((k) => window.genfwDemo.renders > k, n, { timeout: 30000 });
+  out.uploaded = await controls();
+} catch (err) {
+  out.failure = String(err && err.stack || err);
+}
+console.log(JSON.stringify(out));
+await context.close();
+"""
+
+
+@pytest.fixture(scope="module")
+def encoder_site(browser_tools, tmp_path_factory) -> Path:
+    """`genfw demo RUN --encoder` for a real (two-step) InfoGAN MNIST run."""
+    from genfw_testing import TINY_RUN, cli_in_process, sets
+
+    node_modules = _node_modules(tmp_path_factory.mktemp("npm"))
+    run = tmp_path_factory.mktemp("enc") / "run"
+    proc = cli_in_process("run", "configs/infogan_mnist.json", *sets(*TINY_RUN, "train.max_steps=2",
+                          "train.sample_every_epoch=false", f"output.run_dir={run}"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    site = tmp_path_factory.mktemp("encweb") / "site"
+    proc = cli_in_process("demo", run, "-o", site, "--encoder", "--ort-web", node_modules)
+    assert proc.returncode == 0, proc.stderr
+    assert (site / "encoder.onnx").is_file() and (site / "encoder.json").is_file()
+    return site
+
+
+def test_the_page_reads_a_drawn_or_uploaded_digit_and_puts_its_codes_on_the_controls(encoder_site, browser_tools,
+                                                                                       tmp_path):
+    from PIL import Image
+
+    from genfw.data.mnist import load_mnist  # a real test digit, as a PNG a user would upload
+
+    node_modules = _node_modules(tmp_path)
+    png = tmp_path / "digit.png"
+    Image.fromarray(load_mnist(os.environ["GENFW_DATA"], "test", download=False, limit=1).images[0, 0].numpy()).save(png)
+    with serve(encoder_site) as url:
+        out = drive(browser_tools, node_modules, DRAW_DRIVER, tmp_path, url, str(png))
+    detail = json.dumps(out)[:3000]
+    assert "failure" not in out, detail
+    assert out["hasEncoder"] and out["hasEncoder"]["outputs"] == ["digit", "c1", "c2"], detail
+    for key in ("drawn", "uploaded"):
+        state = out[key]
+        encoded = state["encoded"]
+        assert state["error"] is None and state["status"].startswith("Your image"), detail
+        assert state["pressed"] == encoded["digit"].index(1.0), detail  # its category's button is pressed
+        sliders = dict(state["sliders"])
+        step = 4 / 200  # the sliders move in 200 steps over [-2, 2]: they show the value to the nearest step
+        assert abs(sliders["c1"] - encoded["c1"][0]) <= step / 2 + 1e-6, detail
+        assert abs(sliders["c2"] - encoded["c2"][0]) <= step / 2 + 1e-6, detail
+        assert all(abs(v - encoded["c1"][0]) < 1e-6 for v in state["c1"]), detail  # every tile takes it
+        assert state["z"] == [pytest.approx(0.0, abs=1e-6)] * 3, detail  # the noise at its prior's center
+
+
 # -- issue #21: what the page refuses (real Chromium, real files, real servers) ------------------------
 CASES_DRIVER = LAUNCH + r"""
 const [home, urls] = args;

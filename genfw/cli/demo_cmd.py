@@ -44,6 +44,12 @@ from genfw.errors import warn
     "--webgpu", is_flag=True, help="Also copy onnxruntime-web's WebGPU build (open the page with ?ep=webgpu)."
 )
 @click.option(
+    "--encoder",
+    is_flag=True,
+    help="Also export the model's encoder (images -> codes; models that have one, e.g. InfoGAN's Q): the page "
+    "then reads the codes of a digit you draw or upload, and its sliders edit it.",
+)
+@click.option(
     "--page",
     "page_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -64,6 +70,7 @@ def demo(
     weights: str,
     ort_web: Path | None,
     webgpu: bool,
+    encoder: bool,
     page_dir: Path | None,
     force: bool,
     plugins_dirs: tuple[str, ...],
@@ -73,6 +80,7 @@ def demo(
 
     \b
     genfw demo RUN_DIR -o site/ --weights int8
+    genfw demo RUN_DIR -o site/ --encoder          # the page also reads a digit you draw
     python -m http.server -d site 8000      # then open http://localhost:8000/
     """
     report = build_site(
@@ -82,6 +90,7 @@ def demo(
         page_dir=page_dir,
         ort_web=ort_web,
         webgpu=webgpu,
+        encoder=encoder,
         plugins_dirs=plugins_dirs,
         trust_recorded=trust_recorded,
         force=force,

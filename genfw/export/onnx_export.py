@@ -95,12 +95,24 @@ def onnx_metadata(
 
 
 def calibration_feeds(latent: LatentSpec) -> list[dict[str, Any]]:
-    """What int8's activation scales are calibrated on: codes drawn from the priors (seeded, so an
-    export is reproducible), as the model's input feeds."""
-    return [
-        {c.name: x.numpy() for c, x in zip(latent, sample_inputs(latent, CALIBRATION_BATCH, seed=1000 + i))}
-        for i in range(CALIBRATION_BATCHES)
-    ]
+    """What int8's activation scales are calibrated on, as the model's input feeds: codes drawn
+    from the priors (seeded, so an export is reproducible), and as many batches again in which
+    every code with a slider range (the spec's ``range``, often wider than the prior: the paper's
+    c1 is U(-1, 1) and swept over [-2, 2]) is drawn uniformly over that range, so the scales cover
+    every value an app's slider sends; calibrated on prior draws alone, int8 clips them."""
+    feeds = []
+    for i in range(CALIBRATION_BATCHES):
+        values = sample_inputs(latent, CALIBRATION_BATCH, seed=1000 + i)
+        feeds.append({c.name: x.numpy() for c, x in zip(latent, values)})
+        gen = torch.Generator().manual_seed(2000 + i)
+        wide = {}
+        for c, x in zip(latent, values):
+            r = c.traversal_range()
+            if r is not None and not c.periodic:
+                x = torch.rand(x.shape, generator=gen) * (r[1] - r[0]) + r[0]
+            wide[c.name] = x.numpy()
+        feeds.append(wide)
+    return feeds
 
 
 def min_ir_version(opset: int) -> int:

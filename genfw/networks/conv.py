@@ -198,6 +198,8 @@ class _LinearWithSpread(nn.Linear):
     def __init__(self, features: int, group_size: int):
         super().__init__(features + 1, 1)
         self.group_size = group_size
+        #: The width of the features it reads (``in_features`` counts the spread too).
+        self.features = features
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return super().forward(torch.cat([f, minibatch_stddev(f, self.group_size)], dim=1))

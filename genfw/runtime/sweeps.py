@@ -47,11 +47,12 @@ def traverse_codes(
     dtype: str = "float32",
 ) -> Grid:
     """One row per code in ``names`` (default: every control code not in ``fixed``, else every
-    code not in it), each
-    sweeping its code over ``steps`` values (:meth:`Generator.traverse`'s default sweep: a
-    categorical code steps through its categories, cycling; a continuous one goes over its range)
-    while every other code keeps one draw from ``seed`` (or its ``fixed`` value), the same for every
-    row, so the rows compare the codes on one image."""
+    code not in it), each sweeping its code (:meth:`Generator.sweep_values`: a categorical code
+    steps through its categories, a continuous one goes over its range) while every other code
+    keeps one draw from ``seed`` (or its ``fixed`` value), the same for every row, so the rows
+    compare the codes on one image. Every row has the same number of columns: ``steps``, or more
+    when a categorical row has more categories (so every category shows; a continuous row then
+    takes as many steps)."""
     fixed = dict(fixed or {})
     if names is None:
         free = [c for c in generator.codes if c["name"] not in fixed]
@@ -63,15 +64,17 @@ def traverse_codes(
         generator.code(name)  # an unknown name: one line listing the valid ones
         if name in fixed:
             raise CodeError(f"code {name!r} is both traversed and fixed", fix="leave it out of fixed")
-    base = generator.sample_codes(1, seed, **fixed)
+    steps = _count(steps, "steps")
+    columns = max([steps] + [generator.code(n)["dim"] for n in names if _is_categorical(generator.code(n))])
+    base = generator._sample(1, seed, fixed)  # not sample_codes(**fixed): a code may be named "n" or "seed"
     blocks: list[dict[str, np.ndarray]] = []
     for name in names:
-        values = generator.sweep_values(name, steps)
+        values = generator.sweep_values(name, columns)
         block = {k: np.repeat(v, len(values), axis=0) for k, v in base.items()}
         block[name] = np.concatenate([generator.code_values(name, v, 1) for v in values], axis=0)
         blocks.append(block)
     codes = {k: np.concatenate([b[k] for b in blocks], axis=0) for k in base}
-    return Grid(generator.run(codes, dtype=dtype), codes, names, len(blocks[0][names[0]]))
+    return Grid(generator.run(codes, dtype=dtype), codes, names, columns)
 
 
 def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -156,9 +159,10 @@ def animation_codes(
     fixed: Mapping[str, Any] | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """The codes of ``frames`` frames of ``n`` images each: every other code keeps its draw from
-    ``seed`` (``n`` different images), while ``code_name`` goes over its default sweep and back
-    (a categorical code steps through its categories once), so the animation loops without a jump.
-    """
+    ``seed`` (``n`` different images), while ``code_name`` goes over its range and back (a
+    triangle wave: the loop has no jump; an angle turns once, the same way), exactly ``frames``
+    frames; a categorical code steps through its categories once instead (k frames, whatever
+    ``frames`` is)."""
     fixed = dict(fixed or {})
     if code_name in fixed:
         raise CodeError(f"code {code_name!r} is both animated and fixed", fix="leave it out of the fixed codes")
@@ -167,11 +171,10 @@ def animation_codes(
     spec = generator.code(code_name)
     if _is_categorical(spec) or spec.get("periodic"):
         values = generator.sweep_values(code_name, None if _is_categorical(spec) else frames)
-    else:  # there and back: half the frames each way (the ends once)
-        half = max(2, frames // 2 + 1)
-        there = generator.sweep_values(code_name, half)
-        values = there + there[-2:0:-1]
-    base = generator.sample_codes(n, seed, **fixed)
+    else:  # there and back: frame i is 2i/frames of the way up, then down again
+        low, high = generator.sweep_values(code_name, 2)
+        values = [low + (high - low) * (1 - abs(1 - 2 * i / frames)) for i in range(frames)]
+    base = generator._sample(n, seed, fixed)
     out = []
     for value in values:
         codes = dict(base)

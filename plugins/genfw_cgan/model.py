@@ -230,8 +230,10 @@ class ConditionalGAN(Model):
 
 
 def _in_features(head: nn.Module) -> int:
-    """The width of the features a D head reads (a Linear, or a Sequential starting with one)."""
+    """The width of the features a D head reads (a Linear, or a Sequential starting with one); a
+    head that appends more inputs of its own (a minibatch spread) says how many it reads as
+    ``features``."""
     for module in head.modules():
         if isinstance(module, nn.Linear):
-            return module.in_features
+            return int(getattr(module, "features", module.in_features))
     raise ValueError("the discriminator's d_head has no Linear layer to read its feature width from")

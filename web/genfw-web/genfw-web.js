@@ -898,8 +898,10 @@ export class Generator {
     if (steps !== null && (!Number.isInteger(steps) || steps < 1)) throw new GenfwError(`steps must be a positive integer, not ${steps}`);
     if (isCategorical(code)) return Array.from({ length: steps ?? code.dim }, (_, i) => i % code.dim);
     const count = steps ?? 9;
-    const range = suggestedRange(code);
-    if (!range) throw new GenfwError(`code '${name}' (prior '${(code.prior || {}).kind}') has no default sweep`);
+    const kind = (code.prior || {}).kind;
+    // The ranges genfw.runtime sweeps: the spec's range, else a uniform's or a normal's (mean +- 2 std).
+    const range = Array.isArray(code.range) || ["uniform", "normal"].includes(kind) ? suggestedRange(code) : null;
+    if (!range) throw new GenfwError(`code '${name}' (prior '${kind}') has no default sweep (pass values instead)`);
     const [low, high] = range;
     if (code.periodic && Array.isArray(code.range)) return Array.from({ length: count }, (_, i) => low + (high - low) * ((i + 1) / count));
     return Array.from({ length: count }, (_, i) => low + (high - low) * (count === 1 ? 0 : i / (count - 1)));
@@ -908,7 +910,8 @@ export class Generator {
   /** One row per code of `names` (default: the control codes, else all), each sweeping its code
    * (sweepValues) while every other code keeps one draw from `seed` (or its `fixed` value), the same
    * in every row: {images, codes, rows, columns}, images row by row (genfw.runtime's traverse_codes);
- * `names` defaults to the control codes not in `fixed`. */
+ * `names` defaults to the control codes not in `fixed`; `columns` is `steps`, or a categorical
+ * row's k when that is more. */
   async traverseCodes(names = null, steps = 9, seed = 0, fixed = {}) {
     if (names === null) {
       const free = this.codes.filter((c) => !(c.name in fixed));
@@ -920,9 +923,11 @@ export class Generator {
       this.code(name);
       if (name in fixed) throw new GenfwError(`code '${name}' is both traversed and fixed`);
     }
+    if (!Number.isInteger(steps) || steps < 1) throw new GenfwError(`steps must be a positive integer, not ${steps}`);
+    // As many columns as steps, or as a categorical row has categories, so every category shows.
+    const columns = Math.max(steps, ...names.map((n) => (isCategorical(this.code(n)) ? this.code(n).dim : 0)));
     const base = this.sampleCodes(1, seed, fixed);
-    const sweeps = names.map((name) => this.sweepValues(name, steps));
-    const columns = sweeps[0].length;
+    const sweeps = names.map((name) => this.sweepValues(name, columns));
     const total = names.length * columns;
     const codes = {};
     for (const code of this.codes) codes[code.name] = new Float32Array(total * code.dim);
