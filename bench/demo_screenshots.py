@@ -57,7 +57,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
-        subprocess.run([sys.executable, "-m", "genfw", "demo", str(args.run), "-o", str(site), "--weights", "int8",
+        subprocess.run([sys.executable, "-m", "genfw", "demo", str(args.run), "-o", str(site), "--weights", "int8", "--encoder",
                         "--ort-web", str(node_modules)], check=True)
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
