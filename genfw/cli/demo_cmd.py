@@ -46,7 +46,7 @@ from genfw.errors import warn
 @click.option(
     "--encoder",
     is_flag=True,
-    help="Also export the model's encoder (images -> codes; models that have one, e.g. InfoGAN's Q): the page "
+    help="Also export the model's encoder (images -> codes; models that have one, e.g. a GAN's auxiliary head): the page "
     "then reads the codes of a digit you draw or upload, and its sliders edit it.",
 )
 @click.option(
