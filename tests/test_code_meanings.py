@@ -122,3 +122,12 @@ def test_genfw_web_selects_as_python_does(described, tmp_path):
     assert out["seven"] == g.select("digit", 7) and out["three"] == g.select("digit", "3") == 2
     assert out["meaning"] == g.code("c2")["meaning"]
     assert out["unknown"].startswith("no category of code 'digit' draws 'x'") and "no category meanings" in out["control"]
+
+
+def test_a_second_evaluation_relabels_what_the_first_wrote_but_keeps_the_configs_names():
+    code = {"name": "digit", "dim": 10, "k": 10}
+    assert label_categories(code, PER_VALUE) and code["labels"][7] == "7 (90%)"
+    again = {v: {**row, "share": 0.5} for v, row in PER_VALUE.items()}
+    assert label_categories(code, again) and code["labels"][7] == "7 (50%)" and code["classes"][7]["share"] == 0.5
+    named = {"name": "digit", "dim": 10, "k": 10, "labels": [f"d{i}" for i in range(10)]}
+    assert label_categories(named, PER_VALUE) and named["labels"][7] == "d7"

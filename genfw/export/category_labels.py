@@ -113,17 +113,28 @@ def label_categories(code: dict[str, Any], per_value: dict[str, Any]) -> bool:
         return False
     if k < 1 or not all(math.isfinite(c["share"]) and 0 <= c["share"] <= 1 for c in classes):
         return False
+    # Labels are replaced when they are the positions or what an earlier evaluation wrote (its
+    # classes' labels, either rule); names the config gave are kept.
+    earlier = code.get("classes") if isinstance(code.get("classes"), list) else None
+    ours = [[str(v) for v in range(k)]]
+    if earlier:
+        try:
+            ours += [_category_labels(earlier), [f"{c['label']} ({c['share']:.0%})" for c in earlier]]
+        except (KeyError, TypeError, ValueError):
+            pass
     code["classes"] = classes
-    if code.get("labels") in (None, [str(v) for v in range(k)]):  # the positions, not names the config gave
-        # A class that several categories draw: each of them gets its category index too.
-        names = [c["label"] for c in classes]
-        code["labels"] = [
-            f"{c['label']} ({c['share']:.0%})"
-            if names.count(c["label"]) == 1
-            else f"{c['label']} ({c['share']:.0%}, #{v})"
-            for v, c in enumerate(classes)
-        ]
+    if code.get("labels") is None or code.get("labels") in ours:
+        code["labels"] = _category_labels(classes)
     return True
+
+
+def _category_labels(classes: list[dict[str, Any]]) -> list[str]:
+    """``"8 (99%)"`` per category; a class that several categories draw gets each one's index too."""
+    names = [c["label"] for c in classes]
+    return [
+        f"{c['label']} ({c['share']:.0%})" if names.count(c["label"]) == 1 else f"{c['label']} ({c['share']:.0%}, #{v})"
+        for v, c in enumerate(classes)
+    ]
 
 
 def relabel_export(path: str | Path, categories: dict[str, Any]) -> bool:
