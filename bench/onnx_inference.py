@@ -49,8 +49,8 @@ def fresh_generator():
     """The config's generator with warmed-up BatchNorm statistics (untrained weights are fine for timing)."""
     import torch
 
-    from genfw.components import build_latent, build_network
-    from genfw.config import load_config_and_plugins
+    from genfw.building import build_latent, build_network
+    from genfw.session import load_config_and_plugins
     from genfw.data.spec import DataSpec
 
     torch.manual_seed(0)
@@ -121,8 +121,8 @@ def config_generator(config: Path):
     """The config's generator, untrained, with warmed-up BatchNorm statistics."""
     import torch
 
-    from genfw.components import build_latent, build_model
-    from genfw.config import load_config_and_plugins
+    from genfw.building import build_latent, build_model
+    from genfw.session import load_config_and_plugins
 
     torch.manual_seed(0)
     _, resolved = load_config_and_plugins(config)

@@ -126,7 +126,7 @@ def paper_recipe_overrides(config: Path = CONFIG) -> list[str]:
 
 
 def genfw_loop(overrides: list[str], run_dir: Path):
-    from genfw.config import load_config_and_plugins
+    from genfw.session import load_config_and_plugins
     from genfw.training.trainer import Trainer
 
     _, resolved = load_config_and_plugins(CONFIG, overrides)

@@ -14,25 +14,13 @@ from genfw.version import __version__
 
 __all__ = ["__version__"]
 
-_MOVED_TO_API = frozenset(
-    {
-        "hookimpl",
-        "RegisterAugmentations",
-        "RegisterDatasets",
-        "RegisterLatentCodes",
-        "RegisterLoggers",
-        "RegisterLosses",
-        "RegisterModels",
-        "RegisterNetworks",
-    }
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name not in _MOVED_TO_API:
+    from genfw.plugin import hookspecs  # pluggy only: still no torch
+
+    if name not in hookspecs.PLUGIN_NAMES:
         raise AttributeError(f"module 'genfw' has no attribute {name!r}")
     from genfw.deprecation import warn_moved
-    from genfw.plugin import hookspecs
 
     warn_moved(f"genfw.{name}", f"use genfw.api.{name} (from genfw.api import {name})")
     return getattr(hookspecs, name)

@@ -31,7 +31,8 @@ Errors
 What GANs share
     ``AdversarialLoss``, ``NonSaturatingLoss``, ``NonSaturatingParams``, ``HingeLoss``,
     ``WassersteinGPLoss``, ``ExponentialMovingAverage``, ``frozen``; ``minibatch_stddev`` and
-    ``MinibatchStdDev`` (a discriminator's view of a group's spread, Karras et al. 2018);
+    ``MinibatchStdDev`` (a discriminator's view of a group's spread, Karras et al. 2018) and
+    ``MinibatchStdGroup`` (the network parameter that turns it on, validated);
     ``DiscriminatorParts`` (a discriminator's trunk, D head and aux head, found and typed).
 Metrics (pure functions, imported on first use)
     ``cluster_accuracy``, ``cluster_matching``, ``nmi``, ``ari``, ``slant``, ``stroke_width``,
@@ -73,7 +74,7 @@ from genfw.gan.losses import AdversarialLoss, HingeLoss, NonSaturatingLoss, NonS
 from genfw.latent import CodeRole, LatentCode, LatentSpec, Traversal
 from genfw.loggers.base import Logger, folder_in_run, folder_name
 from genfw.model import Model, Roles
-from genfw.networks.minibatch_std import MinibatchStdDev, minibatch_stddev
+from genfw.networks.minibatch_std import MinibatchStdDev, MinibatchStdGroup, minibatch_stddev
 from genfw.networks.parts import DiscriminatorParts
 from genfw.plots import ImageGrid
 from genfw.plugin.hookspecs import (
@@ -153,6 +154,7 @@ __all__ = [
     "frozen",
     "minibatch_stddev",
     "MinibatchStdDev",
+    "MinibatchStdGroup",
     "DiscriminatorParts",
     # metrics
     *_METRICS,

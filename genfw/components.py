@@ -1,45 +1,11 @@
 """Deprecated: the contexts are in ``genfw.api`` (``genfw.contexts``), the builders in ``genfw.building``."""
 
-from genfw.building import (
-    build_augmentations,
-    build_dataset,
-    build_latent,
-    build_loggers,
-    build_losses,
-    build_model,
-    build_network,
-    check_model,
-    seeded_init,
-)
-from genfw.contexts import (
-    AugmentationContext,
-    CodeContext,
-    DatasetContext,
-    LoggerContext,
-    LossContext,
-    ModelContext,
-    NetworkContext,
-)
+from genfw import building, contexts
+from genfw.building import *  # noqa: F403  (a shim: every name the new modules export)
+from genfw.contexts import *  # noqa: F403
 from genfw.deprecation import warn_moved
 
-__all__ = [
-    "AugmentationContext",
-    "CodeContext",
-    "DatasetContext",
-    "LoggerContext",
-    "LossContext",
-    "ModelContext",
-    "NetworkContext",
-    "build_augmentations",
-    "build_dataset",
-    "build_latent",
-    "build_loggers",
-    "build_losses",
-    "build_model",
-    "build_network",
-    "check_model",
-    "seeded_init",
-]
+__all__ = [*building.__all__, *contexts.__all__]
 
 warn_moved(
     __name__,

@@ -1,33 +1,8 @@
 """Deprecated: the hook specifications are ``genfw.plugin.hookspecs``; plugins import from ``genfw.api``."""
 
 from genfw.deprecation import warn_moved
-from genfw.plugin.hookspecs import (
-    PROJECT_NAME,
-    Register,
-    RegisterAugmentations,
-    RegisterDatasets,
-    RegisterLatentCodes,
-    RegisterLoggers,
-    RegisterLosses,
-    RegisterModels,
-    RegisterNetworks,
-    hookimpl,
-    hookspec,
-)
-
-__all__ = [
-    "PROJECT_NAME",
-    "Register",
-    "RegisterAugmentations",
-    "RegisterDatasets",
-    "RegisterLatentCodes",
-    "RegisterLoggers",
-    "RegisterLosses",
-    "RegisterModels",
-    "RegisterNetworks",
-    "hookimpl",
-    "hookspec",
-]
+from genfw.plugin.hookspecs import *  # noqa: F403  (a shim: every name the new module exports)
+from genfw.plugin.hookspecs import __all__  # noqa: F401
 
 warn_moved(
     __name__,

@@ -159,6 +159,17 @@ def small_generator(seed: int = 0):
     return rc, latent, build_network(rc, "generator", latent, DataSpec((1, 28, 28))).eval()
 
 
+def export_small_generator(folder: Path, categories: dict | None = None) -> Path:
+    """:func:`small_generator` exported (unverified: the export tests verify) as
+    ``folder/generator.onnx`` and its sidecar; ``categories`` labels its codes."""
+    from genfw.export import export_generator
+
+    _, latent, g = small_generator()
+    path = folder / "generator.onnx"
+    export_generator(g, latent, (1, 28, 28), path, verify=False, categories=categories)
+    return path
+
+
 #: The shipped InfoGAN config, the one most tests start from.
 INFOGAN_CONFIG = REPO / "configs" / "infogan_mnist.json"
 

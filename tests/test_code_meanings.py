@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from genfw_testing import REPO, small_generator, web_node_modules
+from genfw_testing import REPO, export_small_generator, web_node_modules
 from genfw_infogan.evaluation import control_meanings
 
 from genfw.export.category_labels import describe_control, describe_code, label_categories
@@ -60,13 +60,7 @@ def test_a_class_two_categories_draw_names_each_category():
 @pytest.fixture(scope="module")
 def described(tmp_path_factory) -> Path:
     """A small generator exported with meanings for every code, as `genfw export` writes them."""
-    from genfw.export import export_generator
-
-    _, latent, g = small_generator()
-    path = tmp_path_factory.mktemp("meanings") / "generator.onnx"
-    meanings = {"digit": PER_VALUE, **control_meanings(SECTION)}
-    export_generator(g, latent, (1, 28, 28), path, verify=False, categories=meanings)
-    return path
+    return export_small_generator(tmp_path_factory.mktemp("meanings"), {"digit": PER_VALUE, **control_meanings(SECTION)})
 
 
 def test_the_export_carries_the_meanings_and_the_schema_accepts_them(described):

@@ -30,8 +30,9 @@ def test_identical_images_have_no_spread_and_odd_batches_use_the_largest_group_t
         MinibatchStdDev(1)
 
 
-def _discriminator(*overrides: str):
-    _, rc = load_config_and_plugins(REPO / "configs" / "infogan_mnist.json", overrides)
+def _discriminator(*overrides: str, config: str = "infogan_mnist.json"):
+    """The discriminator a shipped config builds (with ``overrides``), freshly initialised, in eval mode."""
+    _, rc = load_config_and_plugins(REPO / "configs" / config, overrides)
     latent = build_latent(rc)
     return build_network(rc, "discriminator", latent, DataSpec((1, 28, 28))).eval()
 
@@ -78,9 +79,7 @@ def test_infogan_trains_with_it(tmp_path):
 
 
 def _conv_discriminator(*overrides: str):
-    _, rc = load_config_and_plugins(REPO / "configs" / "dcgan_mnist.json", overrides)
-    latent = build_latent(rc)
-    return build_network(rc, "discriminator", latent, DataSpec((1, 28, 28))).eval()
+    return _discriminator(*overrides, config="dcgan_mnist.json")
 
 
 def test_the_conv_discriminator_sees_the_spread_of_its_features_when_asked():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from genfw_testing import REPO, small_generator
+from genfw_testing import REPO, export_small_generator
 
 from genfw.export.contract import SIDECAR_SCHEMA_ID, SPEC_VERSION
 from genfw.runtime import Generator, GeneratorFileError
@@ -23,13 +23,8 @@ WEB_LIBRARY = REPO / "web" / "genfw-web" / "genfw-web.js"
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Path:
     """A small InfoGAN MNIST generator, exported with its categories labelled (classes and all)."""
-    from genfw.export import export_generator
-
-    _, latent, g = small_generator()
     meanings = {"digit": {str(v): {"class": (v + 1) % 10, "label": str((v + 1) % 10), "share": 0.9} for v in range(10)}}
-    path = tmp_path_factory.mktemp("spec") / "generator.onnx"
-    export_generator(g, latent, (1, 28, 28), path, verify=False, categories=meanings)
-    return path
+    return export_small_generator(tmp_path_factory.mktemp("spec"), meanings)
 
 
 @pytest.fixture(scope="module")

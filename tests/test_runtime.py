@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from genfw_testing import REPO, small_generator, web_node_modules
+from genfw_testing import REPO, export_small_generator, web_node_modules
 
 from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, interpolate, save_grid, traverse_codes
 
@@ -21,12 +20,7 @@ from genfw.runtime import CodeError, Generator, GeneratorFileError, grid, interp
 @pytest.fixture(scope="module")
 def onnx_path(tmp_path_factory) -> Path:
     """A small InfoGAN MNIST generator (the config's latent codes), exported."""
-    from genfw.export import export_generator
-
-    _, latent, g = small_generator()
-    path = tmp_path_factory.mktemp("rt") / "generator.onnx"
-    export_generator(g, latent, (1, 28, 28), path, verify=False)
-    return path
+    return export_small_generator(tmp_path_factory.mktemp("rt"))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from genfw_testing import cli_in_process, error_line, small_generator
+from genfw_testing import cli_in_process, error_line, export_small_generator
 from PIL import Image
 
 from genfw.runtime import CodeError, Generator, animation_codes, interpolate, save_gif, traverse_codes
@@ -16,12 +16,7 @@ from genfw.runtime.sweeps import _shortest_arc, _slerp
 
 @pytest.fixture(scope="module")
 def onnx_path(tmp_path_factory) -> Path:
-    from genfw.export import export_generator
-
-    _, latent, g = small_generator()
-    path = tmp_path_factory.mktemp("sweeps") / "generator.onnx"
-    export_generator(g, latent, (1, 28, 28), path, verify=False)
-    return path
+    return export_small_generator(tmp_path_factory.mktemp("sweeps"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ generator draws from seeded prior samples before anything is written.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import time
@@ -32,12 +31,18 @@ from genfw.export.contract import (
     KIND_ENCODER,
     META_KIND,
     META_OUTPUTS,
-    sidecar_path,
 )
-from genfw.export.errors import ExportError, _quiet, _reason
-from genfw.export.onnx_export import MIN_OPSET, _add_metadata, min_ir_version, onnx_metadata
-from genfw.export.pair import _check_destination, write_pair
-from genfw.export.verification import TOLERANCE, _check
+from genfw.export.errors import ExportError, _reason
+from genfw.export.onnx_export import (
+    MIN_OPSET,
+    _add_metadata,
+    dynamo_export,
+    export_records,
+    min_ir_version,
+    onnx_metadata,
+)
+from genfw.export.pair import _check_destination, write_model
+from genfw.export.verification import TOLERANCE, _check, float32_on_cpu
 from genfw.export.wrapper import sample_inputs
 from genfw.latent import LatentSpec
 
@@ -87,25 +92,16 @@ def encoder_metadata(
 
 
 def _to_onnx(module: ImageToCodes, example: torch.Tensor, names: list[str], opset: int, log: io.StringIO) -> Any:
-    batch = torch.export.Dim("batch", min=1)
-    with _quiet(log):
-        program = torch.onnx.export(
-            module.eval(),
-            (example,),
-            None,
-            dynamo=True,
-            external_data=False,
-            input_names=[ENCODER_INPUT],
-            output_names=names,
-            opset_version=opset,
-            dynamic_shapes={"image": {0: batch}},
-            optimize=True,
-            verbose=False,
-            report=False,
-        )
-    if program is None:  # the dynamo exporter returns a program unless told not to
-        raise ExportError("torch.onnx.export returned no program", log.getvalue())
-    return program.model_proto
+    return dynamo_export(
+        module,
+        (example,),
+        input_names=[ENCODER_INPUT],
+        output_names=names,
+        dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1)}},
+        opset=opset,
+        optimize=True,
+        log=log,
+    )
 
 
 def verification_images(generator: nn.Module, latent: LatentSpec, n: int, seed: int) -> torch.Tensor:
@@ -190,13 +186,7 @@ def export_encoder(
     _check_destination(path)
     started = time.perf_counter()
     log = io.StringIO()
-    if any(
-        t.device.type != "cpu" or t.dtype != torch.float32
-        for t in [*encoder.parameters(), *encoder.buffers(), *generator.parameters(), *generator.buffers()]
-        if t.is_floating_point()
-    ):  # the contract is float32; verify on the CPU
-        encoder = copy.deepcopy(encoder).to("cpu", torch.float32)
-        generator = copy.deepcopy(generator).to("cpu", torch.float32)
+    encoder, generator = float32_on_cpu(encoder, generator)
     example = verification_images(generator, latent, 2, seed=0)
     with eval_mode(encoder):
         try:
@@ -205,22 +195,8 @@ def export_encoder(
             raise ExportError(f"ONNX export of the encoder failed: {_reason(exc)}", log.getvalue()) from exc
     model.ir_version = min_ir_version(opset)
     _check(model, log)
-    export_info: dict[str, Any] = {
-        "weights": "fp32",
-        "tolerance": {"max_abs": TOLERANCE},
-        "opset": opset,
-        "ir_version": model.ir_version,
-    }
-    report: dict[str, Any] = {
-        "path": str(path),
-        "sidecar": str(sidecar_path(path)),
-        "opset": opset,
-        "ir_version": model.ir_version,
-        "weights": "fp32",
-        "tolerance": {"max_abs": TOLERANCE},
-        "inputs": [ENCODER_INPUT],
-        "outputs": names,
-    }
+    export_info, report = export_records(path, opset, model.ir_version, "fp32", {"max_abs": TOLERANCE})
+    report.update(inputs=[ENCODER_INPUT], outputs=names)
     if verify:
         try:  # before writing: a model that fails verification never replaces a good file
             diff = compare_encoder(model.SerializeToString(), encoder, generator, latent)
@@ -233,11 +209,7 @@ def export_encoder(
         export_info.update(max_abs_diff=float(f"{diff['max_abs']:.3g}"), verified_batches=list(VERIFY_BATCHES))
     meta = encoder_metadata(latent, image_shape, categories, export_info)
     _add_encoder_metadata(model, meta)
-    data = model.SerializeToString()
-    report["bytes"] = len(data)
-    write_pair(path, data, meta)
-    report["sha256"] = meta["sha256"]
-    report["seconds"] = round(time.perf_counter() - started, 2)
+    write_model(path, model, meta, report, started)
     return report
 
 

@@ -19,7 +19,6 @@ and is what the export is verified against.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import time
@@ -47,9 +46,9 @@ from genfw.export.contract import (
 )
 from genfw.export.errors import ExportError, _quiet, _reason
 from genfw.export.inference_rewrites import optimize_for_inference
-from genfw.export.pair import _check_destination, write_pair
+from genfw.export.pair import _check_destination, write_model
 from genfw.export.subpixel import rewrite_upsampling_chains
-from genfw.export.verification import VERIFY_BATCHES, _check, compare_onnx
+from genfw.export.verification import VERIFY_BATCHES, _check, compare_onnx, float32_on_cpu
 from genfw.export.weight_formats import (
     CALIBRATION_BATCH,
     CALIBRATION_BATCHES,
@@ -129,19 +128,43 @@ def min_ir_version(opset: int) -> int:
 def _to_onnx(module: nn.Module, latent: LatentSpec, opset: int, exporter_optimize: bool, log: io.StringIO):
     names = [c.name for c in latent]
     batch = torch.export.Dim("batch", min=1)
-    example = tuple(sample_inputs(latent, 2))
+    return dynamo_export(
+        CodesToImage(module, latent),
+        tuple(sample_inputs(latent, 2)),
+        input_names=names,
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes={"values": tuple({0: batch} for _ in names)},
+        opset=opset,
+        optimize=exporter_optimize,
+        log=log,
+    )
+
+
+def dynamo_export(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    *,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_shapes: dict[str, Any],
+    opset: int,
+    optimize: bool,
+    log: io.StringIO,
+) -> Any:
+    """``module`` (in eval mode) as an ``onnx.ModelProto``, by torch's dynamo exporter, in memory
+    (no external data), its chatter kept in ``log`` for an :class:`ExportError`."""
     with _quiet(log):
         program = torch.onnx.export(
-            CodesToImage(module, latent).eval(),
+            module.eval(),
             example,
             None,
             dynamo=True,
             external_data=False,
-            input_names=names,
-            output_names=[OUTPUT_NAME],
+            input_names=input_names,
+            output_names=output_names,
             opset_version=opset,
-            dynamic_shapes={"values": tuple({0: batch} for _ in names)},
-            optimize=exporter_optimize,
+            dynamic_shapes=dynamic_shapes,
+            optimize=optimize,
             verbose=False,
             report=False,
         )
@@ -167,6 +190,23 @@ def _add_metadata(model: Any, meta: dict[str, Any]) -> None:
     for key, value in props.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     model.doc_string = "genfw generator: one input per latent code, output 'image' [batch, C, H, W] in [0, 1]"
+
+
+def export_records(
+    path: Path, opset: int, ir_version: int, weights: str, tolerance: dict[str, float]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two records every export starts from: the metadata's ``export`` block (how the file
+    was made) and the report returned to the caller (that, and where it was written)."""
+    export_info: dict[str, Any] = {"weights": weights, "tolerance": tolerance, "opset": opset, "ir_version": ir_version}
+    report: dict[str, Any] = {
+        "path": str(path),
+        "sidecar": str(sidecar_path(path)),
+        "opset": opset,
+        "ir_version": ir_version,
+        "weights": weights,
+        "tolerance": tolerance,
+    }
+    return export_info, report
 
 
 def export_generator(
@@ -204,12 +244,7 @@ def export_generator(
     _check_destination(path)
     started = time.perf_counter()
     log = io.StringIO()
-    if any(
-        t.device.type != "cpu" or t.dtype != torch.float32
-        for t in [*generator.parameters(), *generator.buffers()]
-        if t.is_floating_point()
-    ):
-        generator = copy.deepcopy(generator).to("cpu", torch.float32)  # the contract is float32; verify on the CPU
+    (generator,) = float32_on_cpu(generator)
     with eval_mode(generator):
         module: nn.Module = generator
         rewrites: list[str] = []
@@ -230,24 +265,8 @@ def export_generator(
         )
     model.ir_version = min_ir_version(opset)
     _check(model, log)
-    export_info: dict[str, Any] = {
-        "weights": weights,
-        "tolerance": TOLERANCES[weights],
-        "opset": opset,
-        "ir_version": model.ir_version,
-    }
-    report: dict[str, Any] = {
-        "path": str(path),
-        "sidecar": str(sidecar_path(path)),
-        "opset": opset,
-        "ir_version": model.ir_version,
-        "weights": weights,
-        "tolerance": TOLERANCES[weights],
-        "optimized": optimize,
-        "rewrites": rewrites,
-        "inputs": [c.name for c in latent],
-        "output": OUTPUT_NAME,
-    }
+    export_info, report = export_records(path, opset, model.ir_version, weights, TOLERANCES[weights])
+    report.update(optimized=optimize, rewrites=rewrites, inputs=[c.name for c in latent], output=OUTPUT_NAME)
     try:  # before writing: a model that fails verification never replaces a good file
         if verify:
             fp32 = compare_onnx(model.SerializeToString(), generator, latent, tolerance=TOLERANCES["fp32"])
@@ -280,11 +299,8 @@ def export_generator(
         )
     meta = onnx_metadata(latent, image_shape, categories, export_info)
     _add_metadata(model, meta)
-    data = model.SerializeToString()
-    report.update(bytes=len(data), nodes=[n.op_type for n in model.graph.node])
-    write_pair(path, data, meta)
-    report["sha256"] = meta["sha256"]
-    report["seconds"] = round(time.perf_counter() - started, 2)
+    report["nodes"] = [n.op_type for n in model.graph.node]
+    write_model(path, model, meta, report, started)
     return report
 
 

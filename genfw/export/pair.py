@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,17 @@ def _check_destination(path: Path) -> None:
                 where=str(path),
                 fix="choose another output name, or move that file",
             )
+
+
+def write_model(path: str | Path, model: Any, meta: dict[str, Any], report: dict[str, Any], started: float) -> None:
+    """Write an exported ``model`` (an ``onnx.ModelProto``, verified) and its sidecar
+    (:func:`write_pair`), and complete ``report`` with what was written: the file's size and
+    SHA-256, and the seconds since ``started`` (a ``time.perf_counter()`` reading)."""
+    data = model.SerializeToString()
+    report["bytes"] = len(data)
+    write_pair(path, data, meta)
+    report["sha256"] = meta["sha256"]
+    report["seconds"] = round(time.perf_counter() - started, 2)
 
 
 def write_pair(path: str | Path, data: bytes, meta: dict[str, Any]) -> None:

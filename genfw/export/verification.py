@@ -4,6 +4,7 @@ either is an :class:`~genfw.export.errors.ExportError` and never written."""
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,16 @@ from genfw.latent import LatentSpec
 
 VERIFY_BATCHES = (1, 7, 256)
 TOLERANCE = 1e-4
+
+
+def float32_on_cpu(*modules: nn.Module) -> tuple[nn.Module, ...]:
+    """``modules`` as the contract computes them (float32, on the CPU), where export verifies
+    them: copies where any tensor is elsewhere or of another dtype, the modules themselves where
+    none is (so exporting never moves or casts the caller's model)."""
+    tensors = (t for m in modules for t in [*m.parameters(), *m.buffers()] if t.is_floating_point())
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return tuple(copy.deepcopy(m).to("cpu", torch.float32) for m in modules)
+    return modules
 
 
 def verify_onnx(

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from genfw.contexts import NetworkContext
-from genfw.networks.minibatch_std import minibatch_stddev
+from genfw.networks.minibatch_std import MinibatchStdGroup, minibatch_stddev
 
 
 def stages_for(image_shape: tuple[int, int, int]) -> int:
@@ -173,22 +173,13 @@ def _conv_trunk(params: ConvTrunkParams, image_shape: tuple[int, int, int]) -> t
 
 
 class ConvDiscriminatorParams(ConvTrunkParams):
-    minibatch_std: int = Field(
+    minibatch_std: MinibatchStdGroup = Field(
         0,
-        ge=0,
-        le=64,
         description="Groups of this many images: the D head also sees how much "
         "the trunk's features of a group differ (minibatch standard deviation, Karras et al. "
         "2018), so a generator that draws too alike images is caught; an aux head never sees "
         "it. 0: off; 2 or more: on (4 in the paper)",
     )
-
-    @field_validator("minibatch_std")
-    @classmethod
-    def _a_group(cls, v: int) -> int:
-        if v == 1:
-            raise ValueError("a group of 1 image has no spread: use 0 (off) or a group size of 2 or more (e.g. 4)")
-        return v
 
 
 class _LinearWithSpread(nn.Linear):

@@ -8,8 +8,23 @@ data's variety, something a per-image discriminator cannot notice.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
+from pydantic import AfterValidator, Field
 from torch import nn
+
+
+def _a_group(v: int) -> int:
+    if v == 1:
+        raise ValueError("a group of 1 image has no spread: use 0 (off) or a group size of 2 or more (e.g. 4)")
+    return v
+
+
+#: A network parameter that turns the feature on: the group size (2 or more; 4 in the paper),
+#: 0 for off. Give it a default and a description where it is used:
+#: ``minibatch_std: MinibatchStdGroup = Field(0, description=...)``.
+MinibatchStdGroup = Annotated[int, Field(ge=0, le=64), AfterValidator(_a_group)]
 
 
 def group_size_for(batch: int, group_size: int) -> int:

@@ -63,6 +63,19 @@ if TYPE_CHECKING:  # the protocols only name these types; importing them here wo
 
 PROJECT_NAME = "genfw"
 
+#: What a plugin imports from here (through :mod:`genfw.api`): the marker and the register types.
+PLUGIN_NAMES = (
+    "hookimpl",
+    "RegisterAugmentations",
+    "RegisterDatasets",
+    "RegisterLatentCodes",
+    "RegisterLoggers",
+    "RegisterLosses",
+    "RegisterModels",
+    "RegisterNetworks",
+)
+__all__ = ["PLUGIN_NAMES", "PROJECT_NAME", "Register", "hookspec", *PLUGIN_NAMES]
+
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 

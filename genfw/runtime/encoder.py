@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from genfw.export.contract import ENCODER_FILE, ENCODER_INPUT, KIND_ENCODER, SPEC_VERSION, spec_version_problem
+from genfw.export.contract import ENCODER_FILE, ENCODER_INPUT, KIND_ENCODER
 from genfw.export.prior_center import prior_center
 from genfw.runtime.codes import _positive_int, _shape_text
 from genfw.runtime.errors import CodeError, GeneratorFileError
-from genfw.runtime.file_contract import _read_metadata, _read_sidecar, _spec_source, _verify_pair, check_kind
+from genfw.runtime.file_contract import ExportedFile, _verify_pair, open_model_file
 from genfw.runtime.generator import Batch, Generator
 from genfw.runtime.resources import check_threads
 
 
-class Encoder:
+class Encoder(ExportedFile):
     """An exported genfw encoder, loaded into an onnxruntime session.
 
     ``outputs`` names the codes it gives (each named as the generator's input for that code);
@@ -37,12 +37,7 @@ class Encoder:
     """
 
     def __init__(self, session: ort.InferenceSession, spec: dict[str, Any], path: Path, source: str = "metadata"):
-        self.session = session
-        self.path = path
-        self.version = spec.get("version")
-        self.spec_version: str | None = spec.get("spec_version")
-        self.export: dict[str, Any] | None = spec.get("export") if isinstance(spec.get("export"), dict) else None
-        self.sha256: str | None = None  # set by load once the file is verified against its sidecar
+        super().__init__(session, spec, path)
         try:
             self.codes: list[dict[str, Any]] = list(spec["latent"]["codes"])
             self.image_shape = tuple(_positive_int(spec["image"][key]) for key in ("channels", "height", "width"))
@@ -70,11 +65,6 @@ class Encoder:
         if problem:
             raise GeneratorFileError(problem, where=str(path), fix="re-export it with `genfw export --encoder`")
 
-    @property
-    def verified(self) -> bool:
-        """Whether the file was checked against its sidecar (hash and spec) when it was loaded."""
-        return self.sha256 is not None
-
     @classmethod
     def load(
         cls,
@@ -94,40 +84,17 @@ class Encoder:
         if path.is_dir():
             path = path / ENCODER_FILE
         threads = check_threads(threads)
-        if not path.is_file():
-            raise GeneratorFileError(
-                "file not found", where=str(path), fix="pass an encoder.onnx written by `genfw export --encoder`"
-            )
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see Generator.load
-        options.log_severity_level = 3  # errors only
-        try:
-            session = ort.InferenceSession(str(path), options, providers=list(providers))
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise GeneratorFileError(
-                f"not a loadable ONNX model ({type(exc).__name__}: {first[:160]})",
-                where=str(path),
-                fix="pass an encoder.onnx written by `genfw export --encoder`",
-            ) from None
-        meta = _read_metadata(session, path)
-        sidecar, why = _read_sidecar(path)
-        spec, source = _spec_source(path, meta, sidecar, why)
-        problem = spec_version_problem(spec.get("spec_version"))
-        if problem:
-            raise GeneratorFileError(
-                problem,
-                where=str(path),
-                fix=f"upgrade genfw to read it, or export it with a genfw that writes spec {SPEC_VERSION}",
-            )
-        check_kind(spec, path, KIND_ENCODER)
-        encoder = cls(session, spec, path, source)
+        opened = open_model_file(
+            path,
+            kind=KIND_ENCODER,
+            fix="pass an encoder.onnx written by `genfw export --encoder`",
+            threads=threads,
+            providers=providers,
+        )
+        encoder = cls(opened.session, opened.spec, path, opened.source)
         if verify:
             names = {"kind": KIND_ENCODER, "inputs": [ENCODER_INPUT], "outputs": encoder.outputs}
-            encoder.sha256 = _verify_pair(path, spec, sidecar, why, names)
+            encoder.sha256 = _verify_pair(path, opened.spec, opened.sidecar, opened.why, names)
         return encoder
 
     # -- encoding --------------------------------------------------------------------------------

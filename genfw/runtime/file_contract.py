@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,10 @@ from genfw.export.contract import (
     META_VERSION,
     OUTPUT_NAME,
     PAIRED_KEYS,
+    SPEC_VERSION,
     input_names,
     sidecar_path,
+    spec_version_problem,
 )
 from genfw.runtime.errors import GeneratorFileError, UnverifiedError
 
@@ -195,6 +199,83 @@ def check_kind(spec: dict[str, Any], path: Path, wanted: str) -> None:
             where=str(path),
             fix=f"load it with {loader}" if loader else f"pass a {wanted} file written by `genfw export`",
         )
+
+
+class ExportedFile:
+    """What a loaded :class:`~genfw.runtime.generator.Generator` and
+    :class:`~genfw.runtime.encoder.Encoder` share: the onnxruntime ``session``, the ``path`` it was
+    read from, the genfw ``version`` and ``spec_version`` that wrote it (None for files from
+    before versioning: legacy 1.x), how it was exported (``export``: weights format, tolerance;
+    None before genfw 0.2), and its ``sha256`` once it was verified against its sidecar."""
+
+    def __init__(self, session: ort.InferenceSession, spec: dict[str, Any], path: Path):
+        self.session = session
+        self.path = path
+        self.version = spec.get("version")
+        self.spec_version: str | None = spec.get("spec_version")
+        self.export: dict[str, Any] | None = spec.get("export") if isinstance(spec.get("export"), dict) else None
+        self.sha256: str | None = None  # set by load once the file is verified against its sidecar
+
+    @property
+    def verified(self) -> bool:
+        """Whether the file was checked against its sidecar (hash and spec) when it was loaded."""
+        return self.sha256 is not None
+
+
+@dataclass(frozen=True)
+class OpenedFile:
+    """An exported file's onnxruntime session and what it says of itself: its ``spec`` (from its
+    metadata or sidecar, ``source`` saying which), and the ``sidecar`` (None, ``why`` saying why)
+    that :func:`_verify_pair` checks it against."""
+
+    session: ort.InferenceSession
+    spec: dict[str, Any]
+    source: str
+    sidecar: dict[str, Any] | None
+    why: str
+
+
+def open_model_file(
+    path: Path,
+    *,
+    kind: str,
+    fix: str,
+    threads: int | None,
+    providers: Iterable[str],
+    spin: bool = False,
+) -> OpenedFile:
+    """Open ``path`` (an exported file of ``kind``) in an onnxruntime session and read its spec,
+    shared by :class:`~genfw.runtime.generator.Generator` and :class:`~genfw.runtime.encoder.Encoder`.
+    A missing or unloadable file, a spec version this genfw cannot read, and a file of another
+    kind are each refused in one line, ``fix`` telling where a right file comes from."""
+    if not path.is_file():
+        raise GeneratorFileError("file not found", where=str(path), fix=fix)
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Busy-waiting threads fight other processes for the cores on a shared machine (see Generator.load).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise here
+    try:
+        session = ort.InferenceSession(str(path), options, providers=list(providers))
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise GeneratorFileError(
+            f"not a loadable ONNX model ({type(exc).__name__}: {first[:160]})", where=str(path), fix=fix
+        ) from None
+    meta = _read_metadata(session, path)
+    sidecar, why = _read_sidecar(path)
+    spec, source = _spec_source(path, meta, sidecar, why)
+    problem = spec_version_problem(spec.get("spec_version"))  # before anything else of a spec it may not understand
+    if problem:
+        raise GeneratorFileError(
+            problem,
+            where=str(path),
+            fix=f"upgrade genfw to read it, or export it with a genfw that writes spec {SPEC_VERSION}",
+        )
+    check_kind(spec, path, kind)  # an encoder.onnx passed as a generator (or the reverse): say so
+    return OpenedFile(session, spec, source, sidecar, why)
 
 
 def _verify_pair(

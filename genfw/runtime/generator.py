@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from genfw.export.contract import KIND_GENERATOR, MODEL_FILE, OUTPUT_NAME, SPEC_VERSION, spec_version_problem
+from genfw.export.contract import KIND_GENERATOR, MODEL_FILE, OUTPUT_NAME
 from genfw.export.seeds import check_seed
 from genfw.runtime.codes import (
     CODE_CHECKS,
@@ -25,7 +25,7 @@ from genfw.runtime.codes import (
     _shape_text,
 )
 from genfw.runtime.errors import CodeError, GeneratorFileError
-from genfw.runtime.file_contract import _read_metadata, _read_sidecar, _spec_source, _verify_pair, check_kind
+from genfw.runtime.file_contract import ExportedFile, _verify_pair, open_model_file
 from genfw.runtime.images import save_grid, to_uint8
 from genfw.runtime.resources import available_memory, check_memory, check_threads
 
@@ -40,7 +40,7 @@ class Batch(NamedTuple):
     codes: dict[str, np.ndarray]  # {name: float32 [n, dim]}, exactly what the model was fed
 
 
-class Generator:
+class Generator(ExportedFile):
     """An exported genfw generator, loaded into an onnxruntime session.
 
     ``codes`` lists the latent code specs (``name``, ``type``, ``dim``, ``role``, ``prior``,
@@ -51,13 +51,7 @@ class Generator:
     """
 
     def __init__(self, session: ort.InferenceSession, spec: dict[str, Any], path: Path, source: str = "metadata"):
-        self.session = session
-        self.path = path
-        self.version = spec.get("version")
-        #: The generator spec the file follows (``"1.0.0"``); None for files from before versioning (legacy 1.x).
-        self.spec_version: str | None = spec.get("spec_version")
-        self.export: dict[str, Any] | None = spec.get("export") if isinstance(spec.get("export"), dict) else None
-        self.sha256: str | None = None  # set by load once the file is verified against its sidecar
+        super().__init__(session, spec, path)
         try:
             self.codes: list[dict[str, Any]] = list(spec["latent"]["codes"])
             image = spec["image"]
@@ -96,11 +90,6 @@ class Generator:
                 fix="re-export it with `genfw export`",
             )
 
-    @property
-    def verified(self) -> bool:
-        """Whether the file was checked against its sidecar (hash and spec) when it was loaded."""
-        return self.sha256 is not None
-
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
     def load(
@@ -127,39 +116,18 @@ class Generator:
         if path.is_dir():
             path = path / MODEL_FILE
         threads = check_threads(threads)
-        if not path.is_file():
-            raise GeneratorFileError(
-                "file not found", where=str(path), fix="pass an .onnx file written by `genfw export`"
-            )
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise here
-        try:
-            session = ort.InferenceSession(str(path), options, providers=list(providers))
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise GeneratorFileError(
-                f"not a loadable ONNX model ({type(exc).__name__}: {first[:160]})",
-                where=str(path),
-                fix="pass an .onnx file written by `genfw export`",
-            ) from None
-        meta = _read_metadata(session, path)
-        sidecar, why = _read_sidecar(path)
-        spec, source = _spec_source(path, meta, sidecar, why)
-        problem = spec_version_problem(spec.get("spec_version"))  # before anything else of a spec it may not understand
-        if problem:
-            raise GeneratorFileError(
-                problem,
-                where=str(path),
-                fix=f"upgrade genfw to read it, or export it with a genfw that writes spec {SPEC_VERSION}",
-            )
-        check_kind(spec, path, KIND_GENERATOR)  # an encoder.onnx passed as a generator: say so
-        generator = cls(session, spec, path, source)  # a spec that does not fit the model is refused first
+        opened = open_model_file(
+            path,
+            kind=KIND_GENERATOR,
+            fix="pass an .onnx file written by `genfw export`",
+            threads=threads,
+            providers=providers,
+            spin=spin,
+        )
+        # A spec that does not fit the model is refused before the pair is verified.
+        generator = cls(opened.session, opened.spec, path, opened.source)
         if verify:
-            generator.sha256 = _verify_pair(path, spec, sidecar, why)
+            generator.sha256 = _verify_pair(path, opened.spec, opened.sidecar, opened.why)
         return generator
 
     @property

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from genfw.api import NetworkContext, minibatch_stddev
+from genfw.api import MinibatchStdGroup, NetworkContext, minibatch_stddev
 
 
 class GeneratorParams(BaseModel):
@@ -36,22 +36,13 @@ class DiscriminatorParams(BaseModel):
         description="Spectral normalisation (Miyato et al. 2018) of the trunk's and "
         "the D head's layers, bounding D's Lipschitz constant",
     )
-    minibatch_std: int = Field(
+    minibatch_std: MinibatchStdGroup = Field(
         0,
-        ge=0,
-        le=64,
         description="Groups of this many images: the D head also sees how much "
         "the trunk's conv features of a group differ (minibatch standard deviation, Karras et "
         "al. 2018), so a generator that draws too alike images is caught; the Q head never sees "
         "it, so Q reads each image alone. 0: off; 2 or more: on (4 in the paper)",
     )
-
-    @field_validator("minibatch_std")
-    @classmethod
-    def _a_group(cls, v: int) -> int:
-        if v == 1:
-            raise ValueError("a group of 1 image has no spread: use 0 (off) or a group size of 2 or more (e.g. 4)")
-        return v
 
 
 class BatchNorm1d(nn.BatchNorm1d):

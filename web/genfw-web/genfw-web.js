@@ -508,37 +508,57 @@ async function verifyPair(bytes, spec, sidecar, url, jsonUrl, names = null) {
  * `verified` says whether it was checked.
  */
 export async function loadGenerator(ort, source, options = {}) {
-  const verify = options.verify !== false;
+  const { bytes, sidecar, url, jsonUrl, model, spec, from } = await openModelFile(source, options, {
+    kind: "generator",
+    wrongKind: "this is an encoder (images -> codes), not a generator: load it with loadEncoder",
+    fix: "pass an .onnx file written by `genfw export`",
+  });
+  checkSpec(spec, model, url, from);
+  const sha256 = options.verify !== false ? await verifyPair(bytes, spec, sidecar, url, jsonUrl) : null;
+  const session = await createSession(ort, bytes, options);
+  const full = { ...spec, inputs: spec.latent.codes.map((c) => c.name), output: OUTPUT_NAME, sha256 };
+  return new Generator(ort, session, full, { verified: sha256 !== null, bytes: bytes.byteLength });
+}
+
+/**
+ * What both loaders read alike: the file's bytes and sidecar (readSource), the ONNX model, and
+ * its spec (from the model's own metadata, else from the sidecar; `from` says which). Refused in
+ * one line: a file that is not an ONNX model (`fix` says what to pass), one of the other kind
+ * (`wrongKind` says what to do), and a spec of a newer MAJOR spec_version (checked before
+ * anything else of a spec it may not understand).
+ */
+async function openModelFile(source, options, { kind, wrongKind, fix }) {
   const { bytes, sidecar, label: url, jsonLabel: jsonUrl } = await readSource(source, options);
   let model;
   try {
     model = readOnnx(bytes);
   } catch (err) {
-    throw new GenfwError(`${url}: not an ONNX model (${err.message}): pass an .onnx file written by \`genfw export\``);
+    throw new GenfwError(`${url}: not an ONNX model (${err.message}): ${fix}`);
   }
-  if (fileKind(model.metadata, sidecar) === "encoder") {
-    throw new GenfwError(`${url}: this is an encoder (images -> codes), not a generator: load it with loadEncoder`);
+  if ((fileKind(model.metadata, sidecar) === "encoder") !== (kind === "encoder")) {
+    throw new GenfwError(`${url}: ${wrongKind}`);
   }
   let spec = metadataSpec(model.metadata, url), from = "metadata";
   if (!spec) {
     if (!sidecar.doc) {
-      throw new GenfwError(`${url}: not a genfw generator (no genfw.latent metadata, and its sidecar ${sidecar.why})`);
+      throw new GenfwError(`${url}: not a genfw ${kind} (no genfw.latent metadata, and its sidecar ${sidecar.why})`);
     }
-    spec = { latent: sidecar.doc.latent, image: sidecar.doc.image, version: sidecar.doc.version ?? null, export: sidecar.doc.export ?? null,
-      spec_version: sidecar.doc.spec_version ?? null };
+    const d = sidecar.doc;
+    spec = { latent: d.latent, image: d.image, version: d.version ?? null, export: d.export ?? null, spec_version: d.spec_version ?? null };
     from = `sidecar ${jsonUrl.split(/[\\/]/).pop()}`;
   }
-  const tooNew = specVersionProblem(spec.spec_version); // before anything else of a spec it may not understand
+  const tooNew = specVersionProblem(spec.spec_version);
   if (tooNew) throw new GenfwError(`${url}: ${tooNew} (use a newer genfw-web, or export it with a genfw that writes spec ${SPEC_VERSION})`);
-  checkSpec(spec, model, url, from);
-  const sha256 = verify ? await verifyPair(bytes, spec, sidecar, url, jsonUrl) : null;
-  const session = await ort.InferenceSession.create(bytes, {
+  return { bytes, sidecar, url, jsonUrl, model, spec, from };
+}
+
+/** An onnxruntime session for a verified file: wasm unless options.executionProviders says otherwise. */
+function createSession(ort, bytes, options) {
+  return ort.InferenceSession.create(bytes, {
     executionProviders: options.executionProviders || ["wasm"],
     graphOptimizationLevel: "all",
     ...(options.sessionOptions || {}),
   });
-  const full = { ...spec, inputs: spec.latent.codes.map((c) => c.name), output: OUTPUT_NAME, sha256 };
-  return new Generator(ort, session, full, { verified: sha256 !== null, bytes: bytes.byteLength });
 }
 
 /** What a file says it is: "encoder" or "generator" (a file that says nothing is a generator). */
@@ -557,38 +577,23 @@ function fileKind(metadata, sidecar) {
  * generator passed here is refused in one line.
  */
 export async function loadEncoder(ort, source, options = {}) {
-  const verify = options.verify !== false;
-  const { bytes, sidecar, label: url, jsonLabel: jsonUrl } = await readSource(source, options);
-  let model;
-  try {
-    model = readOnnx(bytes);
-  } catch (err) {
-    throw new GenfwError(`${url}: not an ONNX model (${err.message}): pass an encoder.onnx written by \`genfw export --encoder\``);
+  const { bytes, sidecar, url, jsonUrl, model, spec, from } = await openModelFile(source, options, {
+    kind: "encoder",
+    wrongKind: "not a genfw encoder (a generator: load it with loadGenerator; `genfw export RUN --encoder` writes encoder.onnx)",
+    fix: "pass an encoder.onnx written by `genfw export --encoder`",
+  });
+  let outputs = null;
+  if (from === "metadata") {
+    if (ENCODER_META_KEYS.outputs in model.metadata) {
+      try { outputs = JSON.parse(model.metadata[ENCODER_META_KEYS.outputs]); } catch { outputs = null; }
+    }
+  } else {
+    outputs = sidecar.doc.outputs ?? null;
   }
-  if (fileKind(model.metadata, sidecar) !== "encoder") {
-    throw new GenfwError(`${url}: not a genfw encoder (a generator: load it with loadGenerator; \`genfw export RUN --encoder\` writes encoder.onnx)`);
-  }
-  let spec = metadataSpec(model.metadata, url), outputs = null, from = "metadata";
-  if (spec && ENCODER_META_KEYS.outputs in model.metadata) {
-    try { outputs = JSON.parse(model.metadata[ENCODER_META_KEYS.outputs]); } catch { outputs = null; }
-  }
-  if (!spec) {
-    if (!sidecar.doc) throw new GenfwError(`${url}: not a genfw encoder (no genfw.latent metadata, and its sidecar ${sidecar.why})`);
-    const d = sidecar.doc;
-    spec = { latent: d.latent, image: d.image, version: d.version ?? null, export: d.export ?? null, spec_version: d.spec_version ?? null };
-    outputs = d.outputs ?? null;
-    from = `sidecar ${jsonUrl.split(/[\\/]/).pop()}`;
-  }
-  const tooNew = specVersionProblem(spec.spec_version);
-  if (tooNew) throw new GenfwError(`${url}: ${tooNew} (use a newer genfw-web, or export it with a genfw that writes spec ${SPEC_VERSION})`);
   checkEncoderSpec(spec, outputs, model, url, from);
   const names = { kind: "encoder", inputs: [ENCODER_INPUT], outputs };
-  const sha256 = verify ? await verifyPair(bytes, spec, sidecar, url, jsonUrl, names) : null;
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: options.executionProviders || ["wasm"],
-    graphOptimizationLevel: "all",
-    ...(options.sessionOptions || {}),
-  });
+  const sha256 = options.verify !== false ? await verifyPair(bytes, spec, sidecar, url, jsonUrl, names) : null;
+  const session = await createSession(ort, bytes, options);
   return new Encoder(ort, session, { ...spec, ...names, sha256 }, { verified: sha256 !== null, bytes: bytes.byteLength });
 }
 
