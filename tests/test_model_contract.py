@@ -206,3 +206,15 @@ def test_the_conditional_gan_trains_from_labels_and_exports_a_class_input_named_
     assert code["from_labels"] is True and code["k"] == 10
     assert code["labels"][:3] == ["0 - zero", "1 - one", "2 - two"] or code["labels"][:3] == ["0", "1", "2"]
     assert sum(code["prior"]["probs"]) == pytest.approx(1.0) and len(set(code["prior"]["probs"])) > 1  # frequencies
+
+
+def test_turning_per_epoch_evaluation_off_is_not_reported_as_a_bug_in_the_model(tmp_path):
+    """InfoGAN plots Q's per-epoch accuracy (an epoch metric): with eval.per_epoch false it is
+    never logged, which is the user's choice, so the run warns of nothing."""
+    from genfw_testing import INFOGAN_CONFIG, TINY_RUN, sets
+
+    require_mnist()
+    proc = cli_in_process("run", INFOGAN_CONFIG, *sets(*TINY_RUN, "train.max_steps=2", "train.sample_every_epoch=false",
+                                                       "eval.per_epoch=false", f"output.run_dir={tmp_path / 'run'}"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "never logged" not in proc.stderr and (tmp_path / "run" / "loss_curve.png").is_file()
