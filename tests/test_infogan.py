@@ -265,3 +265,32 @@ def test_decaying_gs_info_loss_scales_gs_gradient_but_not_the_q_heads(registries
         assert torch.allclose(b, 0.25 * a, atol=1e-6)
     for a, b in zip(info_only[0][n:], info_only[1][n:]):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_separate_q_network_takes_every_q_loss_off_ds_trunk(registries):
+    """With a network in the q role, the info and invariance losses train Q's trunk and never
+    D's, whose trunk trains on the adversarial loss alone; the encoder is Q's."""
+    config = base_config()
+    config["networks"]["q"] = {"type": "infogan_mnist_discriminator"}
+    model = make_model(registries, config)
+    rng = torch.Generator().manual_seed(0)
+    real = torch.rand(16, 1, 28, 28)
+    codes = model.latent.sample(16, rng)
+    fake = model.G(model.latent.encode(codes))
+    d_out = model.d_step_losses(real, fake, codes, model.invariance.warp(real, rng))
+    for q_loss in ("d_info", "d_invariance"):
+        assert len(_grads(d_out[q_loss], model.Q.trunk.parameters())) > 0, q_loss
+        assert _grads(d_out[q_loss], model.D.parameters()) == [], q_loss
+    assert len(_grads(d_out["d_gan"], model.D.trunk.parameters())) > 0
+    assert _grads(d_out["d_gan"], model.Q.parameters()) == []
+    with frozen(model._d_frozen):
+        g_out = model.g_step_losses(fake, codes)
+        assert len(_grads(g_out["info_loss"], model.Q.aux_head.parameters())) > 0
+        assert len(_grads(g_out["info_loss"], model.G.parameters())) == len(list(model.G.parameters()))
+        assert _grads(g_out["info_loss"], model.D.aux_head.parameters()) == []  # D's own Q head is unused
+    images = torch.rand(3, 1, 28, 28)
+    model.eval()
+    assert torch.equal(model.encoder(images), model.Q.q_prediction(images))
+    assert {id(p) for p in model.Q.trunk.parameters()} <= {id(p) for p in model._d_frozen}
+    out = model.train_step(Batch(real), torch.Generator().manual_seed(1))
+    assert all(torch.isfinite(v) for v in out.values())

@@ -115,9 +115,15 @@ class InfoGAN(Model):
     views, training the trunk; the G step adds it again on the same (detached) features, which
     trains the Q head (whose optimizer is G's). An augmentation in the ``discriminator`` role
     (e.g. DiffAugment's ``translate``) is applied to every real and fake image D and Q see.
+
+    With a network in the optional ``q`` role, Q is that network's trunk and aux head instead
+    of the discriminator's: the info, invariance and label losses train Q's trunk (in the D
+    step, with D's optimizer) and never D's, so D's features stay those of a plain GAN
+    discriminator, free to see every style the invariance loss teaches Q to ignore. Q's own
+    D head is unused.
     """
 
-    network_roles: ClassVar[Roles] = Roles(required=("generator", "discriminator"))
+    network_roles: ClassVar[Roles] = Roles(required=("generator", "discriminator"), optional=("q",))
     loss_roles: ClassVar[Roles] = Roles(required=("info",), optional=("adversarial", "invariance"))
     augmentation_roles: ClassVar[Roles] = Roles(optional=("discriminator",))
     optimizer_defaults: ClassVar[dict[str, dict[str, Any]]] = {
@@ -128,7 +134,8 @@ class InfoGAN(Model):
 
     @classmethod
     def network_outputs(cls, params: InfoGANParams, latent: LatentSpec) -> dict[str, int]:
-        return {"discriminator": latent.prediction_dim}  # the Q head: a prediction of every predictable code
+        # The Q head, on the discriminator or on a network of its own: a prediction of every predictable code.
+        return {"discriminator": latent.prediction_dim, "q": latent.prediction_dim}
 
     params: InfoGANParams
 
@@ -137,6 +144,8 @@ class InfoGAN(Model):
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
         self.parts = DiscriminatorParts.of(self.D, "the InfoGAN")
+        self.Q = ctx.networks.get("q")  # None: Q is the discriminator's aux head, on D's trunk
+        self.q_parts = DiscriminatorParts.of(self.Q, "the InfoGAN's Q") if self.Q is not None else self.parts
         self.info = ctx.losses["info"]
         self.invariance = ctx.losses.get("invariance")
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
@@ -147,8 +156,10 @@ class InfoGAN(Model):
         self._labelled: tuple[torch.Tensor, torch.Tensor] | None = None  # (features, labels), D step -> G step
         self.label_code = self.latent.label_code
         self._d_frozen = list(self.parts.trunk.parameters()) + list(self.parts.d_head.parameters())
+        if self.Q is not None:  # Q's trunk trains in the D step, as the shared trunk does
+            self._d_frozen += list(self.q_parts.trunk.parameters())
         self.opt_d = self.optimizer("discriminator", self._d_frozen)
-        self.opt_g = self.optimizer("generator", list(self.G.parameters()) + list(self.parts.aux.parameters()))
+        self.opt_g = self.optimizer("generator", list(self.G.parameters()) + list(self.q_parts.aux.parameters()))
         # Only with EMA on, so the state dict of a run without it has no average in it.
         self.G_ema = ExponentialMovingAverage(self.G, params.ema_decay) if params.ema_decay else None
         self._entropies = {c.name: c.entropy() for c in self.latent.predictable if c.entropy() is not None}
@@ -188,7 +199,7 @@ class InfoGAN(Model):
     @property
     def encoder(self) -> nn.Module:
         """Q: images -> its prediction of every predictable code (``Model.encoder``)."""
-        return QReader(self.D, self.parts)
+        return QReader(self.Q if self.Q is not None else self.D, self.q_parts)
 
     def _critic(self, x: torch.Tensor) -> torch.Tensor:
         return self.parts.d_head(self.parts.trunk(x)).float().view(-1)
@@ -199,10 +210,14 @@ class InfoGAN(Model):
         (0 when none is labelled)."""
         code = self.label_code
         assert code is not None
-        prediction = self.parts.aux(features)[:, self.latent.prediction_slices()[code.name]]
+        prediction = self.q_parts.aux(features)[:, self.latent.prediction_slices()[code.name]]
         known = (labels >= 0).float()
         nll = code.nll(prediction, code.from_label_indices(labels))
         return (nll * known).sum() / known.sum().clamp(min=1.0)
+
+    def _q_features(self, images: torch.Tensor, d_features: torch.Tensor) -> torch.Tensor:
+        """Q's trunk features of ``images``: D's own (``d_features``) when Q shares D's trunk."""
+        return d_features if self.Q is None else self.q_parts.trunk(images)
 
     def d_step_losses(
         self,
@@ -226,19 +241,24 @@ class InfoGAN(Model):
         out = {"d_gan": gan, "d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
         total = gan
         if self.params.info_updates_trunk:
-            info, _ = self.info(self.parts.aux(feats_fake), codes)
+            info, _ = self.info(self.q_parts.aux(self._q_features(fake.detach(), feats_fake)), codes)
             out["d_info"] = info
             total = total + info
+        q_real = None  # Q's features of the real batch, computed once if needed
         if warped is not None:
             assert self.invariance is not None  # warped views exist only while it is active
-            feats_warped = self.parts.trunk(warped)
-            inv, _ = self.invariance(self.parts.aux(feats_real), self.parts.aux(feats_warped))
-            self._views = (feats_real.detach(), feats_warped.detach())
+            q_real = self._q_features(real, feats_real)
+            feats_warped = self.q_parts.trunk(warped)
+            inv, _ = self.invariance(self.q_parts.aux(q_real), self.q_parts.aux(feats_warped))
+            self._views = (q_real.detach(), feats_warped.detach())
             out["d_invariance"] = inv
             total = total + inv
         if labelled is not None and self.label_code is not None:
             images, labels = labelled
-            feats = feats_real if images is real else self.parts.trunk(images)
+            if images is real:
+                feats = q_real if q_real is not None else self._q_features(real, feats_real)
+            else:
+                feats = self.q_parts.trunk(images)
             loss = self.label_loss(feats, labels)
             self._labelled = (feats.detach(), labels)
             out["d_labels"] = loss
@@ -254,11 +274,12 @@ class InfoGAN(Model):
         feats = self.parts.trunk(fake)
         logits = self.parts.d_head(feats).float().view(-1)
         gan = self.adversarial.generator_loss(logits)
-        info, per_code = self.info(self.parts.aux(feats), codes)
+        q_feats = self._q_features(fake, feats)
+        info, per_code = self.info(self.q_parts.aux(q_feats), codes)
         if info_factor != 1.0:
             # The Q head trains on the full loss, G on the scaled one: the difference reaches the
             # Q head only (G's parameters see it through a detached copy of the features).
-            q_only, _ = self.info(self.parts.aux(feats.detach()), codes)
+            q_only, _ = self.info(self.q_parts.aux(q_feats.detach()), codes)
             info_g = info_factor * info + (1 - info_factor) * q_only
         else:
             info_g = info
@@ -267,7 +288,7 @@ class InfoGAN(Model):
             feats_real, feats_warped = self._views
             self._views = None
             assert self.invariance is not None  # the views exist only while it is active
-            inv, inv_per_code = self.invariance(self.parts.aux(feats_real), self.parts.aux(feats_warped))
+            inv, inv_per_code = self.invariance(self.q_parts.aux(feats_real), self.q_parts.aux(feats_warped))
             out["q_invariance"] = inv
             out["g_loss"] = out["g_loss"] + inv
             out.update({f"invariance_{name}": v for name, v in inv_per_code.items()})
