@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from genfw.errors import ConfigValueError
+
 
 @dataclass(frozen=True)
 class DiscriminatorParts:
@@ -23,15 +25,18 @@ class DiscriminatorParts:
     aux_head: nn.Module | None
 
     @classmethod
-    def of(cls, network: nn.Module, model: str, aux: bool = True) -> DiscriminatorParts:
-        """``network``'s parts, or a ValueError naming the missing one; ``model`` names who needs
-        them (e.g. "the conditional GAN"), ``aux`` whether the aux head is needed."""
+    def of(cls, network: nn.Module, model: str, aux: bool = True, role: str = "discriminator") -> DiscriminatorParts:
+        """``network``'s parts, or a :class:`~genfw.errors.ConfigValueError` at ``networks.<role>``
+        naming the missing one; ``model`` names who needs them (e.g. "the conditional GAN"),
+        ``aux`` whether the aux head is needed, ``role`` the network's role in the config."""
         wanted = ("trunk", "d_head", "aux_head") if aux else ("trunk", "d_head")
         for part in wanted:
             if not isinstance(getattr(network, part, None), nn.Module):
-                raise ValueError(
-                    f"{model}'s discriminator network must have a '{part}' submodule "
-                    "(e.g. conv_discriminator: trunk, d_head and aux_head)"
+                raise ConfigValueError(
+                    f"{model}'s {role} network must have a '{part}' submodule, which a "
+                    f"{type(network).__name__} lacks: use a discriminator network there "
+                    "(e.g. conv_discriminator or infogan_mnist_discriminator: trunk, d_head and aux_head)",
+                    path=f"networks.{role}",
                 )
         aux_head = getattr(network, "aux_head", None) if aux else None
         return cls(getattr(network, "trunk"), getattr(network, "d_head"), aux_head)  # noqa: B009 (typed as Module)

@@ -145,7 +145,7 @@ class InfoGAN(Model):
         self.D = ctx.networks["discriminator"]
         self.parts = DiscriminatorParts.of(self.D, "the InfoGAN")
         self.Q = ctx.networks.get("q")  # None: Q is the discriminator's aux head, on D's trunk
-        self.q_parts = DiscriminatorParts.of(self.Q, "the InfoGAN's Q") if self.Q is not None else self.parts
+        self.q_parts = DiscriminatorParts.of(self.Q, "the InfoGAN", role="q") if self.Q is not None else self.parts
         self.info = ctx.losses["info"]
         self.invariance = ctx.losses.get("invariance")
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
