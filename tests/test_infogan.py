@@ -190,15 +190,21 @@ def test_random_affine_is_seeded_and_identity_at_zero():
     assert torch.equal(a, b) and not torch.allclose(a, x, atol=1e-3)
 
 
-def test_invariance_loss_trains_trunk_in_d_step_and_q_head_in_g_step(registries):
-    config = base_config()
-    config["losses"]["invariance"] = {"type": "invariant_clustering"}
+def _d_step_with_invariance(registries, config: dict):
+    """A model of ``config``, a real batch, a fake batch with its codes, and the D step's losses on
+    them (with a warped view of the real batch for the invariance loss)."""
     model = make_model(registries, config)
     rng = torch.Generator().manual_seed(0)
     real = torch.rand(16, 1, 28, 28)
     codes = model.latent.sample(16, rng)
     fake = model.G(model.latent.encode(codes))
-    d_out = model.d_step_losses(real, fake, codes, model.invariance.warp(real, rng))
+    return model, real, fake, codes, model.d_step_losses(real, fake, codes, model.invariance.warp(real, rng))
+
+
+def test_invariance_loss_trains_trunk_in_d_step_and_q_head_in_g_step(registries):
+    config = base_config()
+    config["losses"]["invariance"] = {"type": "invariant_clustering"}
+    model, real, fake, codes, d_out = _d_step_with_invariance(registries, config)
     assert len(_grads(d_out["d_invariance"], model.D.trunk.parameters())) > 0
     with frozen(model._d_frozen):
         g_out = model.g_step_losses(fake, codes)
@@ -272,12 +278,7 @@ def test_a_separate_q_network_takes_every_q_loss_off_ds_trunk(registries):
     D's, whose trunk trains on the adversarial loss alone; the encoder is Q's."""
     config = base_config()
     config["networks"]["q"] = {"type": "infogan_mnist_discriminator"}
-    model = make_model(registries, config)
-    rng = torch.Generator().manual_seed(0)
-    real = torch.rand(16, 1, 28, 28)
-    codes = model.latent.sample(16, rng)
-    fake = model.G(model.latent.encode(codes))
-    d_out = model.d_step_losses(real, fake, codes, model.invariance.warp(real, rng))
+    model, real, fake, codes, d_out = _d_step_with_invariance(registries, config)
     for q_loss in ("d_info", "d_invariance"):
         assert len(_grads(d_out[q_loss], model.Q.trunk.parameters())) > 0, q_loss
         assert _grads(d_out[q_loss], model.D.parameters()) == [], q_loss
