@@ -35,7 +35,7 @@ class DiscriminatorParts:
                 raise ConfigValueError(
                     f"{model}'s {role} network must have a '{part}' submodule, which a "
                     f"{type(network).__name__} lacks: use a discriminator network there "
-                    "(e.g. conv_discriminator or infogan_mnist_discriminator: trunk, d_head and aux_head)",
+                    "(e.g. conv_discriminator: trunk, d_head and aux_head)",
                     path=f"networks.{role}",
                 )
         aux_head = getattr(network, "aux_head", None) if aux else None
