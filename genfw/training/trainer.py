@@ -343,11 +343,15 @@ class Trainer:
                         sums, counts, window_start, window_steps = {}, {}, now, 0
                     if self.step % self.train_cfg.checkpoint_every == 0:
                         self.save_checkpoint()
+                    stop = flag.stop  # read once: the handler may set it at any moment
                     if self.dist.enabled:  # stop together: a signal may reach the processes at different steps
-                        code = distributed.all_reduce_max(torch.tensor(STOP_CODES.get(flag.stop or "", 0)))
-                        flag.stop = flag.stop or {v: k for k, v in STOP_CODES.items()}.get(int(code))
-                    if flag.stop:
-                        stopped_by = flag.stop
+                        code = distributed.all_reduce_max(torch.tensor(STOP_CODES.get(stop or "", 0)))
+                        # Only what all agreed on: a signal that lands after the all-reduce waits for the
+                        # next step's, or this process would leave while the others train on.
+                        stop = {v: k for k, v in STOP_CODES.items()}.get(int(code))
+                        flag.stop = flag.stop or stop
+                    if stop:
+                        stopped_by = stop
                         if (
                             self.dist.enabled and self.dist.is_main
                         ):  # not before: a process killed meanwhile means no checkpoint
