@@ -224,6 +224,12 @@ def test_genfw_api_lists_what_it_exports():
     assert not missing
     undocumented = [name for name in genfw.api.__all__ if f"``{name}``" not in (genfw.api.__doc__ or "")]
     assert not undocumented, f"genfw.api's docstring is its reference list; it lacks {undocumented}"
+    # genfw.api lists its hook names by hand (linters read __all__ statically); genfw.hookimpl's
+    # deprecation forwarding reads PLUGIN_NAMES: the two must name the same things.
+    from genfw.plugin.hookspecs import PLUGIN_NAMES
+
+    assert set(PLUGIN_NAMES) <= set(genfw.api.__all__)
+    assert {n for n in genfw.api.__all__ if n == "hookimpl" or n.startswith("Register")} == set(PLUGIN_NAMES)
 
 
 def test_the_graph_reader_sees_delayed_and_type_only_imports(tmp_path):

@@ -8,6 +8,8 @@ from typing import Any
 
 #: Signals as numbers, so processes can agree on one with an all-reduce (the largest wins).
 STOP_CODES = {"SIGINT": 1, "SIGTERM": 2}
+#: The agreed number back to the signal's name (0, no signal: absent).
+STOP_NAMES = {code: name for name, code in STOP_CODES.items()}
 
 
 class StopFlag:

@@ -37,7 +37,7 @@ from genfw.training.checkpoint import load_checkpoint, save_checkpoint
 from genfw.training.devices import precision_context, select_device
 from genfw.training.metrics_log import MetricsLog
 from genfw.training.steps import epoch_order, rank_seed, total_steps
-from genfw.training.stop_signals import STOP_CODES, StopFlag
+from genfw.training.stop_signals import STOP_CODES, STOP_NAMES, StopFlag
 
 #: Figures from fixed latents use the run's seed plus these offsets (never the training RNG).
 SAMPLES_SEED, TRAVERSAL_SEED, MODEL_FIGURES_SEED = 1, 2, 3
@@ -348,7 +348,7 @@ class Trainer:
                         code = distributed.all_reduce_max(torch.tensor(STOP_CODES.get(stop or "", 0)))
                         # Only what all agreed on: a signal that lands after the all-reduce waits for the
                         # next step's, or this process would leave while the others train on.
-                        stop = {v: k for k, v in STOP_CODES.items()}.get(int(code))
+                        stop = STOP_NAMES.get(int(code))
                         flag.stop = flag.stop or stop
                     if stop:
                         stopped_by = stop
