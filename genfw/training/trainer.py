@@ -437,9 +437,11 @@ class Trainer:
         train = [r for r in records if "event" not in r]
         lr_keys = tuple(f"lr_{role}" for role in self.schedulers)
         logged = {k for r in records for k in r}
-        # genfw validate rejects these; a run only warns. Without per-epoch evaluation the keys of
-        # Model.epoch_metrics are never logged, which is the user's choice, not the model's bug.
-        checked = (self.model.curves() or {}).items() if self.cfg.eval.per_epoch else ()
+        # genfw validate rejects these; a run only warns. Without per-epoch evaluation, or in a run
+        # that stopped before its first epoch ended, the keys of Model.epoch_metrics were never
+        # logged: the user's choice, not the model's bug.
+        epochs_logged = self.cfg.eval.per_epoch and any(r.get("event") == "epoch_end" for r in records)
+        checked = (self.model.curves() or {}).items() if epochs_logged else ()
         for title, keys in checked:
             for key in keys:
                 if key not in logged:
