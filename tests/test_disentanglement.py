@@ -142,3 +142,25 @@ def test_bad_inputs_are_value_errors():
     with pytest.raises(ValueError, match="unknown DCI predictor"):
         y = np.arange(10)[:, None] % 2
         dm.dci(np.zeros((10, 1)), y, np.zeros((10, 1)), y, rng=np.random.default_rng(0), predictor="svm")  # type: ignore[arg-type]
+
+
+def test_the_reference_defaults_on_known_answers(representations, factors):
+    """DCI's gradient-boosted classifier and the discrete SAP (the defaults): a perfect
+    representation scores 1 on DCI; on SAP it scores below 1 (a linear classifier on one code
+    cannot cut out a middle value of a factor) but far above an independent one; permuting the
+    codes changes neither."""
+
+    def defaults(z):
+        tr, te = slice(0, 600), slice(600, 900)
+        dci = dm.dci(z[tr], factors[tr], z[te], factors[te], rng=np.random.default_rng(3))
+        return dci, dm.sap(z[tr], factors[tr], z[te], factors[te])
+
+    (perfect, sap_perfect), (permuted, sap_permuted) = defaults(representations["perfect"]), defaults(representations["permuted"])
+    (random, sap_random) = defaults(representations["random"])
+    assert perfect["predictor"] == "gbt_classifier" and sap_perfect["continuous"] is False
+    assert perfect["disentanglement"] > 0.97 and perfect["completeness"] > 0.97 and perfect["informativeness_test"] > 0.97
+    assert random["disentanglement"] < 0.1 and random["completeness"] < 0.1
+    assert 0.2 < sap_perfect["sap"] < 0.9 and sap_random["sap"] < 0.05
+    for key in ("disentanglement", "completeness", "informativeness_test"):
+        assert permuted[key] == pytest.approx(perfect[key], abs=0.01), key
+    assert sap_permuted["sap"] == pytest.approx(sap_perfect["sap"], abs=1e-9)

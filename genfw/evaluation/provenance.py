@@ -67,8 +67,8 @@ def provenance(ctx: EvalContext) -> dict[str, Any]:
 
 
 def mismatches(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """The deciding provenance fields on which two reports differ (a report without a provenance
-    section, written by an older genfw, differs on all of them)."""
+    """The deciding provenance fields on which two reports differ; a report without a provenance
+    section (written by an older genfw) gives one entry saying so, which refuses the comparison."""
     pa, pb = a.get("provenance"), b.get("provenance")
     if not isinstance(pa, dict) or not isinstance(pb, dict):
         return ["provenance (a report without one was written before genfw recorded it: run genfw eval again)"]

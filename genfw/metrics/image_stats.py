@@ -70,8 +70,10 @@ def ink_width(images: Any) -> np.ndarray:
 
 def _total_variation(img: np.ndarray) -> np.ndarray:
     """Sum of ``sqrt(dx^2 + dy^2)`` over forward differences of zero-padded images, ``[N]``.
-    For a binary image this is its boundary length in pixels at any orientation (a 45 degree
-    staircase step counts sqrt(2), like the edge it approximates)."""
+    For a binary image this approximates its boundary length in pixels at any orientation (a 45
+    degree staircase step counts sqrt(2), like the edge it approximates); it is short at convex
+    corners, where one difference counts sqrt(2) for two unit edges (a lone pixel: 2 + sqrt(2),
+    not 4), which is why stroke widths are close rather than exact."""
     p = np.pad(img, ((0, 0), (1, 1), (1, 1)))
     gx = p[:, :-1, 1:] - p[:, :-1, :-1]
     gy = p[:, 1:, :-1] - p[:, :-1, :-1]

@@ -1,8 +1,11 @@
 """The reference classifier's on-disk cache: trained once per training set and recipe, then loaded.
 
 ``load_or_train_reference_net`` caches the trained weights under a key made of a sha256 of the
-training data and :data:`genfw.metrics.reference_training.REFERENCE_NET_VERSION`, so a different
-training set or a changed recipe never reuses stale weights; the SHA-256 of the weights file is
+recipe, the training seed and the training data (images and labels). The recipe is
+:data:`genfw.metrics.reference_training.REFERENCE_NET_VERSION` for MNIST-shaped data (the
+original key, so MNIST caches stay valid) and ``GENERAL_VERSION`` with the net's input shape and
+class count for any other data, so a different training set, seed or recipe never reuses stale
+weights; the SHA-256 of the weights file is
 recorded next to it and checked on every load, so a damaged file is trained again (with a
 warning), never used.
 """
