@@ -11,9 +11,9 @@ Two kinds of measure:
   off real images, a VAE's test ELBO, ...
 
 Everything is computed from the run's checkpoint and the dataset, without the training run's
-smoke-test limits (``dataset.limit``); the one limit that applies is the opt-in ``eval.held_out``
-(a smaller held-out split for quick checks), and each section records its sample counts and seeds. The metrics themselves are pure functions in
-``genfw.metrics``.
+smoke-test limits (``dataset.limit``); the one limit that applies is the opt-in
+``eval.held_out`` (a smaller held-out split for quick checks). Each section records its sample
+counts and seeds. The metrics themselves are pure functions in ``genfw.metrics``.
 """
 
 from __future__ import annotations

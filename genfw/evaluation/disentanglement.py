@@ -10,10 +10,10 @@ sizes scaled by ``ctx.samples`` (10,000 by default, as in disentanglement_lib):
 
 - MIG on ``samples`` points (20-bin histograms);
 - DCI and SAP on ``samples`` training and ``samples / 2`` test points (at most two thirds of the
-  pool for training and the rest for testing, which binds only on a small split), computed as the reference
-  study computes them (``eval.disentanglement: "reference"``: gradient-boosted classifiers, SAP's
-  discrete variant) or genfw's fast variant (``"fast"``: regression trees, SAP continuous), named
-  in the section as ``variant``;
+  pool for training and the rest for testing, which binds only on a small split), computed as
+  the reference study computes them (``eval.disentanglement: "reference"``: gradient-boosted
+  classifiers, SAP's discrete variant) or genfw's fast variant (``"fast"``: regression trees, SAP
+  continuous), named in the section as ``variant``;
 - the FactorVAE score from ``samples`` training and ``samples / 2`` evaluation votes, each a batch
   of 64 pool images sharing the value of one factor (drawn from the pool by the factor values the
   dataset gives, exactly the fixed-factor batches a ground-truth generator would render: for

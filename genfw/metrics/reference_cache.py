@@ -5,9 +5,8 @@ recipe, the training seed and the training data (images and labels). The recipe 
 :data:`genfw.metrics.reference_training.REFERENCE_NET_VERSION` for MNIST-shaped data (the
 original key, so MNIST caches stay valid) and ``GENERAL_VERSION`` with the net's input shape and
 class count for any other data, so a different training set, seed or recipe never reuses stale
-weights; the SHA-256 of the weights file is
-recorded next to it and checked on every load, so a damaged file is trained again (with a
-warning), never used.
+weights. The SHA-256 of the weights file is recorded next to it and checked on every load, so a
+damaged file is trained again (with a warning), never used.
 """
 
 from __future__ import annotations
