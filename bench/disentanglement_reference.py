@@ -56,6 +56,9 @@ def _load_reference(folder: Path) -> dict[str, types.ModuleType]:
     # gin binds the study's discretizer: equal-width histograms with 20 bins.
     utils = modules["utils"]
     utils.make_discretizer = lambda target: utils._histogram_discretize(target, num_bins=20)
+    # ... and FactorVAE's pruning threshold: 0.05.
+    prune = modules["factor_vae"]._prune_dims
+    modules["factor_vae"]._prune_dims = lambda variances: prune(variances, threshold=0.05)
     return modules
 
 
@@ -78,7 +81,6 @@ class GridData:
 
 
 def factor_vae_reference(module: types.ModuleType, codes: np.ndarray, sizes: tuple[int, ...], seeds: range) -> list[float]:
-    module._prune_dims = lambda variances, threshold=0.05, f=module._prune_dims: f(variances, threshold)
     data = GridData(codes, sizes)
     return [
         module.compute_factor_vae(data, lambda rows: codes[rows], np.random.RandomState(seed), None,
