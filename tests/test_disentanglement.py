@@ -164,3 +164,33 @@ def test_the_reference_defaults_on_known_answers(representations, factors):
     for key in ("disentanglement", "completeness", "informativeness_test"):
         assert permuted[key] == pytest.approx(perfect[key], abs=0.01), key
     assert sap_permuted["sap"] == pytest.approx(sap_perfect["sap"], abs=1e-9)
+
+
+def test_dci_and_sap_leave_constant_factors_out(factors, representations):
+    y = np.concatenate([factors, np.zeros((N, 1), dtype=np.int64)], axis=1)  # a factor that never varies
+    z = representations["perfect"]
+    dci = dm.dci(z[:600], y[:600], z[600:900], y[600:900], rng=np.random.default_rng(0), predictor="gbt_regressor")
+    sap = dm.sap(z[:600], y[:600], continuous=True)
+    assert dci["factors_used"] == [0, 1, 2, 3] and dci["disentanglement"] > 0.97
+    assert sap["factors_used"] == [0, 1, 2, 3] and sap["sap"] > 0.97
+
+
+def test_factor_vae_prunes_collapsed_dimensions(factors, representations):
+    """A dimension whose standard deviation is under the threshold (0.05) takes no vote; a
+    representation with no dimension left scores 0."""
+    rng = np.random.default_rng(5)
+    z = np.concatenate([representations["perfect"], rng.normal(0, 0.01, (N, 1))], axis=1)  # one collapsed dim
+    kept = dm.factor_vae_score(z, factors, rng=np.random.default_rng(0), num_train=500, num_eval=300, num_variance=1000)
+    assert kept["active_dims"] == len(SIZES) and kept["eval_accuracy"] > 0.97
+    assert all(row[-1] == 0 for row in kept["votes"])  # the collapsed dimension never voted
+    collapsed = dm.factor_vae_score(
+        rng.normal(0, 0.01, (N, 3)), factors, rng=np.random.default_rng(0), num_train=50, num_eval=50
+    )
+    assert (collapsed["active_dims"], collapsed["eval_accuracy"]) == (0, 0.0)
+
+
+def test_with_one_code_dimension_the_gap_is_the_top_score(factors, representations):
+    z = representations["perfect"][:, :1]  # codes only factor 0
+    out = dm.mig(z, factors)
+    assert out["per_factor"][0] > 0.97  # no second dimension: nothing is subtracted
+    assert max(out["per_factor"][1:]) < 0.02  # the other factors are independent of it
