@@ -201,3 +201,14 @@ def test_sample_cli_takes_theta_and_refuses_other_widths(angle_run, tmp_path):
     assert not (tmp_path / "x.png").exists()
     proc = cli_in_process("plugins")
     assert "angle" in proc.stdout
+
+
+def test_circular_p_value_formula_and_non_finite_pairs():
+    """p = exp(-n r^2 / 2), with n counting only the finite pairs."""
+    rng = np.random.default_rng(0)
+    angles = rng.uniform(-math.pi, math.pi, 200)
+    values = 0.3 * np.cos(angles - 1.0) + rng.normal(size=200)
+    out = circular_linear_correlation(np.r_[angles, np.nan, 1.0], np.r_[values, 1.0, np.inf])
+    assert out["n"] == 200
+    assert out["circular_linear_p"] == pytest.approx(math.exp(-200 * out["circular_linear"] ** 2 / 2), rel=1e-12)
+    assert out == circular_linear_correlation(angles, values)

@@ -232,3 +232,22 @@ def test_mutual_information_lower_bound() -> None:
     assert mutual_information_lower_bound(h, torch.tensor([0.5, 1.5])) == pytest.approx(h - 1.0)
     with pytest.raises(ValueError):
         mutual_information_lower_bound(h, np.array([]))
+
+
+def test_kid_of_a_set_with_itself_is_slightly_negative() -> None:
+    """The two subsets share rows, so the unbiased estimate drops below 0 (as the docstring says)."""
+    a = np.random.default_rng(5).normal(size=(600, 16))
+    for seed in range(5):
+        mean, _ = kernel_inception_distance(a, a, subsets=20, subset_size=200, rng=np.random.default_rng(seed))
+        assert -0.1 < mean < 0
+
+
+def test_ari_is_negative_when_worse_than_chance() -> None:
+    assert ari([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(-0.5)
+
+
+def test_the_mutual_information_bound_can_be_negative_and_refuses_non_finite_input() -> None:
+    # a continuous code's NLL can exceed the entropy: the bound is then negative, not clipped
+    assert mutual_information_lower_bound(math.log(2), np.full(10, 2.0)) == pytest.approx(math.log(2) - 2.0)
+    with pytest.raises(ValueError, match="finite"):
+        mutual_information_lower_bound(math.log(2), np.array([np.nan, 1.0]))

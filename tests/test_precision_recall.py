@@ -56,3 +56,9 @@ def test_per_class_frechet_finds_the_class_that_is_off():
     assert out[2]["frechet"] > 20 * max(out[c]["frechet"] for c in (0, 1, 3))
     few = per_class_frechet(fake[:5], fake_labels[:5], real, labels)
     assert few[0]["frechet"] is None and few[0]["a"] == 5
+
+
+def test_precision_recall_is_deterministic():
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(300, 8)), rng.normal(size=(300, 8)) + 0.3
+    assert precision_recall(real, fake) == precision_recall(real, fake)
