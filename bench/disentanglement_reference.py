@@ -64,10 +64,11 @@ def _load_reference(folder: Path) -> dict[str, types.ModuleType]:
 
 class GridData:
     """disentanglement_lib's GroundTruthData over the golden grid: factors drawn uniformly, and an
-    observation is the row of the grid with those factors (its code, fixed noise included)."""
+    observation is the index of the grid's row with those factors (the representation function
+    looks its code up, fixed noise included)."""
 
-    def __init__(self, codes: np.ndarray, sizes: tuple[int, ...]):
-        self.codes, self.sizes = codes, sizes
+    def __init__(self, sizes: tuple[int, ...]):
+        self.sizes = sizes
         self.num_factors = len(sizes)
 
     def sample_factors(self, num, random_state):
@@ -81,7 +82,7 @@ class GridData:
 
 
 def factor_vae_reference(module: types.ModuleType, codes: np.ndarray, sizes: tuple[int, ...], seeds: range) -> list[float]:
-    data = GridData(codes, sizes)
+    data = GridData(sizes)
     return [
         module.compute_factor_vae(data, lambda rows: codes[rows], np.random.RandomState(seed), None,
                                   batch_size=64, num_train=10000, num_eval=5000, num_variance_estimate=10000)["eval_accuracy"]

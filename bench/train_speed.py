@@ -125,11 +125,11 @@ def paper_recipe_overrides(config: Path = CONFIG) -> list[str]:
     return [f"losses={json.dumps(losses)}", "augmentations={}", "model.ema_decay=0"]
 
 
-def genfw_loop(overrides: list[str], run_dir: Path):
+def genfw_loop(overrides: list[str], run_dir: Path, config: Path = CONFIG):
     from genfw.session import load_config_and_plugins
     from genfw.training.trainer import Trainer
 
-    _, resolved = load_config_and_plugins(CONFIG, overrides)
+    _, resolved = load_config_and_plugins(config, overrides)
     trainer = Trainer(resolved, run_dir, quiet=True)
     trainer.save_checkpoint = lambda: None  # the bench times the loop, not checkpoint I/O
 
