@@ -11,6 +11,7 @@ from torch import nn
 from genfw.api import (
     AdversarialLoss,
     Batch,
+    DiscriminatorParts,
     ExponentialMovingAverage,
     LossContext,
     Model,
@@ -49,6 +50,9 @@ class DCGAN(Model):
         super().__init__(params, ctx)
         self.G = ctx.networks["generator"]
         self.D = ctx.networks["discriminator"]
+        # D's trunk and D head, not D's forward: any discriminator network works, including those
+        # whose forward also returns an aux head's output (InfoGAN's).
+        self.parts = DiscriminatorParts.of(self.D, "the DCGAN", aux=False)
         self.adversarial: AdversarialLoss = ctx.losses.get("adversarial") or NonSaturatingLoss(
             NonSaturatingParams(), LossContext(ctx.latent, "adversarial")
         )
@@ -68,7 +72,10 @@ class DCGAN(Model):
         """D's logits for images (augmented as D always sees them), ``[n]`` float32."""
         if self.augment is not None:
             images = self.augment(images, rng)
-        return self.D(images).float().view(-1)
+        return self._logits(images)
+
+    def _logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.parts.d_head(self.parts.trunk(images)).float().view(-1)
 
     def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
         real = batch.images
@@ -81,7 +88,7 @@ class DCGAN(Model):
         d_loss = self.adversarial.discriminator_loss(d_real, d_fake)
         out = {"d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
         if self.adversarial.has_penalty:
-            penalty = self.adversarial.penalty(lambda x: self.D(x).float().view(-1), real, fake, rng)
+            penalty = self.adversarial.penalty(self._logits, real, fake, rng)
             out["d_penalty"] = penalty
             d_loss = d_loss + penalty
         self.backward(d_loss)
