@@ -120,6 +120,23 @@ def test_dcgan_trains_with_each_shared_adversarial_loss(loss, extra):
     assert model.generator is model.G_ema.average
 
 
+def test_dcgan_judges_with_ds_trunk_and_d_head_so_any_discriminator_network_fits():
+    """D's own forward is not what the DCGAN calls: InfoGAN's network (whose forward also returns
+    its Q head's output) trains, and a network without a D head is a config error, not a crash."""
+    paper = ['networks.generator={"type": "infogan_mnist_generator", "hidden": 64, "base_channels": 16, "up_channels": 8}',
+             'networks.discriminator={"type": "infogan_mnist_discriminator", "channels": [8, 16], "hidden": 32}']
+    _, _, model = built("dcgan_mnist.json", paper)
+    images = batch()
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model._logits(images.images), model.D.d_head(model.D.trunk(images.images)).view(-1))
+    model.train()
+    out = model.train_step(images, torch.Generator().manual_seed(0))
+    assert all(torch.isfinite(v) for v in out.values())
+    with pytest.raises(ConfigError, match=r"networks\.discriminator: the DCGAN's discriminator network must have a 'trunk'"):
+        built("dcgan_mnist.json", TINY_GAN + ['networks.discriminator={"type": "conv_generator"}'])
+
+
 def test_dcgan_without_ema_samples_from_g():
     _, _, model = built("dcgan_mnist.json", TINY_GAN + ["model.ema_decay=0"])
     assert model.G_ema is None and model.generator is model.G
