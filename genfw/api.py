@@ -33,7 +33,9 @@ What GANs share
     ``WassersteinGPLoss``, ``ExponentialMovingAverage``, ``frozen``; ``minibatch_stddev`` and
     ``MinibatchStdDev`` (a discriminator's view of a group's spread, Karras et al. 2018) and
     ``MinibatchStdGroup`` (the network parameter that turns it on, validated);
-    ``DiscriminatorParts`` (a discriminator's trunk, D head and aux head, found and typed).
+    ``DiscriminatorParts`` (a discriminator's trunk, D head and aux head, found and typed);
+    ``ClassProjection`` (a projection discriminator's class embedding, Miyato & Koyama 2018) and
+    ``features_read_by`` (the width of the features a D head reads, which it must match).
 Metrics (pure functions, imported on first use)
     ``cluster_accuracy``, ``cluster_matching``, ``nmi``, ``ari``, ``slant``, ``stroke_width``,
     ``ink_width``, ``code_effect``, ``circular_linear_correlation``.
@@ -76,6 +78,7 @@ from genfw.loggers.base import Logger, folder_in_run, folder_name
 from genfw.model import Model, Roles
 from genfw.networks.minibatch_std import MinibatchStdDev, MinibatchStdGroup, minibatch_stddev
 from genfw.networks.parts import DiscriminatorParts
+from genfw.networks.projection import ClassProjection, features_read_by
 from genfw.plots import ImageGrid
 from genfw.plugin.hookspecs import (
     RegisterAugmentations,
@@ -156,6 +159,8 @@ __all__ = [
     "MinibatchStdDev",
     "MinibatchStdGroup",
     "DiscriminatorParts",
+    "ClassProjection",
+    "features_read_by",
     # metrics
     *_METRICS,
 ]

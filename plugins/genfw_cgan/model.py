@@ -10,7 +10,7 @@ prior).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from torch import nn
 from genfw.api import (
     AdversarialLoss,
     Batch,
+    ClassProjection,
     ConfigValueError,
     DataSpec,
     DiscriminatorParts,
@@ -32,6 +33,7 @@ from genfw.api import (
     NonSaturatingParams,
     Roles,
     eval_mode,
+    features_read_by,
     frozen,
 )
 
@@ -105,10 +107,7 @@ class ConditionalGAN(Model):
         self.class_code = class_code
         d_params = list(self.parts.trunk.parameters()) + list(self.parts.d_head.parameters())
         if params.head == "projection":
-            features = _in_features(self.parts.d_head)
-            self.embed = nn.utils.parametrizations.spectral_norm(nn.Embedding(self.class_code.dim, features))
-            parametrized = cast(nn.ModuleDict, self.embed.parametrizations)
-            nn.init.xavier_uniform_(cast(torch.Tensor, parametrized["weight"].original))
+            self.embed = ClassProjection(self.class_code.dim, features_read_by(self.parts.d_head))
             d_params += list(self.embed.parameters())
         else:
             d_params += list(self.parts.aux.parameters())
@@ -148,8 +147,7 @@ class ConditionalGAN(Model):
         logits = self.parts.d_head(h).float().view(-1)
         if self.params.head == "projection":
             # <embed(y), h>; an unknown class projects onto nothing (its one-hot row is zero).
-            onehot = self.class_code.from_label_indices(labels).to(h.dtype)
-            logits = logits + (onehot @ cast(torch.Tensor, self.embed.weight).to(h.dtype) * h).sum(dim=1).float()
+            logits = logits + self.embed.project(self.class_code.from_label_indices(labels), h)
             return logits, None
         return logits, self.parts.aux(h).float()
 
@@ -227,13 +225,3 @@ class ConditionalGAN(Model):
         from genfw_cgan import evaluation
 
         return evaluation.describe(sections)
-
-
-def _in_features(head: nn.Module) -> int:
-    """The width of the features a D head reads (a Linear, or a Sequential starting with one); a
-    head that appends more inputs of its own (a minibatch spread) says how many it reads as
-    ``features``."""
-    for module in head.modules():
-        if isinstance(module, nn.Linear):
-            return int(getattr(module, "features", module.in_features))
-    raise ValueError("the discriminator's d_head has no Linear layer to read its feature width from")
