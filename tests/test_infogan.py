@@ -10,6 +10,7 @@ import torch
 
 from genfw.building import build_latent, build_model
 from genfw.config.resolution import validate_config
+from genfw.errors import ConfigError
 from genfw.gan import frozen
 from genfw.plugin.loading import load_plugins
 from genfw.model import Batch, DataSpec
@@ -295,3 +296,64 @@ def test_a_separate_q_network_takes_every_q_loss_off_ds_trunk(registries):
     assert {id(p) for p in model.Q.trunk.parameters()} <= {id(p) for p in model._d_frozen}
     out = model.train_step(Batch(real), torch.Generator().manual_seed(1))
     assert all(torch.isfinite(v) for v in out.values())
+
+
+def test_projection_conditions_d_on_the_drawn_category_for_fakes_and_qs_reading_for_real(registries):
+    """With projection_step, D's logit gains <embed(y), h> from that step on: y is the code a fake
+    was drawn with and the category Q reads in a real image; the embedding trains with D."""
+    config = base_config()
+    config["model"]["projection_step"] = 10
+    model = make_model(registries, config)
+    assert [model.projection_active(s) for s in (0, 9, 10, 10_000)] == [False, False, True, True]
+    assert {id(p) for p in model.projection.parameters()} <= {id(p) for p in model._d_frozen}
+    rng = torch.Generator().manual_seed(0)
+    real = torch.rand(16, 1, 28, 28)
+    codes = model.latent.sample(16, rng)
+    fake = model.G(model.latent.encode(codes))
+
+    plain = model.d_step_losses(real, fake, codes)
+    projected = model.d_step_losses(real, fake, codes, projected=True)
+    assert _grads(plain["d_gan"], model.projection.parameters()) == []
+    assert len(_grads(projected["d_gan"], model.projection.parameters())) > 0
+
+    # The real images' category is Q's argmax; a different category gives a different logit.
+    model.eval()  # BatchNorm on running statistics, so the parts computed apart agree
+    with torch.no_grad():
+        h = model.D.trunk(real)
+        read = model.D.aux_head(h)[:, model.latent.prediction_slices()["digit"]].argmax(dim=1)
+        expected = model.D.d_head(h).view(-1) + model.projection.project(torch.nn.functional.one_hot(read, 10), h)
+        assert torch.allclose(model._logits(h, model.category_read_by_q(h)), expected, atol=1e-5)
+        shifted = torch.nn.functional.one_hot((read + 1) % 10, 10).float()
+        assert not torch.allclose(model._logits(h, shifted), expected, atol=1e-3)
+    model.train()
+
+    # In the G step the embedding is frozen with D, and G is judged with the categories it drew.
+    with frozen(model._d_frozen):
+        g_plain = model.g_step_losses(fake, codes)
+        g_projected = model.g_step_losses(fake, codes, projected=True)
+        assert not torch.equal(g_plain["g_gan"], g_projected["g_gan"])
+        assert all(not p.requires_grad for p in model.projection.parameters())
+        assert len(_grads(g_projected["g_gan"], model.G.parameters())) > 0
+
+    # Through train_step: the embedding moves only from projection_step on.
+    before = [p.detach().clone() for p in model.projection.parameters()]
+    model.train_step(Batch(real, step=9), torch.Generator().manual_seed(1))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.projection.parameters()))
+    model.train_step(Batch(real, step=10), torch.Generator().manual_seed(1))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.projection.parameters()))
+
+
+def test_without_projection_step_the_state_dict_has_no_projection(registries):
+    model = make_model(registries)
+    assert model.projection is None and not any(k.startswith("projection.") for k in model.state_dict())
+    with_projection = base_config()
+    with_projection["model"]["projection_step"] = 0
+    assert any(k.startswith("projection.") for k in make_model(registries, with_projection).state_dict())
+
+
+def test_projection_step_needs_a_categorical_code(registries):
+    config = base_config()
+    config["model"]["projection_step"] = 0
+    config["latent"] = [{"name": "z", "type": "noise", "dim": 8}, {"name": "c1", "type": "gaussian"}]
+    with pytest.raises(ConfigError, match=r"^<config>: model\.projection_step: D can only be conditioned on a categorical"):
+        make_model(registries, config)

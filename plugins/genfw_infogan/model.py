@@ -11,6 +11,9 @@ from torch import nn
 from genfw.api import (
     AdversarialLoss,
     Batch,
+    ClassProjection,
+    ConfigValueError,
+    DataSpec,
     DiscriminatorParts,
     ExponentialMovingAverage,
     LatentSpec,
@@ -20,6 +23,7 @@ from genfw.api import (
     NonSaturatingLoss,
     NonSaturatingParams,
     Roles,
+    features_read_by,
     frozen,
 )
 
@@ -67,6 +71,15 @@ class InfoGANParams(BaseModel):
         ge=0,
         le=1,
         description="The factor of the generator's info loss from info_decay_step on",
+    )
+    projection_step: int | None = Field(
+        None,
+        ge=0,
+        le=100_000_000,
+        description="From this step on, D judges every image together with its category (the first categorical "
+        "code), by a projection head (Miyato & Koyama 2018): a fake with the category it was drawn for, a real image "
+        "with the category Q reads in it; so G is asked for each category's full variety, not only for real images "
+        "Q reads as the category. 0: from the first step (before Q reads anything); null: never",
     )
 
 
@@ -133,6 +146,15 @@ class InfoGAN(Model):
     progress_keys: ClassVar[tuple[str, ...]] = ("d_loss", "g_gan", "info_loss")
 
     @classmethod
+    def check(cls, params: InfoGANParams, latent: LatentSpec, data: DataSpec) -> None:
+        if params.projection_step is not None and latent.first_categorical() is None:
+            raise ConfigValueError(
+                "D can only be conditioned on a categorical code, and the latent spec has none: add one "
+                '(e.g. {"name": "digit", "type": "categorical", "k": 10}) or remove projection_step',
+                path="model.projection_step",
+            )
+
+    @classmethod
     def network_outputs(cls, params: InfoGANParams, latent: LatentSpec) -> dict[str, int]:
         # The Q head, on the discriminator or on a network of its own: a prediction of every predictable code.
         return {"discriminator": latent.prediction_dim, "q": latent.prediction_dim}
@@ -158,6 +180,12 @@ class InfoGAN(Model):
         self._d_frozen = list(self.parts.trunk.parameters()) + list(self.parts.d_head.parameters())
         if self.Q is not None:  # Q's trunk trains in the D step, as the shared trunk does
             self._d_frozen += list(self.q_parts.trunk.parameters())
+        # Only with projection_step set, so other runs' state dicts (and random draws) are unchanged.
+        self.category = self.latent.first_categorical() if params.projection_step is not None else None
+        self.projection: ClassProjection | None = None
+        if self.category is not None:
+            self.projection = ClassProjection(self.category.dim, features_read_by(self.parts.d_head))
+            self._d_frozen += list(self.projection.parameters())
         self.opt_d = self.optimizer("discriminator", self._d_frozen)
         self.opt_g = self.optimizer("generator", list(self.G.parameters()) + list(self.q_parts.aux.parameters()))
         # Only with EMA on, so the state dict of a run without it has no average in it.
@@ -201,8 +229,28 @@ class InfoGAN(Model):
         """Q: images -> its prediction of every predictable code (``Model.encoder``)."""
         return QReader(self.Q if self.Q is not None else self.D, self.q_parts)
 
-    def _critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self.parts.d_head(self.parts.trunk(x)).float().view(-1)
+    def _critic(self, x: torch.Tensor, category: torch.Tensor | None = None) -> torch.Tensor:
+        return self._logits(self.parts.trunk(x), category)
+
+    def _logits(self, features: torch.Tensor, category: torch.Tensor | None) -> torch.Tensor:
+        """D's logits ``[n]`` from trunk features; with ``category`` (one-hot ``[n, k]``) the
+        projection term too."""
+        logits = self.parts.d_head(features).float().view(-1)
+        if category is None:
+            return logits
+        assert self.projection is not None  # a category is passed only while the projection is active
+        return logits + self.projection.project(category, features)
+
+    @torch.no_grad()
+    def category_read_by_q(self, q_features: torch.Tensor) -> torch.Tensor:
+        """The category Q reads in each image, one-hot ``[n, k]`` (from Q's trunk features)."""
+        assert self.category is not None
+        prediction = self.q_parts.aux(q_features)[:, self.latent.prediction_slices()[self.category.name]]
+        return nn.functional.one_hot(prediction.argmax(dim=1), self.category.dim).float()
+
+    def projection_active(self, step: int) -> bool:
+        start = self.params.projection_step
+        return self.projection is not None and start is not None and step >= start
 
     # The two objectives are methods of their own so tests can inspect where gradients go.
     def label_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -227,17 +275,24 @@ class InfoGAN(Model):
         warped: torch.Tensor | None = None,
         rng: torch.Generator | None = None,
         labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
+        projected: bool = False,
     ) -> dict[str, torch.Tensor]:
         """The discriminator step's losses on real images and detached fakes (and, with a code
-        fed by the labels, Q's cross-entropy on ``labelled`` = (images, labels))."""
+        fed by the labels, Q's cross-entropy on ``labelled`` = (images, labels)); ``projected``:
+        D also judges each image with its category (``projection_step``)."""
         # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
         feats_real = self.parts.trunk(real)
-        d_real = self.parts.d_head(feats_real).float().view(-1)
         feats_fake = self.parts.trunk(fake.detach())
-        d_fake = self.parts.d_head(feats_fake).float().view(-1)
+        real_category = fake_category = None
+        if projected:
+            assert self.category is not None
+            real_category = self.category_read_by_q(self._q_features(real, feats_real))
+            fake_category = codes[self.category.name]
+        d_real = self._logits(feats_real, real_category)
+        d_fake = self._logits(feats_fake, fake_category)
         gan = self.adversarial.discriminator_loss(d_real, d_fake)
-        if rng is not None and self.adversarial.has_penalty:
-            gan = gan + self.adversarial.penalty(self._critic, real, fake, rng)
+        if rng is not None and self.adversarial.has_penalty:  # interpolates, judged as the real category
+            gan = gan + self.adversarial.penalty(lambda x: self._critic(x, real_category), real, fake, rng)
         out = {"d_gan": gan, "d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
         total = gan
         if self.params.info_updates_trunk:
@@ -267,12 +322,13 @@ class InfoGAN(Model):
         return out
 
     def g_step_losses(
-        self, fake: torch.Tensor, codes: dict[str, torch.Tensor], info_factor: float = 1.0
+        self, fake: torch.Tensor, codes: dict[str, torch.Tensor], info_factor: float = 1.0, projected: bool = False
     ) -> dict[str, torch.Tensor]:
         """The generator step's losses (call with the trunk and D head frozen); G's share of the
-        info loss is scaled by ``info_factor`` (the Q head's is not)."""
+        info loss is scaled by ``info_factor`` (the Q head's is not); ``projected``: D judges
+        each fake with the category it was drawn for."""
         feats = self.parts.trunk(fake)
-        logits = self.parts.d_head(feats).float().view(-1)
+        logits = self._logits(feats, codes[self.category.name] if projected and self.category is not None else None)
         gan = self.adversarial.generator_loss(logits)
         q_feats = self._q_features(fake, feats)
         info, per_code = self.info(self.q_parts.aux(q_feats), codes)
@@ -336,13 +392,14 @@ class InfoGAN(Model):
                 labelled = (real if labelled[0] is batch.images else self.augment(labelled[0], rng), labelled[1])
 
         self.opt_d.zero_grad(set_to_none=True)
-        d_out = self.d_step_losses(real, fake, codes, warped, rng, labelled)
+        projected = self.projection_active(batch.step)
+        d_out = self.d_step_losses(real, fake, codes, warped, rng, labelled, projected)
         self.backward(d_out["d_loss"])
         self.step(self.opt_d)
 
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self._d_frozen):
-            g_out = self.g_step_losses(fake, codes, self.info_factor(batch.step))
+            g_out = self.g_step_losses(fake, codes, self.info_factor(batch.step), projected)
             self.backward(g_out["g_loss"])
         self.step(self.opt_g)
         if self.G_ema is not None:
