@@ -123,6 +123,21 @@ def cli_in_process(*args: str | os.PathLike, env: Mapping[str, str | None] | Non
     return subprocess.CompletedProcess(["genfw", *map(str, args)], result.exit_code, result.stdout, result.stderr)
 
 
+#: The counts and settings the shipped models' and genfw's eval.json sections write; each section
+#: marks its own as not scores (``not_scores``), so `genfw eval --compare` lists none of them.
+KNOWN_COUNTS = frozenset({"images", "mean_image_from", "beta", "styles", "steps", "samples_per_value", "samples_per_class",
+                          "matching", "class", "n", "samples", "seed"})
+
+
+def assert_no_count_is_a_score(report: dict) -> None:
+    """What `genfw eval --compare` lists of a real eval.json has no count or setting in it."""
+    from genfw.evaluation.compare import scores
+
+    names = [name for name, _ in scores(report)]
+    assert names, "no score at all"
+    assert [n for n in names if set(n.split(".")[1:]) & KNOWN_COUNTS] == []  # [0]: the section ("samples")
+
+
 def ok(proc: subprocess.CompletedProcess) -> str:
     """Assert that a genfw command succeeded (exit 0) and return its stdout."""
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from genfw_testing import cli_in_process, run_genfw
+from genfw_testing import assert_no_count_is_a_score, cli_in_process, run_genfw
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,7 @@ def test_eval_writes_every_figure(tiny_run):
         c = report["continuous_codes"][name]
         assert set(c["effects"]) == {"slant", "stroke_width", "ink_width"}
         assert c["strongest"] in c["effects"] and c["seed"] == 9
+    assert_no_count_is_a_score(report)
 
 
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
@@ -72,6 +73,20 @@ def test_eval_held_out_limits_the_held_out_images_a_smoke_run_measures(tmp_path)
     assert report["samples"]["samples"] == 200
 
 
+def test_compare_leaves_out_the_numbers_a_section_marks_as_not_scores_and_keeps_a_then_b_order():
+    from genfw.evaluation.compare import compare
+
+    a = {"vae": {"neg_elbo": 101.3, "beta": 1.0, "images": 10000, "not_scores": ["beta", "images"]},
+         "continuous_codes": {"c1": {"effects": {"slant": {"spearman": 0.9}}, "styles": 8, "steps": 9,
+                                     "not_scores": ["styles", "steps"]}},
+         "only_a": {"score": 1.0}}
+    b = {"only_b": {"score": 2.0}, "vae": {"neg_elbo": 99.0, "beta": 4.0, "images": 10000, "not_scores": ["beta", "images"]}}
+    assert compare(a, b) == [("vae.neg_elbo", 101.3, 99.0), ("continuous_codes.c1.effects.slant.spearman", 0.9, None),
+                             ("only_a.score", 1.0, None), ("only_b.score", None, 2.0)]
+    # A malformed marker is no score and hides nothing.
+    assert compare({"s": {"x": 1.0, "not_scores": "x"}}, {}) == [("s.x", 1.0, None)]
+
+
 def test_eval_compare_prints_two_reports_side_by_side_and_refuses_different_provenance(tmp_path):
     provenance = {"seed": 1000, "samples": 10000, "reference_split": {"name": "mnist-test", "images": 10000},
                   "reference_net": {"weights_sha256": "ab" * 32, "accuracy": 0.99}, "disentanglement_variant": "reference",
@@ -88,7 +103,9 @@ def test_eval_compare_prints_two_reports_side_by_side_and_refuses_different_prov
     a, b = report("a", 4.0), report("b", 3.0, libraries={"torch": "2.15.0"})  # versions differ: shown, not refused
     proc = cli_in_process("eval", a, "--compare", b)
     assert proc.returncode == 0, proc.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:]}
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == [f"a: {a}", f"b: {b}", lines[2]] and lines[2].split() == ["score", "a", "b", "b", "-", "a"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:]}
     assert rows["samples.frechet_ratio"] == ["4", "3", "-1"] and rows["q.accuracy"][:2] == ["0.9", "0.9"]
     assert "samples.samples" not in rows  # a count, not a score
     c = report("c", 3.0, samples=500)

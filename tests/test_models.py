@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from genfw_testing import REPO, require_mnist
+from genfw_testing import REPO, assert_no_count_is_a_score, require_mnist
 
 from genfw.building import build_latent, build_model, check_model, seeded_init
 from genfw.session import load_config_and_plugins
@@ -93,6 +93,7 @@ def vae_run(tmp_path_factory):
 def test_a_beta_vae_run_writes_its_own_eval_section_figures_and_curves(vae_run):
     report = json.loads((vae_run / "eval.json").read_text())
     assert report["model_sections"] == ["vae"]
+    assert_no_count_is_a_score(report)
     vae = report["vae"]
     assert vae["images"] == 10000 and vae["split"] == "held-out"
     assert math.isclose(vae["neg_elbo"], vae["reconstruction"] + vae["kl"], rel_tol=1e-4)

@@ -2,8 +2,14 @@
 
 A score is any number in a report's sections (``samples.frechet_ratio``,
 ``disentanglement.mig``, a model's ``q_on_real.digit.accuracy``), except the bookkeeping
-(:data:`SKIPPED`: seeds, counts, timings, per-metric details). Reports whose provenance differs in
-a way that changes the numbers (:mod:`genfw.evaluation.provenance`) are refused in one line.
+(:data:`SKIPPED`: seeds, timings, per-metric details) and the numbers that count or configure
+rather than score. Those a section marks itself: a dict (at any depth) may name them under
+:data:`NOT_SCORES`, e.g. ``{"neg_elbo": 101.3, "beta": 1.0, "images": 10000, "not_scores": ["beta",
+"images"]}``, and the names are left out in that dict and in every dict inside it (``"class"``
+marked on a code's entry hides ``per_value.3.class``); genfw's generic sections name theirs in
+:data:`COUNTS`. Reports whose provenance
+differs in a way that changes the numbers (:mod:`genfw.evaluation.provenance`) are refused in one
+line.
 """
 
 from __future__ import annotations
@@ -32,8 +38,11 @@ SKIPPED = frozenset(
         "variant",
     }
 )
-#: Numbers that count or configure rather than score (a section may share the name: ``samples``).
+#: The counts and settings of genfw's generic sections (``samples``, ``disentanglement``), at any
+#: depth (a section may share the name: ``samples``); other sections mark theirs (:data:`NOT_SCORES`).
 COUNTS = frozenset({"samples", "n", "points", "train_points", "test_points", "k", "precision_recall_k", "max_entropy"})
+#: The key under which a dict of a report lists the names of its numbers that are not scores.
+NOT_SCORES = "not_scores"
 
 
 def read_report(path: str | Path) -> dict[str, Any]:
@@ -53,14 +62,20 @@ def read_report(path: str | Path) -> dict[str, Any]:
     return report
 
 
-def scores(report: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
-    """Every score of a report as (dotted name, value), in the report's order."""
+def scores(
+    report: dict[str, Any], prefix: str = "", hidden: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, float]]:
+    """Every score of a report as (dotted name, value), in the report's order. ``hidden``: the
+    names marked as not scores by the dicts above this one (a mark holds at every depth below)."""
+    marked = report.get(NOT_SCORES)
+    if isinstance(marked, list):
+        hidden = hidden | {k for k in marked if isinstance(k, str)}
     for key, value in report.items():
-        if key in SKIPPED or (key in COUNTS and not isinstance(value, dict)):
+        if key in SKIPPED or key == NOT_SCORES or key in hidden or (key in COUNTS and not isinstance(value, dict)):
             continue
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            yield from scores(value, f"{name}.")
+            yield from scores(value, f"{name}.", hidden)
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             yield name, float(value)
 
@@ -86,12 +101,14 @@ def refuse_mismatched(a: dict[str, Any], b: dict[str, Any], where: str) -> None:
 
 
 def format_rows(rows: list[tuple[str, float | None, float | None]], names: tuple[str, str]) -> str:
+    """The rows as a table: what a and b are (their full names, on lines of their own), then a
+    column per report and b - a."""
     width = max([len(r[0]) for r in rows] + [5])
 
     def cell(v: float | None) -> str:
         return f"{v:>14.6g}" if v is not None else f"{'-':>14}"
 
-    lines = [f"{'score':<{width}}  {names[0][-14:]:>14}  {names[1][-14:]:>14}  {'b - a':>12}"]
+    lines = [f"a: {names[0]}", f"b: {names[1]}", f"{'score':<{width}}  {'a':>14}  {'b':>14}  {'b - a':>12}"]
     for name, x, y in rows:
         delta = f"{y - x:>12.4g}" if x is not None and y is not None else f"{'':>12}"
         lines.append(f"{name:<{width}}  {cell(x)}  {cell(y)}  {delta}")

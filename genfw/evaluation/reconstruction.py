@@ -68,6 +68,7 @@ def reconstruction(ctx: EvalContext) -> dict[str, Any]:
         "images": n,
         "mean_image_from": len(mean_pick),
         "seed": seed,
+        "not_scores": ["images", "mean_image_from"],
     }
 
 

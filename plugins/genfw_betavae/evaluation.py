@@ -56,6 +56,7 @@ def held_out_elbo(model, ctx: EvalContext) -> dict[str, Any]:
         "images": len(data),
         "seed": ctx.seed + ELBO_SEED,
         "units": "nats per image; Bernoulli likelihood on grey levels",
+        "not_scores": ["beta", "images"],  # genfw eval --compare leaves them out
     }
 
 

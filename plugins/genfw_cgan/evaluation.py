@@ -34,6 +34,7 @@ def conditional_accuracy(ctx: EvalContext, code: LatentCode) -> dict[str, Any]:
         "worst_class": min(per, key=per.__getitem__),
         "samples_per_class": per_class,
         "seed": ctx.seed + CONDITIONAL_SEED,
+        "not_scores": ["samples_per_class"],  # genfw eval --compare leaves them out
     }
 
 

@@ -59,6 +59,7 @@ def q_on_real(ctx: EvalContext) -> dict[str, Any]:
             "ari": ari(labels, pred),
             "matching": {str(k): int(v) for k, v in cluster_matching(labels, pred).items()},
             "n": len(labels),
+            "not_scores": ["matching"],  # genfw eval --compare leaves them out
         }
         if ctx.latent[name].from_labels:  # category v was trained to mean class v: no matching
             out[name]["accuracy_as_labelled"] = float((pred == labels).mean())
@@ -97,6 +98,7 @@ def code_consistency(ctx: EvalContext) -> dict[str, Any]:
             "per_value": per,
             "samples_per_value": per_value,
             "seed": ctx.seed + CONSISTENCY_SEED,
+            "not_scores": ["samples_per_value", "class"],  # genfw eval --compare leaves them out
         }
     return out
 
@@ -152,6 +154,7 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
                 "styles": n_styles,
                 "steps": steps,
                 "seed": ctx.seed + CONTINUOUS_SEED,
+                "not_scores": ["styles", "steps"],  # genfw eval --compare leaves them out
             }
     return out
 
