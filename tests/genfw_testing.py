@@ -137,6 +137,21 @@ def assert_no_count_is_a_score(report: dict) -> None:
     assert names, "no score at all"
     assert [n for n in names if set(n.split(".")[1:]) & KNOWN_COUNTS] == []  # [0]: the section ("samples")
 
+    def resolves(node, path: list[str]) -> bool:
+        if not path:
+            return True
+        keys = list(node) if path[0] == "*" else [path[0]]
+        return any(k in node and (len(path) == 1 or isinstance(node[k], dict) and resolves(node[k], path[1:])) for k in keys)
+
+    def check_marks(node) -> None:  # every mark names something that is there (no typo hides nothing)
+        for mark in node.get("not_scores", []):
+            assert resolves(node, mark.split(".")), f"not_scores mark {mark!r} names nothing in {sorted(node)}"
+        for value in node.values():
+            if isinstance(value, dict):
+                check_marks(value)
+
+    check_marks(report)
+
 
 def ok(proc: subprocess.CompletedProcess) -> str:
     """Assert that a genfw command succeeded (exit 0) and return its stdout."""

@@ -85,6 +85,11 @@ def test_compare_leaves_out_the_numbers_a_section_marks_as_not_scores_and_keeps_
                              ("only_a.score", 1.0, None), ("only_b.score", None, 2.0)]
     # A malformed marker is no score and hides nothing.
     assert compare({"s": {"x": 1.0, "not_scores": "x"}}, {}) == [("s.x", 1.0, None)]
+    # A mark is a path relative to its dict (* for any key): it hides that path, not the name elsewhere.
+    c = {"digit": {"per_value": {"3": {"class": 8, "share": 0.9}}, "samples_per_value": 50,
+                   "not_scores": ["samples_per_value", "per_value.*.class"]},
+         "vae": {"beta": 4.0, "kl_per_dim": {"beta": 0.5}, "not_scores": ["beta"]}}
+    assert compare(c, c) == [("digit.per_value.3.share", 0.9, 0.9), ("vae.kl_per_dim.beta", 0.5, 0.5)]
 
 
 def test_eval_compare_prints_two_reports_side_by_side_and_refuses_different_provenance(tmp_path):

@@ -316,15 +316,21 @@ def test_projection_conditions_d_on_the_drawn_category_for_fakes_and_qs_reading_
     assert _grads(plain["d_gan"], model.projection.parameters()) == []
     assert len(_grads(projected["d_gan"], model.projection.parameters())) > 0
 
-    # The real images' category is Q's argmax; a different category gives a different logit.
+    # The real images' category is Q's argmax, the fakes' the one they were drawn with; a different
+    # category gives a different logit.
     model.eval()  # BatchNorm on running statistics, so the parts computed apart agree
     with torch.no_grad():
-        h = model.D.trunk(real)
+        h, h_fake = model.D.trunk(real), model.D.trunk(fake)
         read = model.D.aux_head(h)[:, model.latent.prediction_slices()["digit"]].argmax(dim=1)
         expected = model.D.d_head(h).view(-1) + model.projection.project(torch.nn.functional.one_hot(read, 10), h)
-        assert torch.allclose(model._logits(h, model.category_read_by_q(h)), expected, atol=1e-5)
+        assert torch.equal(model.category_read_by_q(model.D.aux_head(h)), torch.nn.functional.one_hot(read, 10).float())
+        assert torch.allclose(model._logits(h, model.category_read_by_q(model.D.aux_head(h))), expected, atol=1e-5)
         shifted = torch.nn.functional.one_hot((read + 1) % 10, 10).float()
         assert not torch.allclose(model._logits(h, shifted), expected, atol=1e-3)
+        expected_fake = model.D.d_head(h_fake).view(-1) + model.projection.project(codes["digit"], h_fake)
+        out = model.d_step_losses(real, fake, codes, projected=True)
+        assert torch.allclose(out["d_real"], torch.sigmoid(expected).mean(), atol=1e-6)
+        assert torch.allclose(out["d_fake"], torch.sigmoid(expected_fake).mean(), atol=1e-6)
     model.train()
 
     # In the G step the embedding is frozen with D, and G is judged with the categories it drew.
@@ -340,6 +346,20 @@ def test_projection_conditions_d_on_the_drawn_category_for_fakes_and_qs_reading_
     model.train_step(Batch(real, step=9), torch.Generator().manual_seed(1))
     assert all(torch.equal(a, b) for a, b in zip(before, model.projection.parameters()))
     model.train_step(Batch(real, step=10), torch.Generator().manual_seed(1))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.projection.parameters()))
+
+
+@pytest.mark.parametrize("extra", [{"networks": {"q": {"type": "infogan_mnist_discriminator", "channels": [8, 16], "hidden": 32}}},
+                                   {"losses": {"adversarial": {"type": "wgan_gp"}}}])
+def test_projection_trains_with_a_separate_q_network_and_with_a_gradient_penalty(registries, extra):
+    config = base_config()
+    config["model"]["projection_step"] = 0
+    for section, value in extra.items():
+        config[section].update(value)
+    model = make_model(registries, config)
+    before = [p.detach().clone() for p in model.projection.parameters()]
+    out = model.train_step(Batch(torch.rand(16, 1, 28, 28)), torch.Generator().manual_seed(0))
+    assert all(torch.isfinite(v) for v in out.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.projection.parameters()))
 
 

@@ -3,11 +3,10 @@
 A score is any number in a report's sections (``samples.frechet_ratio``,
 ``disentanglement.mig``, a model's ``q_on_real.digit.accuracy``), except the bookkeeping
 (:data:`SKIPPED`: seeds, timings, per-metric details) and the numbers that count or configure
-rather than score. Those a section marks itself: a dict (at any depth) may name them under
-:data:`NOT_SCORES`, e.g. ``{"neg_elbo": 101.3, "beta": 1.0, "images": 10000, "not_scores": ["beta",
-"images"]}``, and the names are left out in that dict and in every dict inside it (``"class"``
-marked on a code's entry hides ``per_value.3.class``); genfw's generic sections name theirs in
-:data:`COUNTS`. Reports whose provenance
+rather than score. Those a section marks itself: a dict (at any depth) may list them under
+:data:`NOT_SCORES`, as paths relative to that dict, ``*`` for any key, e.g. ``{"neg_elbo": 101.3,
+"beta": 1.0, "images": 10000, "not_scores": ["beta", "images"]}`` or, on a code's entry,
+``"per_value.*.class"``; genfw's generic sections name theirs in :data:`COUNTS`. Reports whose provenance
 differs in a way that changes the numbers (:mod:`genfw.evaluation.provenance`) are refused in one
 line.
 """
@@ -63,19 +62,22 @@ def read_report(path: str | Path) -> dict[str, Any]:
 
 
 def scores(
-    report: dict[str, Any], prefix: str = "", hidden: frozenset[str] = frozenset()
+    report: dict[str, Any], prefix: str = "", marks: tuple[tuple[str, ...], ...] = ()
 ) -> Iterator[tuple[str, float]]:
-    """Every score of a report as (dotted name, value), in the report's order. ``hidden``: the
-    names marked as not scores by the dicts above this one (a mark holds at every depth below)."""
-    marked = report.get(NOT_SCORES)
-    if isinstance(marked, list):
-        hidden = hidden | {k for k in marked if isinstance(k, str)}
+    """Every score of a report as (dotted name, value), in the report's order. ``marks``: what the
+    dicts above this one marked as not scores, as paths relative to this dict."""
+    own = report.get(NOT_SCORES)
+    if isinstance(own, list):
+        marks = marks + tuple(tuple(m.split(".")) for m in own if isinstance(m, str) and m)
     for key, value in report.items():
-        if key in SKIPPED or key == NOT_SCORES or key in hidden or (key in COUNTS and not isinstance(value, dict)):
+        if key in SKIPPED or key == NOT_SCORES or (key in COUNTS and not isinstance(value, dict)):
+            continue
+        here = [m for m in marks if m[0] in (key, "*")]
+        if any(len(m) == 1 for m in here):
             continue
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            yield from scores(value, f"{name}.", hidden)
+            yield from scores(value, f"{name}.", tuple(m[1:] for m in here))
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             yield name, float(value)
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from genfw.contexts import EvalContext
+from genfw.evaluation.compare import NOT_SCORES
 from genfw.export.prior_center import prior_center
 from genfw.latent import LatentCode
 
@@ -68,7 +69,7 @@ def reconstruction(ctx: EvalContext) -> dict[str, Any]:
         "images": n,
         "mean_image_from": len(mean_pick),
         "seed": seed,
-        "not_scores": ["images", "mean_image_from"],
+        NOT_SCORES: ["images", "mean_image_from"],
     }
 
 

@@ -34,8 +34,8 @@ class DiscriminatorParts:
             if not isinstance(getattr(network, part, None), nn.Module):
                 raise ConfigValueError(
                     f"{model}'s {role} network must have a '{part}' submodule, which a "
-                    f"{type(network).__name__} lacks: use a discriminator network there "
-                    "(e.g. conv_discriminator: trunk, d_head and aux_head)",
+                    f"{type(network).__name__} lacks: use a discriminator network there, with "
+                    f"{' and '.join(wanted)} (e.g. conv_discriminator)",
                     path=f"networks.{role}",
                 )
         aux_head = getattr(network, "aux_head", None) if aux else None

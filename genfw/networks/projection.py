@@ -12,6 +12,8 @@ from typing import cast
 import torch
 from torch import nn
 
+from genfw.errors import ConfigValueError
+
 
 class ClassProjection(nn.Embedding):
     """One embedding row per class, as wide as the features D's head reads, spectrally
@@ -32,10 +34,20 @@ class ClassProjection(nn.Embedding):
 
 
 def features_read_by(head: nn.Module) -> int:
-    """The width of the features a D head reads (a Linear, or a Sequential starting with one); a
-    head that appends more inputs of its own (a minibatch spread) says how many it reads as
-    ``features``."""
-    for module in head.modules():
-        if isinstance(module, nn.Linear):
-            return int(getattr(module, "features", module.in_features))
-    raise ValueError("the discriminator's d_head has no Linear layer to read its feature width from")
+    """The width of the features a D head reads: a Linear's ``in_features``, or the first module's
+    of a Sequential; a head that appends more inputs of its own (a minibatch spread) says how many
+    it reads as ``features``. A head of another shape is a config error at ``networks.discriminator``
+    (the projection's width must be known before the first step)."""
+    features = getattr(head, "features", None)
+    if isinstance(features, int):
+        return features
+    if isinstance(head, nn.Linear):
+        return int(head.in_features)
+    if isinstance(head, nn.Sequential) and len(head) > 0:
+        return features_read_by(head[0])
+    raise ConfigValueError(
+        f"a projection needs the width of the features the discriminator's d_head reads, and a "
+        f"{type(head).__name__} head does not say: use a discriminator network whose d_head is (or starts with) "
+        "an nn.Linear, or give the head an int attribute `features`",
+        path="networks.discriminator",
+    )

@@ -98,7 +98,7 @@ def code_consistency(ctx: EvalContext) -> dict[str, Any]:
             "per_value": per,
             "samples_per_value": per_value,
             "seed": ctx.seed + CONSISTENCY_SEED,
-            "not_scores": ["samples_per_value", "class"],  # genfw eval --compare leaves them out
+            "not_scores": ["samples_per_value", "per_value.*.class"],  # genfw eval --compare leaves them out
         }
     return out
 

@@ -134,6 +134,12 @@ class InfoGAN(Model):
     step, with D's optimizer) and never D's, so D's features stay those of a plain GAN
     discriminator, free to see every style the invariance loss teaches Q to ignore. Q's own
     D head is unused.
+
+    With ``projection_step``, from that step on D's logit gains a projection term
+    ``<embed(y), h>`` (``ClassProjection``, trained with D, reading what the D head reads): y is
+    the category a fake was drawn for, and for a real image the category Q reads in it (Q's
+    argmax, no gradient through it), so D compares each category's fakes with the real images of
+    that category.
     """
 
     network_roles: ClassVar[Roles] = Roles(required=("generator", "discriminator"), optional=("q",))
@@ -181,10 +187,12 @@ class InfoGAN(Model):
         if self.Q is not None:  # Q's trunk trains in the D step, as the shared trunk does
             self._d_frozen += list(self.q_parts.trunk.parameters())
         # Only with projection_step set, so other runs' state dicts (and random draws) are unchanged.
-        self.category = self.latent.first_categorical() if params.projection_step is not None else None
+        self.projection_code = self.latent.first_categorical() if params.projection_step is not None else None
         self.projection: ClassProjection | None = None
-        if self.category is not None:
-            self.projection = ClassProjection(self.category.dim, features_read_by(self.parts.d_head))
+        if self.projection_code is not None:
+            self._projection_slice = self.latent.prediction_slices()[self.projection_code.name]
+            # It reads what the D head reads, the minibatch spread included (a class's spread too).
+            self.projection = ClassProjection(self.projection_code.dim, features_read_by(self.parts.d_head))
             self._d_frozen += list(self.projection.parameters())
         self.opt_d = self.optimizer("discriminator", self._d_frozen)
         self.opt_g = self.optimizer("generator", list(self.G.parameters()) + list(self.q_parts.aux.parameters()))
@@ -241,12 +249,11 @@ class InfoGAN(Model):
         assert self.projection is not None  # a category is passed only while the projection is active
         return logits + self.projection.project(category, features)
 
-    @torch.no_grad()
-    def category_read_by_q(self, q_features: torch.Tensor) -> torch.Tensor:
-        """The category Q reads in each image, one-hot ``[n, k]`` (from Q's trunk features)."""
-        assert self.category is not None
-        prediction = self.q_parts.aux(q_features)[:, self.latent.prediction_slices()[self.category.name]]
-        return nn.functional.one_hot(prediction.argmax(dim=1), self.category.dim).float()
+    def category_read_by_q(self, prediction: torch.Tensor) -> torch.Tensor:
+        """The category Q reads in each image, one-hot ``[n, k]``, from Q's prediction ``[n,
+        latent.prediction_dim]``; no gradient flows through it."""
+        assert self.projection_code is not None
+        return self.projection_code.predict(prediction.detach()[:, self._projection_slice])
 
     def projection_active(self, step: int) -> bool:
         start = self.params.projection_step
@@ -283,11 +290,21 @@ class InfoGAN(Model):
         # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
         feats_real = self.parts.trunk(real)
         feats_fake = self.parts.trunk(fake.detach())
+        # Q's features of the real batch and its prediction from them: computed once, for whichever of
+        # the projection and the invariance loss needs them (another pass would update BatchNorm's
+        # running statistics again), with a graph only where a loss trains through them.
+        q_real = q_read = None
         real_category = fake_category = None
         if projected:
-            assert self.category is not None
-            real_category = self.category_read_by_q(self._q_features(real, feats_real))
-            fake_category = codes[self.category.name]
+            assert self.projection_code is not None
+            trains = warped is not None or (
+                labelled is not None and labelled[0] is real and self.label_code is not None
+            )
+            with torch.set_grad_enabled(trains and torch.is_grad_enabled()):
+                q_real = self._q_features(real, feats_real)
+                q_read = self.q_parts.aux(q_real)
+            real_category = self.category_read_by_q(q_read)
+            fake_category = codes[self.projection_code.name]
         d_real = self._logits(feats_real, real_category)
         d_fake = self._logits(feats_fake, fake_category)
         gan = self.adversarial.discriminator_loss(d_real, d_fake)
@@ -299,12 +316,12 @@ class InfoGAN(Model):
             info, _ = self.info(self.q_parts.aux(self._q_features(fake.detach(), feats_fake)), codes)
             out["d_info"] = info
             total = total + info
-        q_real = None  # Q's features of the real batch, computed once if needed
         if warped is not None:
             assert self.invariance is not None  # warped views exist only while it is active
-            q_real = self._q_features(real, feats_real)
+            q_real = self._q_features(real, feats_real) if q_real is None else q_real
             feats_warped = self.q_parts.trunk(warped)
-            inv, _ = self.invariance(self.q_parts.aux(q_real), self.q_parts.aux(feats_warped))
+            q_read = self.q_parts.aux(q_real) if q_read is None else q_read
+            inv, _ = self.invariance(q_read, self.q_parts.aux(feats_warped))
             self._views = (q_real.detach(), feats_warped.detach())
             out["d_invariance"] = inv
             total = total + inv
@@ -328,7 +345,11 @@ class InfoGAN(Model):
         info loss is scaled by ``info_factor`` (the Q head's is not); ``projected``: D judges
         each fake with the category it was drawn for."""
         feats = self.parts.trunk(fake)
-        logits = self._logits(feats, codes[self.category.name] if projected and self.category is not None else None)
+        category = None
+        if projected:
+            assert self.projection_code is not None  # projected only while the projection is active
+            category = codes[self.projection_code.name]
+        logits = self._logits(feats, category)
         gan = self.adversarial.generator_loss(logits)
         q_feats = self._q_features(fake, feats)
         info, per_code = self.info(self.q_parts.aux(q_feats), codes)
