@@ -98,7 +98,7 @@ def code_consistency(ctx: EvalContext) -> dict[str, Any]:
             "per_value": per,
             "samples_per_value": per_value,
             "seed": ctx.seed + CONSISTENCY_SEED,
-            "not_scores": ["samples_per_value", "per_value.*.class"],  # genfw eval --compare leaves them out
+            "not_scores": ["samples_per_value", "per_value.*.class"],
         }
     return out
 
@@ -154,7 +154,7 @@ def continuous_effects(ctx: EvalContext, n_styles: int = 200, steps: int = 9) ->
                 "styles": n_styles,
                 "steps": steps,
                 "seed": ctx.seed + CONTINUOUS_SEED,
-                "not_scores": ["styles", "steps"],  # genfw eval --compare leaves them out
+                "not_scores": ["styles", "steps"],
             }
     return out
 
