@@ -13,7 +13,7 @@ panels (``curves``), per-epoch metrics, figures and sections of ``eval.json``, a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -199,6 +199,27 @@ class Model(nn.Module, ABC):
         super().__setattr__(name, value)
 
     # -- using the trained model -------------------------------------------------------------------
+    def prepare_generator(self, rng: torch.Generator) -> None:
+        """Bring :attr:`generator` up to date before it is sampled or saved. The trainer calls
+        this before each epoch's samples and metrics and before each checkpoint (so also before
+        the end-of-run evaluation and export), with an RNG of its own: training's draws are
+        untouched, and the result depends only on the weights and the run's seed.
+
+        The default does nothing. A GAN that samples from a moving average of its generator
+        measures the average's own BatchNorm statistics here
+        (``self.G_ema.recompute_batchnorm(self.prior_inputs(rng))``): the copied ones belong to
+        the trained weights, not the averaged ones, and cost the samples fidelity."""
+
+    PRIOR_INPUT_SAMPLES: ClassVar[int] = 4096  # enough for BatchNorm statistics to settle
+    PRIOR_INPUT_BATCH: ClassVar[int] = 128
+
+    def prior_inputs(self, rng: torch.Generator) -> Iterator[torch.Tensor]:
+        """Generator inputs (``latent.encode`` of prior draws), :attr:`PRIOR_INPUT_SAMPLES` of
+        them in batches of :attr:`PRIOR_INPUT_BATCH`, drawn lazily from ``rng`` on its device."""
+        for start in range(0, self.PRIOR_INPUT_SAMPLES, self.PRIOR_INPUT_BATCH):
+            n = min(self.PRIOR_INPUT_BATCH, self.PRIOR_INPUT_SAMPLES - start)
+            yield self.latent.encode(self.latent.sample(n, rng, rng.device))
+
     @torch.no_grad()
     def generate(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Images for the given code parameters, with the generator in eval mode (BatchNorm uses

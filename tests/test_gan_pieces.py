@@ -78,6 +78,37 @@ def test_moving_average_ramps_up_copies_buffers_and_never_trains():
         ExponentialMovingAverage(source, decay=1.0)
 
 
+def test_moving_average_measures_its_own_batchnorm_statistics():
+    """After recompute_batchnorm the average normalises with the statistics of its own
+    activations on the inputs (mean over the batches of each batch's mean and unbiased
+    variance), not with the source's copied ones; weights and train/eval mode stay as they were."""
+    torch.manual_seed(0)
+    source = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    ema = ExponentialMovingAverage(source, decay=0.5)
+    with torch.no_grad():
+        source[0].weight.add_(1.0)
+        source[1].running_mean.fill_(7.0)
+    ema.update(source)
+    assert torch.equal(ema.average[1].running_mean, torch.full((4,), 7.0))  # copied from the source
+    weights = {k: v.clone() for k, v in ema.average.state_dict().items() if "running" not in k and "batches" not in k}
+    ema.average.eval()
+    inputs = [torch.randn(16, 3, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    ema.recompute_batchnorm(iter(inputs))
+    with torch.no_grad():
+        activations = [ema.average[0](x) for x in inputs]
+    expected_mean = torch.stack([a.mean(0) for a in activations]).mean(0)
+    expected_var = torch.stack([a.var(0, unbiased=True) for a in activations]).mean(0)
+    assert torch.allclose(ema.average[1].running_mean, expected_mean, atol=1e-6)
+    assert torch.allclose(ema.average[1].running_var, expected_var, atol=1e-5)
+    assert ema.average[1].momentum == 0.1 and not ema.average.training
+    assert all(torch.equal(v, ema.average.state_dict()[k]) for k, v in weights.items())
+
+    drawn = []
+    plain = ExponentialMovingAverage(nn.Linear(3, 3), decay=0.5)
+    plain.recompute_batchnorm(drawn.append(x) or x for x in inputs)  # no BatchNorm: nothing is drawn
+    assert drawn == []
+
+
 def test_frozen_turns_gradients_off_inside_and_back_on_after_an_error():
     net = nn.Linear(2, 1)
     with pytest.raises(RuntimeError):

@@ -143,6 +143,32 @@ def test_dcgan_without_ema_samples_from_g():
     assert model.G_ema is None and model.generator is model.G
 
 
+def test_a_dcgan_run_saves_its_moving_average_with_the_averages_own_batchnorm_statistics(tmp_path):
+    """The trainer calls prepare_generator before a checkpoint: the saved average normalises with
+    statistics of its own outputs, not G's copied ones, and they depend only on the weights and
+    the run's seed (preparing the loaded model again changes nothing)."""
+    from genfw.artifacts import CHECKPOINT_DIR, CHECKPOINT_FORMAT, LAST_CHECKPOINT, safe_torch_load
+    from genfw.training.checkpoint import load_trained_model
+    from genfw.training.trainer import PREPARE_GENERATOR_SEED
+
+    require_mnist()
+    overrides = TINY_GAN + ["train.max_steps=12", "dataset.limit=640", "train.batch_size=32", "eval.at_end=false",
+                            "eval.per_epoch=false", "train.sample_every_epoch=false", "loggers=[]", f"output.dir={tmp_path}"]
+    _, resolved = load_config_and_plugins(REPO / "configs" / "dcgan_mnist.json", overrides)
+    run = execute(resolved, quiet=True)
+    saved = safe_torch_load(run / CHECKPOINT_DIR / LAST_CHECKPOINT, expect_format=CHECKPOINT_FORMAT)
+    means = sorted(k for k in saved["model"] if k.startswith("G_ema.average.") and k.endswith("running_mean"))
+    assert means
+    for key in means:
+        own = saved["model"][key]
+        assert not torch.allclose(own, saved["model"][key.replace("G_ema.average.", "G.")])
+        assert torch.equal(saved["generator"][key.removeprefix("G_ema.average.")], own)
+    _, _, model = load_trained_model(run)
+    model.prepare_generator(torch.Generator().manual_seed(resolved.config.seed + PREPARE_GENERATOR_SEED))
+    again = model.state_dict()
+    assert all(torch.equal(again[k], saved["model"][k]) for k in saved["model"])
+
+
 def test_conv_networks_fit_any_image_size_that_is_a_multiple_of_4():
     for shape in [(1, 28, 28), (3, 64, 64), (3, 32, 48), (1, 12, 12)]:
         _, latent, model = built("dcgan_mnist.json", TINY_GAN, image_shape=shape)

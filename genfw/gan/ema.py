@@ -8,18 +8,21 @@ step-to-step jitter without changing training. Any model can keep one and return
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import cast
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 
 class ExponentialMovingAverage(nn.Module):
     """``average`` follows ``source``'s weights with ``decay``; call :meth:`update` after each step.
 
     The decay ramps up as (1 + t) / (10 + t) to ``decay``, so the random initial weights do not
-    linger. Buffers (BatchNorm statistics) are copied, not averaged. The update count is a
-    buffer, so a resumed run continues the same average.
+    linger. Buffers (BatchNorm statistics) are copied, not averaged: they are the source's
+    statistics, not the average's own, until :meth:`recompute_batchnorm` measures those. The
+    update count is a buffer, so a resumed run continues the same average.
     """
 
     def __init__(self, source: nn.Module, decay: float):
@@ -41,6 +44,15 @@ class ExponentialMovingAverage(nn.Module):
             avg.lerp_(p, weight)
         for avg_buffer, b in zip(self.average.buffers(), source.buffers()):
             avg_buffer.copy_(b)
+
+    def recompute_batchnorm(self, inputs: Iterable[torch.Tensor]) -> None:
+        """Measure the average's own BatchNorm statistics on ``inputs`` (batches of what its
+        forward takes), replacing the source's copied ones. The averaged weights differ from the
+        source's, so the source's statistics misnormalise them; a model calls this before its
+        average is sampled or saved (``Model.prepare_generator``). torch's SWA ``update_bn``:
+        a cumulative mean over the batches, in train mode, nothing else changed. Without
+        BatchNorm, nothing is drawn from ``inputs``."""
+        update_bn(inputs, self.average)
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         return self.average(*args)

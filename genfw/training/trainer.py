@@ -40,7 +40,7 @@ from genfw.training.steps import epoch_order, rank_seed, total_steps
 from genfw.training.stop_signals import STOP_CODES, STOP_NAMES, StopFlag
 
 #: Figures from fixed latents use the run's seed plus these offsets (never the training RNG).
-SAMPLES_SEED, TRAVERSAL_SEED, MODEL_FIGURES_SEED = 1, 2, 3
+SAMPLES_SEED, TRAVERSAL_SEED, MODEL_FIGURES_SEED, PREPARE_GENERATOR_SEED = 1, 2, 3, 4
 
 
 def _rounded(x: float) -> float:
@@ -129,6 +129,7 @@ class Trainer:
         # The first step whose results were not finite, kept on the device (-1: none yet), so the
         # divergence guard costs no host sync per step; it is read when logging and checkpointing.
         self._first_bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._generator_prepared_at: int | None = None  # the step model.prepare_generator last ran at
         self.train_step = self.model.train_step
         if self.train_cfg.compile:
             for module in self.model.children():
@@ -171,6 +172,7 @@ class Trainer:
         self.check_divergence()
         gathered = distributed.gather_objects(self.rng.get_state()) if self.dist.enabled else None
         states = cast("list[torch.Tensor] | None", gathered)  # every rank's RNG state, as gathered
+        self.prepare_generator()
         if self.dist.is_main:
             save_checkpoint(
                 self.checkpoint_path,
@@ -185,6 +187,18 @@ class Trainer:
                 provenance=self.resolved.provenance(),
                 rank_rngs=states,
             )
+
+    def prepare_generator(self) -> None:
+        """``model.prepare_generator`` once per step at most (an epoch's end and a checkpoint
+        often share one), from an RNG of its own: the same weights always give the same result.
+        Every process calls it at the same steps: BatchNorm synchronised over the processes
+        (``train.sync_batchnorm``) makes its forward passes collective."""
+        if self._generator_prepared_at == self.step:
+            return
+        rng = torch.Generator(device=self.device).manual_seed(self.cfg.seed + PREPARE_GENERATOR_SEED)
+        with self.autocast():
+            self.model.prepare_generator(rng)
+        self._generator_prepared_at = self.step
 
     def check_divergence(self, record: dict[str, Any] | None = None, *, everywhere: bool = True) -> None:
         """Stop (DivergenceError, exit 1) when a step's results were not finite, or a logged value
@@ -395,6 +409,7 @@ class Trainer:
 
     def end_of_epoch(self, epoch: int) -> None:
         """Per-epoch sample grid and model metrics: off the hot path, from RNGs of their own (rank 0)."""
+        self.prepare_generator()
         if not self.dist.is_main:
             return
         if self.train_cfg.sample_every_epoch:

@@ -139,6 +139,10 @@ class ConditionalGAN(Model):
     def generator(self) -> nn.Module:
         return self.G_ema.average if self.G_ema is not None else self.G
 
+    def prepare_generator(self, rng: torch.Generator) -> None:
+        if self.G_ema is not None:  # the average's own BatchNorm statistics, not G's copied ones
+            self.G_ema.recompute_batchnorm(self.prior_inputs(rng))
+
     # -- the discriminator -------------------------------------------------------------------------
     def critic(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """D's logits ``[n]`` for images of classes ``labels`` (-1: unknown), and with the AC-GAN

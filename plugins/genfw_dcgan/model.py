@@ -65,6 +65,10 @@ class DCGAN(Model):
     def generator(self) -> nn.Module:
         return self.G_ema.average if self.G_ema is not None else self.G
 
+    def prepare_generator(self, rng: torch.Generator) -> None:
+        if self.G_ema is not None:  # the average's own BatchNorm statistics, not G's copied ones
+            self.G_ema.recompute_batchnorm(self.prior_inputs(rng))
+
     def curves(self) -> dict[str, tuple[str, ...]]:
         return {"losses": ("d_loss", "g_loss"), "D(x) on real and fake": ("d_real", "d_fake")}
 

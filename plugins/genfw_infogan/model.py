@@ -232,6 +232,10 @@ class InfoGAN(Model):
         """G, or its moving average when ``ema_decay`` is set (what samples and the export use)."""
         return self.G_ema.average if self.G_ema is not None else self.G
 
+    def prepare_generator(self, rng: torch.Generator) -> None:
+        if self.G_ema is not None:  # the average's own BatchNorm statistics, not G's copied ones
+            self.G_ema.recompute_batchnorm(self.prior_inputs(rng))
+
     @property
     def encoder(self) -> nn.Module:
         """Q: images -> its prediction of every predictable code (``Model.encoder``)."""
