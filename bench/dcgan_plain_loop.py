@@ -9,7 +9,8 @@ Two uses:
         [--set networks.discriminator.hidden=1024 ...]
 
     # score the generators inside a finished run's checkpoint: the moving average as shipped,
-    # G itself, each in eval mode (running BatchNorm statistics) and with re-estimated statistics
+    # G itself, each in eval mode (running BatchNorm statistics) and with batch statistics, and the
+    # average with its own statistics (what the trainer saves since Model.prepare_generator)
     python bench/dcgan_plain_loop.py --run runs/dcgan_mnist-... [--quick]
 
 Scores are what ``genfw eval`` writes in eval.json's ``samples`` section (10,000 samples, the
@@ -35,21 +36,7 @@ from genfw.session import load_config_and_plugins  # noqa: E402
 from genfw.eval_mode import eval_mode  # noqa: E402
 from genfw.evaluation import SEED_OFFSET, EvalContext  # noqa: E402
 from genfw.evaluation.sample_quality import sample_quality  # noqa: E402
-
-
-@torch.no_grad()
-def reestimate_batchnorm(generator: nn.Module, latent, rng: torch.Generator, batches: int, batch_size: int) -> None:
-    """Recompute the BatchNorm running statistics of ``generator`` from its own outputs on prior
-    draws (cumulative average over ``batches`` batches)."""
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    was = generator.training
-    generator.train()
-    for _ in range(batches):
-        generator(latent.encode(latent.sample(batch_size, rng)))
-    generator.train(was)
+from genfw.training.trainer import PREPARE_GENERATOR_SEED  # noqa: E402
 
 
 class Sampler:
@@ -98,16 +85,16 @@ def score_run(run_dir: Path, quick: bool) -> None:
     g = model.G
     score("G, eval mode", latent, data, g, seed)
     if getattr(model, "G_ema", None) is not None:
-        score("EMA, eval mode (as shipped)", latent, data, model.G_ema.average, seed)
+        score("EMA, eval mode (as saved)", latent, data, model.G_ema.average, seed)
     if quick:
         return
     score("G, batch statistics", latent, data, g, seed, train_mode_bn=True)
     if getattr(model, "G_ema", None) is not None:
         avg = model.G_ema.average
         score("EMA, batch statistics", latent, data, avg, seed, train_mode_bn=True)
-        fixed = copy.deepcopy(avg)
-        reestimate_batchnorm(fixed, latent, torch.Generator().manual_seed(seed), batches=100, batch_size=128)
-        score("EMA, re-estimated statistics", latent, data, fixed, seed)
+        # What the trainer now saves: the average's own statistics (Model.prepare_generator)
+        model.prepare_generator(torch.Generator().manual_seed(seed + PREPARE_GENERATOR_SEED))
+        score("EMA, own statistics (as now saved)", latent, data, model.G_ema.average, seed)
 
 
 def train_plain(args) -> None:
