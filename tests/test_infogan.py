@@ -13,6 +13,7 @@ from genfw.config.resolution import validate_config
 from genfw.errors import ConfigError
 from genfw.gan import frozen
 from genfw.plugin.loading import load_plugins
+from genfw.batch import UNLABELLED
 from genfw.model import Batch, DataSpec
 from genfw_testing import REPO
 
@@ -347,6 +348,34 @@ def test_projection_conditions_d_on_the_drawn_category_for_fakes_and_qs_reading_
     assert all(torch.equal(a, b) for a, b in zip(before, model.projection.parameters()))
     model.train_step(Batch(real, step=10), torch.Generator().manual_seed(1))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.projection.parameters()))
+
+
+def test_projection_judges_a_real_image_whose_label_is_known_with_its_label(registries):
+    """Semi-supervised (a code fed by the labels): D judges a labelled real image with its class and
+    an unlabelled one with Q's reading."""
+    config = json.loads((REPO / "configs" / "infogan_mnist_semisupervised.json").read_text())
+    config["model"]["projection_step"] = 0
+    resolved = validate_config(config, registries)
+    data = DataSpec((1, 28, 28), tuple(str(i) for i in range(10)), (100,) * 10)
+    torch.manual_seed(0)
+    model = build_model(resolved, build_latent(resolved, data), data)
+    real = torch.rand(8, 1, 28, 28)
+    codes = model.latent.sample(8, torch.Generator().manual_seed(0))
+    fake = model.G(model.latent.encode(codes))
+    model.eval()
+    with torch.no_grad():
+        h = model.D.trunk(real)
+        read = model.category_read_by_q(model.D.aux_head(h))
+        labels = (read.argmax(dim=1) + 1) % 10  # never what Q reads, so the test tells the two apart
+        labels[1::2] = UNLABELLED
+        category = read.clone()
+        category[0::2] = torch.nn.functional.one_hot(labels[0::2], 10).float()
+        out = model.d_step_losses(real, fake, codes, projected=True, real_labels=labels)
+        assert torch.allclose(out["d_real"], torch.sigmoid(model._logits(h, category)).mean(), atol=1e-6)
+        assert not torch.allclose(out["d_real"], torch.sigmoid(model._logits(h, read)).mean(), atol=1e-6)
+    model.train()
+    out = model.train_step(Batch(real, labels=labels), torch.Generator().manual_seed(1))
+    assert all(torch.isfinite(v) for v in out.values())
 
 
 @pytest.mark.parametrize("extra", [{"networks": {"q": {"type": "infogan_mnist_discriminator", "channels": [8, 16], "hidden": 32}}},

@@ -78,7 +78,7 @@ class InfoGANParams(BaseModel):
         le=100_000_000,
         description="From this step on, D judges every image together with its category (the first categorical "
         "code), by a projection head (Miyato & Koyama 2018): a fake with the category it was drawn for, a real image "
-        "with the category Q reads in it; so G is asked for each category's full variety, not only for real images "
+        "with the category Q reads in it (its label, where the code is fed by the labels and the image keeps one); so G is asked for each category's full variety, not only for real images "
         "Q reads as the category. 0: from the first step (before Q reads anything); null: never",
     )
 
@@ -287,10 +287,12 @@ class InfoGAN(Model):
         rng: torch.Generator | None = None,
         labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
         projected: bool = False,
+        real_labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """The discriminator step's losses on real images and detached fakes (and, with a code
         fed by the labels, Q's cross-entropy on ``labelled`` = (images, labels)); ``projected``:
-        D also judges each image with its category (``projection_step``)."""
+        D also judges each image with its category (``projection_step``): the category Q reads,
+        or where ``real_labels`` (``[n]``, -1 where withheld) knows a real image's class, that."""
         # Real and fake go through separately so BatchNorm never mixes them (DCGAN's advice).
         feats_real = self.parts.trunk(real)
         feats_fake = self.parts.trunk(fake.detach())
@@ -308,6 +310,9 @@ class InfoGAN(Model):
                 q_real = self._q_features(real, feats_real)
                 q_read = self.q_parts.aux(q_real)
             real_category = self.category_read_by_q(q_read)
+            if real_labels is not None:
+                known = (real_labels >= 0).unsqueeze(1)
+                real_category = torch.where(known, self.projection_code.from_label_indices(real_labels), real_category)
             fake_category = codes[self.projection_code.name]
         d_real = self._logits(feats_real, real_category)
         d_fake = self._logits(feats_fake, fake_category)
@@ -418,7 +423,11 @@ class InfoGAN(Model):
 
         self.opt_d.zero_grad(set_to_none=True)
         projected = self.projection_active(batch.step)
-        d_out = self.d_step_losses(real, fake, codes, warped, rng, labelled, projected)
+        # A code fed by the labels is the projection's too: real images whose label is known are
+        # judged with it rather than with Q's reading.
+        fed = self.label_code is not None and self.label_code is self.projection_code
+        real_labels = batch.labels if projected and fed else None
+        d_out = self.d_step_losses(real, fake, codes, warped, rng, labelled, projected, real_labels)
         self.backward(d_out["d_loss"])
         self.step(self.opt_d)
 
