@@ -92,6 +92,27 @@ def test_compare_leaves_out_the_numbers_a_section_marks_as_not_scores_and_keeps_
     assert compare(c, c) == [("digit.per_value.3.share", 0.9, 0.9), ("vae.kl_per_dim.beta", 0.5, 0.5)]
 
 
+@pytest.mark.parametrize("content, words", [
+    (None, "no eval.json"),
+    ("{", "not a readable eval.json"),
+    (b"\xff\xfe", "not a readable eval.json"),
+    ("[1, 2]", "not an eval.json (not a JSON object)"),
+])
+def test_eval_compare_with_a_report_it_cannot_read_is_one_line_and_exit_2(tmp_path, content, words):
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "eval.json").write_text(json.dumps({"seed": 1000, "samples": {"frechet_ratio": 4.0}}))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    if content is not None:
+        (bad / "eval.json").write_bytes(content if isinstance(content, bytes) else content.encode())
+    for a, b in ((good, bad), (bad, good)):
+        proc = cli_in_process("eval", a, "--compare", b)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+        [line] = proc.stderr.strip().splitlines()
+        assert words in line and str(bad / "eval.json") in line and "Traceback" not in line
+
+
 def test_eval_compare_prints_two_reports_side_by_side_and_refuses_different_provenance(tmp_path):
     provenance = {"seed": 1000, "samples": 10000, "reference_split": {"name": "mnist-test", "images": 10000},
                   "reference_net": {"weights_sha256": "ab" * 32, "accuracy": 0.99}, "disentanglement_variant": "reference",

@@ -57,7 +57,9 @@ def read_report(path: str | Path) -> dict[str, Any]:
             f"not a readable eval.json ({exc})", where=str(file), fix="run genfw eval on the run again to rewrite it"
         ) from None
     if not isinstance(report, dict):
-        raise CheckpointError("not an eval.json (not a JSON object)", where=str(file))
+        raise CheckpointError(
+            "not an eval.json (not a JSON object)", where=str(file), fix="run genfw eval on the run again to rewrite it"
+        )
     return report
 
 
