@@ -92,7 +92,7 @@ def score_run(run_dir: Path, quick: bool) -> None:
     if getattr(model, "G_ema", None) is not None:
         avg = model.G_ema.average
         score("EMA, batch statistics", latent, data, avg, seed, train_mode_bn=True)
-        # What the trainer now saves: the average's own statistics (Model.prepare_generator)
+        # What the trainer now saves for a CPU fp32 run: the average's own statistics (Model.prepare_generator)
         model.prepare_generator(torch.Generator().manual_seed(seed + PREPARE_GENERATOR_SEED))
         score("EMA, own statistics (as now saved)", latent, data, model.G_ema.average, seed)
 

@@ -1,7 +1,9 @@
 """Bring a run trained before ``Model.prepare_generator`` existed to what the trainer now saves, in
 a copy, and evaluate the copy: the moving average's own BatchNorm statistics instead of the copied
-ones of G. Training is untouched by the change (the average never feeds back), so the copy is
-what the same run trained today would have saved; its eval.json scores it.
+ones of G. Training is untouched by the change (the average never feeds back), so for a run
+trained on the CPU in fp32 the copy is what the same run trained today would have saved, and its
+eval.json scores it. (A bf16 or CUDA run's trainer measures under its own precision and RNG stream;
+its copy here, made on the CPU in fp32, differs from that slightly.)
 
     python bench/prepare_finished_run.py runs/fidelity/proj1404-s1 runs/fidelity/proj1404-s1-prepared
     python bench/fidelity_trial.py --name proj1404 --seed 1 --run runs/fidelity/proj1404-s1-prepared

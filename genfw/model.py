@@ -201,9 +201,10 @@ class Model(nn.Module, ABC):
     # -- using the trained model -------------------------------------------------------------------
     def prepare_generator(self, rng: torch.Generator) -> None:
         """Bring :attr:`generator` up to date before it is sampled or saved. The trainer calls
-        this before each epoch's samples and metrics and before each checkpoint (so also before
-        the end-of-run evaluation and export), with an RNG of its own: training's draws are
-        untouched, and the result depends only on the weights and the run's seed.
+        this on every process before each epoch's samples and metrics and before each checkpoint
+        (so also before the end-of-run evaluation and export), inside the run's precision context,
+        with an RNG of its own on the run's device seeded by the run's seed: training's draws are
+        untouched, and the result depends on the weights, the seed, the device and the precision.
 
         The default does nothing. A GAN that samples from a moving average of its generator
         measures the average's own BatchNorm statistics here

@@ -111,6 +111,7 @@ def test_eval_compare_with_a_report_it_cannot_read_is_one_line_and_exit_2(tmp_pa
         assert proc.returncode == 2 and proc.stdout == "", proc.stdout
         [line] = proc.stderr.strip().splitlines()
         assert words in line and str(bad / "eval.json") in line and "Traceback" not in line
+        assert "genfw eval" in line  # how to fix it
 
 
 def test_eval_compare_prints_two_reports_side_by_side_and_refuses_different_provenance(tmp_path):

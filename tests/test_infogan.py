@@ -374,8 +374,21 @@ def test_projection_judges_a_real_image_whose_label_is_known_with_its_label(regi
         assert torch.allclose(out["d_real"], torch.sigmoid(model._logits(h, category)).mean(), atol=1e-6)
         assert not torch.allclose(out["d_real"], torch.sigmoid(model._logits(h, read)).mean(), atol=1e-6)
     model.train()
+    # train_step hands the batch's labels to the D step while the projection is on, and only then.
+    seen = []
+    d_step = model.d_step_losses
+
+    def recording(*args, **kwargs):
+        seen.append(args[7] if len(args) > 7 else kwargs.get("real_labels"))
+        return d_step(*args, **kwargs)
+
+    model.d_step_losses = recording
     out = model.train_step(Batch(real, labels=labels), torch.Generator().manual_seed(1))
     assert all(torch.isfinite(v) for v in out.values())
+    assert seen[-1] is labels
+    model.params = model.params.model_copy(update={"projection_step": 5})
+    model.train_step(Batch(real, step=4, labels=labels), torch.Generator().manual_seed(1))
+    assert seen[-1] is None
 
 
 @pytest.mark.parametrize("extra", [{"networks": {"q": {"type": "infogan_mnist_discriminator", "channels": [8, 16], "hidden": 32}}},

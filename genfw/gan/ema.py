@@ -50,8 +50,9 @@ class ExponentialMovingAverage(nn.Module):
         forward takes), replacing the source's copied ones. The averaged weights differ from the
         source's, so the source's statistics misnormalise them; a model calls this before its
         average is sampled or saved (``Model.prepare_generator``). torch's SWA ``update_bn``:
-        a cumulative mean over the batches, in train mode, nothing else changed. Without
-        BatchNorm, nothing is drawn from ``inputs``."""
+        a cumulative mean over the batches, with forward passes in train mode (so other
+        train-mode state, such as a spectral norm's power iteration, advances too; the shipped
+        generators have none). Without BatchNorm, nothing is drawn from ``inputs``."""
         update_bn(inputs, self.average)
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,8 @@ from genfw.training.metrics_log import MetricsLog
 from genfw.training.steps import epoch_order, rank_seed, total_steps
 from genfw.training.stop_signals import STOP_CODES, STOP_NAMES, StopFlag
 
-#: Figures from fixed latents use the run's seed plus these offsets (never the training RNG).
+#: Figures from fixed latents, and the draws model.prepare_generator measures on, use the run's seed plus
+#: these offsets (never the training RNG).
 SAMPLES_SEED, TRAVERSAL_SEED, MODEL_FIGURES_SEED, PREPARE_GENERATOR_SEED = 1, 2, 3, 4
 
 
@@ -190,7 +191,8 @@ class Trainer:
 
     def prepare_generator(self) -> None:
         """``model.prepare_generator`` once per step at most (an epoch's end and a checkpoint
-        often share one), from an RNG of its own: the same weights always give the same result.
+        often share one), from an RNG of its own on the run's device and inside the run's precision
+        context: the same weights on the same device and precision always give the same result.
         Every process calls it at the same steps: BatchNorm synchronised over the processes
         (``train.sync_batchnorm``) makes its forward passes collective."""
         if self._generator_prepared_at == self.step:
@@ -409,7 +411,8 @@ class Trainer:
 
     def end_of_epoch(self, epoch: int) -> None:
         """Per-epoch sample grid and model metrics: off the hot path, from RNGs of their own (rank 0)."""
-        self.prepare_generator()
+        if self.train_cfg.sample_every_epoch or self.cfg.eval.per_epoch:  # the config's: alike on every rank
+            self.prepare_generator()
         if not self.dist.is_main:
             return
         if self.train_cfg.sample_every_epoch:
