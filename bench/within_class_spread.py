@@ -5,7 +5,9 @@ categorical code, in the reference classifier's features:
 - ``variance``: the samples' total feature variance over the real class's (1.0: as spread out);
 - ``dims``: the participation ratio (sum of the covariance's eigenvalues squared over the sum of
   their squares: how many directions the spread uses), generated against real;
-- ``z share``: the part of the samples' variance that the noise alone makes, at fixed other codes.
+- ``z share``: the part of the samples' variance that the noise alone makes, at fixed other codes;
+- ``codes share``: the part that the other control codes (the continuous ones) alone make, at
+  fixed noise (the two shares overlap: they need not sum to 1).
 
     python bench/within_class_spread.py runs/fidelity/proj1404-s1
 
@@ -51,7 +53,7 @@ def main() -> int:
     held = data.test if data.test is not None else data.train
     real = torch.as_tensor(net.features(held.images))
     g = torch.Generator().manual_seed(0)
-    print("category  digit  variance  dims gen/real  z share")
+    print("category  digit  variance  dims gen/real  z share  codes share")
     for k in range(code.dim):
         codes = latent.sample(1000, g)
         codes[code.name] = torch.nn.functional.one_hot(torch.full((1000,), k), code.dim).float()
@@ -68,9 +70,10 @@ def main() -> int:
                 grid[c.name] = noise[c.name].repeat(24, 1)
         grid[code.name] = torch.nn.functional.one_hot(torch.full((576,), k), code.dim).float()
         fg = torch.as_tensor(net.features(model.generate(grid))).view(24, 24, -1)
-        z_share = float(fg.var(1).mean(0).sum() / fg.reshape(576, -1).var(0).sum())
+        total = fg.reshape(576, -1).var(0).sum()
+        z_share, codes_share = float(fg.var(1).mean(0).sum() / total), float(fg.var(0).mean(0).sum() / total)
         print(f"{k:8d}  {digit:5d}  {float(f.var(0).sum() / r.var(0).sum()):8.2f}  "
-              f"{participation_ratio(f):4.1f} / {participation_ratio(r):4.1f}  {z_share:7.2f}", flush=True)
+              f"{participation_ratio(f):4.1f} / {participation_ratio(r):4.1f}  {z_share:7.2f}  {codes_share:11.2f}", flush=True)
     return 0
 
 
