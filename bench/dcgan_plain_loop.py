@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from genfw.building import build_dataset, build_latent, build_network, seeded_init  # noqa: E402
-from genfw.session import load_config_and_plugins  # noqa: E402
 from genfw.eval_mode import eval_mode  # noqa: E402
 from genfw.evaluation import SEED_OFFSET, EvalContext  # noqa: E402
 from genfw.evaluation.sample_quality import sample_quality  # noqa: E402
+from genfw.session import load_config_and_plugins  # noqa: E402
 from genfw.training.trainer import PREPARE_GENERATOR_SEED  # noqa: E402
 
 
