@@ -78,8 +78,9 @@ class InfoGANParams(BaseModel):
         le=100_000_000,
         description="From this step on, D judges every image together with its category (the first categorical "
         "code), by a projection head (Miyato & Koyama 2018): a fake with the category it was drawn for, a real image "
-        "with the category Q reads in it (its label, where the code is fed by the labels and the image keeps one); so G is asked for each category's full variety, not only for real images "
-        "Q reads as the category. 0: from the first step (before Q reads anything); null: never",
+        "with the category Q reads in it (its label, where the code is fed by the labels and the image keeps one); "
+        "so G is asked for each category's full variety, not only for real images Q reads as the category. "
+        "0: from the first step (before Q reads anything); null: never",
     )
 
 
@@ -189,6 +190,9 @@ class InfoGAN(Model):
         # Only with projection_step set, so other runs' state dicts (and random draws) are unchanged.
         self.projection_code = self.latent.first_categorical() if params.projection_step is not None else None
         self.projection: ClassProjection | None = None
+        # A code fed by the labels that is the projection's too: real images whose label is known
+        # are judged with it rather than with Q's reading.
+        self._projection_fed_by_labels = self.projection_code is not None and self.label_code is self.projection_code
         if self.projection_code is not None:
             self._projection_slice = self.latent.prediction_slices()[self.projection_code.name]
             # It reads what the D head reads, the minibatch spread included (a class's spread too).
@@ -423,10 +427,7 @@ class InfoGAN(Model):
 
         self.opt_d.zero_grad(set_to_none=True)
         projected = self.projection_active(batch.step)
-        # A code fed by the labels is the projection's too: real images whose label is known are
-        # judged with it rather than with Q's reading.
-        fed = self.label_code is not None and self.label_code is self.projection_code
-        real_labels = batch.labels if projected and fed else None
+        real_labels = batch.labels if projected and self._projection_fed_by_labels else None
         d_out = self.d_step_losses(real, fake, codes, warped, rng, labelled, projected, real_labels)
         self.backward(d_out["d_loss"])
         self.step(self.opt_d)
