@@ -257,13 +257,14 @@ def test_decaying_gs_info_loss_scales_gs_gradient_but_not_the_q_heads(registries
     config = base_config()
     config["model"].update(info_decay_step=10, info_decay_factor=0.25)
     model = make_model(registries, config)
-    assert [model.info_factor(s) for s in (0, 9, 10, 5000)] == [1.0, 1.0, 0.25, 0.25]
+    assert [model.info_factors(s)["c1"] for s in (0, 9, 10, 5000)] == [1.0, 1.0, 0.25, 0.25]
+    assert model.info_factors(10) == {"digit": 0.25, "c1": 0.25, "c2": 0.25}
     rng = torch.Generator().manual_seed(0)
     codes = model.latent.sample(16, rng)
     fake = model.G(model.latent.encode(codes))
     with frozen(model._d_frozen):
         full = model.g_step_losses(fake, codes)
-        decayed = model.g_step_losses(fake, codes, 0.25)
+        decayed = model.g_step_losses(fake, codes, model.info_factors(10))
         g_params, q_params = list(model.G.parameters()), list(model.D.aux_head.parameters())
         info_only = [torch.autograd.grad(out["g_loss"] - out["g_gan"], g_params + q_params, retain_graph=True)
                      for out in (full, decayed)]
@@ -273,6 +274,55 @@ def test_decaying_gs_info_loss_scales_gs_gradient_but_not_the_q_heads(registries
         assert torch.allclose(b, 0.25 * a, atol=1e-6)
     for a, b in zip(info_only[0][n:], info_only[1][n:]):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_per_code_decay_factors_scale_each_codes_pull_on_g_alone(registries):
+    """With info_decay_factors, G's gradient from each code's term is scaled by that code's factor
+    (the others keep info_decay_factor), and the Q head's gradient stays the full loss's."""
+    config = base_config()
+    config["model"].update(info_decay_step=10, info_decay_factor=0.5, info_decay_factors={"c1": 0.0, "c2": 0.2})
+    model = make_model(registries, config)
+    assert model.info_factors(9) == {"digit": 1.0, "c1": 1.0, "c2": 1.0}
+    assert model.info_factors(10) == {"digit": 0.5, "c1": 0.0, "c2": 0.2}
+    rng = torch.Generator().manual_seed(0)
+    codes = model.latent.sample(16, rng)
+    fake = model.G(model.latent.encode(codes))
+    g_params, q_params = list(model.G.parameters()), list(model.D.aux_head.parameters())
+    weights = model.info.weights
+    with frozen(model._d_frozen):
+        full = model.g_step_losses(fake, codes)
+        decayed = model.g_step_losses(fake, codes, model.info_factors(10))
+
+        def grads(loss):
+            return torch.autograd.grad(loss, g_params + q_params, retain_graph=True)
+
+        per_code = {name: grads(weights[name] * full[f"info_{name}"]) for name in ("digit", "c1", "c2")}
+        got = grads(decayed["g_loss"] - decayed["g_gan"])
+        want_q = grads(full["g_loss"] - full["g_gan"])
+    assert torch.equal(full["info_loss"], decayed["info_loss"])  # what is logged is the loss itself
+    n = len(g_params)
+    for i in range(n):
+        want = 0.5 * per_code["digit"][i] + 0.0 * per_code["c1"][i] + 0.2 * per_code["c2"][i]
+        assert torch.allclose(got[i], want, atol=1e-6)
+    assert any(per_code["c1"][i].abs().sum() > 0 for i in range(n))  # c1 did pull on G before the decay
+    for a, b in zip(got[n:], want_q[n:]):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("factors", "step", "message"),
+    [
+        ({"z": 0.0}, 1404, r"model\.info_decay_factors\.z: 'z' is not a code Q predicts; name one of: digit, c1, c2$"),
+        ({"c3": 0.0}, 1404, r"model\.info_decay_factors\.c3: 'c3' is not a code Q predicts"),
+        ({"c1": 0.0}, None, r"model\.info_decay_factors: per-code factors apply from info_decay_step on, and it is not set"),
+        ({"c1": 1.5}, 1404, r"model\.info_decay_factors\.c1"),
+    ],
+)
+def test_bad_per_code_decay_factors_are_config_errors(registries, factors, step, message):
+    config = base_config()
+    config["model"].update(info_decay_step=step, info_decay_factors=factors)
+    with pytest.raises(ConfigError, match=message):
+        make_model(registries, config)
 
 
 def test_a_separate_q_network_takes_every_q_loss_off_ds_trunk(registries):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,6 +72,12 @@ class InfoGANParams(BaseModel):
         ge=0,
         le=1,
         description="The factor of the generator's info loss from info_decay_step on",
+    )
+    info_decay_factors: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="Per-code factors from info_decay_step on, by code name, overriding info_decay_factor for "
+        'those codes: e.g. {"c1": 0.0, "c2": 0.0} lets G stop drawing its variety along the continuous codes '
+        "while the category keeps info_decay_factor",
     )
     projection_step: int | None = Field(
         None,
@@ -154,6 +161,19 @@ class InfoGAN(Model):
 
     @classmethod
     def check(cls, params: InfoGANParams, latent: LatentSpec, data: DataSpec) -> None:
+        predicted = [c.name for c in latent.predictable]
+        for name in params.info_decay_factors:
+            if name not in predicted:
+                raise ConfigValueError(
+                    f"{name!r} is not a code Q predicts; name one of: {', '.join(predicted) or '(none)'}",
+                    path=f"model.info_decay_factors.{name}",
+                )
+        if params.info_decay_factors and params.info_decay_step is None:
+            raise ConfigValueError(
+                "per-code factors apply from info_decay_step on, and it is not set: set model.info_decay_step "
+                "(e.g. 1404) or remove info_decay_factors",
+                path="model.info_decay_factors",
+            )
         if params.projection_step is not None and latent.first_categorical() is None:
             raise ConfigValueError(
                 "D can only be conditioned on a categorical code, and the latent spec has none: add one "
@@ -184,6 +204,7 @@ class InfoGAN(Model):
         self._views: tuple[torch.Tensor, torch.Tensor] | None = None  # trunk features, D step -> G step
         self._labelled: tuple[torch.Tensor, torch.Tensor] | None = None  # (features, labels), D step -> G step
         self.label_code = self.latent.label_code
+        self._prediction_slices = self.latent.prediction_slices()  # each code's columns of Q's output
         self._d_frozen = list(self.parts.trunk.parameters()) + list(self.parts.d_head.parameters())
         if self.Q is not None:  # Q's trunk trains in the D step, as the shared trunk does
             self._d_frozen += list(self.q_parts.trunk.parameters())
@@ -352,11 +373,15 @@ class InfoGAN(Model):
         return out
 
     def g_step_losses(
-        self, fake: torch.Tensor, codes: dict[str, torch.Tensor], info_factor: float = 1.0, projected: bool = False
+        self,
+        fake: torch.Tensor,
+        codes: dict[str, torch.Tensor],
+        info_factors: Mapping[str, float] | None = None,
+        projected: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """The generator step's losses (call with the trunk and D head frozen); G's share of the
-        info loss is scaled by ``info_factor`` (the Q head's is not); ``projected``: D judges
-        each fake with the category it was drawn for."""
+        """The generator step's losses (call with the trunk and D head frozen); G's share of each
+        code's info loss is scaled by ``info_factors[code]`` (default 1; the Q head's is not);
+        ``projected``: D judges each fake with the category it was drawn for."""
         feats = self.parts.trunk(fake)
         category = None
         if projected:
@@ -365,12 +390,15 @@ class InfoGAN(Model):
         logits = self._logits(feats, category)
         gan = self.adversarial.generator_loss(logits)
         q_feats = self._q_features(fake, feats)
-        info, per_code = self.info(self.q_parts.aux(q_feats), codes)
-        if info_factor != 1.0:
-            # The Q head trains on the full loss, G on the scaled one: the difference reaches the
-            # Q head only (G's parameters see it through a detached copy of the features).
-            q_only, _ = self.info(self.q_parts.aux(q_feats.detach()), codes)
-            info_g = info_factor * info + (1 - info_factor) * q_only
+        q_out = self.q_parts.aux(q_feats)
+        info, per_code = self.info(q_out, codes)
+        scale = self._prediction_scale(info_factors or {}, q_out)
+        if scale is not None:
+            # The same values with G's gradient scaled per code: each code's columns of Q's output
+            # mix the output (reaching G) with one computed on detached features (reaching the Q
+            # head only), so the Q head still trains on the full loss.
+            q_head_only = self.q_parts.aux(q_feats.detach())
+            info_g, _ = self.info(q_head_only + scale * (q_out - q_head_only), codes)
         else:
             info_g = info
         out = {"g_gan": gan, "info_loss": info, "g_loss": gan + info_g}
@@ -399,10 +427,25 @@ class InfoGAN(Model):
         )
         return out
 
-    def info_factor(self, step: int) -> float:
-        """The factor of G's info loss at ``step`` (``info_decay_step``, ``info_decay_factor``)."""
+    def info_factors(self, step: int) -> dict[str, float]:
+        """Each predicted code's factor of G's info loss at ``step`` (``info_decay_step``,
+        ``info_decay_factor``, ``info_decay_factors``)."""
         decay = self.params.info_decay_step
-        return self.params.info_decay_factor if decay is not None and step >= decay else 1.0
+        if decay is None or step < decay:
+            return {c.name: 1.0 for c in self.latent.predictable}
+        return {
+            c.name: self.params.info_decay_factors.get(c.name, self.params.info_decay_factor)
+            for c in self.latent.predictable
+        }
+
+    def _prediction_scale(self, factors: Mapping[str, float], q_out: torch.Tensor) -> torch.Tensor | None:
+        """A row of Q's output width with each code's factor over its columns; None when all are 1."""
+        if all(factors.get(name, 1.0) == 1.0 for name in self._prediction_slices):
+            return None
+        scale = torch.ones(q_out.shape[1], dtype=q_out.dtype, device=q_out.device)
+        for name, columns in self._prediction_slices.items():
+            scale[columns] = factors.get(name, 1.0)
+        return scale
 
     def invariance_active(self, step: int) -> bool:
         until = self.params.invariance_steps
@@ -434,7 +477,7 @@ class InfoGAN(Model):
 
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self._d_frozen):
-            g_out = self.g_step_losses(fake, codes, self.info_factor(batch.step), projected)
+            g_out = self.g_step_losses(fake, codes, self.info_factors(batch.step), projected)
             self.backward(g_out["g_loss"])
         self.step(self.opt_g)
         if self.G_ema is not None:
