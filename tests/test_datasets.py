@@ -248,6 +248,27 @@ def test_fashion_mnist_missing_or_damaged_files_are_named(tmp_path):
         fashion_mnist_dataset(FashionMNISTParams(root=str(tmp_path), download=False), TRAIN)
 
 
+def test_a_download_that_fails_says_why_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """A real download through a proxy that refuses every connection (as on a machine without
+    network): the line says where, the reason torchvision got, and what to do; no folder is left."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(DataError) as caught:
+        fashion_mnist_dataset(FashionMNISTParams(root=str(tmp_path), download=True), TRAIN)
+    line = str(caught.value)
+    raw = tmp_path / "FashionMNIST" / "raw"
+    assert re.fullmatch(
+        rf"could not download Fashion-MNIST into {re.escape(str(raw))} \(urlopen error \[Errno \d+\] [^()]+\) "
+        r"\(on a machine without network, copy the four IDX files .* there yourself, or point GENFW_DATA / "
+        r"dataset\.root at a folder that has FashionMNIST/raw/\)",
+        line,
+    ), line
+    assert "\n" not in line and "Tried" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- dsprites -------------------------------------------------------------------------------------
 SUBSET = {"orientation": [0, 10], "x": [0, 10, 20, 31], "y": [0, 15, 31]}  # 3*6*2*4*3 = 432 images
 

@@ -200,7 +200,7 @@ def load_idx_split(
         for folder in created:  # leave no empty folders behind from a download that failed
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-        first = " ".join(str(exc).split())[:240] or type(exc).__name__
+        first = _short_reason(exc)
         if fetch:
             raise DataError(
                 f"could not download {fmt.title} into {raw} ({first})",
@@ -216,6 +216,17 @@ def load_idx_split(
     return ImageDataset(
         name=f"{fmt.name}-{split}", images=images, labels=torch.from_numpy(labels[:limit]), class_names=fmt.class_names
     )
+
+
+def _short_reason(exc: BaseException, limit: int = 200) -> str:
+    """What went wrong, in a few words: torchvision lists every mirror it tried ("Tried URL, got:
+    REASON"), and the last reason says it; other messages are cut at a word, not mid-word."""
+    text = " ".join(str(exc).split())
+    if "got:" in text:
+        text = text.rsplit("got:", 1)[1].strip().strip("<>")
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return text or type(exc).__name__
 
 
 def _checked_labels(fmt: IDXFormat, raw: Path, split: str, targets: torch.Tensor, images: int) -> np.ndarray:
