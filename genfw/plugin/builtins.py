@@ -63,7 +63,8 @@ def register_networks(register: RegisterNetworks) -> None:
     register(
         "conv_generator",
         ConvGenerator,
-        description="DCGAN-style generator for any image size (sides multiples of 4) and channels",
+        description="DCGAN-style generator for any image size (sides multiples of 4) and channels; BatchNorm + ReLU "
+        "between its layers",
     )
     register(
         "conv_discriminator",
