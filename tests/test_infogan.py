@@ -268,7 +268,7 @@ def test_decaying_gs_info_loss_scales_gs_gradient_but_not_the_q_heads(registries
         g_params, q_params = list(model.G.parameters()), list(model.D.aux_head.parameters())
         info_only = [torch.autograd.grad(out["g_loss"] - out["g_gan"], g_params + q_params, retain_graph=True)
                      for out in (full, decayed)]
-    assert torch.equal(full["info_loss"], decayed["info_loss"])  # what is logged is the loss itself
+    assert torch.equal(full["g_loss"], decayed["g_loss"])  # only the gradient is scaled, not the value
     n = len(g_params)
     for a, b in zip(info_only[0][:n], info_only[1][:n]):
         assert torch.allclose(b, 0.25 * a, atol=1e-6)
@@ -276,21 +276,28 @@ def test_decaying_gs_info_loss_scales_gs_gradient_but_not_the_q_heads(registries
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_per_code_decay_factors_scale_each_codes_pull_on_g_alone(registries):
+@pytest.mark.parametrize("separate_q", [False, True])
+def test_per_code_decay_factors_scale_each_codes_pull_on_g_alone(registries, separate_q):
     """With info_decay_factors, G's gradient from each code's term is scaled by that code's factor
-    (the others keep info_decay_factor), and the Q head's gradient stays the full loss's."""
+    (the others keep info_decay_factor), the Q head's gradient stays the full loss's, and the
+    values and the Q head's running statistics are those of the plain step."""
     config = base_config()
     config["model"].update(info_decay_step=10, info_decay_factor=0.5, info_decay_factors={"c1": 0.0, "c2": 0.2})
+    if separate_q:
+        config["networks"]["q"] = {"type": "infogan_mnist_discriminator"}
     model = make_model(registries, config)
     assert model.info_factors(9) == {"digit": 1.0, "c1": 1.0, "c2": 1.0}
     assert model.info_factors(10) == {"digit": 0.5, "c1": 0.0, "c2": 0.2}
+    twin = copy.deepcopy(model)  # takes the decayed step alone, for its running statistics
     rng = torch.Generator().manual_seed(0)
     codes = model.latent.sample(16, rng)
     fake = model.G(model.latent.encode(codes))
-    g_params, q_params = list(model.G.parameters()), list(model.D.aux_head.parameters())
+    q_head = model.q_parts.aux
+    g_params, q_params = list(model.G.parameters()), list(q_head.parameters())
     weights = model.info.weights
     with frozen(model._d_frozen):
         full = model.g_step_losses(fake, codes)
+        after_full = copy.deepcopy(q_head.state_dict())
         decayed = model.g_step_losses(fake, codes, model.info_factors(10))
 
         def grads(loss):
@@ -299,7 +306,13 @@ def test_per_code_decay_factors_scale_each_codes_pull_on_g_alone(registries):
         per_code = {name: grads(weights[name] * full[f"info_{name}"]) for name in ("digit", "c1", "c2")}
         got = grads(decayed["g_loss"] - decayed["g_gan"])
         want_q = grads(full["g_loss"] - full["g_gan"])
-    assert torch.equal(full["info_loss"], decayed["info_loss"])  # what is logged is the loss itself
+    assert torch.equal(full["g_loss"], decayed["g_loss"])  # only the gradient is scaled, not the value
+    # The second pass through the head (on detached features) moved no running statistic.
+    with frozen(twin._d_frozen):
+        twin.g_step_losses(twin.G(twin.latent.encode(codes)), codes, twin.info_factors(10))
+    twin_head = twin.q_parts.aux.state_dict()
+    assert any("running_mean" in k for k in twin_head)
+    assert all(torch.equal(v, after_full[k]) for k, v in twin_head.items())
     n = len(g_params)
     for i in range(n):
         want = 0.5 * per_code["digit"][i] + 0.0 * per_code["c1"][i] + 0.2 * per_code["c2"][i]
@@ -309,11 +322,37 @@ def test_per_code_decay_factors_scale_each_codes_pull_on_g_alone(registries):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_train_step_applies_the_per_code_factors_from_the_decay_step_on(registries):
+    """Through train_step: with every code's factor 0 from step 0, G moves as if the info loss had
+    no weight at all; before the decay step it does not (the info loss pulls on G)."""
+    config = base_config()
+    config["model"]["info_updates_trunk"] = False  # so D's step is the same in every model below
+    del config["losses"]["invariance"]
+    silent = {"digit": 0.0, "c1": 0.0, "c2": 0.0}
+    real = torch.rand(16, 1, 28, 28)
+
+    def g_after_one_step(model_params: dict, info_weights: dict | None = None) -> list[torch.Tensor]:
+        cfg = copy.deepcopy(config)
+        cfg["model"].update(model_params)
+        if info_weights is not None:
+            cfg["losses"]["info"]["weights"] = info_weights
+        model = make_model(registries, cfg)
+        model.train_step(Batch(real, step=3), torch.Generator().manual_seed(1))
+        return [p.detach().clone() for p in model.G.parameters()]
+
+    no_info = g_after_one_step({}, silent)
+    decayed = g_after_one_step({"info_decay_step": 3, "info_decay_factors": silent})
+    not_yet = g_after_one_step({"info_decay_step": 4, "info_decay_factors": silent})
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(no_info, decayed))
+    assert not all(torch.allclose(a, b, atol=1e-7) for a, b in zip(no_info, not_yet))
+
+
 @pytest.mark.parametrize(
     ("factors", "step", "message"),
     [
-        ({"z": 0.0}, 1404, r"model\.info_decay_factors\.z: 'z' is not a code Q predicts; name one of: digit, c1, c2$"),
-        ({"c3": 0.0}, 1404, r"model\.info_decay_factors\.c3: 'c3' is not a code Q predicts"),
+        ({"z": 0.0}, 1404, r"model\.info_decay_factors\.z: 'z' is noise, which Q does not predict: name a code Q "
+                           r"predicts \(digit, c1, c2\) or remove it$"),
+        ({"c3": 0.0}, 1404, r"model\.info_decay_factors\.c3: 'c3' is not a latent code: name a code Q predicts"),
         ({"c1": 0.0}, None, r"model\.info_decay_factors: per-code factors apply from info_decay_step on, and it is not set"),
         ({"c1": 1.5}, 1404, r"model\.info_decay_factors\.c1"),
     ],

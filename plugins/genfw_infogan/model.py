@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import torch
@@ -63,9 +64,9 @@ class InfoGANParams(BaseModel):
         None,
         gt=0,
         le=100_000_000,
-        description="From this step on, the generator's info loss is multiplied by info_decay_factor: once the codes "
-        "mean something, a weaker pull toward images Q reads with certainty lets G draw the data's variety within "
-        "each category (Q itself keeps training at full weight); null: never",
+        description="From this step on, the generator's info loss is multiplied by info_decay_factor (per code: "
+        "info_decay_factors): once the codes mean something, a weaker pull toward images Q reads with certainty "
+        "lets G draw the data's variety within each category (Q itself keeps training at full weight); null: never",
     )
     info_decay_factor: float = Field(
         0.1,
@@ -89,6 +90,22 @@ class InfoGANParams(BaseModel):
         "so G is asked for each category's full variety, not only for real images Q reads as the category. "
         "0: from the first step (before Q reads anything); null: never",
     )
+
+
+@contextlib.contextmanager
+def running_statistics_kept(module: nn.Module) -> Iterator[None]:
+    """A forward pass inside changes none of ``module``'s buffers (BatchNorm's running statistics
+    and batch count): for a second pass over a batch the module has already seen. The pass works
+    on copies, which are then dropped: the buffers themselves are never written, since autograd
+    may have saved them for the first pass's backward."""
+    saved = [(owner, name, buffer) for owner in module.modules() for name, buffer in owner.named_buffers(recurse=False)]
+    for owner, name, buffer in saved:
+        setattr(owner, name, buffer.clone())
+    try:
+        yield
+    finally:
+        for owner, name, buffer in saved:
+            setattr(owner, name, buffer)
 
 
 class QReader(nn.Module):
@@ -164,14 +181,15 @@ class InfoGAN(Model):
         predicted = [c.name for c in latent.predictable]
         for name in params.info_decay_factors:
             if name not in predicted:
+                what = "noise, which Q does not predict" if name in {c.name for c in latent} else "not a latent code"
                 raise ConfigValueError(
-                    f"{name!r} is not a code Q predicts; name one of: {', '.join(predicted) or '(none)'}",
+                    f"{name!r} is {what}: name a code Q predicts ({', '.join(predicted) or 'none'}) or remove it",
                     path=f"model.info_decay_factors.{name}",
                 )
         if params.info_decay_factors and params.info_decay_step is None:
             raise ConfigValueError(
                 "per-code factors apply from info_decay_step on, and it is not set: set model.info_decay_step "
-                "(e.g. 1404) or remove info_decay_factors",
+                "(the step from which G's info loss decays) or remove info_decay_factors",
                 path="model.info_decay_factors",
             )
         if params.projection_step is not None and latent.first_categorical() is None:
@@ -396,8 +414,10 @@ class InfoGAN(Model):
         if scale is not None:
             # The same values with G's gradient scaled per code: each code's columns of Q's output
             # mix the output (reaching G) with one computed on detached features (reaching the Q
-            # head only), so the Q head still trains on the full loss.
-            q_head_only = self.q_parts.aux(q_feats.detach())
+            # head only), so the Q head still trains on the full loss. It needs a head that gives
+            # the same output twice (no dropout); the second pass leaves its running statistics be.
+            with running_statistics_kept(self.q_parts.aux):
+                q_head_only = self.q_parts.aux(q_feats.detach())
             info_g, _ = self.info(q_head_only + scale * (q_out - q_head_only), codes)
         else:
             info_g = info
