@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from genfw.data import dsprites as ds
 from genfw.data import image_folder as imf
+from genfw.data import mnist
 from genfw.data.base import DatasetContext
 from genfw.data.common import held_out_split
 from genfw.data.fashion_mnist import FASHION_MNIST, FashionMNISTParams, fashion_mnist_dataset
@@ -251,12 +253,15 @@ def test_fashion_mnist_missing_or_damaged_files_are_named(tmp_path):
 def test_a_download_that_fails_says_why_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     """A real download through a proxy that refuses every connection (as on a machine without
     network): the line says where, the reason torchvision got, and what to do; no folder is left."""
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    for var in ("no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    with pytest.raises(DataError) as caught:
-        fashion_mnist_dataset(FashionMNISTParams(root=str(tmp_path), download=True), TRAIN)
+    with socket.socket() as refusing:  # bound, never listening: every connection is refused
+        refusing.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{refusing.getsockname()[1]}"
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(var, proxy)
+        for var in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        with pytest.raises(DataError) as caught:
+            fashion_mnist_dataset(FashionMNISTParams(root=str(tmp_path), download=True), TRAIN)
     line = str(caught.value)
     raw = tmp_path / "FashionMNIST" / "raw"
     assert re.fullmatch(
@@ -267,6 +272,19 @@ def test_a_download_that_fails_says_why_in_one_line_and_leaves_nothing(tmp_path,
     ), line
     assert "\n" not in line and "Tried" not in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_download_names_each_mirrors_reason_once_without_addresses():
+    message = ("Error downloading train-images-idx3-ubyte.gz:\nTried https://a.example/mnist/, got:\n"
+               "<HTTP Error 403: Forbidden>\nTried http://b.example/mnist/, got:\n<urlopen error timed out>\n"
+               "Tried http://c.example/mnist/, got:\n<urlopen error timed out>\n")
+    assert mnist._short_reason(RuntimeError(message)) == "HTTP Error 403: Forbidden; urlopen error timed out"
+    text = "no space left on device " * 20
+    short = mnist._short_reason(RuntimeError(text))
+    assert short.endswith(" ...") and len(short) <= 204
+    kept = short.removesuffix(" ...")
+    assert text.startswith(kept) and text[len(kept)] == " "  # cut between words
+    assert mnist._short_reason(OSError()) == "OSError"
 
 
 # -- dsprites -------------------------------------------------------------------------------------

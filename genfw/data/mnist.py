@@ -9,6 +9,7 @@ variable, ``./data``. torchvision's layout is used: ``<root>/MNIST/raw/<the four
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,12 +219,17 @@ def load_idx_split(
     )
 
 
+#: How torchvision reports each mirror it tried: "Tried URL, got: REASON".
+_MIRROR_FAILURE = re.compile(r"Tried \S+, got: <?(.*?)>?(?= Tried \S+, got:|$)")
+
+
 def _short_reason(exc: BaseException, limit: int = 200) -> str:
-    """What went wrong, in a few words: torchvision lists every mirror it tried ("Tried URL, got:
-    REASON"), and the last reason says it; other messages are cut at a word, not mid-word."""
+    """What went wrong, in a few words: the reasons torchvision got from its mirrors, each once,
+    without the mirrors' addresses; other messages are cut at a word, not mid-word."""
     text = " ".join(str(exc).split())
-    if "got:" in text:
-        text = text.rsplit("got:", 1)[1].strip().strip("<>")
+    reasons = _MIRROR_FAILURE.findall(text)
+    if reasons:
+        text = "; ".join(dict.fromkeys(reasons))
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0] + " ..."
     return text or type(exc).__name__
