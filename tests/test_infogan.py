@@ -495,7 +495,9 @@ def test_projection_trains_with_a_separate_q_network_and_with_a_gradient_penalty
 
 
 def test_without_projection_step_the_state_dict_has_no_projection(registries):
-    model = make_model(registries)
+    without = base_config()
+    without["model"].pop("projection_step", None)
+    model = make_model(registries, without)
     assert model.projection is None and not any(k.startswith("projection.") for k in model.state_dict())
     with_projection = base_config()
     with_projection["model"]["projection_step"] = 0
