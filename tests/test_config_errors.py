@@ -49,7 +49,7 @@ CASES = {
     "unknown key in a section": (edit(_set(["train", "max_stepz"], 5)), "train.max_stepz", ["unknown key", "did you mean 'max_steps'?"]),
     "unknown key in a component": (edit(_set(["latent", 1, "kk"], 10)), "latent[1].kk", ["unknown key", "did you mean 'k'?", "allowed keys: from_labels, k, labelled_count, labelled_fraction, labels"]),
     "unknown key in a model": (edit(_set(["model", "ema_decy"], 0.1)), "model.ema_decy",
-                               ["unknown key", "did you mean 'ema_decay'?", "allowed keys: ema_decay, info_decay_factor, info_decay_step, info_updates_trunk"]),
+                               ["unknown key", "did you mean 'ema_decay'?", "allowed keys: ema_decay, info_decay_factor, info_decay_factors, info_decay_step, info_updates_trunk"]),
     "a model param that moved elsewhere": (edit(_set(["model", "translate_px"], 2)), "model.translate_px", ["unknown key"]),
     "wrong type": (edit(_set(["train", "batch_size"], "big")), "train.batch_size", ["valid integer", '"big"']),
     "wrong type in a component": (edit(_set(["latent", 0, "dim"], "sixty")), "latent[0].dim", ["valid integer"]),
@@ -80,7 +80,9 @@ CASES = {
                                          ["model 'infogan' has no loss role 'invariant'", "did you mean 'invariance'?"]),
     "invariance without a categorical code": (
         edit(lambda d: (d["losses"].__setitem__("invariance", {"type": "invariant_clustering"}),
-                        d.__setitem__("latent", [c for c in d["latent"] if c["type"] != "categorical"]))),
+                        d.__setitem__("latent", [c for c in d["latent"] if c["type"] != "categorical"]),
+                        # the shipped projection needs the category too; without it that error would come first
+                        d["model"].pop("projection_step", None))),
         "losses.invariance", ["categorical"]),
     "categorical labels mismatch": (edit(_set(["latent", 1, "labels"], ["zero", "one"])), "latent[1]",
                                     ["labels has 2 names but k is 10"]),
