@@ -275,7 +275,9 @@ def test_a_signal_to_the_launcher_keeps_a_checkpoint_and_exits_like_one_process(
     errors = [ln for ln in stderr.splitlines() if ln.startswith("Error: ")]
     assert len(errors) == 1 and line in errors[0], stderr
     assert stderr.count(f"{sig.name}: saving a checkpoint") == 1  # said once, not by every process
-    stopped_at = int(re.search(r"stopped (?:by SIGTERM )?at step (\d+)", stderr).group(1))
+    stopped = re.search(r"stopped (?:by SIGTERM )?at step (\d+)", stderr)
+    assert stopped, stderr
+    stopped_at = int(stopped.group(1))
     ckpt = safe_torch_load(run / "checkpoints" / "last.pt", expect_format=CHECKPOINT_FORMAT)
     assert ckpt["step"] == stopped_at and len(ckpt["rank_rngs"]) == 2  # saved at the step it stopped at
 

@@ -11,6 +11,7 @@ import functools
 import importlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -91,6 +92,20 @@ def speaks_for_the_command() -> bool:
     return is_main_process() and not launcher_reports_errors()
 
 
+#: How long a torchrun process other than rank 0 waits, once it has recorded its failure, before it
+#: exits. torchrun stops every process as soon as one exits, so a process that found the error
+#: before rank 0 did would otherwise cut rank 0 off before it prints the one line. When rank 0
+#: fails too (a bad config fails every process), torchrun ends the wait as soon as rank 0 exits;
+#: the wait is spent in full only when the failure is this process's alone.
+RANK_0_GRACE_S = 20.0
+
+
+def _exit(code: int) -> None:
+    if started_by_torchrun() and not is_main_process() and not launcher_reports_errors():
+        time.sleep(RANK_0_GRACE_S)  # genfw's own launcher reads every error file: no need there
+    sys.exit(code)
+
+
 def fail(message: str, code: int = 2, kind: str = ERROR) -> None:
     """Print one line to stderr and exit. Under torchrun the line is also written to the process's
     error file, where torchrun's agent (and genfw's launcher) read why a process stopped."""
@@ -98,7 +113,7 @@ def fail(message: str, code: int = 2, kind: str = ERROR) -> None:
     record_failure(line, code, kind)
     if speaks_for_the_command():
         click.echo(f"Error: {line}", err=True)
-    sys.exit(code)
+    _exit(code)
 
 
 def fail_with_traceback(exc: Exception) -> None:
@@ -108,7 +123,7 @@ def fail_with_traceback(exc: Exception) -> None:
     record_failure(single_line(f"{type(exc).__name__}: {exc}"), 1, BUG, details)
     if speaks_for_the_command():
         sys.stderr.write(details)
-    sys.exit(1)
+    _exit(1)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
