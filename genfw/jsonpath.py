@@ -125,11 +125,11 @@ def locate_rejected(text: str) -> tuple[str, NumberError] | None:
     return find(doc, [])
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """A ``--set`` value: JSON if it parses (``20``, ``true``, ``[1,2]``, ``null``), else the string.
-    A number out of range raises :class:`NumberError`."""
+    A number out of range raises :class:`NumberError`; ``object_pairs_hook`` is :func:`loads`'s."""
     try:
-        return loads(text)
+        return loads(text, object_pairs_hook)
     except json.JSONDecodeError:
         return text
     except RecursionError:

@@ -259,3 +259,9 @@ def test_duplicate_keys_are_an_error(tmp_path):
     cfg.write_text(text[:-1] + ', "seed": 5}')
     line = error_line(cli_in_process("validate", cfg))
     assert f"{cfg}: the key 'seed' appears twice in one object" in line
+
+
+def test_duplicate_keys_in_a_set_value_are_an_error(tmp_path):
+    cfg = write_json(tmp_path / "c.json", base_config())
+    line = error_line(cli_in_process("validate", cfg, "--set", 'optimizers.generator={"lr": 0.001, "lr": 0.1}'))
+    assert f"{cfg}: --set 'optimizers.generator=" in line and "the key 'lr' appears twice in one object" in line, line

@@ -92,9 +92,15 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], source: str |
                 f"--set {item!r} is not of the form path=value", where=source, fix="e.g. --set train.max_steps=20"
             )
         try:
-            set_path(doc, parse_path(key), parse_value(raw))
+            set_path(doc, parse_path(key), parse_value(raw, _no_duplicate_keys))
         except NumberError as exc:
             raise ConfigError(f"--set {item[:80]!r}: {exc}", where=source, fix="use a finite number in range") from None
+        except _DuplicateKey as exc:
+            raise ConfigError(
+                f"--set {item[:80]!r}: the key {exc.key!r} appears twice in one object",
+                where=source,
+                fix="keep one of them; a JSON reader would silently take the last",
+            ) from None
         except ValueError as exc:
             raise ConfigError(
                 f"--set {item!r}: {exc}", where=source, fix="paths look like train.max_steps or latent[1].k"
