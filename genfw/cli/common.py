@@ -97,9 +97,8 @@ def speaks_for_the_command() -> bool:
 #: before rank 0 did would otherwise cut rank 0 off before it prints the one line. When rank 0
 #: fails too (a bad config fails every process), torchrun ends the wait as soon as rank 0 exits;
 #: the wait is spent in full only when the failure is this process's alone. Not after a signal
-#: (exit 130 or 143): torchrun sent it to every process and waits for them all anyway.
+#: (exit 128 + its number): torchrun sent it to every process and waits for them all anyway.
 RANK_0_GRACE_S = 20.0
-_SIGNAL_EXITS = (130, 143)
 
 
 def _exit(code: int) -> None:
@@ -107,7 +106,7 @@ def _exit(code: int) -> None:
         started_by_torchrun()
         and not is_main_process()
         and not launcher_reports_errors()  # genfw's own launcher reads every error file
-        and code not in _SIGNAL_EXITS
+        and code <= 128
     ):
         time.sleep(RANK_0_GRACE_S)
     sys.exit(code)

@@ -25,9 +25,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class _DuplicateKey(ValueError):
+    """A key twice in one JSON object (in a file or a ``--set`` value); its text is the error's."""
+
+    fix = "keep one of them; a JSON reader would silently take the last"
+
     def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
+        super().__init__(f"the key {key!r} appears twice in one object")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -65,11 +68,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             "the JSON is nested too deeply", where=str(path), fix="a config is a few levels deep"
         ) from None
     except _DuplicateKey as exc:
-        raise ConfigError(
-            f"the key {exc.key!r} appears twice in one object",
-            where=str(path),
-            fix="keep one of them; a JSON reader would silently take the last",
-        ) from None
+        raise ConfigError(str(exc), where=str(path), fix=exc.fix) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
@@ -96,11 +95,7 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], source: str |
         except NumberError as exc:
             raise ConfigError(f"--set {item[:80]!r}: {exc}", where=source, fix="use a finite number in range") from None
         except _DuplicateKey as exc:
-            raise ConfigError(
-                f"--set {item[:80]!r}: the key {exc.key!r} appears twice in one object",
-                where=source,
-                fix="keep one of them; a JSON reader would silently take the last",
-            ) from None
+            raise ConfigError(f"--set {item[:80]!r}: {exc}", where=source, fix=exc.fix) from None
         except ValueError as exc:
             raise ConfigError(
                 f"--set {item!r}: {exc}", where=source, fix="paths look like train.max_steps or latent[1].k"
