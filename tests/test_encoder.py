@@ -254,7 +254,7 @@ print(json.dumps({{
     assert out["shapes"] == {k: [5, dims[k]] for k in sidecar["outputs"]}
     assert out["same"] <= 1e-6  # uint8 [n, H, W] and float [n, 1, H, W] are the same images
     assert out["image"] == [5, 1, 28, 28] and out["finite"] and out["from_encoder"]
-    if name == "infogan":  # z is not predicted: the middle of its uniform prior
+    if name == "infogan":  # z is not predicted: held at its prior's center
         assert out["filled"] == {"z": [0.0] * 62}
     else:
         assert out["filled"] == {}
