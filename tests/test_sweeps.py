@@ -75,9 +75,12 @@ def test_an_interpolation_starts_and_ends_at_its_codes(gen):
     middle = (a["z"][0] + b["z"][0]) / 2
     assert np.allclose(straight.codes["z"][3], middle, atol=1e-6)
     assert np.linalg.norm(straight.codes["z"][3]) < np.linalg.norm(path.codes["z"][3])  # the chord cuts inside
-    # auto: spherical only for codes with a normal prior (here c1 and c2, not the uniform noise).
+    # auto: spherical only for codes with a normal prior (here the noise z, not the uniform c1 and c2).
+    priors = {c["name"]: c["prior"]["kind"] for c in gen.codes}
+    assert priors["z"] == "normal" and priors["c1"] == priors["c2"] == "uniform"
     auto = interpolate(gen, a, b, steps=7)
-    assert np.allclose(auto.codes["z"], straight.codes["z"]) and np.allclose(auto.codes["c1"], path.codes["c1"])
+    assert np.allclose(auto.codes["z"], path.codes["z"]) and not np.allclose(auto.codes["z"], straight.codes["z"])
+    assert np.allclose(auto.codes["c1"], straight.codes["c1"]) and np.allclose(auto.codes["c2"], straight.codes["c2"])
     # A categorical code blends its two categories: probability rows all the way.
     assert np.allclose(path.codes["digit"].sum(axis=1), 1.0) and path.codes["digit"][3].max() == pytest.approx(0.5)
     assert np.allclose(path.images, gen.run(path.codes), atol=1e-6)
