@@ -6,10 +6,10 @@ Where this machine can compute like a record's kind (the same kind, or an older 
 ``ATEN_CPU_CAPABILITY`` and ``ONEDNN_MAX_CPU_ISA`` in a subprocess) and runs the same torch, the
 losses must be identical bit for bit. Where it cannot (an AVX2 machine and an AVX-512 record, or
 another torch), they must agree within what kernel differences were measured to cause: step 1 is
-the same forward pass in other kernels (measured: 2e-5 relative between AVX2 and AVX-512 kernels),
-step 2 adds one update (8e-4), and then the trajectories drift apart chaotically, so only the last
-20 steps' means are compared, loosely (measured: at most 0.13 apart, in the info and MI terms of
-a 1-D code).
+the same forward pass in other kernels (measured: 7e-6 relative between AVX2 and AVX-512 kernels),
+step 2 adds one update (1e-2 in the MI term of a continuous code, a small difference of two larger
+terms; under 4e-3 in every other loss), and then the trajectories drift apart chaotically, so only
+the last 20 steps' means are compared, loosely (measured: at most 0.29 apart, in G's total loss).
 
 Record a new kind or precision (after an intended change of the recipe, re-record every kind you
 can compute like and say why in the commit):
@@ -42,16 +42,13 @@ CONFIG = "configs/infogan_mnist.json"
 STEPS, THREADS = 100, 2
 
 #: Tolerances where the kernels differ (see the module docstring for what was measured).
-FIRST_STEP_RTOL, SECOND_STEP_RTOL = 1e-4, 5e-3
+FIRST_STEP_RTOL, SECOND_STEP_RTOL = 1e-4, 2e-2
 LATE_STEPS, LATE_RTOL, LATE_ATOL = 20, 0.25, 0.2
 
 
 def first_steps(precision: str, steps: int = STEPS, threads: int = THREADS) -> dict[str, list[float]]:
     """Every loss the model logs at each of the first ``steps`` steps of the shipped config."""
-    # The records were made before the shipped recipe gave D the minibatch spread and drew the
-    # noise from N(0, 1) (both change the run from step 0); the guard keeps checking the recorded
-    # recipe, the rest of the config as shipped.
-    overrides = ["networks.discriminator.minibatch_std=0", "latent[0].prior=uniform", f"train.max_steps={steps}", f"train.threads={threads}", f"train.precision={precision}",
+    overrides = [f"train.max_steps={steps}", f"train.threads={threads}", f"train.precision={precision}",
                  "train.log_every=1000", "train.sample_every_epoch=false", "train.checkpoint_every=100000", "loggers=[]"]
     _, resolved = load_config_and_plugins(REPO / CONFIG, overrides)
     before = torch.get_num_threads()
