@@ -138,6 +138,27 @@ def test_dcgan_judges_with_ds_trunk_and_d_head_so_any_discriminator_network_fits
         built("dcgan_mnist.json", TINY_GAN + ['networks.discriminator={"type": "conv_generator"}'])
 
 
+def test_dcgan_top_k_lets_g_learn_from_the_fakes_d_rates_most_real_from_its_step_on():
+    """Top-k training: from top_k_step, G's loss is taken over the top_k fraction of the batch's
+    fakes with D's highest logits; before it, and with top_k 1, over all of them."""
+    images = Batch(batch(16).images, step=5)
+
+    def g_loss(*overrides):
+        _, _, model = built("dcgan_mnist.json", TINY_GAN + ["model.ema_decay=0", *overrides])
+        return model.train_step(images, torch.Generator().manual_seed(0))["g_loss"]
+
+    every = g_loss()
+    assert torch.equal(g_loss("model.top_k=0.25", "model.top_k_step=6"), every)  # step 5 < 6: every fake
+    best_quarter = g_loss("model.top_k=0.25", "model.top_k_step=5")
+    best_one = g_loss("model.top_k=0.01", "model.top_k_step=5")  # 0.16 of a fake: at least one is kept
+    # The non-saturating loss falls as D's logit rises: the fakes D rates most real cost G least.
+    assert best_one < best_quarter < every
+
+    _, _, model = built("dcgan_mnist.json", TINY_GAN + ["model.top_k=0.25"])
+    logits = torch.tensor([0.5, -2.0, 3.0, 1.0, -1.0, 2.0, 0.0, -3.0])
+    assert sorted(model._best_fakes(logits, step=0).tolist()) == [2.0, 3.0]
+
+
 def test_dcgan_without_ema_samples_from_g():
     _, _, model = built("dcgan_mnist.json", TINY_GAN + ["model.ema_decay=0"])
     assert model.G_ema is None and model.generator is model.G

@@ -29,6 +29,14 @@ class DCGANParams(BaseModel):
     ema_decay: float = Field(
         0.999, ge=0, lt=1, description="Sample and export a moving average of G's weights with this decay; 0: G itself"
     )
+    top_k: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="From top_k_step on, G learns only from this fraction of each batch's fakes, those D rates "
+        "most real (top-k training, Sinha et al. 2020: the worst fakes' gradients point away from the data); 1: all",
+    )
+    top_k_step: int = Field(0, ge=0, le=100_000_000, description="The step from which top_k applies")
 
 
 class DCGAN(Model):
@@ -81,6 +89,13 @@ class DCGAN(Model):
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
         return self.parts.d_head(self.parts.trunk(images)).float().view(-1)
 
+    def _best_fakes(self, fake_logits: torch.Tensor, step: int) -> torch.Tensor:
+        """The logits G learns from at ``step``: the ``top_k`` fraction D rates most real (at least one)."""
+        if self.params.top_k == 1.0 or step < self.params.top_k_step:
+            return fake_logits
+        k = max(1, round(self.params.top_k * fake_logits.numel()))
+        return fake_logits.topk(k).values
+
     def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
         real = batch.images
         codes = self.latent.sample(real.shape[0], rng, real.device)
@@ -100,7 +115,7 @@ class DCGAN(Model):
 
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self.D.parameters()):
-            g_loss = self.adversarial.generator_loss(self._d(fake, rng))
+            g_loss = self.adversarial.generator_loss(self._best_fakes(self._d(fake, rng), batch.step))
             self.backward(g_loss)
         self.step(self.opt_g)
         if self.G_ema is not None:
