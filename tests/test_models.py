@@ -150,13 +150,15 @@ def test_dcgan_top_k_lets_g_learn_from_the_fakes_d_rates_most_real_from_its_step
     every = g_loss()
     assert torch.equal(g_loss("model.top_k=0.25", "model.top_k_step=6"), every)  # step 5 < 6: every fake
     best_quarter = g_loss("model.top_k=0.25", "model.top_k_step=5")
-    best_one = g_loss("model.top_k=0.01", "model.top_k_step=5")  # 0.16 of a fake: at least one is kept
+    best_one = g_loss("model.top_k=0.01", "model.top_k_step=5")  # 0.16 of a fake, rounded up: one
     # The non-saturating loss falls as D's logit rises: the fakes D rates most real cost G least.
     assert best_one < best_quarter < every
 
     _, _, model = built("dcgan_mnist.json", TINY_GAN + ["model.top_k=0.25"])
     logits = torch.tensor([0.5, -2.0, 3.0, 1.0, -1.0, 2.0, 0.0, -3.0])
     assert sorted(model._best_fakes(logits, step=0).tolist()) == [2.0, 3.0]
+    with pytest.raises(ConfigError, match=r"model: top_k_step is set but top_k is 1"):
+        built("dcgan_mnist.json", TINY_GAN + ["model.top_k_step=100"])
 
 
 def test_dcgan_without_ema_samples_from_g():

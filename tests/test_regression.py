@@ -6,10 +6,12 @@ Where this machine can compute like a record's kind (the same kind, or an older 
 ``ATEN_CPU_CAPABILITY`` and ``ONEDNN_MAX_CPU_ISA`` in a subprocess) and runs the same torch, the
 losses must be identical bit for bit. Where it cannot (an AVX2 machine and an AVX-512 record, or
 another torch), they must agree within what kernel differences were measured to cause: step 1 is
-the same forward pass in other kernels (measured: 7e-6 relative between AVX2 and AVX-512 kernels),
-step 2 adds one update (1e-2 in the MI term of a continuous code, a small difference of two larger
-terms; under 4e-3 in every other loss), and then the trajectories drift apart chaotically, so only
-the last 20 steps' means are compared, loosely (measured: at most 0.29 apart, in G's total loss).
+the same forward pass in other kernels (measured: 7e-6 relative between AVX2 and AVX-512 kernels,
+but for the invariance terms, which are about 1e-4 in size and 1e-8 apart, inside the 1e-6
+absolute slack), step 2 adds one update (under 4e-3 in every loss but the MI terms; 1e-2 in a
+continuous code's MI term, a small difference of two larger terms), and then the trajectories
+drift apart chaotically, so only the last 20 steps' means are compared, loosely (measured: at
+most 0.29 apart, in G's total loss).
 
 Record a new kind or precision (after an intended change of the recipe, re-record every kind you
 can compute like and say why in the commit):
@@ -42,7 +44,7 @@ CONFIG = "configs/infogan_mnist.json"
 STEPS, THREADS = 100, 2
 
 #: Tolerances where the kernels differ (see the module docstring for what was measured).
-FIRST_STEP_RTOL, SECOND_STEP_RTOL = 1e-4, 2e-2
+FIRST_STEP_RTOL, SECOND_STEP_RTOL, SECOND_STEP_MI_RTOL = 1e-4, 5e-3, 2e-2
 LATE_STEPS, LATE_RTOL, LATE_ATOL = 20, 0.25, 0.2
 
 
@@ -92,7 +94,8 @@ def differences_beyond_kernels(got: dict[str, list[float]], expected: dict[str, 
         if len(g) != len(e):
             problems.append(f"{key}: {len(g)} steps, recorded {len(e)}")
             continue
-        for step, rtol in ((0, FIRST_STEP_RTOL), (1, SECOND_STEP_RTOL)):
+        second_rtol = SECOND_STEP_MI_RTOL if key.startswith("mi_") else SECOND_STEP_RTOL
+        for step, rtol in ((0, FIRST_STEP_RTOL), (1, second_rtol)):
             if abs(g[step] - e[step]) > rtol * abs(e[step]) + 1e-6:
                 problems.append(f"{key} at step {step + 1}: {g[step]:.7g}, recorded {e[step]:.7g}")
         late_g, late_e = g[-LATE_STEPS:].mean(), e[-LATE_STEPS:].mean()

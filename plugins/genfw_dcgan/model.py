@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from genfw.api import (
@@ -33,10 +34,21 @@ class DCGANParams(BaseModel):
         1.0,
         gt=0,
         le=1,
-        description="From top_k_step on, G learns only from this fraction of each batch's fakes, those D rates "
-        "most real (top-k training, Sinha et al. 2020: the worst fakes' gradients point away from the data); 1: all",
+        description="From top_k_step on, G learns only from this fraction of the batch's fakes (rounded up), "
+        "those D rates most real; under torchrun, of each process's share of the batch. Top-k training "
+        "(Sinha et al. 2020), switched on at one step instead of annealed. g_loss is then logged over "
+        "those fakes. 1: all",
     )
     top_k_step: int = Field(0, ge=0, le=100_000_000, description="The step from which top_k applies")
+
+    @model_validator(mode="after")
+    def _top_k_step_needs_top_k(self) -> DCGANParams:
+        if self.top_k_step and self.top_k == 1.0:
+            raise ValueError(
+                "top_k_step is set but top_k is 1 (every fake), so it would change nothing: "
+                "set top_k below 1 (e.g. 0.5) or remove top_k_step"
+            )
+        return self
 
 
 class DCGAN(Model):
@@ -90,10 +102,10 @@ class DCGAN(Model):
         return self.parts.d_head(self.parts.trunk(images)).float().view(-1)
 
     def _best_fakes(self, fake_logits: torch.Tensor, step: int) -> torch.Tensor:
-        """The logits G learns from at ``step``: the ``top_k`` fraction D rates most real (at least one)."""
+        """The logits G learns from at ``step``: the ``top_k`` fraction D rates most real, rounded up."""
         if self.params.top_k == 1.0 or step < self.params.top_k_step:
             return fake_logits
-        k = max(1, round(self.params.top_k * fake_logits.numel()))
+        k = math.ceil(self.params.top_k * fake_logits.numel())
         return fake_logits.topk(k).values
 
     def train_step(self, batch: Batch, rng: torch.Generator) -> dict[str, torch.Tensor]:
