@@ -123,7 +123,8 @@ def first_error(
         allowed = _allowed_keys(model_cls, err["loc"][:-1])
         close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return ConfigError("unknown key", where=f"{where}: {path}", fix=f"{hint}allowed keys: {', '.join(allowed)}")
+        fix = f"{hint}allowed keys: {', '.join(allowed)}" if allowed else "it takes no other keys: remove this one"
+        return ConfigError("unknown key", where=f"{where}: {path}", fix=fix)
     if kind == "missing":
         if err["loc"] and isinstance(err["loc"][-1], int):
             return ConfigError("the list is too short: this item is missing", where=f"{where}: {path}", fix="add it")
