@@ -255,7 +255,7 @@ def test_without_ema_the_state_dict_is_unchanged(registries):
 
 def test_decaying_gs_info_loss_scales_gs_gradient_but_not_the_q_heads(registries):
     config = base_config()
-    config["model"].update(info_decay_step=10, info_decay_factor=0.25)
+    config["model"].update(info_decay_step=10, info_decay_factor=0.25, info_decay_factor_continuous=None)
     model = make_model(registries, config)
     assert [model.info_factors(s)["c1"] for s in (0, 9, 10, 5000)] == [1.0, 1.0, 0.25, 0.25]
     assert model.info_factors(10) == {"digit": 0.25, "c1": 0.25, "c2": 0.25}
@@ -345,6 +345,44 @@ def test_train_step_applies_the_per_code_factors_from_the_decay_step_on(registri
     not_yet = g_after_one_step({"info_decay_step": 4, "info_decay_factors": silent})
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(no_info, decayed))
     assert not all(torch.allclose(a, b, atol=1e-7) for a, b in zip(no_info, not_yet))
+
+
+def test_the_continuous_codes_factor_goes_by_each_codes_kind_not_its_name(registries):
+    """info_decay_factor_continuous sets every continuous code's factor (gaussian and angle, under
+    any name), the discrete codes keep info_decay_factor, and a code named in info_decay_factors
+    keeps its own: so a config that replaces or renames codes still validates and decays alike."""
+    config = base_config()
+    config["latent"] = [
+        {"name": "z", "type": "noise", "dim": 8},
+        {"name": "class", "type": "categorical", "k": 10},
+        {"name": "tilt", "type": "angle"},
+        {"name": "width", "type": "gaussian", "dim": 1},
+        {"name": "height", "type": "gaussian", "dim": 1},
+    ]
+    config["model"].update(info_decay_step=10, info_decay_factor=0.1, info_decay_factor_continuous=1.0,
+                           info_decay_factors={"height": 0.5})
+    model = make_model(registries, config)
+    assert model.info_factors(9) == {"class": 1.0, "tilt": 1.0, "width": 1.0, "height": 1.0}
+    assert model.info_factors(10) == {"class": 0.1, "tilt": 1.0, "width": 1.0, "height": 0.5}
+    config["model"].pop("info_decay_factors")
+    config["model"]["info_decay_factor_continuous"] = None  # null: the continuous codes follow info_decay_factor
+    assert set(make_model(registries, config).info_factors(10).values()) == {0.1}
+
+
+@pytest.mark.parametrize(
+    ("model_params", "message"),
+    [
+        ({"info_decay_step": None, "info_decay_factor_continuous": 1.0}, r"model\.info_decay_factor_continuous: the continuous codes' factor "
+                                                r"applies from info_decay_step on, and it is not set"),
+        ({"info_decay_step": 10, "info_decay_factor_continuous": 1.5}, r"model\.info_decay_factor_continuous"),
+        ({"info_decay_step": 10, "info_decay_factor_continuous": -0.1}, r"model\.info_decay_factor_continuous"),
+    ],
+)
+def test_bad_continuous_decay_factors_are_config_errors(registries, model_params, message):
+    config = base_config()
+    config["model"].update(model_params)
+    with pytest.raises(ConfigError, match=message):
+        make_model(registries, config)
 
 
 @pytest.mark.parametrize(

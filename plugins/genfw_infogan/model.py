@@ -18,6 +18,7 @@ from genfw.api import (
     DataSpec,
     DiscriminatorParts,
     ExponentialMovingAverage,
+    LatentCode,
     LatentSpec,
     LossContext,
     Model,
@@ -64,9 +65,10 @@ class InfoGANParams(BaseModel):
         None,
         gt=0,
         le=100_000_000,
-        description="From this step on, the generator's info loss is multiplied by info_decay_factor (per code: "
-        "info_decay_factors): once the codes mean something, a weaker pull toward images Q reads with certainty "
-        "lets G draw the data's variety within each category (Q itself keeps training at full weight); null: never",
+        description="From this step on, the generator's info loss is multiplied by info_decay_factor (for "
+        "continuous codes: info_decay_factor_continuous; per code: info_decay_factors): once the codes mean "
+        "something, a weaker pull toward images Q reads with certainty lets G draw the data's variety within each "
+        "category (Q itself keeps training at full weight); null: never",
     )
     info_decay_factor: float = Field(
         0.1,
@@ -74,9 +76,17 @@ class InfoGANParams(BaseModel):
         le=1,
         description="The factor of the generator's info loss from info_decay_step on",
     )
+    info_decay_factor_continuous: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The factor for the continuous codes (gaussian, angle: every code type that says it is "
+        "continuous) from info_decay_step on, overriding info_decay_factor for them: e.g. 1.0 keeps their full "
+        "pull while the categories' decays, so it holds whatever codes a config names; null: info_decay_factor",
+    )
     info_decay_factors: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict,
-        description="Per-code factors from info_decay_step on, by code name, overriding info_decay_factor for "
+        description="Per-code factors from info_decay_step on, by code name, overriding the two factors above for "
         'those codes: e.g. {"c1": 0.0, "c2": 0.0} lets G stop drawing its variety along the continuous codes '
         "while the category keeps info_decay_factor",
     )
@@ -191,6 +201,12 @@ class InfoGAN(Model):
                 "per-code factors apply from info_decay_step on, and it is not set: set model.info_decay_step "
                 "(the step from which G's info loss decays) or remove info_decay_factors",
                 path="model.info_decay_factors",
+            )
+        if params.info_decay_factor_continuous is not None and params.info_decay_step is None:
+            raise ConfigValueError(
+                "the continuous codes' factor applies from info_decay_step on, and it is not set: set "
+                "model.info_decay_step (the step from which G's info loss decays) or remove info_decay_factor_continuous",
+                path="model.info_decay_factor_continuous",
             )
         if params.projection_step is not None and latent.first_categorical() is None:
             raise ConfigValueError(
@@ -448,15 +464,19 @@ class InfoGAN(Model):
         return out
 
     def info_factors(self, step: int) -> dict[str, float]:
-        """Each predicted code's factor of G's info loss at ``step`` (``info_decay_step``,
-        ``info_decay_factor``, ``info_decay_factors``)."""
-        decay = self.params.info_decay_step
-        if decay is None or step < decay:
+        """Each predicted code's factor of G's info loss at ``step`` (``info_decay_step``; then the
+        code's entry of ``info_decay_factors``, else ``info_decay_factor_continuous`` for a
+        continuous code, else ``info_decay_factor``)."""
+        p = self.params
+        if p.info_decay_step is None or step < p.info_decay_step:
             return {c.name: 1.0 for c in self.latent.predictable}
-        return {
-            c.name: self.params.info_decay_factors.get(c.name, self.params.info_decay_factor)
-            for c in self.latent.predictable
-        }
+
+        def by_kind(code: LatentCode) -> float:
+            if code.continuous and p.info_decay_factor_continuous is not None:
+                return p.info_decay_factor_continuous
+            return p.info_decay_factor
+
+        return {c.name: p.info_decay_factors.get(c.name, by_kind(c)) for c in self.latent.predictable}
 
     def _prediction_scale(self, factors: Mapping[str, float], q_out: torch.Tensor) -> torch.Tensor | None:
         """A row of Q's output width with each code's factor over its columns; None when all are 1."""
