@@ -143,8 +143,9 @@ def test_sample_codes_priors_and_seeds(gen):
     assert not np.array_equal(a["z"], gen.sample_codes(500, seed=4)["z"])
     assert {k: v.shape for k, v in a.items()} == {"z": (500, 62), "digit": (500, 10), "c1": (500, 1), "c2": (500, 1)}
     assert all(v.dtype == np.float32 for v in a.values())
-    # The shipped priors: z ~ N(0, 1) (31,000 draws: the mean and std are within 0.02), c1 ~ U(-1, 1).
-    assert abs(a["z"].mean()) < 0.02 and abs(a["z"].std() - 1) < 0.02 and np.abs(a["z"]).max() > 3
+    # The shipped priors: z ~ N(0, 1.5^2) (31,000 draws: the mean and std are within 0.03), c1 ~ U(-1, 1).
+    assert gen.codes[0]["prior"] == {"kind": "normal", "mean": 0.0, "std": 1.5}
+    assert abs(a["z"].mean()) < 0.03 and abs(a["z"].std() - 1.5) < 0.03 and np.abs(a["z"]).max() > 4.5
     assert a["c1"].min() >= -1 and a["c1"].max() <= 1
     assert np.array_equal(a["digit"].sum(1), np.ones(500)) and set(np.unique(a["digit"])) == {0.0, 1.0}
     assert len(set(a["digit"].argmax(1))) == 10
