@@ -82,7 +82,7 @@ class InfoGANParams(BaseModel):
         le=1,
         description="The factor for the continuous codes (gaussian, angle: every code type that says it is "
         "continuous) from info_decay_step on, overriding info_decay_factor for them: e.g. 1.0 keeps their full "
-        "pull while the categories' decays, so it holds whatever codes a config names; null: info_decay_factor",
+        "pull while the discrete codes' (the category's) decays, whatever the codes are named; null: info_decay_factor",
     )
     info_decay_factors: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict,
