@@ -49,7 +49,7 @@ CASES = {
     "unknown key in a section": (edit(_set(["train", "max_stepz"], 5)), "train.max_stepz", ["unknown key", "did you mean 'max_steps'?"]),
     "unknown key in a component": (edit(_set(["latent", 1, "kk"], 10)), "latent[1].kk", ["unknown key", "did you mean 'k'?", "allowed keys: from_labels, k, labelled_count, labelled_fraction, labels"]),
     "unknown key in a model": (edit(_set(["model", "ema_decy"], 0.1)), "model.ema_decy",
-                               ["unknown key", "did you mean 'ema_decay'?", "allowed keys: ema_decay, info_decay_factor, info_decay_factor_continuous, info_decay_factors, info_decay_step, info_updates_trunk"]),
+                               ["unknown key", "did you mean 'ema_decay'?", "allowed keys: ema_decay, info_decay_factor, info_decay_factor_continuous, info_decay_factors, info_decay_step, info_decay_step_continuous, info_updates_trunk"]),
     "unknown key in a component with no settings": (edit(_set(["losses", "adversarial", "margin"], 2)), "losses.adversarial.margin",
                                                      ["unknown key", "it takes no other keys: remove this one"]),
     "a model param that moved elsewhere": (edit(_set(["model", "translate_px"], 2)), "model.translate_px", ["unknown key"]),

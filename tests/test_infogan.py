@@ -369,13 +369,35 @@ def test_the_continuous_codes_factor_goes_by_each_codes_kind_not_its_name(regist
     assert set(make_model(registries, config).info_factors(10).values()) == {0.1}
 
 
+def test_the_continuous_codes_can_decay_at_a_step_of_their_own(registries):
+    """info_decay_step_continuous moves the continuous codes' change (and only theirs) to another
+    step, earlier or later than the category's; a code named in info_decay_factors keeps
+    info_decay_step, and without info_decay_step the category never decays."""
+    config = base_config()
+    config["model"].update(info_decay_step=10, info_decay_factor=0.1, info_decay_factor_continuous=0.5,
+                           info_decay_step_continuous=4, info_decay_factors={"c2": 0.25})
+    model = make_model(registries, config)
+    assert model.info_factors(3) == {"digit": 1.0, "c1": 1.0, "c2": 1.0}
+    assert model.info_factors(4) == {"digit": 1.0, "c1": 0.5, "c2": 1.0}
+    assert model.info_factors(10) == {"digit": 0.1, "c1": 0.5, "c2": 0.25}
+    config["model"].update(info_decay_step=None, info_decay_step_continuous=20, info_decay_factors={})
+    model = make_model(registries, config)
+    assert model.info_factors(19) == {"digit": 1.0, "c1": 1.0, "c2": 1.0}
+    assert model.info_factors(10**6) == {"digit": 1.0, "c1": 0.5, "c2": 0.5}
+
+
 @pytest.mark.parametrize(
     ("model_params", "message"),
     [
         ({"info_decay_step": None, "info_decay_factor_continuous": 1.0}, r"model\.info_decay_factor_continuous: the continuous codes' factor "
-                                                r"applies from info_decay_step on, and it is not set"),
+                                                r"applies from info_decay_step \(or info_decay_step_continuous\) on, "
+                                                r"and neither is set"),
         ({"info_decay_step": 10, "info_decay_factor_continuous": 1.5}, r"model\.info_decay_factor_continuous"),
         ({"info_decay_step": 10, "info_decay_factor_continuous": -0.1}, r"model\.info_decay_factor_continuous"),
+        ({"info_decay_step": 10, "info_decay_step_continuous": 4, "info_decay_factor_continuous": None}, r"model\.info_decay_step_continuous: "
+                                                r"info_decay_step_continuous says when info_decay_factor_continuous applies, and it is not set"),
+        ({"info_decay_step": 10, "info_decay_factor_continuous": 0.5, "info_decay_step_continuous": 0},
+         r"model\.info_decay_step_continuous"),
     ],
 )
 def test_bad_continuous_decay_factors_are_config_errors(registries, model_params, message):

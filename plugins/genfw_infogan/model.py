@@ -81,8 +81,17 @@ class InfoGANParams(BaseModel):
         ge=0,
         le=1,
         description="The factor for the continuous codes (gaussian, angle: every code type that says it is "
-        "continuous) from info_decay_step on, overriding info_decay_factor for them: e.g. 1.0 keeps their full "
-        "pull while the discrete codes' (the category's) decays, whatever the codes are named; null: info_decay_factor",
+        "continuous) from info_decay_step (or info_decay_step_continuous) on, overriding info_decay_factor for "
+        "them: e.g. 1.0 keeps their full pull while the discrete codes' (the category's) decays, whatever the codes "
+        "are named; null: info_decay_factor",
+    )
+    info_decay_step_continuous: int | None = Field(
+        None,
+        gt=0,
+        le=100_000_000,
+        description="The step from which info_decay_factor_continuous applies, when the continuous codes' pull "
+        "should change at another step than the category's: e.g. a strong pull for the first few hundred steps, "
+        "while the codes form, then a weaker one; null: info_decay_step",
     )
     info_decay_factors: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict,
@@ -202,10 +211,22 @@ class InfoGAN(Model):
                 "(the step from which G's info loss decays) or remove info_decay_factors",
                 path="model.info_decay_factors",
             )
-        if params.info_decay_factor_continuous is not None and params.info_decay_step is None:
+        if params.info_decay_step_continuous is not None and params.info_decay_factor_continuous is None:
             raise ConfigValueError(
-                "the continuous codes' factor applies from info_decay_step on, and it is not set: set "
-                "model.info_decay_step (the step from which G's info loss decays) or remove info_decay_factor_continuous",
+                "info_decay_step_continuous says when info_decay_factor_continuous applies, and it is not set: "
+                "set model.info_decay_factor_continuous (the continuous codes' factor) or remove "
+                "info_decay_step_continuous",
+                path="model.info_decay_step_continuous",
+            )
+        if (
+            params.info_decay_factor_continuous is not None
+            and params.info_decay_step is None
+            and params.info_decay_step_continuous is None
+        ):
+            raise ConfigValueError(
+                "the continuous codes' factor applies from info_decay_step (or info_decay_step_continuous) on, and "
+                "neither is set: set model.info_decay_step (the step from which G's info loss decays) or remove "
+                "info_decay_factor_continuous",
                 path="model.info_decay_factor_continuous",
             )
         if params.projection_step is not None and latent.first_categorical() is None:
@@ -464,19 +485,23 @@ class InfoGAN(Model):
         return out
 
     def info_factors(self, step: int) -> dict[str, float]:
-        """Each predicted code's factor of G's info loss at ``step`` (``info_decay_step``; then the
-        code's entry of ``info_decay_factors``, else ``info_decay_factor_continuous`` for a
-        continuous code, else ``info_decay_factor``)."""
+        """Each predicted code's factor of G's info loss at ``step``: 1 before its decay step, then
+        the code's entry of ``info_decay_factors``, else ``info_decay_factor_continuous`` for a
+        continuous code (from ``info_decay_step_continuous``, if set), else ``info_decay_factor``."""
         p = self.params
-        if p.info_decay_step is None or step < p.info_decay_step:
-            return {c.name: 1.0 for c in self.latent.predictable}
 
-        def by_kind(code: LatentCode) -> float:
+        def start_and_factor(code: LatentCode) -> tuple[int | None, float]:
+            if code.name in p.info_decay_factors:
+                return p.info_decay_step, p.info_decay_factors[code.name]
             if code.continuous and p.info_decay_factor_continuous is not None:
-                return p.info_decay_factor_continuous
-            return p.info_decay_factor
+                return p.info_decay_step_continuous or p.info_decay_step, p.info_decay_factor_continuous
+            return p.info_decay_step, p.info_decay_factor
 
-        return {c.name: p.info_decay_factors.get(c.name, by_kind(c)) for c in self.latent.predictable}
+        def factor(code: LatentCode) -> float:
+            start, decayed = start_and_factor(code)
+            return 1.0 if start is None or step < start else decayed
+
+        return {c.name: factor(c) for c in self.latent.predictable}
 
     def _prediction_scale(self, factors: Mapping[str, float], q_out: torch.Tensor) -> torch.Tensor | None:
         """A row of Q's output width with each code's factor over its columns; None when all are 1."""
