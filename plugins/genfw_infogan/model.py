@@ -66,7 +66,8 @@ class InfoGANParams(BaseModel):
         gt=0,
         le=100_000_000,
         description="From this step on, the generator's info loss is multiplied by info_decay_factor (for "
-        "continuous codes: info_decay_factor_continuous; per code: info_decay_factors): once the codes mean "
+        "continuous codes: info_decay_factor_continuous, from info_decay_step_continuous if set; per code: "
+        "info_decay_factors): once the codes mean "
         "something, a weaker pull toward images Q reads with certainty lets G draw the data's variety within each "
         "category (Q itself keeps training at full weight); null: never",
     )
